@@ -1,0 +1,45 @@
+//! # crm-comms
+//!
+//! What CRM backends keep writing by hand, done once:
+//!
+//! - [`phone`]: parse and validate what users type as phone numbers, with
+//!   the CRM's default country for numbers typed without one.
+//! - [`links`]: call links from the "phone link format" preference
+//!   (`tel:%p`, `callto:%p`, `facetime:%p`, an ISV's `domycall:%p?c={cuid}`),
+//!   rendered safely for a contact's numbers, plus the ISV's side: reading
+//!   the link a protocol handler receives and writing the `.reg` file that
+//!   registers it.
+//! - [`prefs`]: layered preferences where a user's value beats their group's,
+//!   which beats the database's and the system's, with locked (mandatory)
+//!   values and an answer to "where did this value come from".
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `toml` | yes | load and save preference stores as TOML |
+//! | `json` | yes | load and save preference stores as JSON |
+//!
+//! With `--no-default-features` the crate still gives phone numbers, call
+//! links and preferences, and pulls in no HTTP stack or async runtime, so a
+//! desktop client can embed call-link rendering.
+//!
+//! ## Errors
+//!
+//! Each module has its own typed error ([`phone::PhoneError`],
+//! [`links::FormatError`], [`links::RenderError`], [`prefs::PrefsError`], …);
+//! all of them convert into the crate-wide [`Error`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub, rustdoc::broken_intra_doc_links)]
+
+mod error;
+pub mod links;
+pub mod phone;
+pub mod prefs;
+
+pub use error::{Error, Result};
+pub use links::PhoneLinkFormat;
+pub use phone::{DefaultCountry, PhoneNumber};

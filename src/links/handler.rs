@@ -1,0 +1,235 @@
+//! The ISV's side: reading back the link a protocol handler receives as `%1`.
+
+use super::format::{PhoneLinkFormat, Segment};
+use crate::phone::{PhoneError, PhoneNumber};
+
+/// Longest link accepted by [`PhoneLinkFormat::parse_link`], in bytes
+/// (Windows' own limit for a URL is a little over 2000 characters).
+pub const MAX_LINK_LEN: usize = 4096;
+
+/// What a protocol handler learned from the link it was started with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedCall {
+    number: PhoneNumber,
+    variables: Vec<(String, String)>,
+}
+
+impl ReceivedCall {
+    /// The number to call.
+    pub fn number(&self) -> &PhoneNumber {
+        &self.number
+    }
+
+    /// The value of template variable `name`, decoded.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.variables
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All variables, in the order the format has them.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.variables.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// A link that does not match the format it should have been rendered from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgumentError {
+    /// The link is longer than [`MAX_LINK_LEN`].
+    #[error("the link is longer than {MAX_LINK_LEN} bytes")]
+    TooLong,
+    /// The link's scheme is not the format's.
+    #[error("the link does not start with `{expected}:`")]
+    WrongScheme {
+        /// The format's scheme.
+        expected: String,
+    },
+    /// The link differs from the format's fixed text.
+    #[error("the link differs from its format at offset {offset}: expected `{expected}`")]
+    Mismatch {
+        /// Byte offset in the link.
+        offset: usize,
+        /// The format text expected there.
+        expected: String,
+    },
+    /// A value is not valid percent-encoded UTF-8.
+    #[error("the value of `{name}` is not valid percent-encoded UTF-8")]
+    BadEncoding {
+        /// `%p` or the variable's name.
+        name: String,
+    },
+    /// The number in the link is not a phone number.
+    #[error("the link's number is not valid: {0}")]
+    Number(#[from] PhoneError),
+    /// Two values follow each other without fixed text between them, so the
+    /// link cannot be split unambiguously (`{a}{b}`).
+    #[error("the format has two variables with nothing between them; the link cannot be split")]
+    Ambiguous,
+}
+
+impl PhoneLinkFormat {
+    /// Reads a link rendered from this format back into the number and the
+    /// variables: what an ISV's protocol handler does with its `%1`.
+    ///
+    /// Surrounding quotes and whitespace (an unquoted `%1` in the registry)
+    /// and one trailing `/` (added by some browsers) are tolerated. The
+    /// scheme is compared case-insensitively, the rest exactly.
+    ///
+    /// ```
+    /// use crm_comms::links::PhoneLinkFormat;
+    ///
+    /// let f: PhoneLinkFormat = "domycall:%p?company={cuid}".parse()?;
+    /// let call = f.parse_link("domycall:+4722334455?company=42")?;
+    /// assert_eq!(call.number().e164(), "+4722334455");
+    /// assert_eq!(call.variable("cuid"), Some("42"));
+    /// # Ok::<(), crm_comms::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`ArgumentError`] saying where the link and the format differ.
+    pub fn parse_link(&self, link: &str) -> Result<ReceivedCall, ArgumentError> {
+        if link.len() > MAX_LINK_LEN {
+            return Err(ArgumentError::TooLong);
+        }
+        let link = link.trim().trim_matches('"');
+        match self.match_link(link) {
+            Err(e) if link.ends_with('/') && !self.as_str().ends_with('/') => {
+                self.match_link(&link[..link.len() - 1]).map_err(|_| e)
+            }
+            r => r,
+        }
+    }
+
+    fn match_link(&self, link: &str) -> Result<ReceivedCall, ArgumentError> {
+        let scheme = self.scheme();
+        let scheme_ok = link.len() > scheme.len()
+            && link[..scheme.len()].eq_ignore_ascii_case(scheme)
+            && link.as_bytes()[scheme.len()] == b':';
+        if !scheme_ok {
+            return Err(ArgumentError::WrongScheme {
+                expected: scheme.to_owned(),
+            });
+        }
+        let segments = self.segments();
+        let mut pos = scheme.len() + 1;
+        let mut number = None;
+        let mut variables = Vec::new();
+        for (i, seg) in segments.iter().enumerate() {
+            match *seg {
+                Segment::Literal { start, end } => {
+                    let mut text = self.text(start, end);
+                    if i == 0 {
+                        text = &text[scheme.len() + 1..];
+                    }
+                    if !link[pos..].starts_with(text) {
+                        return Err(ArgumentError::Mismatch {
+                            offset: pos,
+                            expected: text.to_owned(),
+                        });
+                    }
+                    pos += text.len();
+                }
+                Segment::Number(_) | Segment::Variable { .. } => {
+                    let next = segments.get(i + 1);
+                    let end = match next {
+                        None => link.len(),
+                        Some(Segment::Literal { start, end }) => {
+                            let text = self.text(*start, *end);
+                            match link[pos..].find(text) {
+                                Some(at) => pos + at,
+                                None => {
+                                    return Err(ArgumentError::Mismatch {
+                                        offset: link.len(),
+                                        expected: text.to_owned(),
+                                    });
+                                }
+                            }
+                        }
+                        Some(_) if matches!(seg, Segment::Number(_)) => {
+                            // A number is followed directly by a variable:
+                            // the number is the run of `+`, `%2B` and digits.
+                            pos + number_run(&link[pos..])
+                        }
+                        Some(_) => return Err(ArgumentError::Ambiguous),
+                    };
+                    let raw = &link[pos..end];
+                    match *seg {
+                        Segment::Number(_) => {
+                            let text = decode(raw).ok_or_else(|| ArgumentError::BadEncoding {
+                                name: "%p".into(),
+                            })?;
+                            let parsed = PhoneNumber::parse(&text, None)?;
+                            // Every %p of a format renders the same number.
+                            if number.is_some_and(|n| n != parsed) {
+                                return Err(ArgumentError::Mismatch {
+                                    offset: pos,
+                                    expected: "the same number as before".into(),
+                                });
+                            }
+                            number = Some(parsed);
+                        }
+                        Segment::Variable { start, end, .. } => {
+                            let name = self.text(start, end);
+                            let value = decode(raw).ok_or_else(|| ArgumentError::BadEncoding {
+                                name: name.to_owned(),
+                            })?;
+                            variables.push((name.to_owned(), value));
+                        }
+                        Segment::Literal { .. } => {}
+                    }
+                    pos = end;
+                }
+            }
+        }
+        if pos != link.len() {
+            return Err(ArgumentError::Mismatch {
+                offset: pos,
+                expected: "the end of the link".into(),
+            });
+        }
+        let number = number.ok_or(ArgumentError::Mismatch {
+            offset: pos,
+            expected: "%p".into(),
+        })?;
+        Ok(ReceivedCall { number, variables })
+    }
+}
+
+fn number_run(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'+' || b[i].is_ascii_digit() {
+            i += 1;
+        } else if b[i..].len() >= 3 && b[i..3 + i].eq_ignore_ascii_case(b"%2B") {
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// Percent-decodes `s` into UTF-8; `None` on a bad escape or invalid UTF-8.
+pub(crate) fn decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

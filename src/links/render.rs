@@ -1,0 +1,338 @@
+//! Rendering a call link for a number.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+
+use super::format::{Component, PhoneLinkFormat, Segment};
+use crate::phone::PhoneNumber;
+
+/// Where template variables' values come from: the current person, company
+/// and user. Implemented for `HashMap` and `BTreeMap` with string keys and
+/// values, and for references to any source.
+///
+/// Names are given as they appear in the format: lowercase unless the format
+/// was parsed with case-sensitive variables.
+pub trait VariableSource {
+    /// The value of variable `name`, or `None` if this context has no such
+    /// variable.
+    fn variable(&self, name: &str) -> Option<&str>;
+}
+
+impl<S: BuildHasher> VariableSource for HashMap<String, String, S> {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+impl<S: BuildHasher> VariableSource for HashMap<&str, &str, S> {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.get(name).copied()
+    }
+}
+
+impl VariableSource for BTreeMap<String, String> {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+impl VariableSource for BTreeMap<&str, &str> {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.get(name).copied()
+    }
+}
+
+impl VariableSource for [(&str, &str)] {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
+
+impl<const N: usize> VariableSource for [(&str, &str); N] {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.as_slice().variable(name)
+    }
+}
+
+impl<T: VariableSource + ?Sized> VariableSource for &T {
+    fn variable(&self, name: &str) -> Option<&str> {
+        (**self).variable(name)
+    }
+}
+
+/// A source with no variables at all, for formats without any.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoVariables;
+
+impl VariableSource for NoVariables {
+    fn variable(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
+/// What to do with a variable the [`VariableSource`] does not have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownVariables {
+    /// Fail with [`RenderError::UnknownVariable`] (the default): an unknown
+    /// variable is a configuration error the administrator should see.
+    #[default]
+    Error,
+    /// Render it as an empty string.
+    Empty,
+}
+
+/// Options for [`PhoneLinkFormat::render_with`].
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// What to do with unknown variables.
+    pub unknown_variables: UnknownVariables,
+}
+
+impl RenderOptions {
+    /// Renders unknown variables as empty strings instead of failing.
+    pub fn unknown_variables_empty(mut self) -> Self {
+        self.unknown_variables = UnknownVariables::Empty;
+        self
+    }
+}
+
+/// A call link could not be rendered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The format uses a variable the context does not have.
+    #[error(
+        "the phone link format uses template variable `{{{name}}}`, which this context does not have"
+    )]
+    UnknownVariable {
+        /// The variable's name.
+        name: String,
+    },
+}
+
+/// A rendered call link, ready to put in an `href` or hand to the OS.
+///
+/// Its scheme is always the format's; every character in it is one a URI
+/// may contain, and it has no quotes, spaces, control characters, `^`, `|`,
+/// `<`, `>` or `\`, so it is safe inside a quoted `"%1"` Windows command line.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PhoneLink(String);
+
+impl PhoneLink {
+    /// The link.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The link as a `String`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The link's scheme, without the `:`.
+    pub fn scheme(&self) -> &str {
+        self.0.split(':').next().unwrap_or("")
+    }
+}
+
+impl fmt::Display for PhoneLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PhoneLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A link holds a phone number; show its shape, not the digits.
+        write!(f, "PhoneLink({})", crate::phone::mask(&self.0))
+    }
+}
+
+impl AsRef<str> for PhoneLink {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<PhoneLink> for String {
+    fn from(l: PhoneLink) -> String {
+        l.0
+    }
+}
+
+/// Up to this many variable values are looked up once; a format with more
+/// looks the rest up twice (once to size the output, once to write it).
+const CACHED_VALUES: usize = 8;
+
+impl PhoneLinkFormat {
+    /// Renders the link for `number`, with template variables from `vars`.
+    ///
+    /// The number is written in E.164 (`+4722334455`; `%2B4722334455` in a
+    /// query or fragment, where a `+` could be read as a space). Variable
+    /// values are UTF-8 percent-encoded, leaving only `A-Z a-z 0-9 - . _ ~`
+    /// as they are, so no value can end the path, start a query, add a
+    /// parameter or a second URI, or change the scheme.
+    ///
+    /// ```
+    /// use crm_comms::links::PhoneLinkFormat;
+    /// use crm_comms::phone::PhoneNumber;
+    ///
+    /// let f: PhoneLinkFormat = "domycall:%p?company={name}".parse()?;
+    /// let n: PhoneNumber = "+4722334455".parse()?;
+    /// let link = f.render(&n, &[("name", "Ola & Sønner \"AS\"")])?;
+    /// assert_eq!(
+    ///     link.as_str(),
+    ///     "domycall:+4722334455?company=Ola%20%26%20S%C3%B8nner%20%22AS%22"
+    /// );
+    /// # Ok::<(), crm_comms::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RenderError::UnknownVariable`] when `vars` lacks a variable the
+    /// format uses (see [`render_with`](Self::render_with) to render it
+    /// empty instead).
+    pub fn render<V>(&self, number: &PhoneNumber, vars: &V) -> Result<PhoneLink, RenderError>
+    where
+        V: VariableSource + ?Sized,
+    {
+        self.render_with(number, vars, &RenderOptions::default())
+    }
+
+    /// [`render`](Self::render) with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Self::render), unless the options say otherwise.
+    pub fn render_with<V>(
+        &self,
+        number: &PhoneNumber,
+        vars: &V,
+        options: &RenderOptions,
+    ) -> Result<PhoneLink, RenderError>
+    where
+        V: VariableSource + ?Sized,
+    {
+        let mut cached: [&str; CACHED_VALUES] = [""; CACHED_VALUES];
+        let mut len = self.literal_len();
+        let mut var_index = 0;
+        for seg in self.segments() {
+            match *seg {
+                Segment::Literal { .. } => {}
+                Segment::Number(c) => len += number_len(number, c),
+                Segment::Variable { start, end, .. } => {
+                    let value = self.lookup(vars, start, end, options)?;
+                    len += encoded_len(value);
+                    if var_index < CACHED_VALUES {
+                        cached[var_index] = value;
+                    }
+                    var_index += 1;
+                }
+            }
+        }
+        let mut out = String::with_capacity(len);
+        var_index = 0;
+        for seg in self.segments() {
+            match *seg {
+                Segment::Literal { start, end } => out.push_str(self.text(start, end)),
+                Segment::Number(c) => push_number(&mut out, number, c),
+                Segment::Variable { start, end, .. } => {
+                    let value = if var_index < CACHED_VALUES {
+                        cached[var_index]
+                    } else {
+                        self.lookup(vars, start, end, options)?
+                    };
+                    var_index += 1;
+                    push_encoded(&mut out, value);
+                }
+            }
+        }
+        debug_assert_eq!(out.len(), len);
+        Ok(PhoneLink(out))
+    }
+
+    /// Renders one link per number, in order, for the "pick a number to
+    /// call" list of a person.
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Self::render); the variables are the same for every
+    /// number, so either all links render or none does.
+    pub fn render_all<'n, I, V>(&self, numbers: I, vars: &V) -> Result<Vec<PhoneLink>, RenderError>
+    where
+        I: IntoIterator<Item = &'n PhoneNumber>,
+        V: VariableSource + ?Sized,
+    {
+        numbers.into_iter().map(|n| self.render(n, vars)).collect()
+    }
+
+    fn lookup<'v, V>(
+        &self,
+        vars: &'v V,
+        start: u32,
+        end: u32,
+        options: &RenderOptions,
+    ) -> Result<&'v str, RenderError>
+    where
+        V: VariableSource + ?Sized,
+    {
+        let name = self.text(start, end);
+        match (vars.variable(name), options.unknown_variables) {
+            (Some(v), _) => Ok(v),
+            (None, UnknownVariables::Empty) => Ok(""),
+            (None, UnknownVariables::Error) => Err(RenderError::UnknownVariable {
+                name: name.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Characters left as they are in a variable value (RFC 3986 unreserved).
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn encoded_len(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|b| if is_unreserved(b) { 1 } else { 3 })
+        .sum()
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+pub(crate) fn push_encoded(out: &mut String, value: &str) {
+    let bytes = value.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !is_unreserved(b) {
+            out.push_str(&value[run..i]);
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+            run = i + 1;
+        }
+    }
+    out.push_str(&value[run..]);
+}
+
+fn number_len(n: &PhoneNumber, c: Component) -> usize {
+    match c {
+        Component::Path => n.e164().len(),
+        // `+` is written %2B.
+        Component::Query | Component::Fragment => n.e164().len() + 2,
+    }
+}
+
+fn push_number(out: &mut String, n: &PhoneNumber, c: Component) {
+    match c {
+        Component::Path => out.push_str(n.e164()),
+        Component::Query | Component::Fragment => {
+            out.push_str("%2B");
+            out.push_str(n.digits());
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Layered preferences.
+#[derive(Debug, thiserror::Error)]
+#[error("x")]
+/// placeholder
+pub struct PrefsError;
