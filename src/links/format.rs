@@ -518,6 +518,7 @@ impl<'a> Parser<'a> {
                     match a {
                         Some((_, 'p')) => {
                             self.end_literal();
+                            self.out.push_str("%p");
                             self.segments.push(Segment::Number(self.component));
                             has_number = true;
                         }

@@ -64,9 +64,11 @@ pub enum ArgumentError {
     /// The number in the link is not a phone number.
     #[error("the link's number is not valid: {0}")]
     Number(#[from] PhoneError),
-    /// Two values follow each other without fixed text between them, so the
-    /// link cannot be split unambiguously (`{a}{b}`).
-    #[error("the format has two variables with nothing between them; the link cannot be split")]
+    /// Two values (`%p` or variables) follow each other without fixed text
+    /// between them (`%p{cuid}`), so the link cannot be split unambiguously.
+    /// Such formats render fine; put a separator between the values if the
+    /// handler must read them back.
+    #[error("the format has two values with nothing between them; the link cannot be split")]
     Ambiguous,
 }
 
@@ -77,6 +79,11 @@ impl PhoneLinkFormat {
     /// Surrounding quotes and whitespace (an unquoted `%1` in the registry)
     /// and one trailing `/` (added by some browsers) are tolerated. The
     /// scheme is compared case-insensitively, the rest exactly.
+    ///
+    /// A value ends at the first occurrence of the fixed text that follows
+    /// it in the format. Values are encoded down to `A-Z a-z 0-9 - . _ ~`,
+    /// so a separator with any other character (`&`, `=`, `/`, `;`) always
+    /// splits correctly; one made only of those characters (`-`) may not.
     ///
     /// ```
     /// use crm_comms::links::PhoneLinkFormat;
@@ -95,20 +102,21 @@ impl PhoneLinkFormat {
         if link.len() > MAX_LINK_LEN {
             return Err(ArgumentError::TooLong);
         }
-        let link = link.trim().trim_matches('"');
-        match self.match_link(link) {
-            Err(e) if link.ends_with('/') && !self.as_str().ends_with('/') => {
-                self.match_link(&link[..link.len() - 1]).map_err(|_| e)
-            }
-            r => r,
+        let mut link = link.trim().trim_matches('"');
+        // Rendering never ends a link with a `/` the format does not end
+        // with (values encode it as %2F), so such a `/` was added on the way.
+        if link.ends_with('/') && !self.as_str().ends_with('/') {
+            link = &link[..link.len() - 1];
         }
+        self.match_link(link)
     }
 
     fn match_link(&self, link: &str) -> Result<ReceivedCall, ArgumentError> {
         let scheme = self.scheme();
-        let scheme_ok = link.len() > scheme.len()
-            && link[..scheme.len()].eq_ignore_ascii_case(scheme)
-            && link.as_bytes()[scheme.len()] == b':';
+        let bytes = link.as_bytes();
+        let scheme_ok = bytes.len() > scheme.len()
+            && bytes[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+            && bytes[scheme.len()] == b':';
         if !scheme_ok {
             return Err(ArgumentError::WrongScheme {
                 expected: scheme.to_owned(),
@@ -149,11 +157,9 @@ impl PhoneLinkFormat {
                                 }
                             }
                         }
-                        Some(_) if matches!(seg, Segment::Number(_)) => {
-                            // A number is followed directly by a variable:
-                            // the number is the run of `+`, `%2B` and digits.
-                            pos + number_run(&link[pos..])
-                        }
+                        // Two values with nothing between them: a value
+                        // may begin with digits, so where the first ends
+                        // cannot be known.
                         Some(_) => return Err(ArgumentError::Ambiguous),
                     };
                     let raw = &link[pos..end];
@@ -197,21 +203,6 @@ impl PhoneLinkFormat {
         })?;
         Ok(ReceivedCall { number, variables })
     }
-}
-
-fn number_run(s: &str) -> usize {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'+' || b[i].is_ascii_digit() {
-            i += 1;
-        } else if b[i..].len() >= 3 && b[i..3 + i].eq_ignore_ascii_case(b"%2B") {
-            i += 3;
-        } else {
-            break;
-        }
-    }
-    i
 }
 
 /// Percent-decodes `s` into UTF-8; `None` on a bad escape or invalid UTF-8.

@@ -309,7 +309,11 @@ pub(crate) fn push_encoded(out: &mut String, value: &str) {
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if !is_unreserved(b) {
-            out.push_str(&value[run..i]);
+            // Between escapes there are only unreserved ASCII bytes, so
+            // `run..i` is on character boundaries whenever it is not empty.
+            if run < i {
+                out.push_str(&value[run..i]);
+            }
             out.push('%');
             out.push(HEX[(b >> 4) as usize] as char);
             out.push(HEX[(b & 15) as usize] as char);
