@@ -294,7 +294,9 @@ impl FromStr for DefaultCountry {
         let t = s.trim();
         let digits = t.strip_prefix('+').unwrap_or(t);
         if !digits.is_empty() && digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
-            let code = digits.parse().map_err(|_| PhoneError::new(PhoneErrorKind::UnknownCountry, s))?;
+            let code = digits
+                .parse()
+                .map_err(|_| PhoneError::new(PhoneErrorKind::UnknownCountry, s))?;
             return DefaultCountry::from_calling_code(code);
         }
         DefaultCountry::from_region(t)
@@ -806,7 +808,10 @@ mod tests {
         let e = PhoneNumber::parse("+47 1234 5678 9012", None).unwrap_err();
         let msg = e.to_string();
         assert!(!msg.contains("5678"), "{msg}");
-        assert!(msg.starts_with("phone number \"+47 1*** **** **12\""), "{msg}");
+        assert!(
+            msg.starts_with("phone number \"+47 1*** **** **12\""),
+            "{msg}"
+        );
         let n = PhoneNumber::parse("+4722334455", None).unwrap();
         assert_eq!(format!("{n:?}"), "PhoneNumber(+472*****55)");
     }
@@ -834,7 +839,13 @@ mod tests {
 
     #[test]
     fn fast_path_matches_full_parse_on_examples() {
-        for c in ["+4722334455", "+4790123456", "+442079460018", "+390612345678", "+12125551234"] {
+        for c in [
+            "+4722334455",
+            "+4790123456",
+            "+442079460018",
+            "+390612345678",
+            "+12125551234",
+        ] {
             let full = parse_without_fast_path(c, None).unwrap();
             assert_eq!(PhoneNumber::parse(c, None).unwrap(), full, "{c}");
         }

@@ -78,7 +78,11 @@ fn rejections_name_what_and_where() {
         ("1tel:%p", K::InvalidScheme, 0),
         ("te l:%p", K::InvalidScheme, 2),
         ("tel_x:%p", K::InvalidScheme, 3),
-        ("javascript:alert(%p)", K::DisallowedScheme("javascript".into()), 0),
+        (
+            "javascript:alert(%p)",
+            K::DisallowedScheme("javascript".into()),
+            0,
+        ),
         ("JavaScript:%p", K::DisallowedScheme("javascript".into()), 0),
         ("vbscript:%p", K::DisallowedScheme("vbscript".into()), 0),
         ("data:%p", K::DisallowedScheme("data".into()), 0),
@@ -115,17 +119,26 @@ fn rejections_name_what_and_where() {
     for (input, kind, offset) in cases {
         let e = input.parse::<PhoneLinkFormat>().unwrap_err();
         assert_eq!((e.kind(), e.offset()), (&kind, offset), "{input:?}: {e}");
-        assert!(e.to_string().starts_with("invalid phone link format: "), "{e}");
+        assert!(
+            e.to_string().starts_with("invalid phone link format: "),
+            "{e}"
+        );
     }
     let long = format!("tel:%p?x={}", "a".repeat(3000));
-    assert_eq!(long.parse::<PhoneLinkFormat>().unwrap_err().kind(), &K::TooLong);
+    assert_eq!(
+        long.parse::<PhoneLinkFormat>().unwrap_err().kind(),
+        &K::TooLong
+    );
 }
 
 #[test]
 fn web_schemes_only_when_allowed() {
     let web = ParseOptions::default().schemes(SchemePolicy::default().allow_web());
     let f = PhoneLinkFormat::parse_with("https://dial.example.com/call?n=%p", &web).unwrap();
-    assert_eq!(f.render(&num(), &NoVariables).unwrap().as_str(), "https://dial.example.com/call?n=%2B4722334455");
+    assert_eq!(
+        f.render(&num(), &NoVariables).unwrap().as_str(),
+        "https://dial.example.com/call?n=%2B4722334455"
+    );
     // Allowing the web never allows script.
     assert!(PhoneLinkFormat::parse_with("javascript:%p", &web).is_err());
     let only = ParseOptions::default().schemes(SchemePolicy::only(["javascript", "tel"]));
@@ -142,7 +155,10 @@ fn renders_the_documented_formats() {
         ("callto:%p", "callto:+4722334455"),
         ("facetime:%p", "facetime:+4722334455"),
         ("domycall:%p", "domycall:+4722334455"),
-        ("x:%p?n=%p#%p", "x:+4722334455?n=%2B4722334455#%2B4722334455"),
+        (
+            "x:%p?n=%p#%p",
+            "x:+4722334455?n=%2B4722334455#%2B4722334455",
+        ),
     ] {
         let f: PhoneLinkFormat = format.parse().unwrap();
         assert_eq!(f.render(&n, &NoVariables).unwrap().as_str(), link);
@@ -156,11 +172,19 @@ fn renders_variables_from_any_source() {
     map.insert("cuid".to_string(), "42".to_string());
     map.insert("name".to_string(), "Ola Nordmann AS".to_string());
     let link = f.render(&num(), &map).unwrap();
-    assert_eq!(link.as_str(), "domycall:+4722334455?company=42&name=Ola%20Nordmann%20AS");
+    assert_eq!(
+        link.as_str(),
+        "domycall:+4722334455?company=42&name=Ola%20Nordmann%20AS"
+    );
     assert_eq!(link.scheme(), "domycall");
 
     let e = f.render(&num(), &[("cuid", "42")]).unwrap_err();
-    assert_eq!(e, RenderError::UnknownVariable { name: "name".into() });
+    assert_eq!(
+        e,
+        RenderError::UnknownVariable {
+            name: "name".into()
+        }
+    );
     assert!(e.to_string().contains("{name}"));
     let lenient = RenderOptions::default().unknown_variables_empty();
     let link = f.render_with(&num(), &[("cuid", "42")], &lenient).unwrap();
@@ -170,11 +194,28 @@ fn renders_variables_from_any_source() {
 #[test]
 fn many_variables_render_in_order() {
     let names: Vec<String> = (0..12).map(|i| format!("v{i:02}")).collect();
-    let format = format!("x:%p?{}", names.iter().map(|n| format!("{n}={{{n}}}")).collect::<Vec<_>>().join("&"));
+    let format = format!(
+        "x:%p?{}",
+        names
+            .iter()
+            .map(|n| format!("{n}={{{n}}}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
     let f: PhoneLinkFormat = format.parse().unwrap();
-    let vars: HashMap<String, String> = names.iter().map(|n| (n.clone(), format!("<{n}>"))).collect();
+    let vars: HashMap<String, String> = names
+        .iter()
+        .map(|n| (n.clone(), format!("<{n}>")))
+        .collect();
     let link = f.render(&num(), &vars).unwrap();
-    let expected = format!("x:+4722334455?{}", names.iter().map(|n| format!("{n}=%3C{n}%3E")).collect::<Vec<_>>().join("&"));
+    let expected = format!(
+        "x:+4722334455?{}",
+        names
+            .iter()
+            .map(|n| format!("{n}=%3C{n}%3E"))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
     assert_eq!(link.as_str(), expected);
 }
 
@@ -187,7 +228,10 @@ fn renders_all_of_a_persons_numbers() {
         .collect();
     let links = f.render_all(&numbers, &NoVariables).unwrap();
     let links: Vec<&str> = links.iter().map(|l| l.as_str()).collect();
-    assert_eq!(links, ["tel:+4722334455", "tel:+4790123456", "tel:+46701234567"]);
+    assert_eq!(
+        links,
+        ["tel:+4722334455", "tel:+4790123456", "tel:+46701234567"]
+    );
 }
 
 /// Hostile values a user could type into a company or contact name.
@@ -220,17 +264,28 @@ fn assert_safe(link: &str, scheme: &str) {
     assert!(link.starts_with(&format!("{scheme}:")), "{link}");
     for (i, c) in link.char_indices() {
         assert!(c.is_ascii() && !c.is_ascii_control(), "{link}: {c:?}");
-        assert!(!matches!(c, '"' | ' ' | '^' | '|' | '<' | '>' | '\\' | '`' | '{' | '}'), "{link}: {c:?}");
+        assert!(
+            !matches!(
+                c,
+                '"' | ' ' | '^' | '|' | '<' | '>' | '\\' | '`' | '{' | '}'
+            ),
+            "{link}: {c:?}"
+        );
         if c == '%' {
             let hex = &link[i + 1..(i + 3).min(link.len())];
-            assert!(hex.len() == 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{link}: bare %");
+            assert!(
+                hex.len() == 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{link}: bare %"
+            );
         }
     }
 }
 
 #[test]
 fn hostile_values_cannot_break_out() {
-    let f: PhoneLinkFormat = "domycall:%p?company={name}&c={cont}#{cf01}".parse().unwrap();
+    let f: PhoneLinkFormat = "domycall:%p?company={name}&c={cont}#{cf01}"
+        .parse()
+        .unwrap();
     for value in HOSTILE {
         let vars = [("name", *value), ("cont", *value), ("cf01", *value)];
         let link = f.render(&num(), &vars).unwrap();
@@ -252,7 +307,10 @@ fn hostile_values_cannot_break_out() {
         let link = f.render(&num(), &[("name", *value)]).unwrap();
         assert_safe(link.as_str(), "x");
         assert_eq!(link.as_str().matches('/').count(), 1, "{link}");
-        assert!(!link.as_str().contains('?') && !link.as_str().contains('#'), "{link}");
+        assert!(
+            !link.as_str().contains('?') && !link.as_str().contains('#'),
+            "{link}"
+        );
     }
 }
 
@@ -292,23 +350,41 @@ fn handler_reads_links_back() {
     }
     // Number in a query, written %2B.
     let f: PhoneLinkFormat = "x:dial?n=%p".parse().unwrap();
-    assert_eq!(f.parse_link("x:dial?n=%2B4722334455").unwrap().number(), &num());
+    assert_eq!(
+        f.parse_link("x:dial?n=%2B4722334455").unwrap().number(),
+        &num()
+    );
     // A number directly followed by a variable cannot be split.
     let f: PhoneLinkFormat = "x:%p{cuid}".parse().unwrap();
     let link = f.render(&num(), &[("cuid", "123")]).unwrap();
-    assert_eq!(f.parse_link(link.as_str()).unwrap_err(), ArgumentError::Ambiguous);
+    assert_eq!(
+        f.parse_link(link.as_str()).unwrap_err(),
+        ArgumentError::Ambiguous
+    );
 }
 
 #[test]
 fn handler_rejects_what_does_not_match() {
     let f: PhoneLinkFormat = "domycall:%p?company={cuid}".parse().unwrap();
     let cases: Vec<(&str, fn(&ArgumentError) -> bool)> = vec![
-        ("tel:+4722334455?company=1", |e| matches!(e, ArgumentError::WrongScheme { .. })),
-        ("domycall", |e| matches!(e, ArgumentError::WrongScheme { .. })),
-        ("domycall:+4722334455?firm=1", |e| matches!(e, ArgumentError::Mismatch { .. })),
-        ("domycall:abc?company=1", |e| matches!(e, ArgumentError::Number(_))),
-        ("domycall:+4722334455?company=%ZZ", |e| matches!(e, ArgumentError::BadEncoding { .. })),
-        ("domycall:+4722334455?company=%FF", |e| matches!(e, ArgumentError::BadEncoding { .. })),
+        ("tel:+4722334455?company=1", |e| {
+            matches!(e, ArgumentError::WrongScheme { .. })
+        }),
+        ("domycall", |e| {
+            matches!(e, ArgumentError::WrongScheme { .. })
+        }),
+        ("domycall:+4722334455?firm=1", |e| {
+            matches!(e, ArgumentError::Mismatch { .. })
+        }),
+        ("domycall:abc?company=1", |e| {
+            matches!(e, ArgumentError::Number(_))
+        }),
+        ("domycall:+4722334455?company=%ZZ", |e| {
+            matches!(e, ArgumentError::BadEncoding { .. })
+        }),
+        ("domycall:+4722334455?company=%FF", |e| {
+            matches!(e, ArgumentError::BadEncoding { .. })
+        }),
     ];
     for (arg, check) in cases {
         let e = f.parse_link(arg).unwrap_err();
@@ -317,7 +393,10 @@ fn handler_rejects_what_does_not_match() {
     let huge = format!("domycall:+4722334455?company={}", "a".repeat(10_000));
     assert_eq!(f.parse_link(&huge).unwrap_err(), ArgumentError::TooLong);
     let f: PhoneLinkFormat = "x:%p?{a}{b}".parse().unwrap();
-    assert_eq!(f.parse_link("x:+4722334455?12").unwrap_err(), ArgumentError::Ambiguous);
+    assert_eq!(
+        f.parse_link("x:+4722334455?12").unwrap_err(),
+        ArgumentError::Ambiguous
+    );
 }
 
 #[test]
@@ -339,7 +418,10 @@ fn reg_file_for_a_custom_scheme() {
 [HKEY_CLASSES_ROOT\\domycall\\shell\\open\\command]\r\n\
 @=\"\\\"C:\\\\Program Files\\\\DoMyCall\\\\dial.exe\\\" \\\"%1\\\"\"\r\n";
     assert_eq!(reg.to_reg_text(), expected);
-    assert_eq!(reg.command_line(), "\"C:\\Program Files\\DoMyCall\\dial.exe\" \"%1\"");
+    assert_eq!(
+        reg.command_line(),
+        "\"C:\\Program Files\\DoMyCall\\dial.exe\" \"%1\""
+    );
     let bytes = reg.to_reg_file_bytes();
     assert_eq!(&bytes[..4], &[0xFF, 0xFE, b'W', 0]);
 
@@ -347,22 +429,58 @@ fn reg_file_for_a_custom_scheme() {
         .hive(Hive::CurrentUser)
         .build()
         .unwrap();
-    assert!(user.to_reg_text().contains("[HKEY_CURRENT_USER\\Software\\Classes\\domycall\\shell\\open\\command]"));
+    assert!(
+        user.to_reg_text()
+            .contains("[HKEY_CURRENT_USER\\Software\\Classes\\domycall\\shell\\open\\command]")
+    );
     assert!(user.to_reg_text().contains("@=\"URL:domycall Protocol\""));
 }
 
 #[test]
 fn reg_file_refuses_what_would_break_it() {
     let bad = |scheme: &str, exe: &str| WindowsRegistration::new(scheme, exe).build().unwrap_err();
-    assert_eq!(bad("java script", r"C:\a.exe"), RegistrationError::InvalidScheme("java script".into()));
-    assert_eq!(bad("", r"C:\a.exe"), RegistrationError::InvalidScheme("".into()));
-    assert_eq!(bad("javascript", r"C:\a.exe"), RegistrationError::DisallowedScheme("javascript".into()));
-    assert_eq!(bad("https", r"C:\a.exe"), RegistrationError::DisallowedScheme("https".into()));
+    assert_eq!(
+        bad("java script", r"C:\a.exe"),
+        RegistrationError::InvalidScheme("java script".into())
+    );
+    assert_eq!(
+        bad("", r"C:\a.exe"),
+        RegistrationError::InvalidScheme("".into())
+    );
+    assert_eq!(
+        bad("javascript", r"C:\a.exe"),
+        RegistrationError::DisallowedScheme("javascript".into())
+    );
+    assert_eq!(
+        bad("https", r"C:\a.exe"),
+        RegistrationError::DisallowedScheme("https".into())
+    );
     assert_eq!(bad("x", "a.exe"), RegistrationError::RelativePath);
     assert_eq!(bad("x", r"C:\dir\"), RegistrationError::RelativePath);
-    for (c, exe) in [('"', "C:\\a\".exe"), ('%', r"C:\%TEMP%\a.exe"), ('\n', "C:\\a\n.exe"), ('|', r"C:\a|b.exe"), ('\0', "C:\\a\0.exe")] {
-        assert_eq!(bad("x", exe), RegistrationError::InvalidCharacter { field: "program path", found: c });
+    for (c, exe) in [
+        ('"', "C:\\a\".exe"),
+        ('%', r"C:\%TEMP%\a.exe"),
+        ('\n', "C:\\a\n.exe"),
+        ('|', r"C:\a|b.exe"),
+        ('\0', "C:\\a\0.exe"),
+    ] {
+        assert_eq!(
+            bad("x", exe),
+            RegistrationError::InvalidCharacter {
+                field: "program path",
+                found: c
+            }
+        );
     }
-    let e = WindowsRegistration::new("x", r"C:\a.exe").description("a\r\n[HKEY_LOCAL_MACHINE]").build().unwrap_err();
-    assert_eq!(e, RegistrationError::InvalidCharacter { field: "description", found: '\r' });
+    let e = WindowsRegistration::new("x", r"C:\a.exe")
+        .description("a\r\n[HKEY_LOCAL_MACHINE]")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RegistrationError::InvalidCharacter {
+            field: "description",
+            found: '\r'
+        }
+    );
 }

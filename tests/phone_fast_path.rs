@@ -16,7 +16,18 @@ fn examples() -> Vec<String> {
     use phonenumber::Type::*;
     let mut out = Vec::new();
     for meta in DATABASE.iter() {
-        for kind in [FixedLine, Mobile, TollFree, PremiumRate, SharedCost, PersonalNumber, Voip, Pager, Uan, Voicemail] {
+        for kind in [
+            FixedLine,
+            Mobile,
+            TollFree,
+            PremiumRate,
+            SharedCost,
+            PersonalNumber,
+            Voip,
+            Pager,
+            Uan,
+            Voicemail,
+        ] {
             if let Some(ex) = meta.descriptors().get(kind).and_then(|d| d.example()) {
                 out.push(format!("+{}{}", meta.country_code(), ex));
             }
@@ -48,7 +59,11 @@ fn every_metadata_example_parses_the_same_both_ways() {
     }
     // Most canonical numbers must actually take the fast path, or the
     // comparison above proves little.
-    assert!(fast * 10 > examples.len() * 7, "{fast} of {} took the fast path", examples.len());
+    assert!(
+        fast * 10 > examples.len() * 7,
+        "{fast} of {} took the fast path",
+        examples.len()
+    );
 }
 
 proptest! {

@@ -104,7 +104,9 @@ impl PhoneLinkFormat {
     /// (repeated if they appear more than once).
     pub fn variables(&self) -> impl Iterator<Item = &str> + '_ {
         self.segments.iter().filter_map(|s| match *s {
-            Segment::Variable { start, end, .. } => Some(&self.canonical[start as usize..end as usize]),
+            Segment::Variable { start, end, .. } => {
+                Some(&self.canonical[start as usize..end as usize])
+            }
             _ => None,
         })
     }
@@ -168,7 +170,9 @@ impl fmt::Display for PhoneLinkFormat {
 
 impl fmt::Debug for PhoneLinkFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PhoneLinkFormat").field(&&*self.canonical).finish()
+        f.debug_tuple("PhoneLinkFormat")
+            .field(&&*self.canonical)
+            .finish()
     }
 }
 
@@ -295,12 +299,17 @@ impl SchemePolicy {
     pub fn allows(&self, scheme: &str) -> bool {
         let web = matches!(scheme, "http" | "https");
         if web && self.allow_web {
-            return self.only.as_ref().is_none_or(|o| o.iter().any(|s| s == scheme));
+            return self
+                .only
+                .as_ref()
+                .is_none_or(|o| o.iter().any(|s| s == scheme));
         }
         if DANGEROUS_SCHEMES.contains(&scheme) {
             return false;
         }
-        self.only.as_ref().is_none_or(|o| o.iter().any(|s| s == scheme))
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == scheme))
     }
 }
 
@@ -365,16 +374,16 @@ fn describe(kind: &FormatErrorKind, at: usize) -> String {
         FormatErrorKind::MissingScheme => {
             "it must start with a scheme such as `tel:` (missing scheme)".into()
         }
-        FormatErrorKind::InvalidScheme => format!(
-            "invalid scheme: character at offset {at} cannot be part of a scheme"
-        ),
+        FormatErrorKind::InvalidScheme => {
+            format!("invalid scheme: character at offset {at} cannot be part of a scheme")
+        }
         FormatErrorKind::DisallowedScheme(s) => format!("scheme `{s}:` is not allowed"),
         FormatErrorKind::MultipleSchemes => {
             format!("a second scheme starts at offset {at}; a link has one scheme")
         }
-        FormatErrorKind::UnknownDirective(d) => format!(
-            "unknown directive `{d}` at offset {at} (only %p and %% are directives)"
-        ),
+        FormatErrorKind::UnknownDirective(d) => {
+            format!("unknown directive `{d}` at offset {at} (only %p and %% are directives)")
+        }
         FormatErrorKind::UnterminatedVariable => {
             format!("the `{{` at offset {at} has no closing `}}`")
         }
@@ -385,9 +394,9 @@ fn describe(kind: &FormatErrorKind, at: usize) -> String {
         FormatErrorKind::FillVariable(n) => {
             format!("fill variable `{{{n}}}` at offset {at} means nothing in a link")
         }
-        FormatErrorKind::InvalidCharacter(c) => format!(
-            "character {c:?} at offset {at} cannot stand in a link; percent-encode it"
-        ),
+        FormatErrorKind::InvalidCharacter(c) => {
+            format!("character {c:?} at offset {at} cannot stand in a link; percent-encode it")
+        }
         FormatErrorKind::MissingNumber => "the format has no `%p` for the phone number".into(),
         FormatErrorKind::TooLong => "the format is longer than 2048 bytes".into(),
     }
@@ -405,8 +414,25 @@ fn is_literal_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
-            '-' | '.' | '_' | '~' | '!' | '$' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | ';'
-                | '=' | ':' | '@' | '/' | '?' | '#'
+            '-' | '.'
+                | '_'
+                | '~'
+                | '!'
+                | '$'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | '+'
+                | ','
+                | ';'
+                | '='
+                | ':'
+                | '@'
+                | '/'
+                | '?'
+                | '#'
         )
 }
 
@@ -499,9 +525,7 @@ impl<'a> Parser<'a> {
         self.push_literal(":");
         let rest_at = scheme_end + 1;
         let rest = &input[rest_at..];
-        let second = rest
-            .char_indices()
-            .find(|&(_, c)| !is_scheme_char(c));
+        let second = rest.char_indices().find(|&(_, c)| !is_scheme_char(c));
         if let Some((i, ':')) = second {
             if i > 0 && rest.as_bytes()[0].is_ascii_alphabetic() {
                 return Err(self.err(FormatErrorKind::MultipleSchemes, rest_at));
@@ -541,9 +565,8 @@ impl<'a> Parser<'a> {
                             }
                         },
                         Some((_, other)) => {
-                            return Err(
-                                self.err(FormatErrorKind::UnknownDirective(format!("%{other}")), at)
-                            );
+                            return Err(self
+                                .err(FormatErrorKind::UnknownDirective(format!("%{other}")), at));
                         }
                         None => {
                             return Err(self.err(FormatErrorKind::UnknownDirective("%".into()), at));
@@ -561,10 +584,9 @@ impl<'a> Parser<'a> {
                         if name.contains('{') {
                             return Err(self.err(FormatErrorKind::UnterminatedVariable, at));
                         }
-                        return Err(self.err(
-                            FormatErrorKind::InvalidVariableName(name.to_owned()),
-                            at,
-                        ));
+                        return Err(
+                            self.err(FormatErrorKind::InvalidVariableName(name.to_owned()), at)
+                        );
                     }
                     let name = if self.options.case_sensitive_variables {
                         name.to_owned()

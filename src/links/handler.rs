@@ -165,9 +165,8 @@ impl PhoneLinkFormat {
                     let raw = &link[pos..end];
                     match *seg {
                         Segment::Number(_) => {
-                            let text = decode(raw).ok_or_else(|| ArgumentError::BadEncoding {
-                                name: "%p".into(),
-                            })?;
+                            let text = decode(raw)
+                                .ok_or_else(|| ArgumentError::BadEncoding { name: "%p".into() })?;
                             let parsed = PhoneNumber::parse(&text, None)?;
                             // Every %p of a format renders the same number.
                             if number.is_some_and(|n| n != parsed) {

@@ -54,7 +54,9 @@ pub enum RegistrationError {
     #[error("scheme `{0}` may not be registered as a call-link handler")]
     DisallowedScheme(String),
     /// The executable path is not an absolute Windows path.
-    #[error("the program path must be an absolute Windows path such as C:\\Program Files\\App\\app.exe")]
+    #[error(
+        "the program path must be an absolute Windows path such as C:\\Program Files\\App\\app.exe"
+    )]
     RelativePath,
     /// The executable path or description has a character that would break
     /// the `.reg` file or the command line.
@@ -106,7 +108,10 @@ impl WindowsRegistration {
     /// command line (`"`, `%`, control characters, `<>|?*`).
     pub fn build(mut self) -> Result<Self, RegistrationError> {
         let scheme = self.scheme.trim().to_ascii_lowercase();
-        let valid = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        let valid = scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
             && scheme
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
