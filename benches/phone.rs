@@ -1,1 +1,74 @@
-fn main() {}
+//! Normalising a number that is already E.164: the crate's fast path
+//! against `phonenumber::parse` + E.164 formatting, single-threaded and on
+//! two threads at once (where phonenumber 0.3's regex-cache mutex shows).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use crm_comms::phone::{DefaultCountry, PhoneNumber};
+
+const NUMBERS: [&str; 4] = ["+4722334455", "+4790123456", "+46701234567", "+4530123456"];
+
+fn naive(s: &str) -> String {
+    let n = phonenumber::parse(None, s).unwrap();
+    n.format().mode(phonenumber::Mode::E164).to_string()
+}
+
+/// Runs `f` on `threads` threads for `iters` iterations each; returns the
+/// wall time divided by the total iterations' share of one thread.
+fn on_threads(threads: usize, iters: u64, f: fn(&str)) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(move || {
+                for i in 0..iters {
+                    f(black_box(NUMBERS[i as usize % NUMBERS.len()]));
+                }
+            });
+        }
+    });
+    // Time per iteration of one thread: a perfectly parallel workload keeps
+    // the single-thread figure; a serialised one multiplies it.
+    start.elapsed()
+}
+
+fn bench(c: &mut Criterion) {
+    // Load the metadata before timing.
+    let _ = PhoneNumber::parse(NUMBERS[0], None);
+    let _ = naive(NUMBERS[0]);
+
+    let mut g = c.benchmark_group("normalise_e164");
+    g.bench_function("crm_comms_fast_path", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i += 1;
+            PhoneNumber::parse(black_box(NUMBERS[i % 4]), None).unwrap()
+        })
+    });
+    g.bench_function("naive_phonenumber_parse_format", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i += 1;
+            naive(black_box(NUMBERS[i % 4]))
+        })
+    });
+    g.finish();
+
+    let no: DefaultCountry = "NO".parse().unwrap();
+    c.bench_function("parse_national_with_default_country", |b| {
+        b.iter(|| PhoneNumber::parse(black_box("22 33 44 55"), Some(&no)).unwrap())
+    });
+
+    let mut g = c.benchmark_group("normalise_e164_two_threads");
+    g.bench_function("crm_comms_fast_path", |b| {
+        b.iter_custom(|iters| on_threads(2, iters, |s| drop(PhoneNumber::parse(s, None))))
+    });
+    g.bench_function("naive_phonenumber_parse_format", |b| {
+        b.iter_custom(|iters| on_threads(2, iters, |s| drop(naive(s))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -42,6 +42,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use arrayvec::ArrayString;
 use phonenumber::country::Id as RegionId;
 use phonenumber::metadata::DATABASE;
 
@@ -76,9 +77,8 @@ const MAX_E164_DIGITS: usize = 15;
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber {
-    /// `+` followed by up to 15 ASCII digits; only `buf[..len]` is used.
-    buf: [u8; MAX_E164_DIGITS + 1],
-    len: u8,
+    /// `+` followed by up to 15 ASCII digits.
+    e164: ArrayString<{ MAX_E164_DIGITS + 1 }>,
     cc_len: u8,
 }
 
@@ -103,8 +103,7 @@ impl PhoneNumber {
 
     /// The number in E.164 form, e.g. `+4722334455`.
     pub fn e164(&self) -> &str {
-        // Only ASCII is ever written to `buf`.
-        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+        &self.e164
     }
 
     /// The digits without the leading `+`, e.g. `4722334455` (PSWinCom's
@@ -147,17 +146,17 @@ impl PhoneNumber {
     /// (libphonenumber's `is_valid`), stricter than the length check every
     /// parse makes.
     pub fn is_valid_strict(&self) -> bool {
-        self.to_dependency()
+        self.as_dependency()
             .map(|n| phonenumber::is_valid(&n))
             .unwrap_or(false)
     }
 
-    fn to_dependency(&self) -> Option<phonenumber::PhoneNumber> {
+    fn as_dependency(&self) -> Option<phonenumber::PhoneNumber> {
         phonenumber::parse(None, self.e164()).ok()
     }
 
     fn format(&self, mode: phonenumber::Mode) -> String {
-        match self.to_dependency() {
+        match self.as_dependency() {
             Some(n) => n.format().mode(mode).to_string(),
             None => self.e164().to_owned(),
         }
@@ -166,18 +165,16 @@ impl PhoneNumber {
     /// Builds the number from a country code and a national significant
     /// number that have already been validated.
     fn from_parts(code: u16, nsn: &str) -> Option<Self> {
-        let mut buf = [0u8; MAX_E164_DIGITS + 1];
-        buf[0] = b'+';
-        let code = code.to_string();
-        let len = 1 + code.len() + nsn.len();
-        if len > buf.len() || !nsn.bytes().all(|b| b.is_ascii_digit()) {
+        if !nsn.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        buf[1..1 + code.len()].copy_from_slice(code.as_bytes());
-        buf[1 + code.len()..len].copy_from_slice(nsn.as_bytes());
+        let code = code.to_string();
+        let mut e164 = ArrayString::new();
+        e164.try_push('+').ok()?;
+        e164.try_push_str(&code).ok()?;
+        e164.try_push_str(nsn).ok()?;
         Some(PhoneNumber {
-            buf,
-            len: len as u8,
+            e164,
             cc_len: code.len() as u8,
         })
     }
@@ -686,11 +683,8 @@ fn fast_e164(input: &str) -> Option<PhoneNumber> {
             {
                 return None;
             }
-            let mut buf = [0u8; MAX_E164_DIGITS + 1];
-            buf[..bytes.len()].copy_from_slice(bytes);
             return Some(PhoneNumber {
-                buf,
-                len: bytes.len() as u8,
+                e164: ArrayString::from(input).ok()?,
                 cc_len: (i + 1) as u8,
             });
         }

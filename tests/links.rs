@@ -366,7 +366,8 @@ fn handler_reads_links_back() {
 #[test]
 fn handler_rejects_what_does_not_match() {
     let f: PhoneLinkFormat = "domycall:%p?company={cuid}".parse().unwrap();
-    let cases: Vec<(&str, fn(&ArgumentError) -> bool)> = vec![
+    type Check = fn(&ArgumentError) -> bool;
+    let cases: Vec<(&str, Check)> = vec![
         ("tel:+4722334455?company=1", |e| {
             matches!(e, ArgumentError::WrongScheme { .. })
         }),

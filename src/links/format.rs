@@ -17,14 +17,13 @@ pub(crate) enum Component {
 /// One piece of a parsed format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Segment {
-    /// Text copied as it is: `canonical[start..end]`.
-    Literal { start: u32, end: u32 },
+    /// Text copied as it is.
+    Literal(Box<str>),
     /// `%p`: the phone number.
     Number(Component),
-    /// `{name}`: a template variable; the name is `canonical[start..end]`.
+    /// `{name}`: a template variable.
     Variable {
-        start: u32,
-        end: u32,
+        name: Box<str>,
         component: Component,
     },
 }
@@ -103,10 +102,8 @@ impl PhoneLinkFormat {
     /// The names of the template variables, in order of appearance
     /// (repeated if they appear more than once).
     pub fn variables(&self) -> impl Iterator<Item = &str> + '_ {
-        self.segments.iter().filter_map(|s| match *s {
-            Segment::Variable { start, end, .. } => {
-                Some(&self.canonical[start as usize..end as usize])
-            }
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Variable { name, .. } => Some(&**name),
             _ => None,
         })
     }
@@ -120,10 +117,6 @@ impl PhoneLinkFormat {
         &self.segments
     }
 
-    pub(crate) fn text(&self, start: u32, end: u32) -> &str {
-        &self.canonical[start as usize..end as usize]
-    }
-
     pub(crate) fn literal_len(&self) -> usize {
         self.literal_len as usize
     }
@@ -132,16 +125,7 @@ impl PhoneLinkFormat {
 impl Default for PhoneLinkFormat {
     /// `tel:%p`, the CRM's default phone link format.
     fn default() -> Self {
-        PhoneLinkFormat {
-            canonical: "tel:%p".into(),
-            scheme_len: 3,
-            segments: vec![
-                Segment::Literal { start: 0, end: 4 },
-                Segment::Number(Component::Path),
-            ]
-            .into_boxed_slice(),
-            literal_len: 4,
-        }
+        "tel:%p".parse().expect("the default format is valid")
     }
 }
 
@@ -254,19 +238,10 @@ pub const DANGEROUS_SCHEMES: &[&str] = &[
 /// let only_tel = ParseOptions::default().schemes(SchemePolicy::only(["tel", "callto"]));
 /// assert!(PhoneLinkFormat::parse_with("domycall:%p", &only_tel).is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SchemePolicy {
     only: Option<Vec<String>>,
     allow_web: bool,
-}
-
-impl Default for SchemePolicy {
-    fn default() -> Self {
-        SchemePolicy {
-            only: None,
-            allow_web: false,
-        }
-    }
 }
 
 impl SchemePolicy {
@@ -485,10 +460,8 @@ impl<'a> Parser<'a> {
 
     fn end_literal(&mut self) {
         if let Some(start) = self.literal_start.take() {
-            self.segments.push(Segment::Literal {
-                start: start as u32,
-                end: self.out.len() as u32,
-            });
+            self.segments
+                .push(Segment::Literal(self.out[start..].into()));
         }
     }
 
@@ -526,10 +499,11 @@ impl<'a> Parser<'a> {
         let rest_at = scheme_end + 1;
         let rest = &input[rest_at..];
         let second = rest.char_indices().find(|&(_, c)| !is_scheme_char(c));
-        if let Some((i, ':')) = second {
-            if i > 0 && rest.as_bytes()[0].is_ascii_alphabetic() {
-                return Err(self.err(FormatErrorKind::MultipleSchemes, rest_at));
-            }
+        if let Some((i, ':')) = second
+            && i > 0
+            && rest.as_bytes()[0].is_ascii_alphabetic()
+        {
+            return Err(self.err(FormatErrorKind::MultipleSchemes, rest_at));
         }
 
         let mut has_number = false;
@@ -597,16 +571,11 @@ impl<'a> Parser<'a> {
                         return Err(self.err(FormatErrorKind::FillVariable(name), at));
                     }
                     self.end_literal();
-                    // The braces stay in the canonical text for Display; the
-                    // segment points at the name only.
                     self.out.push('{');
-                    let start = self.out.len() as u32;
                     self.out.push_str(&name);
-                    let end = self.out.len() as u32;
                     self.out.push('}');
                     self.segments.push(Segment::Variable {
-                        start,
-                        end,
+                        name: name.into(),
                         component: self.component,
                     });
                     for _ in 0..=len {

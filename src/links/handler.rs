@@ -128,8 +128,8 @@ impl PhoneLinkFormat {
         let mut variables = Vec::new();
         for (i, seg) in segments.iter().enumerate() {
             match *seg {
-                Segment::Literal { start, end } => {
-                    let mut text = self.text(start, end);
+                Segment::Literal(ref text) => {
+                    let mut text: &str = text;
                     if i == 0 {
                         text = &text[scheme.len() + 1..];
                     }
@@ -145,18 +145,15 @@ impl PhoneLinkFormat {
                     let next = segments.get(i + 1);
                     let end = match next {
                         None => link.len(),
-                        Some(Segment::Literal { start, end }) => {
-                            let text = self.text(*start, *end);
-                            match link[pos..].find(text) {
-                                Some(at) => pos + at,
-                                None => {
-                                    return Err(ArgumentError::Mismatch {
-                                        offset: link.len(),
-                                        expected: text.to_owned(),
-                                    });
-                                }
+                        Some(Segment::Literal(text)) => match link[pos..].find(&**text) {
+                            Some(at) => pos + at,
+                            None => {
+                                return Err(ArgumentError::Mismatch {
+                                    offset: link.len(),
+                                    expected: text.to_string(),
+                                });
                             }
-                        }
+                        },
                         // Two values with nothing between them: a value
                         // may begin with digits, so where the first ends
                         // cannot be known.
@@ -177,14 +174,13 @@ impl PhoneLinkFormat {
                             }
                             number = Some(parsed);
                         }
-                        Segment::Variable { start, end, .. } => {
-                            let name = self.text(start, end);
+                        Segment::Variable { ref name, .. } => {
                             let value = decode(raw).ok_or_else(|| ArgumentError::BadEncoding {
-                                name: name.to_owned(),
+                                name: name.to_string(),
                             })?;
-                            variables.push((name.to_owned(), value));
+                            variables.push((name.to_string(), value));
                         }
-                        Segment::Literal { .. } => {}
+                        Segment::Literal(_) => {}
                     }
                     pos = end;
                 }

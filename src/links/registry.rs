@@ -140,13 +140,15 @@ impl WindowsRegistration {
         }
         self.exe = exe;
 
-        if let Some(d) = &self.description {
-            if let Some(c) = d.chars().find(|c| c.is_control()) {
-                return Err(RegistrationError::InvalidCharacter {
-                    field: "description",
-                    found: c,
-                });
-            }
+        if let Some(c) = self
+            .description
+            .as_deref()
+            .and_then(|d| d.chars().find(|c| c.is_control()))
+        {
+            return Err(RegistrationError::InvalidCharacter {
+                field: "description",
+                found: c,
+            });
         }
         Ok(self)
     }

@@ -221,10 +221,10 @@ impl PhoneLinkFormat {
         let mut var_index = 0;
         for seg in self.segments() {
             match *seg {
-                Segment::Literal { .. } => {}
+                Segment::Literal(_) => {}
                 Segment::Number(c) => len += number_len(number, c),
-                Segment::Variable { start, end, .. } => {
-                    let value = self.lookup(vars, start, end, options)?;
+                Segment::Variable { ref name, .. } => {
+                    let value = lookup(vars, name, options)?;
                     len += encoded_len(value);
                     if var_index < CACHED_VALUES {
                         cached[var_index] = value;
@@ -237,13 +237,13 @@ impl PhoneLinkFormat {
         var_index = 0;
         for seg in self.segments() {
             match *seg {
-                Segment::Literal { start, end } => out.push_str(self.text(start, end)),
+                Segment::Literal(ref text) => out.push_str(text),
                 Segment::Number(c) => push_number(&mut out, number, c),
-                Segment::Variable { start, end, .. } => {
+                Segment::Variable { ref name, .. } => {
                     let value = if var_index < CACHED_VALUES {
                         cached[var_index]
                     } else {
-                        self.lookup(vars, start, end, options)?
+                        lookup(vars, name, options)?
                     };
                     var_index += 1;
                     push_encoded(&mut out, value);
@@ -268,59 +268,76 @@ impl PhoneLinkFormat {
     {
         numbers.into_iter().map(|n| self.render(n, vars)).collect()
     }
+}
 
-    fn lookup<'v, V>(
-        &self,
-        vars: &'v V,
-        start: u32,
-        end: u32,
-        options: &RenderOptions,
-    ) -> Result<&'v str, RenderError>
-    where
-        V: VariableSource + ?Sized,
-    {
-        let name = self.text(start, end);
-        match (vars.variable(name), options.unknown_variables) {
-            (Some(v), _) => Ok(v),
-            (None, UnknownVariables::Empty) => Ok(""),
-            (None, UnknownVariables::Error) => Err(RenderError::UnknownVariable {
-                name: name.to_owned(),
-            }),
-        }
+fn lookup<'v, V>(vars: &'v V, name: &str, options: &RenderOptions) -> Result<&'v str, RenderError>
+where
+    V: VariableSource + ?Sized,
+{
+    match (vars.variable(name), options.unknown_variables) {
+        (Some(v), _) => Ok(v),
+        (None, UnknownVariables::Empty) => Ok(""),
+        (None, UnknownVariables::Error) => Err(RenderError::UnknownVariable {
+            name: name.to_owned(),
+        }),
     }
 }
 
-/// Characters left as they are in a variable value (RFC 3986 unreserved).
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
+/// `UNRESERVED[b]` is true for the bytes left as they are in a variable
+/// value (RFC 3986 unreserved: `A-Z a-z 0-9 - . _ ~`).
+static UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    t
+};
+
+/// `%00%01…%FF`: the escape of byte `b` is `ESCAPES[3 * b..3 * b + 3]`.
+static ESCAPES: &str = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    const BYTES: [u8; 768] = {
+        let mut t = [0u8; 768];
+        let mut b = 0;
+        while b < 256 {
+            t[3 * b] = b'%';
+            t[3 * b + 1] = HEX[b >> 4];
+            t[3 * b + 2] = HEX[b & 15];
+            b += 1;
+        }
+        t
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(s) => s,
+        Err(_) => panic!("escapes are ASCII"),
+    }
+};
 
 fn encoded_len(value: &str) -> usize {
-    value
-        .bytes()
-        .map(|b| if is_unreserved(b) { 1 } else { 3 })
-        .sum()
+    value.len() + 2 * value.bytes().filter(|&b| !UNRESERVED[b as usize]).count()
 }
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 pub(crate) fn push_encoded(out: &mut String, value: &str) {
     let bytes = value.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if !is_unreserved(b) {
+        if !UNRESERVED[b as usize] {
             // Between escapes there are only unreserved ASCII bytes, so
             // `run..i` is on character boundaries whenever it is not empty.
             if run < i {
                 out.push_str(&value[run..i]);
             }
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
+            let at = 3 * b as usize;
+            out.push_str(&ESCAPES[at..at + 3]);
             run = i + 1;
         }
     }
-    out.push_str(&value[run..]);
+    if run < bytes.len() {
+        out.push_str(&value[run..]);
+    }
 }
 
 fn number_len(n: &PhoneNumber, c: Component) -> usize {

@@ -272,13 +272,13 @@ impl Entry {
         if self.section.is_empty() || self.key.is_empty() {
             return Err(invalid("section and key must not be empty"));
         }
-        if let Some(max) = self.maxlevel {
-            if max < self.level {
-                return Err(invalid(&format!(
-                    "maxlevel {max} is less specific than the value's own level {}",
-                    self.level
-                )));
-            }
+        if let Some(max) = self.maxlevel
+            && max < self.level
+        {
+            return Err(invalid(&format!(
+                "maxlevel {max} is less specific than the value's own level {}",
+                self.level
+            )));
         }
         Ok(())
     }
