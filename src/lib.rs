@@ -43,3 +43,8 @@ pub mod prefs;
 pub use error::{Error, Result};
 pub use links::PhoneLinkFormat;
 pub use phone::{DefaultCountry, PhoneNumber};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
