@@ -15,12 +15,23 @@ fn main() -> Result<(), crm_comms::Error> {
     let prefs = Preferences::new();
     prefs.set(Entry::new(Level::System, 0, section, key, "callto:%p"))?;
     prefs.set(Entry::new(Level::Group, 3, section, key, "facetime:%p"))?;
-    prefs.set(Entry::new(Level::User, 7, section, key, "domycall:%p?company={cuid}&name={name}"))?;
+    prefs.set(Entry::new(
+        Level::User,
+        7,
+        section,
+        key,
+        "domycall:%p?company={cuid}&name={name}",
+    ))?;
 
     // A contact's numbers as users typed them; the CRM's default country
     // code is Norway's.
     let norway: DefaultCountry = "NO".parse()?;
-    let typed = ["22 33 44 55", "+47 901 23 456", "0046 70-123 45 67", "not a number"];
+    let typed = [
+        "22 33 44 55",
+        "+47 901 23 456",
+        "0046 70-123 45 67",
+        "not a number",
+    ];
     let mut numbers = Vec::new();
     for t in typed {
         match PhoneNumber::parse(t, Some(&norway)) {
@@ -41,7 +52,11 @@ fn main() -> Result<(), crm_comms::Error> {
         let format = snapshot
             .get::<PhoneLinkFormat>(&ctx, section, key)?
             .expect("the built-in default always applies");
-        println!("\n{who}: format {} (set at {})", format.value(), format.origin());
+        println!(
+            "\n{who}: format {} (set at {})",
+            format.value(),
+            format.origin()
+        );
         for link in format.value().render_all(&numbers, &vars)? {
             println!("  {link}");
         }
@@ -50,7 +65,10 @@ fn main() -> Result<(), crm_comms::Error> {
     // Why does user 7 get their value? And what if the system value is locked?
     prefs.set(Entry::new(Level::System, 0, section, key, "tel:%p").locked_at(Level::System))?;
     let ctx = Context::user(7).in_group(3);
-    println!("\nafter locking tel:%p at system level:\n{}", prefs.snapshot().explain(&ctx, section, key));
+    println!(
+        "\nafter locking tel:%p at system level:\n{}",
+        prefs.snapshot().explain(&ctx, section, key)
+    );
 
     // For the ISV: what the protocol handler receives, and its .reg file.
     let isv: PhoneLinkFormat = "domycall:%p?company={cuid}&name={name}".parse()?;
@@ -62,7 +80,8 @@ fn main() -> Result<(), crm_comms::Error> {
         call.variable("cuid").unwrap_or_default(),
         call.variable("name").unwrap_or_default()
     );
-    let reg = WindowsRegistration::new("domycall", r"C:\Program Files\DoMyCall\dial.exe").build()?;
+    let reg =
+        WindowsRegistration::new("domycall", r"C:\Program Files\DoMyCall\dial.exe").build()?;
     println!("\n{}", reg.to_reg_text().replace("\r\n", "\n"));
     Ok(())
 }

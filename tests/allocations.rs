@@ -41,9 +41,15 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 
 #[test]
 fn render_allocates_only_the_output() {
-    let f: PhoneLinkFormat = "domycall:%p?company={cuid}&name={name}#{cf01}".parse().unwrap();
+    let f: PhoneLinkFormat = "domycall:%p?company={cuid}&name={name}#{cf01}"
+        .parse()
+        .unwrap();
     let n: PhoneNumber = "+4722334455".parse().unwrap();
-    let vars = [("cuid", "4711"), ("name", "Ola & Sønner AS"), ("cf01", "x y")];
+    let vars = [
+        ("cuid", "4711"),
+        ("name", "Ola & Sønner AS"),
+        ("cf01", "x y"),
+    ];
     let (count, link) = allocations(|| f.render(&n, &vars).unwrap());
     assert_eq!(count, 1, "{link}");
 }
@@ -58,7 +64,10 @@ fn resolving_a_preference_allocates_nothing() {
     .unwrap();
     let snap = prefs.snapshot();
     let ctx = Context::user(7).in_group(3).in_database(1);
-    let (count, value) = allocations(|| snap.get_str(&ctx, "Phone", "LinkFormat").map(|r| r.value().len()));
+    let (count, value) = allocations(|| {
+        snap.get_str(&ctx, "Phone", "LinkFormat")
+            .map(|r| r.value().len())
+    });
     assert_eq!(value, Some("facetime:%p".len()));
     assert_eq!(count, 0);
     let (count, _) = allocations(|| prefs.snapshot());

@@ -17,7 +17,11 @@ fn no_dependency_needs_a_newer_rust_than_ours() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let packages = meta["packages"].as_array().unwrap();
     let ours = packages
@@ -34,5 +38,8 @@ fn no_dependency_needs_a_newer_rust_than_ours() {
             (version(rv) > msrv).then(|| format!("{} {} needs {rv}", p["name"], p["version"]))
         })
         .collect();
-    assert!(too_new.is_empty(), "rust-version {ours} is too old for: {too_new:?}");
+    assert!(
+        too_new.is_empty(),
+        "rust-version {ours} is too old for: {too_new:?}"
+    );
 }
