@@ -45,7 +45,7 @@ fn main() {
         let _ = PhoneNumber::parse(n, None);
     }
     let after_warm = rss_kib();
-    println!("phonenumber {}", "0.3.10+9.0.33");
+    println!("phonenumber 0.3.10+9.0.33");
     println!("first parse (loads metadata): {first:?}");
     println!(
         "resident memory KiB: before {:?}, after first parse {:?}, after warm-up {:?}",
