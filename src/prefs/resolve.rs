@@ -16,19 +16,22 @@ pub(crate) struct Val {
     pub(crate) maxlevel: Level,
 }
 
+/// The values of one level, by owner id.
+type Owners = HashMap<u32, Val>;
+
 /// Every value of one section and key.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Slot {
     default: Option<Val>,
     system: Option<Val>,
-    /// Sorted by owner id, per level.
-    databases: Vec<(u32, Val)>,
-    groups: Vec<(u32, Val)>,
-    users: Vec<(u32, Val)>,
+    /// Per level, by owner id.
+    databases: Owners,
+    groups: Owners,
+    users: Owners,
 }
 
 impl Slot {
-    fn owners_mut(&mut self, level: Level) -> Option<&mut Vec<(u32, Val)>> {
+    fn owners_mut(&mut self, level: Level) -> Option<&mut Owners> {
         match level {
             Level::Database => Some(&mut self.databases),
             Level::Group => Some(&mut self.groups),
@@ -45,10 +48,10 @@ impl Slot {
             Level::Group => &self.groups,
             Level::User => &self.users,
         };
-        let owner = owner?;
-        list.binary_search_by_key(&owner, |(o, _)| *o)
-            .ok()
-            .map(|i| &list[i].1)
+        if list.is_empty() {
+            return None;
+        }
+        list.get(&owner?)
     }
 
     pub(crate) fn put(&mut self, level: Level, owner: u32, val: Val) {
@@ -57,10 +60,7 @@ impl Slot {
             Level::System => self.system = Some(val),
             _ => {
                 let list = self.owners_mut(level).expect("owner level");
-                match list.binary_search_by_key(&owner, |(o, _)| *o) {
-                    Ok(i) => list[i].1 = val,
-                    Err(i) => list.insert(i, (owner, val)),
-                }
+                list.insert(owner, val);
             }
         }
     }
@@ -71,20 +71,14 @@ impl Slot {
             Level::System => self.system.take().is_some(),
             _ => {
                 let list = self.owners_mut(level).expect("owner level");
-                match list.binary_search_by_key(&owner, |(o, _)| *o) {
-                    Ok(i) => {
-                        list.remove(i);
-                        true
-                    }
-                    Err(_) => false,
-                }
+                list.remove(&owner).is_some()
             }
         }
     }
 
     /// Every stored (non-default) value with its origin.
     pub(crate) fn stored(&self) -> impl Iterator<Item = (Origin, &Val)> {
-        fn owned(level: Level, list: &[(u32, Val)]) -> impl Iterator<Item = (Origin, &Val)> {
+        fn owned(level: Level, list: &Owners) -> impl Iterator<Item = (Origin, &Val)> {
             list.iter().map(move |(o, v)| (Origin::new(level, *o), v))
         }
         self.system
