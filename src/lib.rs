@@ -39,6 +39,7 @@ mod error;
 pub mod links;
 pub mod phone;
 pub mod prefs;
+pub mod sms;
 
 pub use error::{Error, Result};
 pub use links::PhoneLinkFormat;
