@@ -35,7 +35,7 @@ proptest! {
         prop_assert_eq!(p.encoding == Encoding::Gsm7, gsm);
         let (single, part) = match p.encoding {
             Encoding::Gsm7 => (limits.gsm_single, limits.gsm_part),
-            Encoding::Ucs2 => (limits.ucs2_single, limits.ucs2_part),
+            _ => (limits.ucs2_single, limits.ucs2_part),
         };
         let size = |s: &str| -> usize {
             s.chars().map(|c| if gsm { gsm_cost(c) as usize } else { c.len_utf16() }).sum()
