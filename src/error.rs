@@ -1,6 +1,6 @@
 //! The crate-wide error.
 
-use crate::{links, phone, prefs};
+use crate::{links, phone, prefs, sms};
 
 /// A `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -30,6 +30,12 @@ pub enum Error {
     /// A preference could not be read, stored or loaded.
     #[error(transparent)]
     Prefs(#[from] prefs::PrefsError),
+    /// An SMS message could not be built.
+    #[error(transparent)]
+    SmsMessage(#[from] sms::MessageError),
+    /// An SMS sender cannot be used.
+    #[error(transparent)]
+    SmsSender(#[from] sms::SenderError),
 }
 
 #[cfg(test)]

@@ -1,0 +1,548 @@
+//! An SMS to send: recipients, text, sender, priority and options.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::phone::PhoneNumber;
+
+/// How quickly the gateway should send: the CRM's SMS priority 1, 2 or 3.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum Priority {
+    /// 1: slowest.
+    Low,
+    /// 2: the default.
+    #[default]
+    Medium,
+    /// 3: fastest.
+    High,
+}
+
+impl Priority {
+    /// The CRM's number: 1, 2 or 3.
+    pub fn number(self) -> u8 {
+        match self {
+            Priority::Low => 1,
+            Priority::Medium => 2,
+            Priority::High => 3,
+        }
+    }
+}
+
+impl TryFrom<u8> for Priority {
+    type Error = String;
+
+    fn try_from(n: u8) -> Result<Self, Self::Error> {
+        match n {
+            1 => Ok(Priority::Low),
+            2 => Ok(Priority::Medium),
+            3 => Ok(Priority::High),
+            n => Err(format!("SMS priority must be 1, 2 or 3, not {n}")),
+        }
+    }
+}
+
+impl From<Priority> for u8 {
+    fn from(p: Priority) -> u8 {
+        p.number()
+    }
+}
+
+/// Who a message appears to come from.
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Sender {
+    /// A name such as `Puzzel`: 1–11 ASCII letters, digits, spaces and
+    /// `% & - + . , ! " # ' ( ) * / ? < > ;` (each gateway narrows this; see
+    /// [`SenderRules`]). Recipients cannot reply to it.
+    Alphanumeric(String),
+    /// An international number.
+    International(PhoneNumber),
+    /// A short number such as `1960` (3–8 digits), needed for replies.
+    Short(String),
+}
+
+impl Sender {
+    /// Reads what an administrator typed as the sender: all digits of 3–8
+    /// → short number; a `+` or 9+ digits → international number; anything
+    /// else → an alphanumeric name.
+    ///
+    /// ```
+    /// use crm_comms::sms::Sender;
+    ///
+    /// assert!(matches!(Sender::parse("1960")?, Sender::Short(_)));
+    /// assert!(matches!(Sender::parse("+4799999999")?, Sender::International(_)));
+    /// assert!(matches!(Sender::parse("SuperOffice")?, Sender::Alphanumeric(_)));
+    /// assert!(Sender::parse("SuperOffice AS").is_err()); // 14 characters
+    /// assert!(Sender::parse("Bjørn").is_err()); // no national letters
+    /// # Ok::<(), crm_comms::sms::SenderError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SenderError`] saying what is wrong.
+    pub fn parse(input: &str) -> Result<Self, SenderError> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(SenderError::Empty);
+        }
+        let digits = s.bytes().all(|b| b.is_ascii_digit());
+        if digits && (3..=8).contains(&s.len()) {
+            return Ok(Sender::Short(s.to_owned()));
+        }
+        if s.starts_with('+') || (digits && s.len() >= 9) {
+            let with_plus = if s.starts_with('+') {
+                s.to_owned()
+            } else {
+                format!("+{s}")
+            };
+            return PhoneNumber::parse(&with_plus, None)
+                .map(Sender::International)
+                .map_err(|_| SenderError::InvalidNumber);
+        }
+        Sender::alphanumeric(s)
+    }
+
+    /// An alphanumeric sender, validated against the widest rules any
+    /// gateway accepts.
+    ///
+    /// # Errors
+    ///
+    /// [`SenderError::TooLong`] over 11 characters,
+    /// [`SenderError::InvalidCharacter`] for anything else not allowed.
+    pub fn alphanumeric(name: &str) -> Result<Self, SenderError> {
+        SenderRules::ANY.check_alphanumeric(name)?;
+        Ok(Sender::Alphanumeric(name.to_owned()))
+    }
+
+    /// The sender as text (`+4799999999` for international numbers).
+    pub fn as_text(&self) -> String {
+        match self {
+            Sender::Alphanumeric(s) | Sender::Short(s) => s.clone(),
+            Sender::International(n) => n.e164().to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::Alphanumeric(s) => write!(f, "Alphanumeric({s:?})"),
+            Sender::International(n) => write!(f, "International({n:?})"),
+            Sender::Short(s) => write!(f, "Short({s:?})"),
+        }
+    }
+}
+
+/// What a gateway accepts as an alphanumeric sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderRules {
+    /// Longest alphanumeric sender.
+    pub max_alphanumeric: usize,
+    /// Punctuation allowed besides ASCII letters and digits.
+    pub punctuation: &'static str,
+    /// Whether a space is allowed.
+    pub space: bool,
+}
+
+impl SenderRules {
+    /// The union of the gateways' rules: what [`Sender::parse`] accepts.
+    pub const ANY: SenderRules = SenderRules {
+        max_alphanumeric: 11,
+        punctuation: "%&-+.,!\"#'()*/?<>;",
+        space: true,
+    };
+    /// Intelecom/Puzzel: `a–z`, `0–9`, space, `% & - + . ,` (upper case
+    /// letters accepted: the documentation's "a–z" is read as letters).
+    pub const INTELECOM: SenderRules = SenderRules {
+        max_alphanumeric: 11,
+        punctuation: "%&-+.,",
+        space: true,
+    };
+    /// PSWinCom: `a–z A–Z 0–9` and `!"#%&'()*+ -./?><;`.
+    pub const PSWINCOM: SenderRules = SenderRules {
+        max_alphanumeric: 11,
+        punctuation: "!\"#%&'()*+-./?><;",
+        space: true,
+    };
+
+    /// Checks an alphanumeric sender name.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sender::alphanumeric`].
+    pub fn check_alphanumeric(&self, name: &str) -> Result<(), SenderError> {
+        if name.is_empty() {
+            return Err(SenderError::Empty);
+        }
+        let len = name.chars().count();
+        if len > self.max_alphanumeric {
+            return Err(SenderError::TooLong {
+                length: len,
+                limit: self.max_alphanumeric,
+            });
+        }
+        if let Some(c) = name.chars().find(|&c| {
+            !(c.is_ascii_alphanumeric() || (c == ' ' && self.space) || self.punctuation.contains(c))
+        }) {
+            return Err(SenderError::InvalidCharacter(c));
+        }
+        if !name.chars().any(|c| c.is_ascii_alphabetic()) {
+            return Err(SenderError::InvalidCharacter(
+                name.chars().next().unwrap_or(' '),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A sender that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SenderError {
+    /// No sender given.
+    #[error("the sender is empty")]
+    Empty,
+    /// An alphanumeric sender over the limit.
+    #[error("the sender has {length} characters; at most {limit} are allowed")]
+    TooLong {
+        /// Its length.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A character not allowed in a sender (national letters, control
+    /// characters, …).
+    #[error("the sender contains {0:?}, which senders cannot contain")]
+    InvalidCharacter(char),
+    /// Looks like a number but is not a valid international number.
+    #[error("the sender looks like a phone number but is not a valid international number")]
+    InvalidNumber,
+}
+
+/// An SMS to one or more recipients. Build it with [`Message::builder`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    recipients: Vec<PhoneNumber>,
+    text: String,
+    sender: Option<Sender>,
+    priority: Priority,
+    delivery_report: bool,
+    client_reference: Option<String>,
+    validity: Option<Duration>,
+    send_at: Option<SystemTime>,
+}
+
+impl Message {
+    /// Starts a message.
+    pub fn builder() -> MessageBuilder {
+        MessageBuilder::default()
+    }
+
+    /// The recipients, in order; outcomes come back in this order.
+    pub fn recipients(&self) -> &[PhoneNumber] {
+        &self.recipients
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The sender, if set (else the gateway's default for the account).
+    pub fn sender(&self) -> Option<&Sender> {
+        self.sender.as_ref()
+    }
+
+    /// The priority.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Whether a delivery report is requested.
+    pub fn delivery_report(&self) -> bool {
+        self.delivery_report
+    }
+
+    /// The caller's reference, echoed in delivery reports.
+    pub fn client_reference(&self) -> Option<&str> {
+        self.client_reference.as_deref()
+    }
+
+    /// How long the network should keep trying to deliver.
+    pub fn validity(&self) -> Option<Duration> {
+        self.validity
+    }
+
+    /// When to send, if not now.
+    pub fn send_at(&self) -> Option<SystemTime> {
+        self.send_at
+    }
+}
+
+/// Builds a [`Message`]; [`build`](MessageBuilder::build) validates it.
+///
+/// ```
+/// use crm_comms::sms::{Message, Priority, Sender};
+///
+/// let msg = Message::builder()
+///     .to("+4799999999".parse()?)
+///     .text("Hei på deg")
+///     .sender(Sender::parse("SuperOffice")?)
+///     .priority(Priority::High)
+///     .delivery_report(true)
+///     .client_reference("case-4711")
+///     .build()?;
+/// assert_eq!(msg.recipients().len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MessageBuilder {
+    recipients: Vec<PhoneNumber>,
+    text: String,
+    sender: Option<Sender>,
+    priority: Priority,
+    delivery_report: bool,
+    client_reference: Option<String>,
+    validity: Option<Duration>,
+    send_at: Option<SystemTime>,
+}
+
+impl MessageBuilder {
+    /// Adds a recipient.
+    pub fn to(mut self, number: PhoneNumber) -> Self {
+        self.recipients.push(number);
+        self
+    }
+
+    /// Adds recipients.
+    pub fn to_all(mut self, numbers: impl IntoIterator<Item = PhoneNumber>) -> Self {
+        self.recipients.extend(numbers);
+        self
+    }
+
+    /// Sets the text.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = text.into();
+        self
+    }
+
+    /// Sets the sender.
+    pub fn sender(mut self, sender: Sender) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Requests (or not) a delivery report.
+    pub fn delivery_report(mut self, yes: bool) -> Self {
+        self.delivery_report = yes;
+        self
+    }
+
+    /// Sets the caller's reference (1–64 printable ASCII characters).
+    pub fn client_reference(mut self, reference: impl Into<String>) -> Self {
+        self.client_reference = Some(reference.into());
+        self
+    }
+
+    /// Sets how long the network keeps trying (5 minutes to 7 days).
+    pub fn validity(mut self, validity: Duration) -> Self {
+        self.validity = Some(validity);
+        self
+    }
+
+    /// Sends at a later time.
+    pub fn send_at(mut self, at: SystemTime) -> Self {
+        self.send_at = Some(at);
+        self
+    }
+
+    /// Validates the message.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError`] naming what is wrong.
+    pub fn build(self) -> Result<Message, MessageError> {
+        if self.recipients.is_empty() {
+            return Err(MessageError::NoRecipients);
+        }
+        if self.text.is_empty() {
+            return Err(MessageError::EmptyText);
+        }
+        if let Some(c) = self.text.chars().find(|&c| c == '\0') {
+            return Err(MessageError::InvalidTextCharacter(c));
+        }
+        if let Some(r) = &self.client_reference
+            && (r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(MessageError::InvalidClientReference);
+        }
+        if let Some(v) = self.validity
+            && !(Duration::from_secs(300)..=Duration::from_secs(7 * 86_400)).contains(&v)
+        {
+            return Err(MessageError::InvalidValidity(v));
+        }
+        Ok(Message {
+            recipients: self.recipients,
+            text: self.text,
+            sender: self.sender,
+            priority: self.priority,
+            delivery_report: self.delivery_report,
+            client_reference: self.client_reference,
+            validity: self.validity,
+            send_at: self.send_at,
+        })
+    }
+}
+
+/// A message that cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// No recipient.
+    #[error("the message has no recipients")]
+    NoRecipients,
+    /// No text.
+    #[error("the message text is empty")]
+    EmptyText,
+    /// A character that cannot be sent in any encoding.
+    #[error("the message text contains {0:?}, which cannot be sent")]
+    InvalidTextCharacter(char),
+    /// A client reference that is empty, too long or not printable ASCII.
+    #[error("the client reference must be 1-64 printable ASCII characters")]
+    InvalidClientReference,
+    /// A validity outside 5 minutes to 7 days.
+    #[error("the validity must be between 5 minutes and 7 days, not {0:?}")]
+    InvalidValidity(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n() -> PhoneNumber {
+        "+4799999999".parse().unwrap()
+    }
+
+    #[test]
+    fn priority_is_the_crms_1_2_3() {
+        assert_eq!(Priority::try_from(1).unwrap(), Priority::Low);
+        assert_eq!(Priority::try_from(3).unwrap().number(), 3);
+        assert_eq!(
+            Priority::try_from(4).unwrap_err(),
+            "SMS priority must be 1, 2 or 3, not 4"
+        );
+        assert_eq!(
+            serde_json::from_str::<Priority>("2").unwrap(),
+            Priority::Medium
+        );
+        assert!(serde_json::from_str::<Priority>("0").is_err());
+    }
+
+    #[test]
+    fn senders_per_gateway() {
+        assert_eq!(Sender::parse("").unwrap_err(), SenderError::Empty);
+        assert_eq!(
+            Sender::parse("ABCDEFGHIJKL").unwrap_err(),
+            SenderError::TooLong {
+                length: 12,
+                limit: 11
+            }
+        );
+        assert_eq!(
+            Sender::parse("Bjørn").unwrap_err(),
+            SenderError::InvalidCharacter('ø')
+        );
+        assert_eq!(
+            Sender::parse("A\r\nB").unwrap_err(),
+            SenderError::InvalidCharacter('\r')
+        );
+        assert_eq!(
+            Sender::parse("+47").unwrap_err(),
+            SenderError::InvalidNumber
+        );
+        assert!(matches!(
+            Sender::parse("4799999999").unwrap(),
+            Sender::International(_)
+        ));
+        assert!(
+            SenderRules::INTELECOM
+                .check_alphanumeric("Puzzel AS")
+                .is_ok()
+        );
+        assert_eq!(
+            SenderRules::INTELECOM
+                .check_alphanumeric("Hi!")
+                .unwrap_err(),
+            SenderError::InvalidCharacter('!')
+        );
+        assert!(SenderRules::PSWINCOM.check_alphanumeric("Hi!").is_ok());
+        assert_eq!(
+            SenderRules::PSWINCOM.check_alphanumeric("a,b").unwrap_err(),
+            SenderError::InvalidCharacter(',')
+        );
+    }
+
+    #[test]
+    fn builder_validates() {
+        assert_eq!(
+            Message::builder().text("x").build().unwrap_err(),
+            MessageError::NoRecipients
+        );
+        assert_eq!(
+            Message::builder().to(n()).build().unwrap_err(),
+            MessageError::EmptyText
+        );
+        assert_eq!(
+            Message::builder().to(n()).text("a\0b").build().unwrap_err(),
+            MessageError::InvalidTextCharacter('\0')
+        );
+        for bad in ["", "a b", "æ", &"x".repeat(65)] {
+            assert_eq!(
+                Message::builder()
+                    .to(n())
+                    .text("x")
+                    .client_reference(bad)
+                    .build()
+                    .unwrap_err(),
+                MessageError::InvalidClientReference,
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            Message::builder()
+                .to(n())
+                .text("x")
+                .validity(Duration::from_secs(60))
+                .build(),
+            Err(MessageError::InvalidValidity(_))
+        ));
+        let m = Message::builder()
+            .to_all([n(), "+4722334455".parse().unwrap()])
+            .text("Hei")
+            .validity(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        assert_eq!(m.recipients().len(), 2);
+        assert_eq!(m.priority(), Priority::Medium);
+        assert!(!m.delivery_report());
+    }
+}
