@@ -19,6 +19,7 @@
 //! |---|---|---|
 //! | `toml` | yes | load and save preference stores as TOML |
 //! | `json` | yes | load and save preference stores as JSON |
+//! | `testing` | no | the provider conformance suite ([`testing`]) |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a
@@ -40,6 +41,9 @@ pub mod links;
 pub mod phone;
 pub mod prefs;
 pub mod sms;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use links::PhoneLinkFormat;

@@ -290,6 +290,15 @@ impl Message {
     pub fn send_at(&self) -> Option<SystemTime> {
         self.send_at
     }
+
+    /// The same message to other recipients (for batching and failover).
+    /// `recipients` must not be empty.
+    pub fn with_recipients(&self, recipients: Vec<PhoneNumber>) -> Message {
+        Message {
+            recipients,
+            ..self.clone()
+        }
+    }
 }
 
 /// Builds a [`Message`]; [`build`](MessageBuilder::build) validates it.

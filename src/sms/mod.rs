@@ -1,15 +1,36 @@
 //! SMS: the provider-neutral core the gateways are built on.
 //!
-//! Today: [`encoding`] (which alphabet a text needs, how many parts it
-//! takes under each gateway's limits), the message model ([`Message`],
-//! [`Sender`], [`Priority`]) and [`Secret`] for credentials. The provider
-//! contract and the gateways follow.
+//! - [`SmsProvider`]: the object-safe async contract (see its "Contract"
+//!   section), with [`SmsProviderExt`] conveniences, [`Capabilities`],
+//!   [`check_message`] and [`send_in_batches`] for implementers.
+//! - [`Message`] (recipients, text, [`Sender`], [`Priority`], options) in,
+//!   [`SendReport`] out: exactly one [`Outcome`] per recipient.
+//! - [`SmsError`]: one error type with a kind and predicates.
+//! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview.
+//! - [`StubProvider`] (a fake) and [`Failover`].
+//! - [`SmsSettings`]: the CRM's SMS settings, and [`send_test_sms`].
 
 pub mod encoding;
+mod error;
+mod failover;
 mod message;
+mod outcome;
+mod provider;
 mod secret;
+mod settings;
+mod stub;
 
+pub use error::{ErrorKind, SmsError};
+pub use failover::Failover;
 pub use message::{
     Message, MessageBuilder, MessageError, Priority, Sender, SenderError, SenderRules,
 };
+pub use outcome::{Outcome, RecipientOutcome, SendReport};
+pub use provider::{
+    Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_message, send_in_batches,
+};
 pub use secret::Secret;
+pub use settings::{
+    DEFAULT_TEST_TEXT, Diagnosis, ProviderKind, SettingsError, SmsSettings, send_test_sms,
+};
+pub use stub::StubProvider;

@@ -1,0 +1,165 @@
+//! The one error type of the SMS contract.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// What kind of failure an [`SmsError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The recipient's number is not accepted by the gateway. Not sent.
+    InvalidRecipient,
+    /// The sender is not accepted by the gateway. Not sent.
+    InvalidSender,
+    /// The text is longer than the gateway accepts. Not sent.
+    TextTooLong,
+    /// The text has characters the gateway cannot send. Not sent.
+    UnsupportedText,
+    /// Something else about the message is invalid. Not sent.
+    InvalidMessage,
+    /// The provider's settings are invalid (a missing password, a bad
+    /// service ID). Not sent.
+    InvalidConfig,
+    /// The gateway rejected the credentials. Not sent.
+    Unauthenticated,
+    /// The gateway refused this message (its reason is in the message).
+    Rejected,
+    /// The gateway is rate-limiting or holding messages (quota, spam filter).
+    RateLimited,
+    /// The gateway could not be reached: DNS, connection refused, reset
+    /// before the request was written. Certainly not sent.
+    Unavailable,
+    /// TLS could not be established. Certainly not sent.
+    Tls,
+    /// No answer in time. Whether the gateway accepted the message is not
+    /// known if the request had been written.
+    Timeout,
+    /// The gateway's answer could not be understood.
+    Protocol,
+    /// The gateway reported an internal error.
+    GatewayInternal,
+    /// The provider cannot do what was asked (scheduling, priority, …).
+    NotSupported,
+    /// Anything else.
+    Other,
+}
+
+/// An error from an [`SmsProvider`](super::SmsProvider): a kind, the
+/// provider's name, a message and optionally the underlying error.
+///
+/// Third-party providers build it with [`SmsError::new`]. It is `Clone`
+/// (the source is shared), `Send` and `Sync`. Messages must never contain
+/// credentials; build them from gateway answers with care (this crate's
+/// gateways mask passwords and phone numbers).
+#[derive(Clone, thiserror::Error)]
+#[error("{provider}: {message}")]
+pub struct SmsError {
+    kind: ErrorKind,
+    provider: Cow<'static, str>,
+    message: String,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl fmt::Debug for SmsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsError")
+            .field("kind", &self.kind)
+            .field("provider", &self.provider)
+            .field("message", &self.message)
+            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .finish()
+    }
+}
+
+impl PartialEq for SmsError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.provider == other.provider && self.message == other.message
+    }
+}
+
+impl SmsError {
+    /// An error of `kind` from `provider`.
+    pub fn new(
+        kind: ErrorKind,
+        provider: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        SmsError {
+            kind,
+            provider: provider.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying error.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The provider's name.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The message (no provider prefix).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether sending the same message again later may succeed: the
+    /// gateway was unreachable, busy, rate-limiting or failed internally.
+    /// A timeout is not retryable: the gateway may have accepted the message.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::GatewayInternal
+        )
+    }
+
+    /// Whether the credentials were rejected.
+    pub fn is_auth(&self) -> bool {
+        self.kind == ErrorKind::Unauthenticated
+    }
+
+    /// Whether it is a timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// Whether the settings or the message are at fault (fix them, do not
+    /// retry).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::InvalidRecipient
+                | ErrorKind::InvalidSender
+                | ErrorKind::TextTooLong
+                | ErrorKind::UnsupportedText
+                | ErrorKind::InvalidMessage
+                | ErrorKind::InvalidConfig
+        )
+    }
+
+    /// Whether the message certainly did not reach the gateway's queue:
+    /// refused before sending, unreachable gateway, TLS failure or rejected
+    /// credentials. Only then may another provider be tried.
+    pub fn certainly_not_sent(&self) -> bool {
+        self.is_invalid_input()
+            || matches!(
+                self.kind,
+                ErrorKind::Unauthenticated
+                    | ErrorKind::Unavailable
+                    | ErrorKind::Tls
+                    | ErrorKind::NotSupported
+            )
+    }
+}

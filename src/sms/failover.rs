@@ -1,0 +1,68 @@
+//! Sending through a second provider when the first certainly did not send.
+
+use async_trait::async_trait;
+
+use super::error::ErrorKind;
+use super::message::Message;
+use super::outcome::{Outcome, SendReport};
+use super::provider::{Capabilities, SmsProvider};
+
+/// Sends through `primary`, and through `secondary` only for the recipients
+/// the primary **certainly did not send** to: the gateway was unreachable,
+/// TLS failed, or it rejected the credentials. Never after an unknown
+/// outcome (that could deliver twice), and never for messages the primary
+/// refused as invalid (the secondary would refuse them too, or send what
+/// the primary's rules forbid).
+///
+/// Each outcome's [`provider`](super::RecipientOutcome::provider) says which
+/// provider handled it.
+#[derive(Debug)]
+pub struct Failover<P, S> {
+    primary: P,
+    secondary: S,
+}
+
+impl<P: SmsProvider, S: SmsProvider> Failover<P, S> {
+    /// Primary first, secondary when the primary certainly did not send.
+    pub fn new(primary: P, secondary: S) -> Self {
+        Failover { primary, secondary }
+    }
+}
+
+fn may_fail_over(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Rejected(e) => matches!(
+            e.kind(),
+            ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Unauthenticated
+        ),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl<P: SmsProvider, S: SmsProvider> SmsProvider for Failover<P, S> {
+    fn name(&self) -> &str {
+        "failover"
+    }
+
+    /// The primary's capabilities.
+    fn capabilities(&self) -> Capabilities {
+        self.primary.capabilities()
+    }
+
+    async fn send(&self, message: &Message) -> SendReport {
+        let mut outcomes = self.primary.send(message).await.into_outcomes();
+        let retry: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| may_fail_over(&outcomes[i].outcome))
+            .collect();
+        if retry.is_empty() {
+            return SendReport::new(outcomes);
+        }
+        let again = message.with_recipients(retry.iter().map(|&i| outcomes[i].recipient).collect());
+        let second = self.secondary.send(&again).await.into_outcomes();
+        for (i, o) in retry.into_iter().zip(second) {
+            outcomes[i] = o;
+        }
+        SendReport::new(outcomes)
+    }
+}

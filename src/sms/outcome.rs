@@ -1,0 +1,122 @@
+//! What happened to each recipient of a message.
+
+use super::error::SmsError;
+use super::message::Message;
+use crate::phone::PhoneNumber;
+
+/// What happened to one recipient.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The gateway said it accepted the message for this recipient.
+    Accepted {
+        /// The gateway's reference, used to match delivery reports. `None`
+        /// when the channel gives none (Intelecom's e-mail mode: the mail
+        /// server accepted the mail, the gateway says nothing).
+        reference: Option<String>,
+    },
+    /// The message was not accepted for this recipient; see
+    /// [`SmsError::is_retryable`] for whether trying again can help.
+    Rejected(SmsError),
+    /// The gateway may or may not have accepted it (a timeout after the
+    /// request was sent, a connection lost mid-answer). Do not resend
+    /// blindly: it may reach the recipient twice.
+    Unknown(SmsError),
+}
+
+impl Outcome {
+    /// Whether it is `Accepted`.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Outcome::Accepted { .. })
+    }
+
+    /// The error of a rejected or unknown outcome.
+    pub fn error(&self) -> Option<&SmsError> {
+        match self {
+            Outcome::Accepted { .. } => None,
+            Outcome::Rejected(e) | Outcome::Unknown(e) => Some(e),
+        }
+    }
+}
+
+/// One recipient's outcome and the provider that handled it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipientOutcome {
+    /// The recipient.
+    pub recipient: PhoneNumber,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The name of the provider that handled it (differs from the one
+    /// called when a failover provider used its second provider).
+    pub provider: String,
+}
+
+/// The result of a send: exactly one outcome per recipient, in the
+/// message's recipient order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendReport {
+    outcomes: Vec<RecipientOutcome>,
+}
+
+impl SendReport {
+    /// A report from outcomes in recipient order.
+    pub fn new(outcomes: Vec<RecipientOutcome>) -> Self {
+        SendReport { outcomes }
+    }
+
+    /// The same outcome for every recipient of `message` (a whole-request
+    /// failure, a refusal before sending).
+    pub fn same_for_all(message: &Message, provider: &str, outcome: Outcome) -> Self {
+        SendReport {
+            outcomes: message
+                .recipients()
+                .iter()
+                .map(|r| RecipientOutcome {
+                    recipient: *r,
+                    outcome: outcome.clone(),
+                    provider: provider.to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Every outcome, in recipient order.
+    pub fn outcomes(&self) -> &[RecipientOutcome] {
+        &self.outcomes
+    }
+
+    /// The outcomes, taken.
+    pub fn into_outcomes(self) -> Vec<RecipientOutcome> {
+        self.outcomes
+    }
+
+    /// Whether every recipient was accepted.
+    pub fn all_accepted(&self) -> bool {
+        self.outcomes.iter().all(|o| o.outcome.is_accepted())
+    }
+
+    /// Whether some recipients were accepted and others not.
+    pub fn is_partial(&self) -> bool {
+        let accepted = self.accepted().count();
+        accepted > 0 && accepted < self.outcomes.len()
+    }
+
+    /// The accepted recipients.
+    pub fn accepted(&self) -> impl Iterator<Item = &RecipientOutcome> {
+        self.outcomes.iter().filter(|o| o.outcome.is_accepted())
+    }
+
+    /// The rejected recipients.
+    pub fn rejected(&self) -> impl Iterator<Item = &RecipientOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Rejected(_)))
+    }
+
+    /// The recipients whose outcome is unknown.
+    pub fn unknown(&self) -> impl Iterator<Item = &RecipientOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Unknown(_)))
+    }
+}

@@ -1,0 +1,263 @@
+//! The `SmsProvider` contract.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::encoding::{Encoding, Limits, preview};
+use super::error::{ErrorKind, SmsError};
+use super::message::{Message, Sender, SenderRules};
+use super::outcome::{Outcome, SendReport};
+use crate::phone::PhoneNumber;
+
+/// What a provider can do, so callers and the conformance suite can branch
+/// on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Part sizes and the most parts a message may have.
+    pub limits: Limits,
+    /// Whether texts outside the GSM alphabet can be sent (as UCS-2).
+    pub unicode: bool,
+    /// Whether delivery reports can be requested.
+    pub delivery_reports: bool,
+    /// Whether [`Priority`](super::Priority) has an effect.
+    pub priority: bool,
+    /// Whether [`Message::send_at`] is supported.
+    pub scheduling: bool,
+    /// The most recipients the provider sends in one gateway request; a
+    /// larger message is split transparently.
+    pub max_batch: usize,
+    /// What the gateway accepts as an alphanumeric sender.
+    pub sender_rules: SenderRules,
+    /// Whether accepted outcomes carry a gateway reference.
+    pub references: bool,
+}
+
+impl Capabilities {
+    /// Everything supported, 6 parts, batches of 100, any sender: a
+    /// starting point for `with_*` changes.
+    pub const fn full() -> Self {
+        Capabilities {
+            limits: Limits::INTELECOM,
+            unicode: true,
+            delivery_reports: true,
+            priority: true,
+            scheduling: true,
+            max_batch: 100,
+            sender_rules: SenderRules::ANY,
+            references: true,
+        }
+    }
+
+    /// Sets the limits.
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the batch size (at least 1).
+    pub const fn with_max_batch(mut self, n: usize) -> Self {
+        self.max_batch = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// Sets the sender rules.
+    pub const fn with_sender_rules(mut self, rules: SenderRules) -> Self {
+        self.sender_rules = rules;
+        self
+    }
+
+    /// Sets Unicode support.
+    pub const fn with_unicode(mut self, yes: bool) -> Self {
+        self.unicode = yes;
+        self
+    }
+
+    /// Sets priority support.
+    pub const fn with_priority(mut self, yes: bool) -> Self {
+        self.priority = yes;
+        self
+    }
+
+    /// Sets scheduling support.
+    pub const fn with_scheduling(mut self, yes: bool) -> Self {
+        self.scheduling = yes;
+        self
+    }
+
+    /// Sets whether references are returned.
+    pub const fn with_references(mut self, yes: bool) -> Self {
+        self.references = yes;
+        self
+    }
+
+    /// Sets delivery-report support.
+    pub const fn with_delivery_reports(mut self, yes: bool) -> Self {
+        self.delivery_reports = yes;
+        self
+    }
+}
+
+/// A way to send SMS: a gateway client, a fake, or a wrapper such as
+/// [`Failover`](super::Failover).
+///
+/// # Contract
+///
+/// An implementation must:
+///
+/// 1. Return **exactly one outcome per recipient, in the message's
+///    recipient order**, whatever happens — including whole-request
+///    failures (bad credentials, gateway down), which become the same
+///    outcome for every recipient ([`SendReport::same_for_all`]).
+/// 2. Report [`Outcome::Accepted`] only when the gateway said so, with its
+///    reference when the channel has one.
+/// 3. Report [`Outcome::Unknown`] whenever the gateway may have accepted the
+///    message (a timeout or lost connection after the request was written).
+///    Never retry such a send by itself.
+/// 4. Refuse, before sending anything, messages its [`Capabilities`] cannot
+///    carry (sender, text length, Unicode, scheduling), with the matching
+///    [`ErrorKind`]; [`check_message`] does this for the common rules.
+/// 5. Split messages with more recipients than `max_batch` transparently.
+/// 6. Never put credentials in `Debug`, `Display`, errors or logs (use
+///    [`Secret`](super::Secret)).
+///
+/// The `testing` feature's conformance suite checks these
+/// (`crm_comms::testing::conformance`).
+#[async_trait]
+pub trait SmsProvider: Debug + Send + Sync + 'static {
+    /// A short name for reports and errors (`intelecom`, `pswincom`).
+    fn name(&self) -> &str;
+
+    /// What the provider can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Sends `message`; one outcome per recipient, in order.
+    async fn send(&self, message: &Message) -> SendReport;
+}
+
+/// The usual handle to any provider.
+pub type DynSmsProvider = dyn SmsProvider;
+
+macro_rules! forward_provider {
+    ($($ty:ty),*) => {$(
+        #[deny(clippy::missing_trait_methods)]
+        #[async_trait]
+        impl<T: SmsProvider + ?Sized> SmsProvider for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn send(&self, message: &Message) -> SendReport {
+                (**self).send(message).await
+            }
+        }
+    )*};
+}
+
+forward_provider!(Arc<T>, Box<T>);
+
+/// Conveniences for every provider. Implemented for all of them; do not
+/// implement it yourself.
+#[async_trait]
+pub trait SmsProviderExt: SmsProvider {
+    /// Sends `text` to one number; the gateway's reference on success.
+    ///
+    /// # Errors
+    ///
+    /// The recipient's error, for rejected and unknown outcomes.
+    async fn send_text(&self, to: PhoneNumber, text: &str) -> Result<Option<String>, SmsError> {
+        let message = Message::builder().to(to).text(text).build().map_err(|e| {
+            SmsError::new(
+                ErrorKind::InvalidMessage,
+                self.name().to_owned(),
+                e.to_string(),
+            )
+        })?;
+        let report = self.send(&message).await;
+        match report.into_outcomes().pop().map(|o| o.outcome) {
+            Some(Outcome::Accepted { reference }) => Ok(reference),
+            Some(Outcome::Rejected(e) | Outcome::Unknown(e)) => Err(e),
+            None => Err(SmsError::new(
+                ErrorKind::Protocol,
+                self.name().to_owned(),
+                "the provider returned no outcome",
+            )),
+        }
+    }
+}
+
+impl<T: SmsProvider + ?Sized> SmsProviderExt for T {}
+
+/// Checks `message` against `caps` before anything is sent: sender rules,
+/// text length (never truncated), Unicode and scheduling support.
+///
+/// # Errors
+///
+/// An [`SmsError`] of kind [`ErrorKind::InvalidSender`],
+/// [`ErrorKind::TextTooLong`], [`ErrorKind::UnsupportedText`] or
+/// [`ErrorKind::NotSupported`] that says the length and the limit.
+pub fn check_message(
+    message: &Message,
+    caps: &Capabilities,
+    provider: &str,
+) -> Result<(), SmsError> {
+    let err = |kind, msg: String| SmsError::new(kind, provider.to_owned(), msg);
+    if let Some(Sender::Alphanumeric(name)) = message.sender() {
+        caps.sender_rules
+            .check_alphanumeric(name)
+            .map_err(|e| err(ErrorKind::InvalidSender, e.to_string()))?;
+    }
+    let p = preview(message.text(), &caps.limits);
+    if p.encoding == Encoding::Ucs2 && !caps.unicode {
+        return Err(err(
+            ErrorKind::UnsupportedText,
+            format!(
+                "the text needs Unicode because of {:?}, which this provider cannot send",
+                p.forced_ucs2_by
+            ),
+        ));
+    }
+    if p.exceeds_limit() {
+        return Err(err(
+            ErrorKind::TextTooLong,
+            format!(
+                "the text is {} {} units long; at most {} fit in {} parts",
+                p.units, p.encoding, p.max_units, caps.limits.max_parts
+            ),
+        ));
+    }
+    if message.send_at().is_some() && !caps.scheduling {
+        return Err(err(
+            ErrorKind::NotSupported,
+            "scheduled sending is not supported".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Sends `message` in batches of `caps.max_batch` recipients through
+/// `send_batch`, concatenating the reports in recipient order: the
+/// transparent splitting every provider needs.
+pub async fn send_in_batches<F, Fut>(
+    message: &Message,
+    max_batch: usize,
+    mut send_batch: F,
+) -> SendReport
+where
+    F: FnMut(Message) -> Fut + Send,
+    Fut: std::future::Future<Output = SendReport> + Send,
+{
+    if message.recipients().len() <= max_batch.max(1) {
+        return send_batch(message.clone()).await;
+    }
+    let mut outcomes = Vec::with_capacity(message.recipients().len());
+    for chunk in message.recipients().chunks(max_batch.max(1)) {
+        let part = message.with_recipients(chunk.to_vec());
+        outcomes.extend(send_batch(part).await.into_outcomes());
+    }
+    SendReport::new(outcomes)
+}

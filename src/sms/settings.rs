@@ -1,0 +1,455 @@
+//! The CRM's SMS settings, and the settings page's "send a test SMS".
+
+use std::fmt;
+
+use super::encoding::Limits;
+use super::error::ErrorKind;
+use super::message::{Message, Priority, Sender, SenderRules};
+use super::outcome::Outcome;
+use super::provider::{Capabilities, SmsProvider};
+use super::secret::Secret;
+use super::stub::StubProvider;
+use crate::phone::{DefaultCountry, PhoneNumber};
+
+/// Which gateway the CRM uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Intelecom, now Puzzel.
+    Intelecom,
+    /// PSWinCom, now LINK Mobility.
+    #[serde(alias = "linkmobility")]
+    Pswincom,
+}
+
+impl ProviderKind {
+    /// What the gateway can do, as documented.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            ProviderKind::Intelecom => Capabilities::full()
+                .with_limits(Limits::INTELECOM)
+                .with_sender_rules(SenderRules::INTELECOM)
+                .with_scheduling(false),
+            ProviderKind::Pswincom => Capabilities::full()
+                .with_limits(Limits::PSWINCOM)
+                .with_sender_rules(SenderRules::PSWINCOM)
+                .with_priority(false)
+                .with_scheduling(true),
+        }
+    }
+}
+
+/// A number or a string (the CRM stores the service ID as text).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(i64),
+    Text(String),
+}
+
+/// The CRM's SMS settings, as on its settings page, with the CRM plugin's
+/// own key names accepted as aliases (`intele_serviceId`,
+/// `intele_username`, `intele_password`, `pswin_username`,
+/// `pswin_password`).
+///
+/// `Debug` never shows the password.
+///
+/// ```
+/// use crm_comms::sms::{ProviderKind, SmsSettings};
+///
+/// let s: SmsSettings = serde_json::from_str(r#"{
+///     "provider": "intelecom", "intele_serviceId": "1234",
+///     "intele_username": "crm", "intele_password": "hunter2", "priority": 3
+/// }"#)?;
+/// s.validate()?;
+/// assert_eq!(s.provider, ProviderKind::Intelecom);
+/// assert!(!format!("{s:?}").contains("hunter2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SmsSettings {
+    /// The gateway.
+    pub provider: ProviderKind,
+    /// The CRM's code for recognising incoming SMS (routing is the
+    /// receiver's job; not sent to the gateway).
+    #[serde(default)]
+    pub sms_endpoint: Option<String>,
+    /// Send over the web service (`true`) or by e-mail (`false`).
+    #[serde(default = "yes")]
+    pub use_web_service: bool,
+    /// Ask for delivery reports.
+    #[serde(default)]
+    pub delivery_report: bool,
+    /// Intelecom's service ID.
+    #[serde(default, alias = "intele_serviceId")]
+    service_id: Option<NumberOrText>,
+    /// The gateway user name.
+    #[serde(default, alias = "intele_username", alias = "pswin_username")]
+    pub user_name: Option<String>,
+    /// The gateway password.
+    #[serde(default, alias = "intele_password", alias = "pswin_password")]
+    pub password: Option<Secret>,
+    /// SMS priority 1, 2 or 3 (Intelecom only).
+    #[serde(default = "two")]
+    pub priority: u8,
+    /// The sender name or number.
+    #[serde(default)]
+    pub sender: Option<String>,
+    /// Country assumed for numbers typed without a country code (`NO`, `47`).
+    #[serde(default)]
+    pub default_country: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn two() -> u8 {
+    2
+}
+
+/// A setting that is missing or wrong: which field and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("SMS setting `{field}`: {reason}")]
+pub struct SettingsError {
+    /// The field (the settings page's name for it).
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// What a checked [`SmsSettings`] yields.
+#[derive(Clone, Debug)]
+pub(crate) struct Checked {
+    pub(crate) service_id: Option<u32>,
+    pub(crate) priority: Priority,
+    pub(crate) sender: Option<Sender>,
+    pub(crate) default_country: Option<DefaultCountry>,
+}
+
+impl SmsSettings {
+    /// Settings for `provider` with everything else empty or default.
+    pub fn new(provider: ProviderKind) -> Self {
+        SmsSettings {
+            provider,
+            sms_endpoint: None,
+            use_web_service: true,
+            delivery_report: false,
+            service_id: None,
+            user_name: None,
+            password: None,
+            priority: 2,
+            sender: None,
+            default_country: None,
+        }
+    }
+
+    /// Sets the service ID.
+    pub fn with_service_id(mut self, id: u32) -> Self {
+        self.service_id = Some(NumberOrText::Number(i64::from(id)));
+        self
+    }
+
+    /// Sets user name and password.
+    pub fn with_credentials(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        self.user_name = Some(user.into());
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Checks every field; the first problem names its field.
+    ///
+    /// # Errors
+    ///
+    /// A [`SettingsError`]: priority not 1–3, service ID missing or not a
+    /// positive number, missing user name or password for the web service,
+    /// an invalid sender for the gateway, an unknown default country,
+    /// e-mail mode for PSWinCom (its address is not documented).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.check().map(|_| ())
+    }
+
+    pub(crate) fn check(&self) -> Result<Checked, SettingsError> {
+        let priority = Priority::try_from(self.priority).map_err(|e| bad("priority", e))?;
+        let service_id = match &self.service_id {
+            None => None,
+            Some(NumberOrText::Number(n)) => Some(
+                u32::try_from(*n)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("service_id", format!("{n} is not a positive number")))?,
+            ),
+            Some(NumberOrText::Text(t)) => Some(
+                t.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("service_id", format!("{t:?} is not a positive number")))?,
+            ),
+        };
+        let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
+        let no_password = self.password.as_ref().is_none_or(Secret::is_empty);
+        match self.provider {
+            ProviderKind::Intelecom => {
+                if service_id.is_none() {
+                    return Err(bad("service_id", "is required for Intelecom"));
+                }
+                if self.use_web_service && blank(&self.user_name) {
+                    return Err(bad("user_name", "is required to use the web service"));
+                }
+                if self.use_web_service && no_password {
+                    return Err(bad("password", "is required to use the web service"));
+                }
+            }
+            ProviderKind::Pswincom => {
+                if !self.use_web_service {
+                    return Err(bad(
+                        "use_web_service",
+                        "PSWinCom has no documented e-mail sending; use the web service",
+                    ));
+                }
+                if blank(&self.user_name) {
+                    return Err(bad("user_name", "is required for PSWinCom"));
+                }
+                if no_password {
+                    return Err(bad("password", "is required for PSWinCom"));
+                }
+            }
+        }
+        let sender = match self.sender.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => {
+                let sender = Sender::parse(s).map_err(|e| bad("sender", e.to_string()))?;
+                if let Sender::Alphanumeric(name) = &sender {
+                    self.provider
+                        .capabilities()
+                        .sender_rules
+                        .check_alphanumeric(name)
+                        .map_err(|e| bad("sender", e.to_string()))?;
+                }
+                Some(sender)
+            }
+        };
+        let default_country = match self.default_country.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) => Some(
+                c.parse::<DefaultCountry>()
+                    .map_err(|e| bad("default_country", e.to_string()))?,
+            ),
+        };
+        Ok(Checked {
+            service_id,
+            priority,
+            sender,
+            default_country,
+        })
+    }
+
+    /// Builds the configured provider in one call.
+    ///
+    /// **Until the gateway clients land, this builds a [`StubProvider`]**
+    /// with the gateway's documented capabilities, named
+    /// `intelecom-stub` / `pswincom-stub`: it sends nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate).
+    pub fn build_provider(&self) -> Result<Box<dyn SmsProvider>, SettingsError> {
+        self.check()?;
+        let name = match self.provider {
+            ProviderKind::Intelecom => "intelecom-stub",
+            ProviderKind::Pswincom => "pswincom-stub",
+        };
+        Ok(Box::new(
+            StubProvider::new_ok()
+                .with_name(name)
+                .with_capabilities(self.provider.capabilities()),
+        ))
+    }
+
+    /// The service ID as a number, if set and valid.
+    pub fn service_id(&self) -> Option<u32> {
+        self.check().ok().and_then(|c| c.service_id)
+    }
+
+    /// The default country, if set and valid.
+    pub fn default_country(&self) -> Option<DefaultCountry> {
+        self.check().ok().and_then(|c| c.default_country)
+    }
+}
+
+/// The result of "send a test SMS", for a settings page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Diagnosis {
+    /// The gateway accepted the message.
+    Accepted {
+        /// Its reference, if the channel gives one.
+        reference: Option<String>,
+    },
+    /// The settings are incomplete or wrong.
+    SettingsInvalid(String),
+    /// The number could not be parsed.
+    NumberInvalid(String),
+    /// The gateway rejected the user name or password.
+    CredentialsRejected(String),
+    /// The gateway does not accept the sender.
+    SenderInvalid(String),
+    /// The text cannot be sent.
+    TextInvalid(String),
+    /// The gateway could not be reached.
+    GatewayUnreachable(String),
+    /// A TLS connection could not be made.
+    TlsFailure(String),
+    /// The gateway is rate-limiting or holding messages.
+    RateLimited(String),
+    /// The gateway refused the message.
+    Rejected(String),
+    /// The gateway may or may not have accepted it.
+    Unknown(String),
+}
+
+impl Diagnosis {
+    /// Whether the test SMS was accepted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Diagnosis::Accepted { .. })
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Diagnosis::Accepted { reference: Some(r) } => {
+                write!(f, "accepted by the gateway (reference {r})")
+            }
+            Diagnosis::Accepted { reference: None } => {
+                f.write_str("accepted (this channel gives no gateway reference)")
+            }
+            Diagnosis::SettingsInvalid(m) => write!(f, "settings are invalid: {m}"),
+            Diagnosis::NumberInvalid(m) => write!(f, "the number is invalid: {m}"),
+            Diagnosis::CredentialsRejected(m) => {
+                write!(f, "the gateway rejected the user name or password: {m}")
+            }
+            Diagnosis::SenderInvalid(m) => write!(f, "the sender is not accepted: {m}"),
+            Diagnosis::TextInvalid(m) => write!(f, "the text cannot be sent: {m}"),
+            Diagnosis::GatewayUnreachable(m) => write!(f, "the gateway could not be reached: {m}"),
+            Diagnosis::TlsFailure(m) => write!(f, "a secure (TLS) connection failed: {m}"),
+            Diagnosis::RateLimited(m) => {
+                write!(f, "the gateway is holding or limiting messages: {m}")
+            }
+            Diagnosis::Rejected(m) => write!(f, "the gateway refused the message: {m}"),
+            Diagnosis::Unknown(m) => write!(
+                f,
+                "no clear answer; the message may have been sent, check before trying again: {m}"
+            ),
+        }
+    }
+}
+
+/// The text of a test SMS when none is given.
+pub const DEFAULT_TEST_TEXT: &str = "Test SMS from the CRM";
+
+/// Sends one test SMS to `to` (typed by the administrator) through
+/// `provider` and says what happened, in terms a settings page can show.
+pub async fn send_test_sms(
+    provider: &dyn SmsProvider,
+    to: &str,
+    default_country: Option<&DefaultCountry>,
+    text: Option<&str>,
+) -> Diagnosis {
+    let number = match PhoneNumber::parse(to, default_country) {
+        Ok(n) => n,
+        Err(e) => return Diagnosis::NumberInvalid(e.to_string()),
+    };
+    let message = match Message::builder()
+        .to(number)
+        .text(text.unwrap_or(DEFAULT_TEST_TEXT))
+        .build()
+    {
+        Ok(m) => m,
+        Err(e) => return Diagnosis::TextInvalid(e.to_string()),
+    };
+    diagnose(
+        provider
+            .send(&message)
+            .await
+            .into_outcomes()
+            .pop()
+            .map(|o| o.outcome),
+    )
+}
+
+impl SmsSettings {
+    /// Builds the provider from these settings and sends a test SMS with
+    /// the configured sender, priority and default country.
+    pub async fn send_test_sms(&self, to: &str, text: Option<&str>) -> Diagnosis {
+        let checked = match self.check() {
+            Ok(c) => c,
+            Err(e) => return Diagnosis::SettingsInvalid(e.to_string()),
+        };
+        let provider = match self.build_provider() {
+            Ok(p) => p,
+            Err(e) => return Diagnosis::SettingsInvalid(e.to_string()),
+        };
+        let number = match PhoneNumber::parse(to, checked.default_country.as_ref()) {
+            Ok(n) => n,
+            Err(e) => return Diagnosis::NumberInvalid(e.to_string()),
+        };
+        let mut builder = Message::builder()
+            .to(number)
+            .text(text.unwrap_or(DEFAULT_TEST_TEXT))
+            .priority(checked.priority)
+            .delivery_report(self.delivery_report);
+        if let Some(s) = checked.sender {
+            builder = builder.sender(s);
+        }
+        match builder.build() {
+            Ok(m) => diagnose(
+                provider
+                    .send(&m)
+                    .await
+                    .into_outcomes()
+                    .pop()
+                    .map(|o| o.outcome),
+            ),
+            Err(e) => Diagnosis::TextInvalid(e.to_string()),
+        }
+    }
+}
+
+fn diagnose(outcome: Option<Outcome>) -> Diagnosis {
+    let e = match outcome {
+        Some(Outcome::Accepted { reference }) => return Diagnosis::Accepted { reference },
+        Some(Outcome::Unknown(e)) => return Diagnosis::Unknown(e.to_string()),
+        Some(Outcome::Rejected(e)) => e,
+        None => return Diagnosis::Unknown("the provider returned no outcome".into()),
+    };
+    let m = e.to_string();
+    match e.kind() {
+        ErrorKind::Unauthenticated => Diagnosis::CredentialsRejected(m),
+        ErrorKind::InvalidSender => Diagnosis::SenderInvalid(m),
+        ErrorKind::InvalidRecipient => Diagnosis::NumberInvalid(m),
+        ErrorKind::TextTooLong | ErrorKind::UnsupportedText | ErrorKind::InvalidMessage => {
+            Diagnosis::TextInvalid(m)
+        }
+        ErrorKind::InvalidConfig => Diagnosis::SettingsInvalid(m),
+        ErrorKind::Unavailable => Diagnosis::GatewayUnreachable(m),
+        ErrorKind::Tls => Diagnosis::TlsFailure(m),
+        ErrorKind::RateLimited => Diagnosis::RateLimited(m),
+        ErrorKind::Timeout => Diagnosis::Unknown(m),
+        _ => Diagnosis::Rejected(m),
+    }
+}

@@ -1,0 +1,198 @@
+//! Checks every [`SmsProvider`] must pass, for this crate's providers and
+//! third parties' alike.
+//!
+//! Each check is an async function that panics (with a message saying
+//! which rule was broken) when the provider breaks the contract, so it is
+//! called from a test:
+//!
+//! ```
+//! # #[cfg(feature = "testing")]
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use crm_comms::sms::StubProvider;
+//! use crm_comms::testing::conformance;
+//!
+//! let provider = StubProvider::new_ok();
+//! conformance::run_all(&provider, &conformance::Config::default()).await;
+//! # });
+//! ```
+//!
+//! The checks assume the provider accepts well-formed messages to the
+//! configured numbers (point it at an emulator or a test account).
+
+use crate::phone::PhoneNumber;
+use crate::sms::encoding::{Encoding, preview};
+use crate::sms::{ErrorKind, Message, Outcome, SendReport, Sender, SmsProvider};
+
+/// What the checks need to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Numbers the provider will accept (at least 3).
+    pub numbers: Vec<PhoneNumber>,
+    /// Secrets that must never appear in the provider's `Debug` or in any
+    /// error message.
+    pub secrets: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            numbers: ["+4790000001", "+4790000002", "+4790000003"]
+                .iter()
+                .map(|s| s.parse().expect("valid test number"))
+                .collect(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+fn numbers(config: &Config, n: usize) -> Vec<PhoneNumber> {
+    (0..n)
+        .map(|i| config.numbers[i % config.numbers.len()])
+        .collect()
+}
+
+fn assert_in_order(report: &SendReport, message: &Message, rule: &str) {
+    let got: Vec<_> = report.outcomes().iter().map(|o| o.recipient).collect();
+    assert_eq!(
+        got,
+        message.recipients(),
+        "{rule}: the report must have exactly one outcome per recipient, in order"
+    );
+}
+
+/// One outcome per recipient, in order; all accepted; references when the
+/// provider says it gives them.
+pub async fn one_outcome_per_recipient(p: &dyn SmsProvider, config: &Config) {
+    let message = Message::builder()
+        .to_all(numbers(config, 3))
+        .text("Conformance: one outcome each")
+        .build()
+        .expect("valid message");
+    let report = p.send(&message).await;
+    assert_in_order(&report, &message, "one_outcome_per_recipient");
+    for o in report.outcomes() {
+        match &o.outcome {
+            Outcome::Accepted { reference } => assert!(
+                reference.is_some() || !p.capabilities().references,
+                "accepted without a reference although capabilities say references are given"
+            ),
+            other => panic!("a well-formed message was not accepted: {other:?}"),
+        }
+    }
+}
+
+/// A message with more recipients than the batch size is split
+/// transparently.
+pub async fn batches_are_split(p: &dyn SmsProvider, config: &Config) {
+    let n = p.capabilities().max_batch + 3;
+    let message = Message::builder()
+        .to_all(numbers(config, n))
+        .text("Conformance: batches")
+        .build()
+        .expect("valid message");
+    let report = p.send(&message).await;
+    assert_in_order(&report, &message, "batches_are_split");
+    assert!(
+        report.all_accepted(),
+        "every recipient of a large batch must be accepted"
+    );
+}
+
+/// Unicode and long texts per capability; too long refused before sending.
+pub async fn texts_per_capability(p: &dyn SmsProvider, config: &Config) {
+    let caps = p.capabilities();
+    let to = numbers(config, 1);
+    let send = |text: String| {
+        let m = Message::builder()
+            .to_all(to.clone())
+            .text(text)
+            .build()
+            .expect("valid");
+        async move { (p.send(&m).await, m) }
+    };
+    let longest = "a".repeat(caps.limits.max_units(Encoding::Gsm7));
+    let (r, m) = send(longest).await;
+    assert_in_order(&r, &m, "texts_per_capability");
+    assert!(
+        r.all_accepted(),
+        "a GSM-7 text of exactly the limit must be accepted"
+    );
+
+    let (r, m) = send("a".repeat(caps.limits.max_units(Encoding::Gsm7) + 1)).await;
+    assert_in_order(&r, &m, "texts_per_capability");
+    for o in r.outcomes() {
+        match &o.outcome {
+            Outcome::Rejected(e) => assert_eq!(e.kind(), ErrorKind::TextTooLong, "{e}"),
+            other => panic!("a text over the limit must be rejected before sending: {other:?}"),
+        }
+    }
+
+    let unicode = "Møte ✅ 😀 Жжж".to_string();
+    assert_eq!(preview(&unicode, &caps.limits).encoding, Encoding::Ucs2);
+    let (r, _) = send(unicode).await;
+    match (&r.outcomes()[0].outcome, caps.unicode) {
+        (Outcome::Accepted { .. }, true) => {}
+        (Outcome::Rejected(e), false) => assert_eq!(e.kind(), ErrorKind::UnsupportedText),
+        (other, unicode) => panic!("Unicode text with unicode={unicode}: {other:?}"),
+    }
+}
+
+/// A sender the provider's rules refuse is rejected before sending, for
+/// every recipient.
+pub async fn invalid_sender_refused(p: &dyn SmsProvider, config: &Config) {
+    let rules = p.capabilities().sender_rules;
+    // Longer than the limit but otherwise plain.
+    let name = "A".repeat(rules.max_alphanumeric + 1);
+    let message = Message::builder()
+        .to_all(numbers(config, 2))
+        .text("Conformance: sender")
+        .sender(Sender::Alphanumeric(name))
+        .build()
+        .expect("valid message");
+    let report = p.send(&message).await;
+    assert_in_order(&report, &message, "invalid_sender_refused");
+    for o in report.outcomes() {
+        match &o.outcome {
+            Outcome::Rejected(e) => assert_eq!(e.kind(), ErrorKind::InvalidSender, "{e}"),
+            other => panic!("an invalid sender must be refused before sending: {other:?}"),
+        }
+    }
+}
+
+/// No configured secret appears in the provider's `Debug` or in any error.
+pub async fn secrets_redacted(p: &dyn SmsProvider, config: &Config) {
+    let debug = format!("{p:?}");
+    let message = Message::builder()
+        .to_all(numbers(config, 1))
+        .text("x".repeat(5000))
+        .build()
+        .expect("valid message");
+    let report = p.send(&message).await;
+    for secret in config.secrets.iter().filter(|s| !s.is_empty()) {
+        assert!(
+            !debug.contains(secret.as_str()),
+            "the provider's Debug shows a secret"
+        );
+        for o in report.outcomes() {
+            if let Some(e) = o.outcome.error() {
+                assert!(
+                    !e.to_string().contains(secret.as_str()),
+                    "an error shows a secret"
+                );
+                assert!(
+                    !format!("{e:?}").contains(secret.as_str()),
+                    "an error's Debug shows a secret"
+                );
+            }
+        }
+    }
+}
+
+/// Every check above.
+pub async fn run_all(p: &dyn SmsProvider, config: &Config) {
+    one_outcome_per_recipient(p, config).await;
+    batches_are_split(p, config).await;
+    texts_per_capability(p, config).await;
+    invalid_sender_refused(p, config).await;
+    secrets_redacted(p, config).await;
+}

@@ -1,0 +1,417 @@
+//! The SMS contract: the stub passes the conformance suite; failover,
+//! settings, the test-SMS diagnosis and secret hygiene.
+
+use std::sync::Arc;
+
+use crm_comms::sms::{
+    Capabilities, Diagnosis, ErrorKind, Failover, Message, Outcome, ProviderKind, SenderRules,
+    SmsError, SmsProvider, SmsProviderExt, SmsSettings, StubProvider, send_test_sms,
+};
+
+fn msg(n: usize) -> Message {
+    let numbers = (0..n).map(|i| format!("+479000{:04}", i).parse().unwrap());
+    Message::builder()
+        .to_all(numbers)
+        .text("Hei")
+        .build()
+        .unwrap()
+}
+
+#[cfg(feature = "testing")]
+mod conformance {
+    use super::*;
+    use crm_comms::sms::SendReport;
+    use crm_comms::testing::conformance::{Config, run_all};
+
+    #[tokio::test]
+    async fn stub_passes_with_default_capabilities() {
+        run_all(&StubProvider::new_ok(), &Config::default()).await;
+    }
+
+    #[tokio::test]
+    async fn stub_passes_as_each_gateway_and_behind_arc_and_box() {
+        for kind in [ProviderKind::Intelecom, ProviderKind::Pswincom] {
+            let stub =
+                StubProvider::new_ok().with_capabilities(kind.capabilities().with_max_batch(2));
+            let boxed: Box<dyn SmsProvider> = Box::new(stub);
+            run_all(&boxed, &Config::default()).await;
+            let arc: Arc<dyn SmsProvider> = Arc::new(boxed);
+            run_all(&arc, &Config::default()).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn failover_passes_too() {
+        let f = Failover::new(
+            StubProvider::new_error(ErrorKind::Unavailable),
+            StubProvider::new_ok(),
+        );
+        run_all(&f, &Config::default()).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "exactly one outcome per recipient")]
+    async fn the_suite_catches_a_provider_that_drops_recipients() {
+        #[derive(Debug)]
+        struct Lossy;
+        #[async_trait::async_trait]
+        impl SmsProvider for Lossy {
+            fn name(&self) -> &str {
+                "lossy"
+            }
+            fn capabilities(&self) -> Capabilities {
+                Capabilities::full()
+            }
+            async fn send(&self, m: &Message) -> SendReport {
+                let mut r = SendReport::same_for_all(
+                    m,
+                    "lossy",
+                    Outcome::Accepted {
+                        reference: Some("x".into()),
+                    },
+                )
+                .into_outcomes();
+                r.pop();
+                SendReport::new(r)
+            }
+        }
+        run_all(&Lossy, &Config::default()).await;
+    }
+}
+
+#[tokio::test]
+async fn stub_records_batches_and_scripts_per_recipient() {
+    let stub = StubProvider::scripted(|n| {
+        if n.e164().ends_with('1') {
+            Outcome::Rejected(SmsError::new(ErrorKind::Rejected, "stub", "barred"))
+        } else {
+            Outcome::Accepted {
+                reference: Some(n.e164().into()),
+            }
+        }
+    })
+    .with_capabilities(Capabilities::full().with_max_batch(2));
+    let m = msg(5);
+    let report = stub.send(&m).await;
+    assert_eq!(report.outcomes().len(), 5);
+    assert!(report.is_partial());
+    assert_eq!(report.rejected().count(), 1);
+    assert_eq!(
+        stub.messages()
+            .iter()
+            .map(|b| b.recipients().len())
+            .collect::<Vec<_>>(),
+        [2, 2, 1]
+    );
+}
+
+#[tokio::test]
+async fn a_whole_request_failure_is_one_outcome_per_recipient() {
+    let stub = StubProvider::new_error(ErrorKind::Unauthenticated);
+    let report = stub.send(&msg(3)).await;
+    assert_eq!(report.outcomes().len(), 3);
+    assert!(
+        report
+            .outcomes()
+            .iter()
+            .all(|o| o.outcome.error().is_some_and(SmsError::is_auth))
+    );
+}
+
+#[tokio::test]
+async fn send_text_convenience() {
+    let stub = StubProvider::new_ok();
+    let r = stub
+        .send_text("+4790000001".parse().unwrap(), "Hei")
+        .await
+        .unwrap();
+    assert_eq!(r.as_deref(), Some("stub-1"));
+    let e = StubProvider::new_unknown()
+        .send_text("+4790000001".parse().unwrap(), "Hei")
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout() && !e.is_retryable());
+}
+
+#[tokio::test]
+async fn failover_only_when_certainly_not_sent() {
+    for kind in [
+        ErrorKind::Unavailable,
+        ErrorKind::Tls,
+        ErrorKind::Unauthenticated,
+    ] {
+        let second = Arc::new(StubProvider::new_ok().with_name("second"));
+        let f = Failover::new(
+            StubProvider::new_error(kind).with_name("first"),
+            second.clone(),
+        );
+        let report = f.send(&msg(3)).await;
+        assert!(report.all_accepted(), "{kind:?}");
+        assert!(report.outcomes().iter().all(|o| o.provider == "second"));
+        assert_eq!(second.messages().len(), 1);
+    }
+    // Never after an unknown outcome, a refusal of the message, or a gateway rejection.
+    for first in [
+        StubProvider::new_unknown(),
+        StubProvider::new_error(ErrorKind::InvalidSender),
+        StubProvider::new_error(ErrorKind::Rejected),
+        StubProvider::new_error(ErrorKind::Timeout),
+        StubProvider::new_error(ErrorKind::RateLimited),
+    ] {
+        let second = Arc::new(StubProvider::new_ok().with_name("second"));
+        let f = Failover::new(first.with_name("first"), second.clone());
+        let report = f.send(&msg(2)).await;
+        assert!(!report.all_accepted());
+        assert!(report.outcomes().iter().all(|o| o.provider == "first"));
+        assert!(
+            second.messages().is_empty(),
+            "the second provider must not be used"
+        );
+    }
+    // Partial: only the recipients that certainly failed go to the second provider.
+    let first = StubProvider::scripted(|n| {
+        if n.e164().ends_with('0') {
+            Outcome::Rejected(SmsError::new(
+                ErrorKind::Unavailable,
+                "first",
+                "connection refused",
+            ))
+        } else if n.e164().ends_with('1') {
+            Outcome::Unknown(SmsError::new(
+                ErrorKind::Timeout,
+                "first",
+                "timed out after sending",
+            ))
+        } else {
+            Outcome::Accepted {
+                reference: Some("r".into()),
+            }
+        }
+    })
+    .with_name("first");
+    let second = Arc::new(StubProvider::new_ok().with_name("second"));
+    let report = Failover::new(first, second.clone()).send(&msg(3)).await;
+    let providers: Vec<&str> = report
+        .outcomes()
+        .iter()
+        .map(|o| o.provider.as_str())
+        .collect();
+    assert_eq!(providers, ["second", "first", "first"]);
+    assert_eq!(second.messages()[0].recipients().len(), 1);
+    assert!(matches!(report.outcomes()[1].outcome, Outcome::Unknown(_)));
+}
+
+#[test]
+fn settings_accept_the_crm_plugin_keys() {
+    let s: SmsSettings = serde_json::from_str(
+        r#"{"provider":"pswincom","pswin_username":"crm","pswin_password":"hunter2","sms_endpoint":"SO","sender":"Firma"}"#,
+    )
+    .unwrap();
+    s.validate().unwrap();
+    assert_eq!(s.user_name.as_deref(), Some("crm"));
+    let s: SmsSettings = serde_json::from_str(
+        r#"{"provider":"intelecom","intele_serviceId":1234,"intele_username":"u","intele_password":"p","priority":1,"default_country":"47"}"#,
+    )
+    .unwrap();
+    assert_eq!(s.service_id(), Some(1234));
+    assert_eq!(s.default_country().unwrap().region(), "NO");
+    assert!(
+        serde_json::from_str::<SmsSettings>(r#"{"provider":"intelecom","colour":"red"}"#).is_err()
+    );
+    // Written back out, the password is masked.
+    assert!(!serde_json::to_string(&s).unwrap().contains("\"p\""));
+}
+
+#[test]
+fn settings_errors_name_the_field() {
+    let ok = || {
+        SmsSettings::new(ProviderKind::Intelecom)
+            .with_service_id(1)
+            .with_credentials("u", "p")
+    };
+    let cases: Vec<(SmsSettings, &str, &str)> = vec![
+        (
+            {
+                let mut s = ok();
+                s.priority = 4;
+                s
+            },
+            "priority",
+            "1, 2 or 3, not 4",
+        ),
+        (
+            SmsSettings::new(ProviderKind::Intelecom).with_credentials("u", "p"),
+            "service_id",
+            "required",
+        ),
+        (
+            serde_json::from_str(
+                r#"{"provider":"intelecom","service_id":"abc","user_name":"u","password":"p"}"#,
+            )
+            .unwrap(),
+            "service_id",
+            "\"abc\" is not a positive number",
+        ),
+        (
+            serde_json::from_str(
+                r#"{"provider":"intelecom","service_id":0,"user_name":"u","password":"p"}"#,
+            )
+            .unwrap(),
+            "service_id",
+            "not a positive number",
+        ),
+        (
+            SmsSettings::new(ProviderKind::Intelecom)
+                .with_service_id(1)
+                .with_credentials("u", ""),
+            "password",
+            "required to use the web service",
+        ),
+        (
+            {
+                let mut s = ok();
+                s.user_name = None;
+                s
+            },
+            "user_name",
+            "required",
+        ),
+        (
+            {
+                let mut s = ok();
+                s.sender = Some("Hi!".into());
+                s
+            },
+            "sender",
+            "'!'",
+        ),
+        (
+            {
+                let mut s = ok();
+                s.sender = Some("Sender with long name".into());
+                s
+            },
+            "sender",
+            "at most 11",
+        ),
+        (
+            {
+                let mut s = ok();
+                s.default_country = Some("XX".into());
+                s
+            },
+            "default_country",
+            "not a known country",
+        ),
+        (
+            {
+                let mut s = SmsSettings::new(ProviderKind::Pswincom).with_credentials("u", "p");
+                s.use_web_service = false;
+                s
+            },
+            "use_web_service",
+            "e-mail",
+        ),
+        (
+            SmsSettings::new(ProviderKind::Pswincom),
+            "user_name",
+            "required",
+        ),
+    ];
+    for (s, field, reason) in cases {
+        let e = s.validate().unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+    // E-mail mode for Intelecom needs no credentials.
+    let mut s = SmsSettings::new(ProviderKind::Intelecom).with_service_id(7);
+    s.use_web_service = false;
+    s.validate().unwrap();
+}
+
+#[tokio::test]
+async fn test_sms_diagnosis() {
+    let no = "NO".parse().unwrap();
+    type Check = fn(&Diagnosis) -> bool;
+    let cases: Vec<(StubProvider, &str, Check)> = vec![
+        (StubProvider::new_ok(), "22 33 44 55", |d| {
+            matches!(d, Diagnosis::Accepted { reference: Some(_) })
+        }),
+        (StubProvider::new_ok(), "abc", |d| {
+            matches!(d, Diagnosis::NumberInvalid(_))
+        }),
+        (
+            StubProvider::new_error(ErrorKind::Unauthenticated),
+            "22334455",
+            |d| matches!(d, Diagnosis::CredentialsRejected(_)),
+        ),
+        (
+            StubProvider::new_error(ErrorKind::InvalidSender),
+            "22334455",
+            |d| matches!(d, Diagnosis::SenderInvalid(_)),
+        ),
+        (
+            StubProvider::new_error(ErrorKind::Unavailable),
+            "22334455",
+            |d| matches!(d, Diagnosis::GatewayUnreachable(_)),
+        ),
+        (StubProvider::new_error(ErrorKind::Tls), "22334455", |d| {
+            matches!(d, Diagnosis::TlsFailure(_))
+        }),
+        (
+            StubProvider::new_error(ErrorKind::RateLimited),
+            "22334455",
+            |d| matches!(d, Diagnosis::RateLimited(_)),
+        ),
+        (StubProvider::new_unknown(), "22334455", |d| {
+            matches!(d, Diagnosis::Unknown(_))
+        }),
+        (
+            StubProvider::new_ok().with_capabilities(
+                Capabilities::full()
+                    .with_sender_rules(SenderRules::INTELECOM)
+                    .with_unicode(false),
+            ),
+            "22334455",
+            |d| d.is_accepted(),
+        ),
+    ];
+    for (p, to, check) in cases {
+        let d = send_test_sms(&p, to, Some(&no), None).await;
+        assert!(check(&d), "{to}: {d}");
+        assert!(!d.to_string().is_empty());
+    }
+    let s = SmsSettings::new(ProviderKind::Intelecom)
+        .with_service_id(1)
+        .with_credentials("u", "hunter2");
+    let d = s.send_test_sms("+4790000001", Some("Test")).await;
+    assert!(d.is_accepted(), "{d}");
+    let bad = SmsSettings::new(ProviderKind::Intelecom);
+    assert!(matches!(
+        bad.send_test_sms("+4790000001", None).await,
+        Diagnosis::SettingsInvalid(_)
+    ));
+}
+
+#[test]
+fn secrets_never_show() {
+    let s = SmsSettings::new(ProviderKind::Pswincom).with_credentials("user", "hunter2-secret");
+    assert!(!format!("{s:?}").contains("hunter2-secret"));
+    assert!(!format!("{:?}", s.password).contains("hunter2-secret"));
+    let p = s.build_provider().unwrap();
+    assert!(!format!("{p:?}").contains("hunter2-secret"));
+    assert_eq!(p.name(), "pswincom-stub");
+}
+
+#[test]
+fn errors_are_send_sync_clone_and_constructible() {
+    fn assert_traits<T: Send + Sync + Clone + std::error::Error + 'static>() {}
+    assert_traits::<SmsError>();
+    let e = SmsError::new(ErrorKind::Unavailable, "mine", "connection refused")
+        .with_source(std::io::Error::other("refused"));
+    assert!(e.is_retryable() && e.certainly_not_sent() && !e.is_auth());
+    assert_eq!(e.to_string(), "mine: connection refused");
+    assert!(std::error::Error::source(&e).is_some());
+    let t = SmsError::new(ErrorKind::Timeout, "mine", "t");
+    assert!(!t.certainly_not_sent() && !t.is_retryable() && t.is_timeout());
+}
