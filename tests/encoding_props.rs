@@ -50,3 +50,16 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn segments_agrees_with_preview(t in text()) {
+        for limits in [Limits::INTELECOM, Limits::PSWINCOM] {
+            let p = preview(&t, &limits);
+            let s = crm_comms::sms::encoding::segments(&t, &limits);
+            prop_assert_eq!((s.encoding, s.units, s.parts), (p.encoding, p.units, p.parts));
+        }
+    }
+}

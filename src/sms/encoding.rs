@@ -136,17 +136,109 @@ static ASCII_COST: [u8; 256] = {
     t
 };
 
+/// The non-ASCII characters of the GSM default alphabet.
+const GSM_NON_ASCII: &[char] = &[
+    '£', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', 'Ø', 'ø', 'Å', 'å', 'Δ', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ',
+    'Σ', 'Θ', 'Ξ', 'Æ', 'æ', 'ß', 'É', '¤', '¡', 'Ä', 'Ö', 'Ñ', 'Ü', '§', '¿', 'ä', 'ö', 'ñ', 'ü',
+    'à',
+];
+
+/// Cost of U+0000..U+03FF (all of GSM's non-ASCII letters are below U+0400).
+static LOW_COST: [u8; 0x400] = {
+    let mut t = [0u8; 0x400];
+    let mut b = 0;
+    while b < 0x80 {
+        t[b] = ASCII_COST[b];
+        b += 1;
+    }
+    let mut i = 0;
+    while i < GSM_NON_ASCII.len() {
+        t[GSM_NON_ASCII[i] as usize] = 1;
+        i += 1;
+    }
+    t
+};
+
 /// Septet cost of a character: 1, 2 (extension table) or 0 (not GSM).
 pub fn gsm_cost(c: char) -> u8 {
-    if c.is_ascii() {
-        return ASCII_COST[c as usize];
-    }
-    match c {
-        '£' | '¥' | 'è' | 'é' | 'ù' | 'ì' | 'ò' | 'Ç' | 'Ø' | 'ø' | 'Å' | 'å' | 'Δ' | 'Φ' | 'Γ'
-        | 'Λ' | 'Ω' | 'Π' | 'Ψ' | 'Σ' | 'Θ' | 'Ξ' | 'Æ' | 'æ' | 'ß' | 'É' | '¤' | '¡' | 'Ä'
-        | 'Ö' | 'Ñ' | 'Ü' | '§' | '¿' | 'ä' | 'ö' | 'ñ' | 'ü' | 'à' => 1,
-        '€' => 2,
+    match c as u32 {
+        n if n < 0x400 => LOW_COST[n as usize],
+        0x20AC => 2, // €
         _ => 0,
+    }
+}
+
+/// How a text will be sent, without the details [`preview`] gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segments {
+    /// The alphabet.
+    pub encoding: Encoding,
+    /// Septets or UTF-16 units.
+    pub units: usize,
+    /// Parts.
+    pub parts: usize,
+}
+
+/// UTF-16 units of `text`, counted on its bytes: one per character, two for
+/// characters encoded in four UTF-8 bytes.
+fn utf16_units(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .map(|&b| usize::from((b & 0xC0) != 0x80) + usize::from(b >= 0xF0))
+        .sum()
+}
+
+/// Detects the encoding and counts units and parts: the hot path behind a
+/// typing preview or a send, stopping the GSM check at the first character
+/// that forces UCS-2.
+pub fn segments(text: &str, limits: &Limits) -> Segments {
+    let bytes = text.as_bytes();
+    let (encoding, units, tricky) = if let Some((septets, extended)) =
+        text.is_ascii().then(|| ascii_septets(bytes)).flatten()
+    {
+        (Encoding::Gsm7, septets, extended)
+    } else {
+        let mut septets = 0usize;
+        let mut extended = false;
+        let mut gsm = true;
+        for c in text.chars() {
+            let cost = gsm_cost(c);
+            if cost == 0 {
+                gsm = false;
+                break;
+            }
+            extended |= cost == 2;
+            septets += cost as usize;
+        }
+        if gsm {
+            (Encoding::Gsm7, septets, extended)
+        } else {
+            let units = utf16_units(bytes);
+            (Encoding::Ucs2, units, bytes.iter().any(|&b| b >= 0xF0))
+        }
+    };
+    let (single, part) = match encoding {
+        Encoding::Gsm7 => (limits.gsm_single, limits.gsm_part),
+        Encoding::Ucs2 => (limits.ucs2_single, limits.ucs2_part),
+    };
+    let parts = if units <= single {
+        1
+    } else if !tricky {
+        units.div_ceil(part)
+    } else if encoding == Encoding::Gsm7 {
+        pack(text.chars().map(|c| gsm_cost(c) as usize), part).0
+    } else {
+        // Costs straight from the UTF-8 lead bytes: 2 for 4-byte sequences.
+        let costs = bytes
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .map(|&b| 1 + usize::from(b >= 0xF0));
+        pack(costs, part).0
+    };
+    Segments {
+        encoding,
+        units,
+        parts,
     }
 }
 
