@@ -36,6 +36,12 @@ pub enum Error {
     /// An SMS sender cannot be used.
     #[error(transparent)]
     SmsSender(#[from] sms::SenderError),
+    /// Sending an SMS failed.
+    #[error(transparent)]
+    Sms(#[from] sms::SmsError),
+    /// The SMS settings are invalid.
+    #[error(transparent)]
+    SmsSettings(#[from] sms::SettingsError),
 }
 
 #[cfg(test)]
