@@ -20,6 +20,7 @@
 //! | `toml` | yes | load and save preference stores as TOML |
 //! | `json` | yes | load and save preference stores as JSON |
 //! | `testing` | no | the provider conformance suite ([`testing`]) |
+//! | `intelecom` | no | Intelecom/Puzzel wire format (gateway client in progress) |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a
@@ -37,6 +38,9 @@
 #![warn(unreachable_pub, rustdoc::broken_intra_doc_links)]
 
 mod error;
+#[cfg(feature = "intelecom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "intelecom")))]
+pub mod intelecom;
 pub mod links;
 pub mod phone;
 pub mod prefs;
