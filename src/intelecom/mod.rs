@@ -6,4 +6,5 @@
 //! answer). The HTTP client, e-mail mode, delivery-report and incoming-SMS
 //! parsing and the loopback emulator are being built on it.
 
+pub mod callback;
 pub mod wire;

@@ -16,6 +16,7 @@ mod failover;
 mod message;
 mod outcome;
 mod provider;
+mod receipt;
 mod secret;
 mod settings;
 mod stub;
@@ -29,6 +30,7 @@ pub use outcome::{Outcome, RecipientOutcome, SendReport};
 pub use provider::{
     Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_message, send_in_batches,
 };
+pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
 pub use secret::Secret;
 pub use settings::{
     DEFAULT_TEST_TEXT, Diagnosis, ProviderKind, SettingsError, SmsSettings, send_test_sms,

@@ -1,0 +1,176 @@
+//! Intelecom delivery reports and incoming SMS, from the documented
+//! example payloads and hostile variations.
+#![cfg(feature = "intelecom")]
+
+use crm_comms::intelecom::callback::{
+    dr_state, parse_dr_json, parse_dr_query, parse_dr_xml, parse_mo_json, parse_mo_query,
+    parse_mo_xml,
+};
+use crm_comms::sms::DeliveryState;
+
+const DR_JSON: &[u8] = include_bytes!("fixtures/intelecom/dr_push.json");
+const DR_XML: &[u8] = include_bytes!("fixtures/intelecom/dr_push.xml");
+const MO_JSON: &[u8] = include_bytes!("fixtures/intelecom/mo_push.json");
+const MO_XML: &[u8] = include_bytes!("fixtures/intelecom/mo_push.xml");
+
+#[test]
+fn documented_dr_pushes_json_and_xml_agree() {
+    for body in [DR_JSON, DR_XML] {
+        let drs: Vec<_> = parse_dr_json(body)
+            .or_else(|_| parse_dr_xml(body))
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(drs.len(), 2);
+        assert_eq!(drs[0].reference, "6y034000cy00");
+        assert_eq!(drs[0].client_reference.as_deref(), Some("MyRef123"));
+        assert_eq!(drs[0].batch_reference.as_deref(), Some("MyBatch001"));
+        assert_eq!(drs[0].state, DeliveryState::Delivered);
+        assert_eq!(drs[0].status_code, "0");
+        assert_eq!(drs[0].operator_status.as_deref(), Some("0 Delivered"));
+        assert_eq!(drs[1].reference, "6y034000dy00");
+    }
+}
+
+#[test]
+fn documented_mo_pushes_json_and_xml() {
+    let mos: Vec<_> = parse_mo_json(MO_JSON)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(mos.len(), 2);
+    let m = &mos[0];
+    assert_eq!(m.id, "7a02c0000f00");
+    assert_eq!(m.from.unwrap().e164(), "+4799999999");
+    assert_eq!(m.to.as_deref(), Some("1960"));
+    assert_eq!(m.text, "Kodeord Testmelding 1");
+    assert_eq!(m.keyword.as_deref(), Some("Kodeord"));
+    assert_eq!(m.stripped_text.as_deref(), Some("Testmelding 1"));
+    assert_eq!(m.session_id.as_deref(), Some("1234567890"));
+    assert_eq!(m.network.as_deref(), Some("242:1"));
+    assert_eq!(m.received_at.as_deref(), Some("20140206 11:45:33"));
+    let xml: Vec<_> = parse_mo_xml(MO_XML)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(xml.len(), 2);
+    assert_eq!(xml[0].id, "7a02c0000f00");
+    assert_eq!(xml[0].keyword.as_deref(), Some("Kodeord"));
+}
+
+#[test]
+fn one_bad_entry_does_not_lose_the_others() {
+    let body = br#"{"dr":[
+        {"messageid":"a","statuscode":0},
+        {"statuscode":0},
+        {"messageid":"c","statuscode":"x"},
+        7,
+        {"messageid":"e","statuscode":"361"}]}"#;
+    let r = parse_dr_json(body).unwrap();
+    assert_eq!(r.len(), 5);
+    assert!(r[0].is_ok());
+    assert_eq!(
+        r[1].as_ref().unwrap_err().to_string(),
+        "entry 1: messageid: is missing"
+    );
+    assert_eq!(
+        r[2].as_ref().unwrap_err().to_string(),
+        "entry 2: statuscode: \"x\" is not a number"
+    );
+    assert!(r[3].is_err());
+    assert_eq!(r[4].as_ref().unwrap().state, DeliveryState::Expired);
+
+    let xml = b"<dr><message><messageid>a</messageid><statuscode>0</statuscode></message>\
+        <message><statuscode>0</statuscode></message>\
+        <message><messageid>&lt;c&amp;&gt;</messageid><statuscode>351</statuscode></message></dr>";
+    let r = parse_dr_xml(xml).unwrap();
+    assert_eq!(r.len(), 3);
+    assert!(r[1].is_err());
+    let c = r[2].as_ref().unwrap();
+    assert_eq!(c.reference, "<c&>");
+    assert_eq!(c.state, DeliveryState::Failed { permanent: true });
+}
+
+#[test]
+fn malformed_bodies_are_errors_naming_the_problem() {
+    for (body, reason) in [
+        (&b"not json"[..], "is not JSON"),
+        (b"{\"mo\":[]}", "has no \"dr\" list"),
+        (b"[]", "has no \"dr\" list"),
+    ] {
+        let e = parse_dr_json(body).unwrap_err();
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+    for (body, reason) in [
+        (&b"<dr><message>"[..], "XML"),
+        (b"<mo></mo>", "root element is <mo>"),
+        (b"", "has no <dr> element"),
+        (
+            b"<dr><message><messageid>&xxe;</messageid></message></dr>",
+            "entity",
+        ),
+    ] {
+        let r = parse_dr_xml(body);
+        let text = match r {
+            Err(e) => e.to_string(),
+            Ok(v) => v
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|e| e.to_string())
+                .collect(),
+        };
+        assert!(
+            text.contains(reason),
+            "{:?}: {text}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // A DOCTYPE with an external entity is not fetched or expanded.
+    let xxe = b"<?xml version=\"1.0\"?><!DOCTYPE dr [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><dr><message><messageid>&x;</messageid><statuscode>0</statuscode></message></dr>";
+    let r = parse_dr_xml(xxe).unwrap();
+    assert!(r[0].is_err());
+}
+
+#[test]
+fn get_templates() {
+    let dr = parse_dr_query("messageid=6y034000cy00&statuscode=0&statusdescription=OK.+Message+processed&extstatuscode=0&extstatusdescription=Delivered&customerMessageReference=MyRef123&customerBatchReference=MyBatch001&serviceid=123").unwrap();
+    assert_eq!(dr.client_reference.as_deref(), Some("MyRef123"));
+    assert_eq!(dr.description.as_deref(), Some("OK. Message processed"));
+    assert_eq!(dr.state, DeliveryState::Delivered);
+    let mo = parse_mo_query("?messageid=1&sno=1960&command=Kodeord&content=Kodeord%20Dette%20er%20en%20melding%20med%20%C3%A6%C3%B8%C3%A5&originator=%2B4799999999&mcc=242&mnc=1").unwrap();
+    assert_eq!(mo.text, "Kodeord Dette er en melding med æøå");
+    assert_eq!(mo.from.unwrap().e164(), "+4799999999");
+    assert_eq!(
+        parse_mo_query("messageid=1").unwrap_err().to_string(),
+        "entry 0: originator: is missing"
+    );
+}
+
+#[test]
+fn every_documented_dr_code_is_mapped() {
+    assert_eq!(dr_state(0), DeliveryState::Delivered);
+    assert_eq!(dr_state(390), DeliveryState::Delivered);
+    for code in [350, 351, 357, 358, 359, 654, 655] {
+        assert_eq!(
+            dr_state(code),
+            DeliveryState::Failed { permanent: true },
+            "{code}"
+        );
+    }
+    for code in [
+        354, 355, 356, 360, 363, 364, 368, 369, 370, 371, 380, 385, 386, 650, 651, 652, 653,
+    ] {
+        assert_eq!(
+            dr_state(code),
+            DeliveryState::Failed { permanent: false },
+            "{code}"
+        );
+    }
+    for code in [361, 362] {
+        assert_eq!(dr_state(code), DeliveryState::Expired);
+    }
+    assert_eq!(dr_state(4242), DeliveryState::Unknown);
+}
