@@ -20,7 +20,7 @@
 //! | `toml` | yes | load and save preference stores as TOML |
 //! | `json` | yes | load and save preference stores as JSON |
 //! | `testing` | no | the provider conformance suite ([`testing`]) |
-//! | `intelecom` | no | Intelecom/Puzzel wire format (gateway client in progress) |
+//! | `intelecom` | no | the Intelecom/Puzzel gateway (web service; e-mail mode to come) |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a

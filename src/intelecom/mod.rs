@@ -1,10 +1,14 @@
 //! Intelecom (now Puzzel) SMS Gateway (feature `intelecom`).
 //!
-//! So far: [`wire`], the REST JSON request and response of
-//! `POST {base}/gw/rs/sendMessages` as pure functions (request from a
-//! [`Message`](crate::sms::Message), one outcome per recipient from the
-//! answer). The HTTP client, e-mail mode, delivery-report and incoming-SMS
-//! parsing and the loopback emulator are being built on it.
+//! - [`Intelecom`]: the web-service provider (`POST {base}/gw/rs/sendMessages`,
+//!   REST JSON over HTTPS with rustls).
+//! - [`wire`]: the request and response as pure functions.
+//! - [`callback`]: delivery reports and incoming SMS (JSON, XML, GET).
+//!
+//! Not yet: the e-mail (SMTP) mode and the bulk benchmark.
 
 pub mod callback;
+mod client;
 pub mod wire;
+
+pub use client::{DEFAULT_BASE_URL, Intelecom, IntelecomBuilder, SEND_PATH};

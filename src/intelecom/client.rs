@@ -1,0 +1,334 @@
+//! The Intelecom/Puzzel web-service client.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::wire::{self, PROVIDER, SendRequest};
+use crate::sms::{
+    Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
+    SmsError, SmsProvider, check_message, send_in_batches,
+};
+
+/// The gateway's current host.
+pub const DEFAULT_BASE_URL: &str = "https://smsgw.puzzel.com";
+
+/// The path of the REST send operation.
+pub const SEND_PATH: &str = "/gw/rs/sendMessages";
+
+/// Builds an [`Intelecom`] provider; [`build`](Self::build) validates.
+///
+/// ```
+/// use crm_comms::intelecom::Intelecom;
+///
+/// let provider = Intelecom::builder()
+///     .service_id(1234)
+///     .credentials("crm", "hunter2")
+///     .build()?;
+/// assert!(!format!("{provider:?}").contains("hunter2"));
+/// # Ok::<(), crm_comms::sms::SmsError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct IntelecomBuilder {
+    base_url: String,
+    service_id: Option<u32>,
+    username: String,
+    password: Secret,
+    allow_http: bool,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_batch: usize,
+}
+
+impl Default for IntelecomBuilder {
+    fn default() -> Self {
+        IntelecomBuilder {
+            base_url: DEFAULT_BASE_URL.into(),
+            service_id: None,
+            username: String::new(),
+            password: Secret::new(""),
+            allow_http: false,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_batch: 100,
+        }
+    }
+}
+
+impl IntelecomBuilder {
+    /// The gateway's base URL (default [`DEFAULT_BASE_URL`]).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The service ID.
+    pub fn service_id(mut self, id: u32) -> Self {
+        self.service_id = Some(id);
+        self
+    }
+
+    /// User name and password.
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<Secret>) -> Self {
+        self.username = user.into();
+        self.password = password.into();
+        self
+    }
+
+    /// **Dangerous**: allows a plain `http://` base URL, sending the password
+    /// unencrypted. For loopback emulators in tests only.
+    pub fn dangerous_allow_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Time allowed for a whole request (default 30 s). A timeout after the
+    /// request was sent is an unknown outcome.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to connect (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Messages per request (default 100; the gateway documents no limit).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// Validates and builds the provider.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] naming what is missing or wrong: the
+    /// service ID, user name, password, or a base URL that is not `https://`
+    /// (or `http://` with [`dangerous_allow_http`](Self::dangerous_allow_http)).
+    pub fn build(self) -> Result<Intelecom, SmsError> {
+        let config = |m: &str| SmsError::new(ErrorKind::InvalidConfig, PROVIDER, m.to_owned());
+        let service_id = self
+            .service_id
+            .filter(|id| *id > 0)
+            .ok_or_else(|| config("the service ID is missing"))?;
+        if self.username.trim().is_empty() {
+            return Err(config("the user name is missing"));
+        }
+        if self.password.is_empty() {
+            return Err(config("the password is missing"));
+        }
+        let url = reqwest::Url::parse(&self.base_url)
+            .map_err(|e| config(&format!("the base URL is invalid: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => {
+                return Err(config(
+                    "plain http:// sends the password unencrypted; use https:// (or dangerous_allow_http for a loopback emulator)",
+                ));
+            }
+            other => {
+                return Err(config(&format!(
+                    "the base URL's scheme {other:?} is not https"
+                )));
+            }
+        }
+        let endpoint = format!("{}{}", self.base_url.trim_end_matches('/'), SEND_PATH);
+        let mut http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .https_only(!self.allow_http);
+        if self.allow_http {
+            // Loopback emulators must not be sent through a proxy.
+            http = http.no_proxy();
+        }
+        let http = http.build().map_err(|e| {
+            config("the HTTP client could not be built").with_source(e.without_url())
+        })?;
+        Ok(Intelecom {
+            http,
+            endpoint,
+            service_id,
+            username: self.username,
+            password: self.password,
+            max_batch: self.max_batch,
+        })
+    }
+}
+
+/// Sends SMS through the Intelecom/Puzzel REST JSON web service.
+#[derive(Clone)]
+pub struct Intelecom {
+    http: reqwest::Client,
+    endpoint: String,
+    service_id: u32,
+    username: String,
+    password: Secret,
+    max_batch: usize,
+}
+
+impl fmt::Debug for Intelecom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Intelecom")
+            .field("endpoint", &self.endpoint)
+            .field("service_id", &self.service_id)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
+impl Intelecom {
+    /// Starts a builder.
+    pub fn builder() -> IntelecomBuilder {
+        IntelecomBuilder::default()
+    }
+
+    async fn send_batch(&self, message: &Message) -> SendReport {
+        let sent = wire::wire_messages(message);
+        let request = SendRequest {
+            service_id: self.service_id,
+            username: &self.username,
+            password: &self.password,
+            batch_reference: None,
+            message: sent,
+        };
+        let outcomes = match self.post(&request).await {
+            Ok(body) => wire::outcomes(&body, &request.message),
+            Err(outcome) => vec![outcome; request.message.len()],
+        };
+        SendReport::new(
+            message
+                .recipients()
+                .iter()
+                .zip(outcomes)
+                .map(|(r, outcome)| RecipientOutcome {
+                    recipient: *r,
+                    outcome,
+                    provider: PROVIDER.to_owned(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Posts the request; the body of a 200 answer, or the outcome every
+    /// message gets.
+    async fn post(&self, request: &SendRequest<'_>) -> Result<Vec<u8>, Outcome> {
+        let err = |kind, m: String| SmsError::new(kind, PROVIDER, m);
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| classify(e.without_url()))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| {
+            Outcome::Unknown(
+                err(ErrorKind::Protocol, "the answer was cut off".into())
+                    .with_source(e.without_url()),
+            )
+        })?;
+        match status.as_u16() {
+            200 => Ok(body.to_vec()),
+            401 | 403 => Err(Outcome::Rejected(err(
+                ErrorKind::Unauthenticated,
+                format!("the gateway refused the credentials (HTTP {status})"),
+            ))),
+            400 => Err(Outcome::Rejected(err(
+                ErrorKind::InvalidMessage,
+                format!("the gateway refused the request (HTTP {status})"),
+            ))),
+            429 => Err(Outcome::Rejected(err(
+                ErrorKind::RateLimited,
+                format!("the gateway is rate-limiting (HTTP {status})"),
+            ))),
+            // The request reached the gateway and it did not say what it
+            // did with it.
+            _ => Err(Outcome::Unknown(err(
+                ErrorKind::GatewayInternal,
+                format!(
+                    "the gateway answered HTTP {status}; the messages may or may not have been accepted"
+                ),
+            ))),
+        }
+    }
+}
+
+/// What a transport error means for the messages.
+fn classify(e: reqwest::Error) -> Outcome {
+    let text = error_chain(&e);
+    if e.is_connect() {
+        let tls = ["certificate", "tls", "handshake", "InvalidCertificate"]
+            .iter()
+            .any(|w| text.to_ascii_lowercase().contains(&w.to_ascii_lowercase()));
+        let kind = if tls {
+            ErrorKind::Tls
+        } else {
+            ErrorKind::Unavailable
+        };
+        return Outcome::Rejected(
+            SmsError::new(
+                kind,
+                PROVIDER,
+                format!("could not connect to the gateway: {text}"),
+            )
+            .with_source(e),
+        );
+    }
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Protocol
+    };
+    Outcome::Unknown(
+        SmsError::new(
+            kind,
+            PROVIDER,
+            format!(
+                "no complete answer from the gateway; the messages may have been accepted: {text}"
+            ),
+        )
+        .with_source(e),
+    )
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[async_trait]
+impl SmsProvider for Intelecom {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        ProviderKind::Intelecom
+            .capabilities()
+            .with_max_batch(self.max_batch)
+    }
+
+    async fn send(&self, message: &Message) -> SendReport {
+        if let Err(e) = check_message(message, &self.capabilities(), PROVIDER) {
+            return SendReport::same_for_all(message, PROVIDER, Outcome::Rejected(e));
+        }
+        send_in_batches(message, self.max_batch, |batch| async move {
+            self.send_batch(&batch).await
+        })
+        .await
+    }
+}

@@ -1,0 +1,230 @@
+//! The Intelecom provider against the loopback emulator: conformance,
+//! credentials, faults — each recipient always gets exactly one outcome.
+#![cfg(all(feature = "intelecom", feature = "testing"))]
+
+use std::time::Duration;
+
+use crm_comms::intelecom::Intelecom;
+use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
+use crm_comms::testing::conformance::{Config, run_all};
+use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
+
+const PASSWORD: &str = "s3cret-pw";
+
+async fn setup() -> (IntelecomEmulator, Intelecom) {
+    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+        .await
+        .unwrap();
+    let p = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", PASSWORD)
+        .timeout(Duration::from_millis(800))
+        .max_batch(4)
+        .build()
+        .unwrap();
+    (emu, p)
+}
+
+fn msg(n: usize) -> Message {
+    Message::builder()
+        .to_all((0..n).map(|i| format!("+4741000{i:03}").parse().unwrap()))
+        .text("Hei på deg")
+        .build()
+        .unwrap()
+}
+
+fn kinds(r: &crm_comms::sms::SendReport) -> Vec<(&'static str, Option<ErrorKind>)> {
+    r.outcomes()
+        .iter()
+        .map(|o| match &o.outcome {
+            Outcome::Accepted { .. } => ("accepted", None),
+            Outcome::Rejected(e) => ("rejected", Some(e.kind())),
+            Outcome::Unknown(e) => ("unknown", Some(e.kind())),
+            _ => ("other", None),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn passes_the_conformance_suite() {
+    let (emu, p) = setup().await;
+    let config = Config {
+        secrets: vec![PASSWORD.into()],
+        ..Config::default()
+    };
+    run_all(&p, &config).await;
+    // Batches of at most 4 reached the emulator.
+    assert!(emu.received().iter().all(|r| r.recipients.len() <= 4));
+    assert!(
+        emu.received()
+            .iter()
+            .all(|r| !r.body.contains(PASSWORD) && r.body.contains("\"***\""))
+    );
+}
+
+#[tokio::test]
+async fn sends_the_documented_fields() {
+    let (emu, p) = setup().await;
+    let m = Message::builder()
+        .to("+4741000000".parse().unwrap())
+        .text("Hei")
+        .sender(Sender::parse("SuperOffice").unwrap())
+        .priority(Priority::High)
+        .build()
+        .unwrap();
+    let r = p.send(&m).await;
+    assert!(r.all_accepted(), "{r:?}");
+    let body = &emu.received()[0].body;
+    for part in [
+        "\"serviceId\":1000",
+        "\"username\":\"crm\"",
+        "\"recipient\":\"+4741000000\"",
+        "\"priority\":3",
+        "\"originatorType\":\"ALPHANUMERIC\"",
+        "{\"key\":\"skip_customer_report_delivery\",\"value\":\"true\"}",
+    ] {
+        assert!(body.contains(part), "{part} missing from {body}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_auth_failure_for_every_recipient() {
+    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+        .await
+        .unwrap();
+    let p = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "wrong")
+        .build()
+        .unwrap();
+    let r = p.send(&msg(3)).await;
+    assert_eq!(
+        kinds(&r),
+        vec![("rejected", Some(ErrorKind::Unauthenticated)); 3]
+    );
+    for o in r.outcomes() {
+        assert!(!format!("{:?}", o.outcome).contains("wrong"));
+    }
+}
+
+#[tokio::test]
+async fn faults_give_one_typed_outcome_per_recipient() {
+    type Expected = Vec<(&'static str, Option<ErrorKind>)>;
+    let cases: Vec<(Fault, Expected)> = vec![
+        (
+            Fault::Http(500),
+            vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
+        ),
+        (
+            Fault::Http(502),
+            vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
+        ),
+        (
+            Fault::Http(401),
+            vec![("rejected", Some(ErrorKind::Unauthenticated)); 3],
+        ),
+        (
+            Fault::Http(429),
+            vec![("rejected", Some(ErrorKind::RateLimited)); 3],
+        ),
+        (
+            Fault::MalformedJson,
+            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+        ),
+        (
+            Fault::Slow(Duration::from_secs(2)),
+            vec![("unknown", Some(ErrorKind::Timeout)); 3],
+        ),
+        (
+            Fault::DropLastStatus,
+            vec![
+                ("accepted", None),
+                ("accepted", None),
+                ("unknown", Some(ErrorKind::Protocol)),
+            ],
+        ),
+        (
+            Fault::StatusCodes(vec![1, 24, 6]),
+            vec![
+                ("accepted", None),
+                ("unknown", Some(ErrorKind::RateLimited)),
+                ("rejected", Some(ErrorKind::GatewayInternal)),
+            ],
+        ),
+    ];
+    for (fault, expected) in cases {
+        let (emu, p) = setup().await;
+        emu.fail_next(fault.clone());
+        let r = p.send(&msg(3)).await;
+        assert_eq!(kinds(&r), expected, "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_partly_failed_batch_says_which() {
+    let (emu, p) = setup().await;
+    // Two requests of 4 and 2: the second fails as a whole.
+    emu.fail_next(Fault::StatusCodes(vec![1, 1, 1, 1]));
+    emu.fail_next(Fault::Http(503));
+    let r = p.send(&msg(6)).await;
+    assert!(r.is_partial());
+    assert_eq!(r.accepted().count(), 4);
+    assert_eq!(r.unknown().count(), 2);
+}
+
+#[tokio::test]
+async fn unreachable_gateway_is_certainly_not_sent() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let p = Intelecom::builder()
+        .base_url(format!("http://{addr}"))
+        .dangerous_allow_http()
+        .service_id(1)
+        .credentials("u", "p")
+        .build()
+        .unwrap();
+    let r = p.send(&msg(2)).await;
+    assert_eq!(
+        kinds(&r),
+        vec![("rejected", Some(ErrorKind::Unavailable)); 2]
+    );
+    assert!(
+        r.outcomes()[0]
+            .outcome
+            .error()
+            .unwrap()
+            .certainly_not_sent()
+    );
+}
+
+#[test]
+fn builder_validates() {
+    let b = || Intelecom::builder().service_id(1).credentials("u", "p");
+    let e = b().base_url("http://example.com").build().unwrap_err();
+    assert!(e.message().contains("http://"), "{e}");
+    assert!(b().base_url("ftp://example.com").build().is_err());
+    assert!(b().base_url("not a url").build().is_err());
+    assert!(
+        Intelecom::builder()
+            .credentials("u", "p")
+            .build()
+            .unwrap_err()
+            .message()
+            .contains("service ID")
+    );
+    assert!(
+        Intelecom::builder()
+            .service_id(1)
+            .credentials("u", "")
+            .build()
+            .unwrap_err()
+            .message()
+            .contains("password")
+    );
+    assert!(b().build().is_ok());
+}
