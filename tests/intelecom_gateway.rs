@@ -22,6 +22,8 @@ async fn setup() -> (IntelecomEmulator, Intelecom) {
         .credentials("crm", PASSWORD)
         .timeout(Duration::from_millis(800))
         .max_batch(4)
+        // One request at a time, so scripted faults meet requests in order.
+        .concurrency(1)
         .build()
         .unwrap();
     (emu, p)

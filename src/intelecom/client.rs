@@ -39,6 +39,7 @@ pub struct IntelecomBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     max_batch: usize,
+    concurrency: usize,
 }
 
 impl Default for IntelecomBuilder {
@@ -52,6 +53,7 @@ impl Default for IntelecomBuilder {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_batch: 100,
+            concurrency: 4,
         }
     }
 }
@@ -99,6 +101,13 @@ impl IntelecomBuilder {
     /// Messages per request (default 100; the gateway documents no limit).
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
+        self
+    }
+
+    /// Requests in flight at once for a large message (default 4), over
+    /// one connection pool.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
         self
     }
 
@@ -156,6 +165,7 @@ impl IntelecomBuilder {
             username: self.username,
             password: self.password,
             max_batch: self.max_batch,
+            concurrency: self.concurrency,
         })
     }
 }
@@ -169,6 +179,7 @@ pub struct Intelecom {
     username: String,
     password: Secret,
     max_batch: usize,
+    concurrency: usize,
 }
 
 impl fmt::Debug for Intelecom {
@@ -326,9 +337,12 @@ impl SmsProvider for Intelecom {
         if let Err(e) = check_message(message, &self.capabilities(), PROVIDER) {
             return SendReport::same_for_all(message, PROVIDER, Outcome::Rejected(e));
         }
-        send_in_batches(message, self.max_batch, |batch| async move {
-            self.send_batch(&batch).await
-        })
+        send_in_batches(
+            message,
+            self.max_batch,
+            self.concurrency,
+            |batch| async move { self.send_batch(&batch).await },
+        )
         .await
     }
 }

@@ -142,6 +142,8 @@ pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
             originator: other.as_text(),
         },
     });
+    let unicode =
+        crate::sms::encoding::detect(message.text()) == crate::sms::encoding::Encoding::Ucs2;
     message
         .recipients()
         .iter()
@@ -154,8 +156,7 @@ pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
                     value: "true",
                 });
             }
-            if crate::sms::encoding::detect(message.text()) == crate::sms::encoding::Encoding::Ucs2
-            {
+            if unicode {
                 parameter.push(Parameter {
                     key: "parsing-type",
                     value: "AUTO_DETECT",
@@ -274,32 +275,35 @@ pub fn outcomes(body: &[u8], sent: &[WireMessage<'_>]) -> Vec<Outcome> {
             return vec![Outcome::Unknown(err); sent.len()];
         }
     };
-    let mut used = vec![false; response.message_status.len()];
+    // Statuses by their 1-based sequence index, and (for statuses without
+    // one) by client reference; each status answers one message at most.
+    let mut by_index: Vec<Option<usize>> = vec![None; sent.len()];
+    let mut by_reference: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (j, s) in response.message_status.iter().enumerate() {
+        match s.sequence_index {
+            Some(n) if n >= 1 && (n as usize) <= sent.len() => {
+                by_index[n as usize - 1].get_or_insert(j);
+            }
+            Some(_) => {}
+            None => {
+                if let Some(r) = s.client_reference.as_deref() {
+                    by_reference.entry(r).or_default().push(j);
+                }
+            }
+        }
+    }
+    for list in by_reference.values_mut() {
+        list.reverse();
+    }
     sent.iter()
         .enumerate()
         .map(|(i, m)| {
-            let by_index = response
-                .message_status
-                .iter()
-                .enumerate()
-                .position(|(j, s)| !used[j] && s.sequence_index == Some(i as i64 + 1));
-            let by_reference = || {
+            let found = by_index[i].or_else(|| {
                 let r = m.client_reference.as_deref()?;
-                response
-                    .message_status
-                    .iter()
-                    .enumerate()
-                    .position(|(j, s)| {
-                        !used[j]
-                            && s.sequence_index.is_none()
-                            && s.client_reference.as_deref() == Some(r)
-                    })
-            };
-            match by_index.or_else(by_reference) {
-                Some(j) => {
-                    used[j] = true;
-                    status_outcome(&response.message_status[j])
-                }
+                by_reference.get_mut(r)?.pop()
+            });
+            match found {
+                Some(j) => status_outcome(&response.message_status[j]),
                 None => Outcome::Unknown(SmsError::new(
                     ErrorKind::Protocol,
                     PROVIDER,

@@ -239,25 +239,40 @@ pub fn check_message(
     Ok(())
 }
 
-/// Sends `message` in batches of `caps.max_batch` recipients through
-/// `send_batch`, concatenating the reports in recipient order: the
-/// transparent splitting every provider needs.
+/// Sends `message` in batches of at most `max_batch` recipients through
+/// `send_batch`, with up to `concurrency` batches in flight, and joins the
+/// reports in recipient order: the transparent splitting every provider
+/// needs.
 pub async fn send_in_batches<F, Fut>(
     message: &Message,
     max_batch: usize,
-    mut send_batch: F,
+    concurrency: usize,
+    send_batch: F,
 ) -> SendReport
 where
     F: FnMut(Message) -> Fut + Send,
     Fut: std::future::Future<Output = SendReport> + Send,
 {
+    use futures_util::stream::{self, StreamExt};
+
+    let mut send_batch = send_batch;
     if message.recipients().len() <= max_batch.max(1) {
         return send_batch(message.clone()).await;
     }
-    let mut outcomes = Vec::with_capacity(message.recipients().len());
-    for chunk in message.recipients().chunks(max_batch.max(1)) {
-        let part = message.with_recipients(chunk.to_vec());
-        outcomes.extend(send_batch(part).await.into_outcomes());
-    }
-    SendReport::new(outcomes)
+    let batches: Vec<Message> = message
+        .recipients()
+        .chunks(max_batch.max(1))
+        .map(|chunk| message.with_recipients(chunk.to_vec()))
+        .collect();
+    let reports: Vec<SendReport> = stream::iter(batches)
+        .map(send_batch)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    SendReport::new(
+        reports
+            .into_iter()
+            .flat_map(SendReport::into_outcomes)
+            .collect(),
+    )
 }

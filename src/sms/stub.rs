@@ -125,7 +125,7 @@ impl SmsProvider for StubProvider {
         if let Err(e) = check_message(message, &self.caps, &self.name) {
             return SendReport::same_for_all(message, &self.name, Outcome::Rejected(e));
         }
-        send_in_batches(message, self.caps.max_batch, |batch| {
+        send_in_batches(message, self.caps.max_batch, 1, |batch| {
             let outcomes = batch
                 .recipients()
                 .iter()

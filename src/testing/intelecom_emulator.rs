@@ -32,6 +32,9 @@ pub enum Fault {
     DropLastStatus,
 }
 
+/// How many requests the emulator remembers (the oldest are forgotten).
+pub const MAX_RECORDED: usize = 1000;
+
 /// A request the emulator received, password masked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
@@ -52,7 +55,7 @@ struct Inner {
     password: String,
     max_batch: usize,
     faults: VecDeque<Fault>,
-    received: Vec<Received>,
+    received: VecDeque<Received>,
     next_id: u64,
 }
 
@@ -84,7 +87,7 @@ impl IntelecomEmulator {
             password: password.into(),
             max_batch: 1000,
             faults: VecDeque::new(),
-            received: Vec::new(),
+            received: VecDeque::new(),
             next_id: 0,
         }));
         let app = Router::new()
@@ -113,9 +116,9 @@ impl IntelecomEmulator {
         self.lock().max_batch = n;
     }
 
-    /// Every request received so far.
+    /// The requests received so far (the last [`MAX_RECORDED`]).
     pub fn received(&self) -> Vec<Received> {
-        self.lock().received.clone()
+        self.lock().received.iter().cloned().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -176,6 +179,25 @@ struct Originator {
 struct Param {
     key: String,
     value: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    batch_reference: Option<&'a str>,
+    message_status: Vec<StatusOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusOut<'a> {
+    status_code: i64,
+    status_message: String,
+    client_reference: Option<&'a str>,
+    recipient: &'a str,
+    message_id: Option<String>,
+    session_id: Option<&'a str>,
+    sequence_index: usize,
 }
 
 const KNOWN_PARAMETERS: &[&str] = &[
@@ -281,16 +303,16 @@ fn record(inner: &Arc<Mutex<Inner>>, body: &Bytes, req: Option<&Req>, status: u1
             )
         })
         .unwrap_or_default();
-    inner
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .received
-        .push(Received {
-            recipients,
-            contents,
-            body: masked,
-            status,
-        });
+    let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+    if g.received.len() >= MAX_RECORDED {
+        g.received.pop_front();
+    }
+    g.received.push_back(Received {
+        recipients,
+        contents,
+        body: masked,
+        status,
+    });
 }
 
 async fn send_messages(
@@ -361,50 +383,56 @@ async fn send_messages(
         Some(Fault::StatusCodes(codes)) => Some(codes.clone()),
         _ => None,
     };
-    let mut statuses = Vec::new();
-    for (i, m) in req.message.iter().enumerate() {
-        let (code, text) = if !auth_ok {
-            (
-                2,
-                "Access error: invalid service, user name or password".to_string(),
-            )
-        } else if let Some(codes) = &scripted {
-            (
-                codes.get(i).copied().unwrap_or(1),
-                "scripted status".to_string(),
-            )
-        } else if let Some(reason) = syntax_error(m) {
-            (5, format!("Syntax error: {reason}"))
-        } else {
-            (1, "Message enqueued for sending".to_string())
-        };
-        let message_id = (code == 1).then(|| {
-            let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
-            g.next_id += 1;
-            format!("{:012x}", 0x7600_0000_0000u64 + g.next_id)
-        });
-        statuses.push(serde_json::json!({
-            "statusCode": code,
-            "statusMessage": text,
-            "clientReference": m.client_reference,
-            "recipient": m.recipient,
-            "messageId": message_id,
-            "sessionId": null,
-            "sequenceIndex": i + 1,
-        }));
-    }
+    let first_id = {
+        let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.next_id += req.message.len() as u64;
+        g.next_id - req.message.len() as u64
+    };
+    let mut statuses: Vec<StatusOut<'_>> = req
+        .message
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (code, text) = if !auth_ok {
+                (
+                    2,
+                    "Access error: invalid service, user name or password".to_string(),
+                )
+            } else if let Some(codes) = &scripted {
+                (
+                    codes.get(i).copied().unwrap_or(1),
+                    "scripted status".to_string(),
+                )
+            } else if let Some(reason) = syntax_error(m) {
+                (5, format!("Syntax error: {reason}"))
+            } else {
+                (1, "Message enqueued for sending".to_string())
+            };
+            StatusOut {
+                status_code: code,
+                status_message: text,
+                client_reference: m.client_reference.as_deref(),
+                recipient: &m.recipient,
+                message_id: (code == 1)
+                    .then(|| format!("{:012x}", 0x7600_0000_0000u64 + first_id + i as u64 + 1)),
+                session_id: None,
+                sequence_index: i + 1,
+            }
+        })
+        .collect();
     if matches!(fault, Some(Fault::DropLastStatus)) {
         statuses.pop();
     }
-    let answer = serde_json::json!({
-        "batchReference": req.batch_reference,
-        "messageStatus": statuses,
-    });
+    let answer = serde_json::to_string(&ResponseOut {
+        batch_reference: req.batch_reference.as_deref(),
+        message_status: statuses,
+    })
+    .unwrap_or_default();
     record(&inner, &body, Some(&req), 200);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        answer.to_string(),
+        answer,
     )
         .into_response()
 }
