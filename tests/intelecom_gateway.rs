@@ -230,3 +230,29 @@ fn builder_validates() {
     );
     assert!(b().build().is_ok());
 }
+
+#[tokio::test]
+async fn settings_build_the_real_provider_and_send_a_test_sms() {
+    use crm_comms::sms::{Diagnosis, ProviderKind, SmsSettings};
+    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+        .await
+        .unwrap();
+    let mut s = SmsSettings::new(ProviderKind::Intelecom)
+        .with_service_id(1000)
+        .with_credentials("crm", PASSWORD);
+    s.base_url = Some(emu.base_url());
+    // Plain http needs the explicit opt-in.
+    let e = s.build_provider().unwrap_err();
+    assert_eq!(e.field, "base_url");
+    s.allow_insecure_http = true;
+    assert_eq!(s.build_provider().unwrap().name(), "intelecom");
+    let d = s.send_test_sms("+4741000000", Some("Test")).await;
+    assert!(
+        matches!(d, Diagnosis::Accepted { reference: Some(_) }),
+        "{d}"
+    );
+    s.password = Some("wrong".into());
+    let d = s.send_test_sms("+4741000000", None).await;
+    assert!(matches!(d, Diagnosis::CredentialsRejected(_)), "{d}");
+    assert_eq!(emu.received().len(), 2);
+}

@@ -381,9 +381,7 @@ async fn test_sms_diagnosis() {
         assert!(check(&d), "{to}: {d}");
         assert!(!d.to_string().is_empty());
     }
-    let s = SmsSettings::new(ProviderKind::Intelecom)
-        .with_service_id(1)
-        .with_credentials("u", "hunter2");
+    let s = SmsSettings::new(ProviderKind::Pswincom).with_credentials("u", "hunter2");
     let d = s.send_test_sms("+4790000001", Some("Test")).await;
     assert!(d.is_accepted(), "{d}");
     let bad = SmsSettings::new(ProviderKind::Intelecom);

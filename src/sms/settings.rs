@@ -100,6 +100,14 @@ pub struct SmsSettings {
     /// Country assumed for numbers typed without a country code (`NO`, `47`).
     #[serde(default)]
     pub default_country: Option<String>,
+    /// The gateway's base URL, instead of its real host (for an emulator
+    /// or a proxy).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Allow a plain `http://` base URL (**sends the password
+    /// unencrypted**; for loopback emulators only).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn yes() -> bool {
@@ -150,6 +158,8 @@ impl SmsSettings {
             priority: 2,
             sender: None,
             default_country: None,
+            base_url: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -260,15 +270,38 @@ impl SmsSettings {
 
     /// Builds the configured provider in one call.
     ///
-    /// **Until the gateway clients land, this builds a [`StubProvider`]**
-    /// with the gateway's documented capabilities, named
+    /// Intelecom over the web service is the real client when the
+    /// `intelecom` feature is on. **Everything else (PSWinCom, Intelecom's
+    /// e-mail mode, or a build without the feature) still builds a
+    /// [`StubProvider`]** with the gateway's documented capabilities, named
     /// `intelecom-stub` / `pswincom-stub`: it sends nothing.
     ///
     /// # Errors
     ///
-    /// As [`validate`](Self::validate).
+    /// As [`validate`](Self::validate), and `base_url` when the base URL is
+    /// invalid or plain `http://` without `allow_insecure_http`.
     pub fn build_provider(&self) -> Result<Box<dyn SmsProvider>, SettingsError> {
-        self.check()?;
+        let checked = self.check()?;
+        #[cfg(feature = "intelecom")]
+        if let (ProviderKind::Intelecom, true, Some(service_id)) =
+            (self.provider, self.use_web_service, checked.service_id)
+        {
+            let mut b = crate::intelecom::Intelecom::builder()
+                .service_id(service_id)
+                .credentials(
+                    self.user_name.clone().unwrap_or_default(),
+                    self.password.clone().unwrap_or_else(|| Secret::new("")),
+                );
+            if let Some(url) = self.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
+                b = b.base_url(url.trim());
+            }
+            if self.allow_insecure_http {
+                b = b.dangerous_allow_http();
+            }
+            let provider = b.build().map_err(|e| bad("base_url", e.message()))?;
+            return Ok(Box::new(provider));
+        }
+        let _ = checked;
         let name = match self.provider {
             ProviderKind::Intelecom => "intelecom-stub",
             ProviderKind::Pswincom => "pswincom-stub",
