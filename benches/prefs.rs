@@ -48,51 +48,41 @@ fn bench(c: &mut Criterion) {
     }
     let prefs = Preferences::from_entries(entries).unwrap();
     let snap = prefs.snapshot();
-    // User 1000 in group 1 has nothing of their own: every level is looked at.
-    let ctx = Context::user(1000).in_group(1).in_database(1);
-
-    let mut g = c.benchmark_group("resolve_preference_fall_through_to_system");
-    g.bench_function("crm_comms_snapshot", |b| {
-        b.iter(|| {
-            snap.get_str(black_box(&ctx), black_box("Section17"), black_box("Key3"))
-                .map(|r| r.value().len())
-        })
-    });
-    g.bench_function("naive_three_hashmaps", |b| {
-        b.iter(|| {
-            naive(
-                &user,
-                &group,
-                &system,
-                black_box((1000, 1)),
-                black_box("Section17"),
-                black_box("Key3"),
-            )
-        })
-    });
-    g.finish();
-
-    let mut g = c.benchmark_group("resolve_preference_user_hit");
-    let ctx = Context::user(13).in_group(7);
-    g.bench_function("crm_comms_snapshot", |b| {
-        b.iter(|| {
-            snap.get_str(black_box(&ctx), black_box("Section17"), black_box("Key5"))
-                .map(|r| r.value().len())
-        })
-    });
-    g.bench_function("naive_three_hashmaps", |b| {
-        b.iter(|| {
-            naive(
-                &user,
-                &group,
-                &system,
-                black_box((13, 7)),
-                black_box("Section17"),
-                black_box("Key5"),
-            )
-        })
-    });
-    g.finish();
+    // User 1000 in group 1 has nothing of their own: every level is looked
+    // at. User 13 in group 7 has their own value: the naive code's first
+    // lookup hits.
+    let scenarios = [
+        (
+            "resolve_preference_fall_through_to_system",
+            (1000, 1),
+            "Key3",
+        ),
+        ("resolve_preference_user_hit", (13, 7), "Key5"),
+    ];
+    for (name, (uid, gid), key) in scenarios {
+        let ctx = Context::user(uid).in_group(gid).in_database(1);
+        let mut g = c.benchmark_group(name);
+        g.bench_function("crm_comms_snapshot", |b| {
+            b.iter(|| {
+                snap.get_str(black_box(&ctx), black_box("Section17"), black_box(key))
+                    .map(|r| r.value().len())
+            })
+        });
+        g.bench_function("naive_three_hashmaps", |b| {
+            b.iter(|| {
+                let ids = black_box((uid, gid));
+                naive(
+                    &user,
+                    &group,
+                    &system,
+                    ids,
+                    black_box("Section17"),
+                    black_box(key),
+                )
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);
