@@ -20,7 +20,8 @@
 //! | `toml` | yes | load and save preference stores as TOML |
 //! | `json` | yes | load and save preference stores as JSON |
 //! | `testing` | no | the provider conformance suite ([`testing`]) |
-//! | `intelecom` | no | the Intelecom/Puzzel gateway (web service; e-mail mode to come) |
+//! | `intelecom` | no | the Intelecom/Puzzel gateway's web service, delivery reports and incoming SMS |
+//! | `smtp` | no | Intelecom's e-mail mode ("use web service" off) through an SMTP relay (lettre) |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a
@@ -38,8 +39,8 @@
 #![warn(unreachable_pub, rustdoc::broken_intra_doc_links)]
 
 mod error;
-#[cfg(feature = "intelecom")]
-#[cfg_attr(docsrs, doc(cfg(feature = "intelecom")))]
+#[cfg(any(feature = "intelecom", feature = "smtp"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "intelecom", feature = "smtp"))))]
 pub mod intelecom;
 pub mod links;
 pub mod phone;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crm_comms::sms::{
     Capabilities, Diagnosis, ErrorKind, Failover, Message, Outcome, ProviderKind, SenderRules,
-    SmsError, SmsProvider, SmsProviderExt, SmsSettings, StubProvider, send_test_sms,
+    SmsError, SmsProvider, SmsProviderExt, SmsSettings, SmtpSecurity, SmtpSettings, StubProvider,
+    send_test_sms,
 };
 
 fn msg(n: usize) -> Message {
@@ -323,9 +324,15 @@ fn settings_errors_name_the_field() {
         assert_eq!(e.field, field, "{e}");
         assert!(e.to_string().contains(reason), "{e}");
     }
-    // E-mail mode for Intelecom needs no credentials.
+    // E-mail mode for Intelecom needs no gateway credentials, but a relay.
     let mut s = SmsSettings::new(ProviderKind::Intelecom).with_service_id(7);
     s.use_web_service = false;
+    assert_eq!(s.validate().unwrap_err().field, "smtp");
+    let s = s.with_email(SmtpSettings::new(
+        "smtp.example.com",
+        SmtpSecurity::StartTls,
+        "crm@example.com",
+    ));
     s.validate().unwrap();
 }
 

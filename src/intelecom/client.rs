@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::wire::{self, PROVIDER, SendRequest};
+use crate::sms::error::{error_chain, mentions_tls};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
     SmsError, SmsProvider, check_message, send_in_batches,
@@ -276,10 +277,7 @@ impl Intelecom {
 fn classify(e: reqwest::Error) -> Outcome {
     let text = error_chain(&e);
     if e.is_connect() {
-        let tls = ["certificate", "tls", "handshake", "InvalidCertificate"]
-            .iter()
-            .any(|w| text.to_ascii_lowercase().contains(&w.to_ascii_lowercase()));
-        let kind = if tls {
+        let kind = if mentions_tls(&text) {
             ErrorKind::Tls
         } else {
             ErrorKind::Unavailable
@@ -308,17 +306,6 @@ fn classify(e: reqwest::Error) -> Outcome {
         )
         .with_source(e),
     )
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[async_trait]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsError};
 
 /// The provider name used in errors and reports.
-pub const PROVIDER: &str = "intelecom";
+pub use super::PROVIDER;
 
 /// The parameter key that turns the delivery report off for one message.
 pub const SKIP_DELIVERY_REPORT: &str = "skip_customer_report_delivery";

@@ -163,3 +163,30 @@ impl SmsError {
             )
     }
 }
+
+#[cfg(any(feature = "intelecom", feature = "smtp"))]
+/// An error and its sources as one line (`a: b: c`), skipping a source
+/// whose text the line already has (many errors print their source).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(any(feature = "intelecom", feature = "smtp"))]
+/// Whether an error chain's text says TLS failed (certificates, handshake):
+/// HTTP and SMTP clients report these as connection errors.
+pub(crate) fn mentions_tls(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["certificate", "tls", "handshake"]
+        .iter()
+        .any(|w| text.contains(w))
+}

@@ -11,7 +11,7 @@
 //! - [`SmsSettings`]: the CRM's SMS settings, and [`send_test_sms`].
 
 pub mod encoding;
-mod error;
+pub(crate) mod error;
 mod failover;
 mod message;
 mod outcome;
@@ -33,6 +33,7 @@ pub use provider::{
 pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
 pub use secret::Secret;
 pub use settings::{
-    DEFAULT_TEST_TEXT, Diagnosis, ProviderKind, SettingsError, SmsSettings, send_test_sms,
+    DEFAULT_TEST_TEXT, Diagnosis, ProviderKind, SettingsError, SmsSettings, SmtpSecurity,
+    SmtpSettings, send_test_sms,
 };
 pub use stub::StubProvider;

@@ -29,6 +29,9 @@ pub struct Capabilities {
     /// The most recipients the provider sends in one gateway request; a
     /// larger message is split transparently.
     pub max_batch: usize,
+    /// Whether a message's [`Sender`] can be set at all (Intelecom's
+    /// e-mail mode cannot: the service's default originator is used).
+    pub custom_sender: bool,
     /// What the gateway accepts as an alphanumeric sender.
     pub sender_rules: SenderRules,
     /// Whether accepted outcomes carry a gateway reference.
@@ -46,6 +49,7 @@ impl Capabilities {
             priority: true,
             scheduling: true,
             max_batch: 100,
+            custom_sender: true,
             sender_rules: SenderRules::ANY,
             references: true,
         }
@@ -90,6 +94,12 @@ impl Capabilities {
     /// Sets whether references are returned.
     pub const fn with_references(mut self, yes: bool) -> Self {
         self.references = yes;
+        self
+    }
+
+    /// Sets whether a sender can be set.
+    pub const fn with_custom_sender(mut self, yes: bool) -> Self {
+        self.custom_sender = yes;
         self
     }
 
@@ -193,7 +203,12 @@ pub trait SmsProviderExt: SmsProvider {
 impl<T: SmsProvider + ?Sized> SmsProviderExt for T {}
 
 /// Checks `message` against `caps` before anything is sent: sender rules,
-/// text length (never truncated), Unicode and scheduling support.
+/// text length (never truncated), Unicode, delivery-report and scheduling
+/// support.
+///
+/// Priority is not checked: a provider without it ignores it, as its
+/// capabilities say. A delivery report that cannot be given is refused, so
+/// nobody waits for one that never comes.
 ///
 /// # Errors
 ///
@@ -206,6 +221,12 @@ pub fn check_message(
     provider: &str,
 ) -> Result<(), SmsError> {
     let err = |kind, msg: String| SmsError::new(kind, provider.to_owned(), msg);
+    if message.sender().is_some() && !caps.custom_sender {
+        return Err(err(
+            ErrorKind::InvalidSender,
+            "this provider cannot set a sender; the service's default originator is used, so leave the sender empty".into(),
+        ));
+    }
     if let Some(Sender::Alphanumeric(name)) = message.sender() {
         caps.sender_rules
             .check_alphanumeric(name)
@@ -228,6 +249,13 @@ pub fn check_message(
                 "the text is {} {} units long; at most {} fit in {} parts",
                 p.units, p.encoding, p.max_units, caps.limits.max_parts
             ),
+        ));
+    }
+    if message.delivery_report() && !caps.delivery_reports {
+        return Err(err(
+            ErrorKind::NotSupported,
+            "delivery reports are not available from this provider; send without asking for one"
+                .into(),
         ));
     }
     if message.send_at().is_some() && !caps.scheduling {

@@ -39,6 +39,82 @@ impl ProviderKind {
     }
 }
 
+/// How the connection to an SMTP relay is secured (Intelecom's e-mail
+/// mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with `STARTTLS`, which is required
+    /// (default; port 587).
+    #[default]
+    StartTls,
+    /// TLS from the first byte ("SMTPS"; port 465).
+    Tls,
+    /// **Dangerous**: no encryption at all (port 25). Mail and any SMTP
+    /// password travel in clear text. For loopback test servers only.
+    DangerousPlaintext,
+}
+
+impl SmtpSecurity {
+    /// The usual port for this kind of connection.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::DangerousPlaintext => 25,
+        }
+    }
+}
+
+/// The outgoing mail server for Intelecom's e-mail mode ("use web
+/// service" off): the CRM's own SMTP relay, and what the mails look like.
+///
+/// `Debug` never shows the password.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SmtpSettings {
+    /// The relay's host name.
+    pub host: String,
+    /// The relay's port (default: the security's usual port).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How the connection is secured (default `start_tls`).
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// The relay's user name, if it wants a login.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The relay's password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The mails' sender address (`crm@example.com`).
+    pub from: String,
+    /// A subject (default none; the gateway ignores it unless set up to
+    /// append it to the text).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The gateway's mail domain (default `smsmail.intele.com`).
+    #[serde(default)]
+    pub gateway_domain: Option<String>,
+    /// Write recipients as `+47…` in the address instead of `47…`.
+    #[serde(default)]
+    pub recipient_with_plus: bool,
+}
+
+impl SmtpSettings {
+    /// A relay at `host` secured with `security`, sending as `from`.
+    pub fn new(host: impl Into<String>, security: SmtpSecurity, from: impl Into<String>) -> Self {
+        SmtpSettings {
+            host: host.into(),
+            security,
+            from: from.into(),
+            ..SmtpSettings::default()
+        }
+    }
+}
+
 /// A number or a string (the CRM stores the service ID as text).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(untagged)]
@@ -108,6 +184,10 @@ pub struct SmsSettings {
     /// unencrypted**; for loopback emulators only).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// The outgoing mail server for Intelecom's e-mail mode; required when
+    /// `use_web_service` is off.
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
 }
 
 fn yes() -> bool {
@@ -135,6 +215,36 @@ fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
     }
 }
 
+/// The e-mail mode's own rules: a relay, a sender address, and nothing
+/// the mode cannot do.
+fn check_email(s: &SmsSettings) -> Result<(), SettingsError> {
+    let Some(smtp) = &s.smtp else {
+        return Err(bad(
+            "smtp",
+            "an outgoing mail server is required when the web service is off",
+        ));
+    };
+    if smtp.host.trim().is_empty() {
+        return Err(bad("smtp.host", "is required"));
+    }
+    if smtp.from.trim().is_empty() {
+        return Err(bad("smtp.from", "is required"));
+    }
+    if s.delivery_report {
+        return Err(bad(
+            "delivery_report",
+            "delivery reports are not available when SMS are sent by e-mail; turn them off or use the web service",
+        ));
+    }
+    if s.sender.as_deref().is_some_and(|x| !x.trim().is_empty()) {
+        return Err(bad(
+            "sender",
+            "a sender cannot be set when SMS are sent by e-mail (the service's default is used)",
+        ));
+    }
+    Ok(())
+}
+
 /// What a checked [`SmsSettings`] yields.
 #[derive(Clone, Debug)]
 pub(crate) struct Checked {
@@ -160,7 +270,40 @@ impl SmsSettings {
             default_country: None,
             base_url: None,
             allow_insecure_http: false,
+            smtp: None,
         }
+    }
+
+    /// Switches to Intelecom's e-mail mode through `smtp`.
+    pub fn with_email(mut self, smtp: SmtpSettings) -> Self {
+        self.use_web_service = false;
+        self.smtp = Some(smtp);
+        self
+    }
+
+    /// What the configured channel can do: the gateway's capabilities, or
+    /// the e-mail mode's (no reference, no delivery report, no sender, no
+    /// priority, GSM-7 only).
+    pub fn capabilities(&self) -> Capabilities {
+        match (self.provider, self.use_web_service) {
+            (ProviderKind::Intelecom, false) => Self::email_capabilities(),
+            (kind, _) => kind.capabilities(),
+        }
+    }
+
+    /// Intelecom's e-mail mode: see `crm_comms::intelecom::mail` (feature
+    /// `smtp`) for why each of these.
+    pub(crate) const fn email_capabilities() -> Capabilities {
+        Capabilities::full()
+            .with_limits(Limits::INTELECOM)
+            .with_unicode(false)
+            .with_delivery_reports(false)
+            .with_priority(false)
+            .with_scheduling(false)
+            .with_max_batch(1)
+            .with_custom_sender(false)
+            .with_sender_rules(SenderRules::INTELECOM)
+            .with_references(false)
     }
 
     /// Sets the service ID.
@@ -187,7 +330,10 @@ impl SmsSettings {
     /// A [`SettingsError`]: priority not 1–3, service ID missing or not a
     /// positive number, missing user name or password for the web service,
     /// an invalid sender for the gateway, an unknown default country,
-    /// e-mail mode for PSWinCom (its address is not documented).
+    /// e-mail mode for PSWinCom (its address is not documented), and for
+    /// Intelecom's e-mail mode a missing `smtp` relay or sender address, or
+    /// a delivery report or sender (which that mode cannot do). Priority is
+    /// ignored in e-mail mode.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.check().map(|_| ())
     }
@@ -222,6 +368,9 @@ impl SmsSettings {
                 }
                 if self.use_web_service && no_password {
                     return Err(bad("password", "is required to use the web service"));
+                }
+                if !self.use_web_service {
+                    check_email(self)?;
                 }
             }
             ProviderKind::Pswincom => {
@@ -271,9 +420,10 @@ impl SmsSettings {
     /// Builds the configured provider in one call.
     ///
     /// Intelecom over the web service is the real client when the
-    /// `intelecom` feature is on. **Everything else (PSWinCom, Intelecom's
-    /// e-mail mode, or a build without the feature) still builds a
-    /// [`StubProvider`]** with the gateway's documented capabilities, named
+    /// `intelecom` feature is on, and Intelecom's e-mail mode is the real
+    /// SMTP provider when the `smtp` feature is on. **Everything else
+    /// (PSWinCom, or a build without the feature) still builds a
+    /// [`StubProvider`]** with the channel's documented capabilities, named
     /// `intelecom-stub` / `pswincom-stub`: it sends nothing.
     ///
     /// # Errors
@@ -301,6 +451,15 @@ impl SmsSettings {
             let provider = b.build().map_err(|e| bad("base_url", e.message()))?;
             return Ok(Box::new(provider));
         }
+        #[cfg(feature = "smtp")]
+        if let (ProviderKind::Intelecom, false, Some(service_id), Some(smtp)) = (
+            self.provider,
+            self.use_web_service,
+            checked.service_id,
+            &self.smtp,
+        ) {
+            return Ok(Box::new(build_mail(service_id, smtp)?));
+        }
         let _ = checked;
         let name = match self.provider {
             ProviderKind::Intelecom => "intelecom-stub",
@@ -309,7 +468,7 @@ impl SmsSettings {
         Ok(Box::new(
             StubProvider::new_ok()
                 .with_name(name)
-                .with_capabilities(self.provider.capabilities()),
+                .with_capabilities(self.capabilities()),
         ))
     }
 
@@ -322,6 +481,38 @@ impl SmsSettings {
     pub fn default_country(&self) -> Option<DefaultCountry> {
         self.check().ok().and_then(|c| c.default_country)
     }
+}
+
+#[cfg(feature = "smtp")]
+fn build_mail(
+    service_id: u32,
+    smtp: &SmtpSettings,
+) -> Result<crate::intelecom::IntelecomMail, SettingsError> {
+    let mut b = crate::intelecom::IntelecomMail::builder()
+        .service_id(service_id)
+        .from(smtp.from.trim())
+        .smtp(smtp.host.trim(), smtp.security)
+        .recipient_with_plus(smtp.recipient_with_plus);
+    if let Some(port) = smtp.port {
+        b = b.smtp_port(port);
+    }
+    if let Some(user) = smtp.user_name.as_deref().filter(|u| !u.trim().is_empty()) {
+        b = b.smtp_credentials(
+            user,
+            smtp.password.clone().unwrap_or_else(|| Secret::new("")),
+        );
+    }
+    if let Some(subject) = &smtp.subject {
+        b = b.subject(subject.clone());
+    }
+    if let Some(domain) = smtp
+        .gateway_domain
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+    {
+        b = b.domain(domain);
+    }
+    b.build().map_err(|e| bad("smtp", e.message()))
 }
 
 /// The result of "send a test SMS", for a settings page.

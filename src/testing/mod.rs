@@ -5,3 +5,4 @@
 pub mod conformance;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
+pub mod smtp_server;
