@@ -167,6 +167,38 @@ async fn faults_give_one_typed_outcome_per_recipient() {
 }
 
 #[tokio::test]
+async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
+    for fault in [Fault::ResetBeforeBody, Fault::ResetAfterBody] {
+        let (emu, p) = setup().await;
+        emu.fail_next(fault.clone());
+        let r = p.send(&msg(3)).await;
+        // The request was written; the client cannot tell whether the
+        // gateway took it, so it must not claim either way.
+        assert_eq!(
+            kinds(&r),
+            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+            "{fault:?}"
+        );
+        for o in r.outcomes() {
+            let e = o.outcome.error().unwrap();
+            assert!(
+                !e.is_retryable() && !e.certainly_not_sent(),
+                "{fault:?}: {e}"
+            );
+        }
+        let got = emu.received();
+        assert_eq!(got[0].status, 0, "{fault:?}: the connection was closed");
+        if fault == Fault::ResetAfterBody {
+            assert_eq!(got[0].recipients.len(), 3, "the body was read");
+        } else {
+            assert!(got[0].recipients.is_empty(), "the body was not read");
+        }
+        // The next request goes through on a new connection.
+        assert!(p.send(&msg(2)).await.all_accepted());
+    }
+}
+
+#[tokio::test]
 async fn a_partly_failed_batch_says_which() {
     let (emu, p) = setup().await;
     // Two requests of 4 and 2: the second fails as a whole.

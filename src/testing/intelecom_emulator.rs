@@ -1,6 +1,9 @@
 //! A loopback Intelecom/Puzzel gateway for tests and examples: it checks
 //! requests as strictly as the documentation describes them and answers
-//! with the documented bodies, and can be told to fail.
+//! with the documented bodies, can be told to fail, and pushes delivery
+//! reports and incoming SMS to a URL like the real gateway
+//! ([`IntelecomEmulator::deliver_reports_to`], [`IntelecomEmulator::push_drs`],
+//! [`IntelecomEmulator::push_mos`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -8,12 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use http_body_util::BodyExt;
 use serde::Deserialize;
+
+use super::push::{PushRequest, deliver};
+pub use super::push::{PushResult, PushTarget};
 
 /// What the emulator does with the next request instead of answering
 /// normally.
@@ -30,6 +37,13 @@ pub enum Fault {
     StatusCodes(Vec<i64>),
     /// Answer 200 but leave the last message out of `messageStatus`.
     DropLastStatus,
+    /// Close the connection as soon as the request line and headers are
+    /// read, before the body: nothing was accepted, but the client cannot
+    /// tell.
+    ResetBeforeBody,
+    /// Read the whole request (it is recorded with status 0, as if the
+    /// gateway had queued it), then close the connection without answering.
+    ResetAfterBody,
 }
 
 /// How many requests the emulator remembers (the oldest are forgotten).
@@ -50,6 +64,8 @@ pub struct Received {
 
 #[derive(Debug)]
 struct Inner {
+    dr_target: Option<(PushTarget, PushFormat)>,
+    dr_status: i64,
     service_id: i64,
     username: String,
     password: String,
@@ -82,6 +98,8 @@ impl IntelecomEmulator {
     /// If the loopback port cannot be bound.
     pub async fn start(service_id: i64, username: &str, password: &str) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
+            dr_target: None,
+            dr_status: 0,
             service_id,
             username: username.into(),
             password: password.into(),
@@ -95,10 +113,47 @@ impl IntelecomEmulator {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = tokio::spawn(accept_loop(listener, app, inner.clone()));
         Ok(IntelecomEmulator { addr, inner, task })
+    }
+
+    /// From now on, push a delivery report for every message the emulator
+    /// accepts (unless it was sent with `skip_customer_report_delivery`),
+    /// like a service with DRs enabled. The DR's `statuscode` is 0
+    /// (delivered) unless [`set_dr_status`](Self::set_dr_status) says
+    /// otherwise. Pushes happen in the background, one request per
+    /// accepted batch (one per message for GET templates).
+    pub fn deliver_reports_to(&self, target: PushTarget, format: PushFormat) {
+        self.lock().dr_target = Some((target, format));
+    }
+
+    /// The `statuscode` of automatic delivery reports (default 0).
+    pub fn set_dr_status(&self, code: i64) {
+        self.lock().dr_status = code;
+    }
+
+    /// Pushes delivery reports to `target` now, redelivering on failure as
+    /// configured; says what each attempt got.
+    pub async fn push_drs(
+        &self,
+        target: &PushTarget,
+        format: &PushFormat,
+        drs: &[PushedDr],
+    ) -> PushResult {
+        let entries: Vec<Fields> = drs.iter().map(PushedDr::fields).collect();
+        deliver(target, requests(target, format, "dr", &entries)).await
+    }
+
+    /// Pushes incoming SMS to `target` now, redelivering on failure as
+    /// configured; says what each attempt got.
+    pub async fn push_mos(
+        &self,
+        target: &PushTarget,
+        format: &PushFormat,
+        mos: &[PushedMo],
+    ) -> PushResult {
+        let entries: Vec<Fields> = mos.iter().map(PushedMo::fields).collect();
+        deliver(target, requests(target, format, "mo", &entries)).await
     }
 
     /// The base URL to give the client (`http://127.0.0.1:<port>`).
@@ -420,6 +475,34 @@ async fn send_messages(
             }
         })
         .collect();
+    let dr_target = inner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .dr_target
+        .clone();
+    if let Some((target, format)) = dr_target {
+        let status = inner.lock().unwrap_or_else(|p| p.into_inner()).dr_status;
+        let drs: Vec<Fields> = statuses
+            .iter()
+            .zip(&req.message)
+            .filter(|(st, m)| st.status_code == 1 && !skips_dr(m))
+            .map(|(st, _)| {
+                PushedDr {
+                    message_id: st.message_id.clone().unwrap_or_default(),
+                    client_reference: st.client_reference.map(str::to_owned),
+                    batch_reference: req.batch_reference.clone(),
+                    status_code: status,
+                }
+                .fields()
+            })
+            .collect();
+        if !drs.is_empty() {
+            let requests = requests(&target, &format, "dr", &drs);
+            tokio::spawn(async move {
+                deliver(&target, requests).await;
+            });
+        }
+    }
     if matches!(fault, Some(Fault::DropLastStatus)) {
         statuses.pop();
     }
@@ -435,4 +518,316 @@ async fn send_messages(
         answer,
     )
         .into_response()
+}
+
+/// Whether a message asked the gateway not to report its delivery.
+fn skips_dr(m: &Msg) -> bool {
+    m.settings.as_ref().is_some_and(|s| {
+        s.parameter
+            .iter()
+            .any(|p| p.key == "skip_customer_report_delivery" && p.value == "true")
+    })
+}
+
+/// Serves each connection with hyper, so that a scripted reset can close
+/// it mid-request (a service error closes an HTTP/1 connection without an
+/// answer); everything else goes to the axum router.
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, inner: Arc<Mutex<Inner>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let app = app.clone();
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                let inner = inner.clone();
+                async move { route(app, inner, req).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Why a connection was closed on purpose.
+#[derive(Debug)]
+struct ScriptedReset;
+
+impl std::fmt::Display for ScriptedReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("scripted connection reset")
+    }
+}
+
+impl std::error::Error for ScriptedReset {}
+
+async fn route(
+    mut app: Router,
+    inner: Arc<Mutex<Inner>>,
+    req: axum::http::Request<hyper::body::Incoming>,
+) -> Result<Response, ScriptedReset> {
+    let reset = {
+        let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+        match g.faults.front() {
+            Some(Fault::ResetBeforeBody | Fault::ResetAfterBody) => g.faults.pop_front(),
+            _ => None,
+        }
+    };
+    match reset {
+        Some(Fault::ResetBeforeBody) => {
+            record(&inner, &Bytes::new(), None, 0);
+            Err(ScriptedReset)
+        }
+        Some(_) => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let parsed: Option<Req> = serde_json::from_slice(&body).ok();
+            record(&inner, &body, parsed.as_ref(), 0);
+            Err(ScriptedReset)
+        }
+        None => {
+            use tower_service::Service;
+            let req = req.map(Body::new);
+            match app.call(req).await {
+                Ok(r) => Ok(r),
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
+/// How the emulator formats pushes: the gateway's three transports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushFormat {
+    /// `POST` `{"dr":[…]}` / `{"mo":[…]}`, `application/json`.
+    Json,
+    /// `POST` `<dr><message>…</message></dr>` / `<mo>…`, `application/xml`.
+    Xml,
+    /// One `GET` per entry to the target's URL, its `[field]` tokens
+    /// replaced by the percent-encoded values (unknown tokens become empty).
+    Get,
+}
+
+/// A delivery report the emulator pushes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedDr {
+    /// The MT `messageId` it reports on.
+    pub message_id: String,
+    /// The sender's `clientReference`.
+    pub client_reference: Option<String>,
+    /// The sender's `batchReference`.
+    pub batch_reference: Option<String>,
+    /// `statuscode` (0 delivered; see the gateway's table).
+    pub status_code: i64,
+}
+
+/// An incoming SMS the emulator pushes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedMo {
+    /// `messageid` (the same on redelivery).
+    pub message_id: String,
+    /// The short number it was sent to (`sno`).
+    pub short_number: String,
+    /// The sender, `+47…`.
+    pub originator: String,
+    /// The whole text.
+    pub content: String,
+    /// The keyword that routed it, if the service has one.
+    pub command: Option<String>,
+    /// The session it replies to, if any.
+    pub session_id: Option<String>,
+}
+
+/// One field value, typed as the gateway types it in JSON.
+#[derive(Clone, Debug)]
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl Value {
+    fn text(&self) -> String {
+        match self {
+            Value::Int(i) => i.to_string(),
+            Value::Text(t) => t.clone(),
+        }
+    }
+}
+
+type Fields = Vec<(&'static str, Value)>;
+
+const DR_STATUS_TEXT: &[(i64, &str)] = &[
+    (0, "OK. Message processed successfully."),
+    (351, "Unknown recipient"),
+    (361, "Validity expired"),
+    (364, "Subscriber temporarily unreachable"),
+];
+
+impl PushedDr {
+    fn fields(&self) -> Fields {
+        let description = DR_STATUS_TEXT
+            .iter()
+            .find(|(c, _)| *c == self.status_code)
+            .map_or("Error", |(_, t)| t);
+        let mut f: Fields = vec![("messageid", Value::Text(self.message_id.clone()))];
+        if let Some(b) = &self.batch_reference {
+            f.push(("customerbatchreference", Value::Text(b.clone())));
+        }
+        if let Some(r) = &self.client_reference {
+            f.push(("customermessagereference", Value::Text(r.clone())));
+        }
+        f.extend([
+            ("serviceid", Value::Int(123)),
+            ("servicename", Value::Text("Emulator".into())),
+            ("mcc", Value::Int(242)),
+            ("mnc", Value::Int(1)),
+            ("type", Value::Int(6)),
+            ("statuscode", Value::Int(self.status_code)),
+            ("statusdescription", Value::Text(description.into())),
+            (
+                "extstatuscode",
+                Value::Text(if self.status_code == 0 { "0" } else { "1" }.into()),
+            ),
+            (
+                "extstatusdescription",
+                Value::Text(
+                    if self.status_code == 0 {
+                        "Delivered"
+                    } else {
+                        "Failed"
+                    }
+                    .into(),
+                ),
+            ),
+        ]);
+        f
+    }
+}
+
+impl PushedMo {
+    fn fields(&self) -> Fields {
+        let stripped = match &self.command {
+            Some(c) => {
+                let rest = self.content.trim_start();
+                match rest.get(..c.len()) {
+                    Some(head) if head.eq_ignore_ascii_case(c) => rest[c.len()..].trim_start(),
+                    _ => rest,
+                }
+            }
+            None => self.content.as_str(),
+        };
+        vec![
+            ("messageid", Value::Text(self.message_id.clone())),
+            ("serviceid", Value::Int(123)),
+            ("servicename", Value::Text("Emulator".into())),
+            ("sno", Value::Text(self.short_number.clone())),
+            ("originator", Value::Text(self.originator.clone())),
+            ("mcc", Value::Int(242)),
+            ("mnc", Value::Int(1)),
+            ("content", Value::Text(self.content.clone())),
+            (
+                "command",
+                Value::Text(self.command.clone().unwrap_or_default()),
+            ),
+            ("strippedcontent", Value::Text(stripped.to_owned())),
+            ("type", Value::Int(1)),
+            ("timestamp", Value::Text("20261124 12:00:00".into())),
+            ("sctimestamp", Value::Text("20261124 12:00:00".into())),
+            (
+                "sessionid",
+                Value::Text(self.session_id.clone().unwrap_or_default()),
+            ),
+        ]
+    }
+}
+
+/// The HTTP requests that push `entries` under `root` (`dr` or `mo`).
+fn requests(
+    target: &PushTarget,
+    format: &PushFormat,
+    root: &str,
+    entries: &[Fields],
+) -> Vec<PushRequest> {
+    match format {
+        PushFormat::Json => {
+            let list: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|f| {
+                    serde_json::Value::Object(
+                        f.iter()
+                            .map(|(k, v)| {
+                                let v = match v {
+                                    Value::Int(i) => serde_json::Value::from(*i),
+                                    Value::Text(t) => serde_json::Value::from(t.as_str()),
+                                };
+                                ((*k).to_owned(), v)
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            let body = serde_json::json!({ root: list }).to_string();
+            vec![PushRequest {
+                url: target.url.clone(),
+                body: Some(("application/json".into(), body.into_bytes())),
+            }]
+        }
+        PushFormat::Xml => {
+            let mut w = quick_xml::Writer::new(Vec::new());
+            let _ = w.write_event(quick_xml::events::Event::Decl(
+                quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), None),
+            ));
+            let _ = w.create_element(root).write_inner_content(|w| {
+                for f in entries {
+                    w.create_element("message").write_inner_content(|w| {
+                        for (k, v) in f {
+                            w.create_element(*k)
+                                .write_text_content(quick_xml::events::BytesText::new(&v.text()))?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            });
+            vec![PushRequest {
+                url: target.url.clone(),
+                body: Some(("application/xml".into(), w.into_inner())),
+            }]
+        }
+        PushFormat::Get => entries
+            .iter()
+            .map(|f| PushRequest {
+                url: fill_template(&target.url, f),
+                body: None,
+            })
+            .collect(),
+    }
+}
+
+/// Replaces each `[name]` in `template` (case-insensitively) with the
+/// percent-encoded value; unknown names become empty.
+fn fill_template(template: &str, fields: &Fields) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let name = &rest[open + 1..open + close];
+        if let Some((_, v)) = fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            out.extend(form_urlencoded::byte_serialize(v.text().as_bytes()));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -5,4 +5,6 @@
 pub mod conformance;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
+#[cfg(feature = "intelecom")]
+pub mod push;
 pub mod smtp_server;

@@ -1,0 +1,109 @@
+//! Pushing callbacks (delivery reports, incoming SMS) to a URL the way a
+//! gateway does: the emulators format the body, this module delivers it
+//! and redelivers on anything but `200`, as the real gateways do.
+
+use std::time::Duration;
+
+/// Where and how an emulator pushes callbacks.
+#[derive(Clone, Debug)]
+pub struct PushTarget {
+    /// The URL (for GET templates: the template, with `[field]` tokens).
+    pub url: String,
+    /// Extra headers on every push (a shared secret such as `X-API-Key`).
+    pub headers: Vec<(String, String)>,
+    /// How many times a push is redelivered after a non-200 answer or a
+    /// failed connection (default 2).
+    pub retries: usize,
+    /// The pause before each redelivery (default 50 ms; the real gateways
+    /// wait much longer).
+    pub retry_delay: Duration,
+}
+
+impl PushTarget {
+    /// A target at `url` with the default retries.
+    pub fn new(url: impl Into<String>) -> Self {
+        PushTarget {
+            url: url.into(),
+            headers: Vec::new(),
+            retries: 2,
+            retry_delay: Duration::from_millis(50),
+        }
+    }
+
+    /// Adds a header to every push.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets how many redeliveries follow a failed push.
+    pub fn retries(mut self, n: usize) -> Self {
+        self.retries = n;
+        self
+    }
+}
+
+/// What became of a push.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushResult {
+    /// The HTTP status of every attempt, in order (0 when the connection
+    /// failed). Several requests (one per message for GET templates) are
+    /// listed one after another.
+    pub statuses: Vec<u16>,
+    /// Whether every request was finally answered with 200.
+    pub delivered: bool,
+}
+
+/// One HTTP request of a push.
+#[derive(Clone, Debug)]
+pub(crate) struct PushRequest {
+    pub(crate) url: String,
+    /// `None` for GET.
+    pub(crate) body: Option<(String, Vec<u8>)>,
+}
+
+/// Sends `requests` in turn, each redelivered up to `target.retries` times
+/// until it gets 200.
+pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushResult {
+    let client = match reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(_) => return PushResult::default(),
+    };
+    let mut result = PushResult {
+        statuses: Vec::new(),
+        delivered: true,
+    };
+    for request in requests {
+        let mut ok = false;
+        for attempt in 0..=target.retries {
+            if attempt > 0 {
+                tokio::time::sleep(target.retry_delay).await;
+            }
+            let mut builder = match &request.body {
+                Some((content_type, body)) => client
+                    .post(&request.url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(body.clone()),
+                None => client.get(&request.url),
+            };
+            for (name, value) in &target.headers {
+                builder = builder.header(name, value);
+            }
+            let status = match builder.send().await {
+                Ok(r) => r.status().as_u16(),
+                Err(_) => 0,
+            };
+            result.statuses.push(status);
+            if status == 200 {
+                ok = true;
+                break;
+            }
+        }
+        result.delivered &= ok;
+    }
+    result
+}
