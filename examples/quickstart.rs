@@ -1,13 +1,32 @@
-//! The quick start: render call links for a contact from layered
-//! preferences, on embedded defaults (in-memory preferences, no network).
+//! The quick start, on embedded defaults (in-memory preferences, loopback
+//! gateway emulators, no outside network):
 //!
-//! Run with `cargo run --example quickstart`.
+//! 1. call links for a contact from layered preferences;
+//! 2. the settings page's "send a test SMS", through the Intelecom web
+//!    service (a loopback emulator) and through its e-mail mode (a real SMTP
+//!    server on loopback);
+//! 3. a message to several recipients with one outcome each.
+//!
+//! Run with `cargo run --example quickstart --all-features`.
 
+use crm_comms::intelecom::MAIL_PROVIDER;
 use crm_comms::links::{PhoneLinkFormat, WindowsRegistration};
 use crm_comms::phone::{DefaultCountry, PhoneNumber};
 use crm_comms::prefs::{Context, Entry, Level, PHONE_LINK_FORMAT, Preferences};
+use crm_comms::sms::encoding::{Limits, preview};
+use crm_comms::sms::{Message, Outcome, SmsSettings};
+use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
+use crm_comms::testing::smtp_server::SmtpServer;
 
-fn main() -> Result<(), crm_comms::Error> {
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    links_and_preferences()?;
+    sms().await?;
+    Ok(())
+}
+
+fn links_and_preferences() -> Result<(), crm_comms::Error> {
+    println!("== Call links from layered preferences");
     let (section, key) = PHONE_LINK_FORMAT;
 
     // An administrator's settings: Skype for everyone, FaceTime for the
@@ -83,5 +102,100 @@ fn main() -> Result<(), crm_comms::Error> {
     let reg =
         WindowsRegistration::new("domycall", r"C:\Program Files\DoMyCall\dial.exe").build()?;
     println!("\n{}", reg.to_reg_text().replace("\r\n", "\n"));
+    Ok(())
+}
+
+async fn sms() -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== SMS through Intelecom (loopback emulator)");
+    let gateway = IntelecomEmulator::start(1234, "crm", "hunter2").await?;
+
+    // The CRM's SMS settings as an administrator saved them, pointed at the
+    // emulator instead of the real host.
+    let settings: SmsSettings = serde_json::from_str(&format!(
+        r#"{{
+            "provider": "intelecom",
+            "intele_serviceId": "1234",
+            "intele_username": "crm",
+            "intele_password": "hunter2",
+            "priority": 3,
+            "sender": "SuperOffice",
+            "default_country": "NO",
+            "base_url": "{}",
+            "allow_insecure_http": true
+        }}"#,
+        gateway.base_url()
+    ))?;
+    println!("settings (password hidden): {settings:?}");
+    println!(
+        "test SMS to 41 00 00 00: {}",
+        settings.send_test_sms("41 00 00 00", None).await
+    );
+    let mut wrong = settings.clone();
+    wrong.password = Some("not-the-password".into());
+    println!(
+        "with a wrong password: {}",
+        wrong.send_test_sms("41 00 00 00", None).await
+    );
+
+    // What a typing UI shows before sending.
+    let text = "Hei! Møtet er flyttet til kl. 10 😀";
+    let p = preview(text, &Limits::INTELECOM);
+    println!(
+        "\n{text:?}: {} with {} units in {} part(s); Unicode because of {:?}",
+        p.encoding, p.units, p.parts, p.forced_ucs2_by
+    );
+
+    // One message, three recipients, the gateway refuses the second.
+    let provider = settings.build_provider()?;
+    let message = Message::builder()
+        .to_all(["+4741000001", "+4741000002", "+4741000003"].map(|n| n.parse().unwrap()))
+        .text(text)
+        .build()?;
+    gateway.fail_next(Fault::StatusCodes(vec![1, 5, 1]));
+    let report = provider.send(&message).await;
+    println!("sent to {} recipients:", report.outcomes().len());
+    for o in report.outcomes() {
+        match &o.outcome {
+            Outcome::Accepted { reference } => {
+                println!("  {} accepted, reference {reference:?}", o.recipient.e164())
+            }
+            Outcome::Rejected(e) => println!(
+                "  {} rejected ({:?}, retryable: {}): {e}",
+                o.recipient.e164(),
+                e.kind(),
+                e.is_retryable()
+            ),
+            Outcome::Unknown(e) => println!("  {} unknown: {e}", o.recipient.e164()),
+            _ => println!("  {} {:?}", o.recipient.e164(), o.outcome),
+        }
+    }
+
+    println!("\n== SMS by e-mail (\"use web service\" off; loopback SMTP server)");
+    let smtp = SmtpServer::start().await?;
+    let mail_settings: SmsSettings = serde_json::from_str(&format!(
+        r#"{{
+            "provider": "intelecom",
+            "use_web_service": false,
+            "intele_serviceId": "1234",
+            "default_country": "NO",
+            "smtp": {{
+                "host": "{}", "port": {}, "security": "dangerous_plaintext",
+                "from": "crm@example.com"
+            }}
+        }}"#,
+        smtp.host(),
+        smtp.port()
+    ))?;
+    println!(
+        "test SMS to 41 00 00 00 via {MAIL_PROVIDER}: {}",
+        mail_settings.send_test_sms("41 00 00 00", None).await
+    );
+    for mail in smtp.received() {
+        println!(
+            "the SMTP server got a mail for {:?}:\n{}",
+            mail.to,
+            String::from_utf8_lossy(&mail.data).trim_end()
+        );
+    }
     Ok(())
 }
