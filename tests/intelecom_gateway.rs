@@ -54,6 +54,8 @@ async fn passes_the_conformance_suite() {
     let (emu, p) = setup().await;
     let config = Config {
         secrets: vec![PASSWORD.into()],
+        // A landline: the gateway wants mobile numbers.
+        refused_number: Some("+4722334455".parse().unwrap()),
         ..Config::default()
     };
     run_all(&p, &config).await;

@@ -247,6 +247,11 @@ pub fn status_outcome(status: &MessageStatus) -> Outcome {
         2 => Outcome::Rejected(err(ErrorKind::Unauthenticated)),
         3 => Outcome::Rejected(err(ErrorKind::Rejected)),
         4 => Outcome::Rejected(err(ErrorKind::InvalidConfig)),
+        // The status message names the bad parameter; a bad recipient is
+        // the recipient's fault, not the message's.
+        5 if text.to_ascii_lowercase().contains("recipient") => {
+            Outcome::Rejected(err(ErrorKind::InvalidRecipient))
+        }
         5 => Outcome::Rejected(err(ErrorKind::InvalidMessage)),
         6 => Outcome::Rejected(err(ErrorKind::GatewayInternal)),
         // Held by the spam filter until approved by hand: it may still go.

@@ -31,6 +31,10 @@ pub struct Config {
     /// Secrets that must never appear in the provider's `Debug` or in any
     /// error message.
     pub secrets: Vec<String>,
+    /// A valid number the gateway refuses (a landline, a number the
+    /// emulator is told to refuse), if there is one; the
+    /// [`refused_recipient`] check needs it.
+    pub refused_number: Option<PhoneNumber>,
 }
 
 impl Default for Config {
@@ -41,6 +45,7 @@ impl Default for Config {
                 .map(|s| s.parse().expect("valid test number"))
                 .collect(),
             secrets: Vec::new(),
+            refused_number: None,
         }
     }
 }
@@ -159,6 +164,73 @@ pub async fn invalid_sender_refused(p: &dyn SmsProvider, config: &Config) {
     }
 }
 
+/// A recipient the gateway refuses is rejected as
+/// [`ErrorKind::InvalidRecipient`] and nobody else in the message is
+/// affected. Skipped without [`Config::refused_number`].
+pub async fn refused_recipient(p: &dyn SmsProvider, config: &Config) {
+    let Some(refused) = config.refused_number else {
+        return;
+    };
+    let mut to = numbers(config, 2);
+    to.insert(1, refused);
+    let message = Message::builder()
+        .to_all(to)
+        .text("Conformance: refused recipient")
+        .build()
+        .expect("valid message");
+    let report = p.send(&message).await;
+    assert_in_order(&report, &message, "refused_recipient");
+    let o = report.outcomes();
+    assert!(
+        o[0].outcome.is_accepted() && o[2].outcome.is_accepted(),
+        "the other recipients must be accepted: {o:?}"
+    );
+    match &o[1].outcome {
+        Outcome::Rejected(e) => assert_eq!(e.kind(), ErrorKind::InvalidRecipient, "{e}"),
+        other => panic!("a refused recipient must be rejected: {other:?}"),
+    }
+    assert!(report.is_partial());
+}
+
+/// A message asking for what the provider's capabilities say it cannot do
+/// (a delivery report, a sender, scheduling) is refused before sending.
+pub async fn unsupported_options_refused(p: &dyn SmsProvider, config: &Config) {
+    let caps = p.capabilities();
+    let to = numbers(config, 2);
+    let base = || {
+        Message::builder()
+            .to_all(to.clone())
+            .text("Conformance: options")
+    };
+    let mut cases = Vec::new();
+    if !caps.delivery_reports {
+        cases.push((base().delivery_report(true), ErrorKind::NotSupported));
+    }
+    if !caps.custom_sender {
+        cases.push((
+            base().sender(Sender::Alphanumeric("CRM".into())),
+            ErrorKind::InvalidSender,
+        ));
+    }
+    if !caps.scheduling {
+        cases.push((
+            base().send_at(std::time::SystemTime::now() + std::time::Duration::from_secs(3600)),
+            ErrorKind::NotSupported,
+        ));
+    }
+    for (builder, kind) in cases {
+        let message = builder.build().expect("valid message");
+        let report = p.send(&message).await;
+        assert_in_order(&report, &message, "unsupported_options_refused");
+        for o in report.outcomes() {
+            match &o.outcome {
+                Outcome::Rejected(e) => assert_eq!(e.kind(), kind, "{e}"),
+                other => panic!("an option the provider cannot honour must be refused: {other:?}"),
+            }
+        }
+    }
+}
+
 /// No configured secret appears in the provider's `Debug` or in any error.
 pub async fn secrets_redacted(p: &dyn SmsProvider, config: &Config) {
     let debug = format!("{p:?}");
@@ -194,5 +266,7 @@ pub async fn run_all(p: &dyn SmsProvider, config: &Config) {
     batches_are_split(p, config).await;
     texts_per_capability(p, config).await;
     invalid_sender_refused(p, config).await;
+    refused_recipient(p, config).await;
+    unsupported_options_refused(p, config).await;
     secrets_redacted(p, config).await;
 }

@@ -275,6 +275,16 @@ fn syntax_error(m: &Msg) -> Option<String> {
     {
         return Some(format!("recipient {:?} is not E.164 with +", m.recipient));
     }
+    // "Must be a mobile MSISDN": Norwegian mobile numbers are 8 digits
+    // starting with 4 or 9 (other countries are not checked).
+    let mobile =
+        |national: &str| national.len() == 8 && matches!(national.as_bytes()[0], b'4' | b'9');
+    if m.recipient.strip_prefix("+47").is_some_and(|n| !mobile(n)) {
+        return Some(format!(
+            "recipient {:?} is not a mobile number",
+            m.recipient
+        ));
+    }
     if m.content.is_empty() {
         return Some("content is empty".into());
     }
