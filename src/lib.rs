@@ -21,6 +21,7 @@
 //! | `json` | yes | load and save preference stores as JSON |
 //! | `testing` | no | the provider conformance suite ([`testing`]) |
 //! | `intelecom` | no | the Intelecom/Puzzel gateway's web service, delivery reports and incoming SMS |
+//! | `pswincom` | no | the PSWinCom/LINK Mobility XML API, delivery-report and incoming-SMS parsing, acknowledgements |
 //! | `smtp` | no | Intelecom's e-mail mode ("use web service" off) through an SMTP relay (lettre) |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
@@ -39,12 +40,17 @@
 #![warn(unreachable_pub, rustdoc::broken_intra_doc_links)]
 
 mod error;
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+mod gateway_http;
 #[cfg(any(feature = "intelecom", feature = "smtp"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "intelecom", feature = "smtp"))))]
 pub mod intelecom;
 pub mod links;
 pub mod phone;
 pub mod prefs;
+#[cfg(feature = "pswincom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pswincom")))]
+pub mod pswincom;
 pub mod sms;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

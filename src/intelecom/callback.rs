@@ -92,6 +92,11 @@ fn mo_from_fields(i: usize, mut f: Fields) -> Result<IncomingMessage, CallbackEr
         session_id: take(&mut f, "sessionid"),
         received_at: take(&mut f, "timestamp"),
         network,
+        extras: {
+            let mut rest: Vec<(String, String)> = f.into_iter().collect();
+            rest.sort();
+            rest
+        },
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::wire::{self, PROVIDER, SendRequest};
-use crate::sms::error::{error_chain, mentions_tls};
+use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
     SmsError, SmsProvider, check_message, send_in_batches,
@@ -51,8 +51,8 @@ impl Default for IntelecomBuilder {
             username: String::new(),
             password: Secret::new(""),
             allow_http: false,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            timeout: HttpOptions::DEFAULT.timeout,
+            connect_timeout: HttpOptions::DEFAULT.connect_timeout,
             max_batch: 100,
             concurrency: 4,
         }
@@ -131,34 +131,14 @@ impl IntelecomBuilder {
         if self.password.is_empty() {
             return Err(config("the password is missing"));
         }
-        let url = reqwest::Url::parse(&self.base_url)
-            .map_err(|e| config(&format!("the base URL is invalid: {e}")))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            "http" => {
-                return Err(config(
-                    "plain http:// sends the password unencrypted; use https:// (or dangerous_allow_http for a loopback emulator)",
-                ));
-            }
-            other => {
-                return Err(config(&format!(
-                    "the base URL's scheme {other:?} is not https"
-                )));
-            }
-        }
+        let options = HttpOptions {
+            allow_http: self.allow_http,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+        };
+        GatewayHttp::check_url(PROVIDER, "base URL", &self.base_url, self.allow_http)?;
         let endpoint = format!("{}{}", self.base_url.trim_end_matches('/'), SEND_PATH);
-        let mut http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .https_only(!self.allow_http);
-        if self.allow_http {
-            // Loopback emulators must not be sent through a proxy.
-            http = http.no_proxy();
-        }
-        let http = http.build().map_err(|e| {
-            config("the HTTP client could not be built").with_source(e.without_url())
-        })?;
+        let http = GatewayHttp::new(PROVIDER, options)?;
         Ok(Intelecom {
             http,
             endpoint,
@@ -174,7 +154,7 @@ impl IntelecomBuilder {
 /// Sends SMS through the Intelecom/Puzzel REST JSON web service.
 #[derive(Clone)]
 pub struct Intelecom {
-    http: reqwest::Client,
+    http: GatewayHttp,
     endpoint: String,
     service_id: u32,
     username: String,
@@ -231,81 +211,25 @@ impl Intelecom {
     /// Posts the request; the body of a 200 answer, or the outcome every
     /// message gets.
     async fn post(&self, request: &SendRequest<'_>) -> Result<Vec<u8>, Outcome> {
-        let err = |kind, m: String| SmsError::new(kind, PROVIDER, m);
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| classify(e.without_url()))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            Outcome::Unknown(
-                err(ErrorKind::Protocol, "the answer was cut off".into())
-                    .with_source(e.without_url()),
+        let body = serde_json::to_vec(request).map_err(|e| {
+            Outcome::Rejected(
+                SmsError::new(
+                    ErrorKind::InvalidMessage,
+                    PROVIDER,
+                    "the request could not be written",
+                )
+                .with_source(e),
             )
         })?;
-        match status.as_u16() {
-            200 => Ok(body.to_vec()),
-            401 | 403 => Err(Outcome::Rejected(err(
-                ErrorKind::Unauthenticated,
-                format!("the gateway refused the credentials (HTTP {status})"),
-            ))),
-            400 => Err(Outcome::Rejected(err(
-                ErrorKind::InvalidMessage,
-                format!("the gateway refused the request (HTTP {status})"),
-            ))),
-            429 => Err(Outcome::Rejected(err(
-                ErrorKind::RateLimited,
-                format!("the gateway is rate-limiting (HTTP {status})"),
-            ))),
-            // The request reached the gateway and it did not say what it
-            // did with it.
-            _ => Err(Outcome::Unknown(err(
-                ErrorKind::GatewayInternal,
-                format!(
-                    "the gateway answered HTTP {status}; the messages may or may not have been accepted"
-                ),
-            ))),
+        match self
+            .http
+            .post(&self.endpoint, "application/json", "application/json", body)
+            .await?
+        {
+            (200, body) => Ok(body),
+            (status, _) => Err(self.http.status_outcome(status)),
         }
     }
-}
-
-/// What a transport error means for the messages.
-fn classify(e: reqwest::Error) -> Outcome {
-    let text = error_chain(&e);
-    if e.is_connect() {
-        let kind = if mentions_tls(&text) {
-            ErrorKind::Tls
-        } else {
-            ErrorKind::Unavailable
-        };
-        return Outcome::Rejected(
-            SmsError::new(
-                kind,
-                PROVIDER,
-                format!("could not connect to the gateway: {text}"),
-            )
-            .with_source(e),
-        );
-    }
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Protocol
-    };
-    Outcome::Unknown(
-        SmsError::new(
-            kind,
-            PROVIDER,
-            format!(
-                "no complete answer from the gateway; the messages may have been accepted: {text}"
-            ),
-        )
-        .with_source(e),
-    )
 }
 
 #[async_trait]

@@ -72,6 +72,10 @@ pub struct IncomingMessage {
     pub received_at: Option<String>,
     /// The sender's network as `mcc:mnc`.
     pub network: Option<String>,
+    /// Other fields the gateway sent, by name (PSWinCom's `ADDRESS`,
+    /// `POSITION/POS/LATITUDE`, `METADATA/…`; Intelecom's `serviceid`,
+    /// `sctimestamp`, …).
+    pub extras: Vec<(String, String)>,
 }
 
 /// A callback body (or one entry of it) that cannot be read.

@@ -34,7 +34,10 @@ impl ProviderKind {
                 .with_limits(Limits::PSWINCOM)
                 .with_sender_rules(SenderRules::PSWINCOM)
                 .with_priority(false)
-                .with_scheduling(true),
+                .with_scheduling(true)
+                // REF comes back only when the account has references on or
+                // a report was asked for.
+                .with_references(false),
         }
     }
 }
@@ -176,8 +179,8 @@ pub struct SmsSettings {
     /// Country assumed for numbers typed without a country code (`NO`, `47`).
     #[serde(default)]
     pub default_country: Option<String>,
-    /// The gateway's base URL, instead of its real host (for an emulator
-    /// or a proxy).
+    /// The gateway's base URL (Intelecom) or XML endpoint (PSWinCom),
+    /// instead of its real host (for an emulator or a proxy).
     #[serde(default)]
     pub base_url: Option<String>,
     /// Allow a plain `http://` base URL (**sends the password
@@ -419,12 +422,12 @@ impl SmsSettings {
 
     /// Builds the configured provider in one call.
     ///
-    /// Intelecom over the web service is the real client when the
-    /// `intelecom` feature is on, and Intelecom's e-mail mode is the real
-    /// SMTP provider when the `smtp` feature is on. **Everything else
-    /// (PSWinCom, or a build without the feature) still builds a
-    /// [`StubProvider`]** with the channel's documented capabilities, named
-    /// `intelecom-stub` / `pswincom-stub`: it sends nothing.
+    /// Each channel is its real client when its feature is on: Intelecom's
+    /// web service (`intelecom`), Intelecom's e-mail mode (`smtp`) and
+    /// PSWinCom's XML API (`pswincom`). **A build without the channel's
+    /// feature builds a [`StubProvider`]** with the channel's documented
+    /// capabilities, named `intelecom-stub` / `pswincom-stub`: it sends
+    /// nothing.
     ///
     /// # Errors
     ///
@@ -444,6 +447,22 @@ impl SmsSettings {
                 );
             if let Some(url) = self.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
                 b = b.base_url(url.trim());
+            }
+            if self.allow_insecure_http {
+                b = b.dangerous_allow_http();
+            }
+            let provider = b.build().map_err(|e| bad("base_url", e.message()))?;
+            return Ok(Box::new(provider));
+        }
+        #[cfg(feature = "pswincom")]
+        if self.provider == ProviderKind::Pswincom {
+            let mut b = crate::pswincom::Pswincom::builder().credentials(
+                self.user_name.clone().unwrap_or_default(),
+                self.password.clone().unwrap_or_else(|| Secret::new("")),
+            );
+            if let Some(url) = self.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
+                // An explicit endpoint (an emulator, a proxy) has no failover.
+                b = b.url(url.trim()).no_failover();
             }
             if self.allow_insecure_http {
                 b = b.dangerous_allow_http();

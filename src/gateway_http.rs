@@ -1,0 +1,167 @@
+//! The HTTP side both web-service gateways share: a validated base URL
+//! (HTTPS unless dangerously allowed), one pooled reqwest client with
+//! timeouts, and what a transport failure or a non-200 answer means for
+//! the messages in the request.
+
+use std::time::Duration;
+
+use crate::sms::error::{error_chain, mentions_tls};
+use crate::sms::{ErrorKind, Outcome, SmsError};
+
+/// A gateway's HTTP client.
+#[derive(Clone, Debug)]
+pub(crate) struct GatewayHttp {
+    provider: &'static str,
+    client: reqwest::Client,
+}
+
+/// Timeouts and the plain-HTTP opt-in, as the builders collect them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HttpOptions {
+    pub(crate) allow_http: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl HttpOptions {
+    pub(crate) const DEFAULT: HttpOptions = HttpOptions {
+        allow_http: false,
+        timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(10),
+    };
+}
+
+impl GatewayHttp {
+    /// A client for `provider`.
+    pub(crate) fn new(provider: &'static str, options: HttpOptions) -> Result<Self, SmsError> {
+        let mut http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .https_only(!options.allow_http);
+        if options.allow_http {
+            // Loopback emulators must not be sent through a proxy.
+            http = http.no_proxy();
+        }
+        let client = http.build().map_err(|e| {
+            SmsError::new(
+                ErrorKind::InvalidConfig,
+                provider,
+                "the HTTP client could not be built",
+            )
+            .with_source(e.without_url())
+        })?;
+        Ok(GatewayHttp { provider, client })
+    }
+
+    /// Checks a gateway URL: `https://`, or `http://` when allowed.
+    pub(crate) fn check_url(
+        provider: &'static str,
+        what: &str,
+        url: &str,
+        allow_http: bool,
+    ) -> Result<reqwest::Url, SmsError> {
+        let config = |m: String| SmsError::new(ErrorKind::InvalidConfig, provider, m);
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| config(format!("the {what} is invalid: {e}")))?;
+        match parsed.scheme() {
+            "https" => Ok(parsed),
+            "http" if allow_http => Ok(parsed),
+            "http" => Err(config(format!(
+                "the {what} is plain http://, which sends the password unencrypted; use https:// (or dangerous_allow_http for a loopback emulator)"
+            ))),
+            other => Err(config(format!("the {what}'s scheme {other:?} is not https"))),
+        }
+    }
+
+    /// Posts `body`; the status and body of any answer, or the outcome
+    /// every message gets when no complete answer came.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        accept: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), Outcome> {
+        let response = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::ACCEPT, accept)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.classify(e.without_url()))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| {
+            Outcome::Unknown(
+                SmsError::new(ErrorKind::Protocol, self.provider, "the answer was cut off")
+                    .with_source(e.without_url()),
+            )
+        })?;
+        Ok((status, body.to_vec()))
+    }
+
+    /// What a non-200 answer means for every message of the request.
+    pub(crate) fn status_outcome(&self, status: u16) -> Outcome {
+        let err = |kind, m: String| SmsError::new(kind, self.provider, m);
+        match status {
+            401 | 403 => Outcome::Rejected(err(
+                ErrorKind::Unauthenticated,
+                format!("the gateway refused the credentials (HTTP {status})"),
+            )),
+            400 | 413 | 415 => Outcome::Rejected(err(
+                ErrorKind::InvalidMessage,
+                format!("the gateway refused the request (HTTP {status})"),
+            )),
+            429 => Outcome::Rejected(err(
+                ErrorKind::RateLimited,
+                format!("the gateway is rate-limiting (HTTP {status})"),
+            )),
+            // The request reached the gateway and it did not say what it
+            // did with it.
+            _ => Outcome::Unknown(err(
+                ErrorKind::GatewayInternal,
+                format!(
+                    "the gateway answered HTTP {status}; the messages may or may not have been accepted"
+                ),
+            )),
+        }
+    }
+
+    /// What a transport error means for the messages: a failed connection
+    /// is certainly not sent; anything after the request went out is
+    /// unknown.
+    fn classify(&self, e: reqwest::Error) -> Outcome {
+        let text = error_chain(&e);
+        if e.is_connect() {
+            let kind = if mentions_tls(&text) {
+                ErrorKind::Tls
+            } else {
+                ErrorKind::Unavailable
+            };
+            return Outcome::Rejected(
+                SmsError::new(
+                    kind,
+                    self.provider,
+                    format!("could not connect to the gateway: {text}"),
+                )
+                .with_source(e),
+            );
+        }
+        let kind = if e.is_timeout() {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Protocol
+        };
+        Outcome::Unknown(
+            SmsError::new(
+                kind,
+                self.provider,
+                format!(
+                    "no complete answer from the gateway; the messages may have been accepted: {text}"
+                ),
+            )
+            .with_source(e),
+        )
+    }
+}

@@ -1,0 +1,408 @@
+//! Delivery reports and incoming SMS pushed by PSWinCom, and the
+//! acknowledgements it expects.
+//!
+//! - XML: `<MSGLST><MSG>…</MSG>…</MSGLST>`, usually ISO-8859-1 and possibly
+//!   with a `<!DOCTYPE … SYSTEM "….dtd">`, which is skipped: no DTD or
+//!   external entity is ever fetched or expanded (an entity reference other
+//!   than the five predefined ones and character references is an error in
+//!   that entry's field). Acknowledge with [`ack_xml`]: one `MSG/ID` +
+//!   `STATUS` per received `ID`.
+//! - Form (`application/x-www-form-urlencoded`): one entry per request,
+//!   percent-encoded **ISO-8859-1** (`Hei+p%e5+deg`) unless the content
+//!   type names another charset. Acknowledge with HTTP 200 and
+//!   [`FORM_ACK`].
+//!
+//! A batch gives one [`PushEntry`] per `MSG`, so one bad entry never loses
+//! the others, and each keeps its `ID` for the acknowledgement.
+
+use quick_xml::events::{BytesText, Event};
+
+use super::PROVIDER;
+use super::wire::{decode_document, from_latin1};
+use crate::phone::PhoneNumber;
+use crate::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
+
+/// Largest callback body read, in bytes.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The body of the acknowledgement of a form push (with HTTP 200,
+/// `text/plain`).
+pub const FORM_ACK: &str = "OK";
+
+/// One entry of a push: its `ID` (empty when it had none) and what it
+/// says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushEntry<T> {
+    /// The `ID` the acknowledgement must repeat.
+    pub id: String,
+    /// The entry, or what is wrong with it.
+    pub result: Result<T, CallbackError>,
+}
+
+/// An entry's fields in document order: element paths below `MSG`
+/// (`TEXT`, `POSITION/POS/LATITUDE`, `METADATA/TIMESTAMP`) and values.
+type Fields = Vec<(String, String)>;
+
+fn get<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
+    f.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn non_empty<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
+    get(f, name).filter(|v| !v.trim().is_empty())
+}
+
+/// What a DR `STATE` means. `DELIVRD` is the only success; states this
+/// crate does not know are [`DeliveryState::Unknown`].
+pub fn dr_state(state: &str) -> DeliveryState {
+    match state.trim().to_ascii_uppercase().as_str() {
+        "DELIVRD" => DeliveryState::Delivered,
+        "EXPIRED" => DeliveryState::Expired,
+        "UNDELIV" | "REJECTD" | "BARRED" | "BARREDC" | "BARREDA" | "BARREDP" | "INV_NET" => {
+            DeliveryState::Failed { permanent: true }
+        }
+        "DELETED" | "FAILED" | "BARREDT" | "ZEROBAL" | "ZERO_BAL" => {
+            DeliveryState::Failed { permanent: false }
+        }
+        _ => DeliveryState::Unknown,
+    }
+}
+
+/// `DELIVERYTIME` as `yyyy-MM-dd HH:mm:ss` from either documented form
+/// (`yyyy.MM.dd HH:mm:ss`, `yyyyMMddHHmm`); the text as given when it is in
+/// neither.
+pub fn normalize_delivery_time(raw: &str) -> String {
+    let t = raw.trim();
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let b = t.as_bytes();
+    if b.len() == 19
+        && b[4] == b'.'
+        && b[7] == b'.'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && [&t[..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16], &t[17..]]
+            .iter()
+            .all(|p| digits(p))
+    {
+        return format!("{}-{}-{} {}", &t[..4], &t[5..7], &t[8..10], &t[11..]);
+    }
+    if b.len() == 12 && digits(t) {
+        return format!(
+            "{}-{}-{} {}:{}:00",
+            &t[..4],
+            &t[4..6],
+            &t[6..8],
+            &t[8..10],
+            &t[10..12]
+        );
+    }
+    t.to_owned()
+}
+
+fn number(raw: &str) -> Option<PhoneNumber> {
+    let digits = raw.trim().trim_start_matches('+');
+    PhoneNumber::parse(&format!("+{digits}"), None).ok()
+}
+
+fn dr_from_fields(i: usize, f: &Fields) -> Result<DeliveryReceipt, CallbackError> {
+    let reference = non_empty(f, "REF")
+        .ok_or_else(|| CallbackError::field(i, "REF", "is missing"))?
+        .trim()
+        .to_owned();
+    let state = non_empty(f, "STATE")
+        .ok_or_else(|| CallbackError::field(i, "STATE", "is missing"))?
+        .trim()
+        .to_owned();
+    let rcv = non_empty(f, "RCV").ok_or_else(|| CallbackError::field(i, "RCV", "is missing"))?;
+    Ok(DeliveryReceipt {
+        provider: PROVIDER,
+        reference,
+        client_reference: None,
+        batch_reference: None,
+        recipient: number(rcv),
+        state: dr_state(&state),
+        status_code: state,
+        description: None,
+        operator_status: None,
+        done_at: non_empty(f, "DELIVERYTIME").map(normalize_delivery_time),
+    })
+}
+
+fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError> {
+    let from_raw = non_empty(f, "SND")
+        .ok_or_else(|| CallbackError::field(i, "SND", "is missing"))?
+        .trim()
+        .to_owned();
+    let text = get(f, "TEXT")
+        .or_else(|| get(f, "TXT"))
+        .ok_or_else(|| CallbackError::field(i, "TEXT", "is missing"))?
+        .to_owned();
+    // The push ID counts 1..n within a push, so it is no identity; the
+    // gateway's reference is, when it sends one.
+    let id = non_empty(f, "REF")
+        .or_else(|| non_empty(f, "METADATA/REFERENCE"))
+        .or_else(|| non_empty(f, "ID"))
+        .ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?
+        .trim()
+        .to_owned();
+    let known = ["ID", "TEXT", "TXT", "SND", "RCV", "NET", "REF"];
+    Ok(IncomingMessage {
+        provider: PROVIDER,
+        id,
+        from: number(&from_raw),
+        from_raw,
+        to: non_empty(f, "RCV").map(|s| s.trim().to_owned()),
+        text,
+        keyword: None,
+        stripped_text: None,
+        session_id: None,
+        received_at: non_empty(f, "METADATA/TIMESTAMP").map(str::to_owned),
+        network: non_empty(f, "NET").map(|s| s.trim().to_owned()),
+        extras: f
+            .iter()
+            .filter(|(k, _)| !known.iter().any(|n| k.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect(),
+    })
+}
+
+/// Reads the `MSG` entries of a `MSGLST` document; a field that cannot be
+/// read makes only its entry fail.
+fn msglst_entries(body: &[u8]) -> Result<Vec<Result<Fields, CallbackError>>, CallbackError> {
+    if body.len() > MAX_BODY {
+        return Err(CallbackError::body("is too large"));
+    }
+    let text = decode_document(body).map_err(CallbackError::body)?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut path: Vec<String> = Vec::new();
+    let mut entries: Vec<Result<Fields, CallbackError>> = Vec::new();
+    let mut root = false;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| CallbackError::body(format!("is not well-formed XML: {e}")))?;
+        match event {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
+                if path.is_empty() {
+                    if name != "MSGLST" {
+                        return Err(CallbackError::body(format!(
+                            "has root element {name}, not MSGLST"
+                        )));
+                    }
+                    root = true;
+                } else if path.len() == 1 && name == "MSG" {
+                    entries.push(Ok(Fields::new()));
+                }
+                path.push(name);
+            }
+            Event::Empty(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
+                if path.is_empty() && name == "MSGLST" {
+                    root = true;
+                } else if path.len() >= 2 && name == "DATA" {
+                    // <METADATA><DATA KEY="TIMESTAMP" VALUE="…"/></METADATA>
+                    let attr = |n: &str| {
+                        e.attributes()
+                            .flatten()
+                            .find(|a| a.key.as_ref().eq_ignore_ascii_case(n.as_bytes()))
+                            .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                    };
+                    if let (Some(k), Some(v), Some(Ok(f))) =
+                        (attr("KEY"), attr("VALUE"), entries.last_mut())
+                    {
+                        let parent = path[2..].join("/");
+                        let key = if parent.is_empty() {
+                            k.to_ascii_uppercase()
+                        } else {
+                            format!("{parent}/{}", k.to_ascii_uppercase())
+                        };
+                        f.push((key, v));
+                    }
+                } else if path.len() >= 2 {
+                    let mut key = path[2..].to_vec();
+                    key.push(name);
+                    if let Some(Ok(f)) = entries.last_mut() {
+                        f.push((key.join("/"), String::new()));
+                    }
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) if path.len() >= 3 => {
+                let i = entries.len().saturating_sub(1);
+                let key = path[2..].join("/");
+                let value = unescape(&t);
+                if let Some(entry) = entries.last_mut() {
+                    match (entry.as_mut(), value) {
+                        (Ok(f), Ok(v)) => append(f, key, &v),
+                        (Ok(_), Err(reason)) => {
+                            *entry = Err(CallbackError::field(i, &key, reason));
+                        }
+                        (Err(_), _) => {}
+                    }
+                }
+            }
+            Event::CData(t) if path.len() >= 3 => {
+                let key = path[2..].join("/");
+                if let Some(Ok(f)) = entries.last_mut() {
+                    append(f, key, &String::from_utf8_lossy(&t));
+                }
+            }
+            Event::Eof => break,
+            // Declarations, DOCTYPEs, comments, processing instructions:
+            // skipped, never acted on.
+            _ => {}
+        }
+    }
+    if !root {
+        return Err(CallbackError::body("has no MSGLST element"));
+    }
+    if !path.is_empty() {
+        return Err(CallbackError::body("is cut off"));
+    }
+    Ok(entries)
+}
+
+fn unescape(t: &BytesText<'_>) -> Result<String, String> {
+    t.unescape()
+        .map(|v| v.into_owned())
+        .map_err(|e| format!("cannot be read: {e}"))
+}
+
+/// Adds text to a field (text may come in several events).
+fn append(f: &mut Fields, key: String, value: &str) {
+    match f.last_mut() {
+        Some((k, v)) if *k == key => v.push_str(value),
+        _ => f.push((key, value.to_owned())),
+    }
+}
+
+fn entries_with<T>(
+    entries: Vec<Result<Fields, CallbackError>>,
+    build: fn(usize, &Fields) -> Result<T, CallbackError>,
+) -> Vec<PushEntry<T>> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| match e {
+            Ok(f) => PushEntry {
+                id: get(&f, "ID").unwrap_or("").trim().to_owned(),
+                result: build(i, &f),
+            },
+            Err(err) => PushEntry {
+                id: String::new(),
+                result: Err(err),
+            },
+        })
+        .collect()
+}
+
+/// Parses an XML DR push (`MSGLST` of `MSG(ID, REF, RCV, STATE,
+/// DELIVERYTIME?)`).
+///
+/// # Errors
+///
+/// A [`CallbackError`] about the whole body when it is not a readable
+/// `MSGLST` (then nothing may be acknowledged).
+pub fn parse_dr_xml(body: &[u8]) -> Result<Vec<PushEntry<DeliveryReceipt>>, CallbackError> {
+    Ok(entries_with(msglst_entries(body)?, dr_from_fields))
+}
+
+/// Parses an XML MO push (`MSGLST` of `MSG(ID, TEXT, SND, RCV, NET?,
+/// ADDRESS?, POSITION?)`; `ADDRESS`, `POSITION/…` and `METADATA/…` go to
+/// [`IncomingMessage::extras`]).
+///
+/// # Errors
+///
+/// As [`parse_dr_xml`].
+pub fn parse_mo_xml(body: &[u8]) -> Result<Vec<PushEntry<IncomingMessage>>, CallbackError> {
+    Ok(entries_with(msglst_entries(body)?, mo_from_fields))
+}
+
+/// Decodes a form body: `+` is a space, `%XX` a byte, and the bytes are
+/// ISO-8859-1 unless `charset` names UTF-8.
+fn form_fields(body: &[u8], charset: Option<&str>) -> Result<Fields, CallbackError> {
+    if body.len() > MAX_BODY {
+        return Err(CallbackError::body("is too large"));
+    }
+    let utf8 = charset.is_some_and(|c| c.trim().eq_ignore_ascii_case("utf-8"));
+    let decode = |raw: &[u8]| -> Result<String, CallbackError> {
+        let plus: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+        if utf8 {
+            String::from_utf8(bytes).map_err(|_| CallbackError::body("is not valid UTF-8"))
+        } else {
+            Ok(from_latin1(&bytes))
+        }
+    };
+    let mut fields = Fields::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (k, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        };
+        fields.push((decode(k)?.trim().to_ascii_uppercase(), decode(v)?));
+    }
+    Ok(fields)
+}
+
+/// The charset a `Content-Type` header names, if any.
+pub fn charset_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// Parses a form DR push (`RCV`, `REF`, `STATE`, `DELIVERYTIME`, maybe
+/// `ID`); `charset` from the request's content type ([`charset_of`]).
+///
+/// # Errors
+///
+/// A [`CallbackError`] naming the missing or unreadable field.
+pub fn parse_dr_form(body: &[u8], charset: Option<&str>) -> Result<DeliveryReceipt, CallbackError> {
+    dr_from_fields(0, &form_fields(body, charset)?)
+}
+
+/// Parses a form MO push (`ID`, `SND`, `RCV`, `TXT`, `NET`, maybe `REF`).
+///
+/// # Errors
+///
+/// As [`parse_dr_form`].
+pub fn parse_mo_form(body: &[u8], charset: Option<&str>) -> Result<IncomingMessage, CallbackError> {
+    mo_from_fields(0, &form_fields(body, charset)?)
+}
+
+/// The XML acknowledgement of a push: one `MSG` per `(ID, accepted)`,
+/// `STATUS` `OK` or `FAIL` (the gateway redelivers what is not `OK`), as
+/// ISO-8859-1 bytes for a `text/xml; charset=iso-8859-1` answer.
+pub fn ack_xml<'a>(entries: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<u8> {
+    let mut w = quick_xml::Writer::new(Vec::new());
+    let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
+        "1.0",
+        Some("iso-8859-1"),
+        None,
+    )));
+    let _ = w.create_element("MSGLST").write_inner_content(|w| {
+        for (id, ok) in entries {
+            w.create_element("MSG").write_inner_content(|w| {
+                w.create_element("ID")
+                    .write_text_content(BytesText::new(id))?;
+                w.create_element("STATUS")
+                    .write_text_content(BytesText::new(if ok { "OK" } else { "FAIL" }))?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    });
+    super::wire::to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default())
+}

@@ -1,0 +1,288 @@
+//! The PSWin XML API client.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::wire::{self, CONTENT_TYPE, PROVIDER};
+use crate::gateway_http::{GatewayHttp, HttpOptions};
+use crate::sms::{
+    Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
+    SmsError, SmsProvider, check_message, send_in_batches,
+};
+
+/// The gateway's XML endpoint.
+pub const DEFAULT_URL: &str = "https://xml.pswin.com/";
+
+/// The documented failover host.
+pub const DEFAULT_FAILOVER_URL: &str = "https://xml2.pswin.com/";
+
+/// The largest batch: the official clients' 100 (the server's own limit
+/// is not documented).
+pub const MAX_BATCH: usize = 100;
+
+/// Builds a [`Pswincom`] provider; [`build`](Self::build) validates.
+///
+/// ```
+/// use crm_comms::pswincom::Pswincom;
+///
+/// let provider = Pswincom::builder().credentials("crm", "hunter2").build()?;
+/// assert!(!format!("{provider:?}").contains("hunter2"));
+/// # Ok::<(), crm_comms::sms::SmsError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PswincomBuilder {
+    url: String,
+    failover_url: Option<String>,
+    username: String,
+    password: Secret,
+    options: HttpOptions,
+    max_batch: usize,
+    concurrency: usize,
+}
+
+impl Default for PswincomBuilder {
+    fn default() -> Self {
+        PswincomBuilder {
+            url: DEFAULT_URL.into(),
+            failover_url: Some(DEFAULT_FAILOVER_URL.into()),
+            username: String::new(),
+            password: Secret::new(""),
+            options: HttpOptions::DEFAULT,
+            max_batch: MAX_BATCH,
+            concurrency: 4,
+        }
+    }
+}
+
+impl PswincomBuilder {
+    /// The XML endpoint (default [`DEFAULT_URL`]).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// The failover endpoint (default [`DEFAULT_FAILOVER_URL`]), tried only
+    /// when the first one could certainly not be reached — never after a
+    /// request may have been taken.
+    pub fn failover_url(mut self, url: impl Into<String>) -> Self {
+        self.failover_url = Some(url.into());
+        self
+    }
+
+    /// No failover endpoint.
+    pub fn no_failover(mut self) -> Self {
+        self.failover_url = None;
+        self
+    }
+
+    /// User name (`CLIENT`) and password (`PW`).
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<Secret>) -> Self {
+        self.username = user.into();
+        self.password = password.into();
+        self
+    }
+
+    /// **Dangerous**: allows plain `http://` URLs, sending the password
+    /// unencrypted. For loopback emulators in tests only.
+    pub fn dangerous_allow_http(mut self) -> Self {
+        self.options.allow_http = true;
+        self
+    }
+
+    /// Time allowed for a whole request (default 30 s). A timeout after the
+    /// request was sent is an unknown outcome.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to connect (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// Messages per request (default and maximum [`MAX_BATCH`]).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.clamp(1, MAX_BATCH);
+        self
+    }
+
+    /// Requests in flight at once for a large message (default 4), over
+    /// one connection pool.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Validates and builds the provider.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] naming what is missing or wrong: the
+    /// user name, the password, or a URL that is not `https://` (or
+    /// `http://` with [`dangerous_allow_http`](Self::dangerous_allow_http)).
+    pub fn build(self) -> Result<Pswincom, SmsError> {
+        let config = |m: &str| SmsError::new(ErrorKind::InvalidConfig, PROVIDER, m.to_owned());
+        if self.username.trim().is_empty() {
+            return Err(config("the user name is missing"));
+        }
+        if self.password.is_empty() {
+            return Err(config("the password is missing"));
+        }
+        let allow = self.options.allow_http;
+        GatewayHttp::check_url(PROVIDER, "URL", &self.url, allow)?;
+        if let Some(f) = &self.failover_url {
+            GatewayHttp::check_url(PROVIDER, "failover URL", f, allow)?;
+        }
+        Ok(Pswincom {
+            http: GatewayHttp::new(PROVIDER, self.options)?,
+            url: self.url,
+            failover_url: self.failover_url,
+            username: self.username,
+            password: self.password,
+            max_batch: self.max_batch,
+            concurrency: self.concurrency,
+        })
+    }
+}
+
+/// Sends SMS through the PSWinCom/LINK Mobility XML API.
+#[derive(Clone)]
+pub struct Pswincom {
+    http: GatewayHttp,
+    url: String,
+    failover_url: Option<String>,
+    username: String,
+    password: Secret,
+    max_batch: usize,
+    concurrency: usize,
+}
+
+impl fmt::Debug for Pswincom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pswincom")
+            .field("url", &self.url)
+            .field("failover_url", &self.failover_url)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
+impl Pswincom {
+    /// Starts a builder.
+    pub fn builder() -> PswincomBuilder {
+        PswincomBuilder::default()
+    }
+
+    async fn send_batch(&self, message: &Message) -> SendReport {
+        // Receivers the gateway refuses (fewer than 9 digits) are rejected
+        // here; the rest go out.
+        let ok: Vec<_> = message
+            .recipients()
+            .iter()
+            .copied()
+            .filter(wire::receiver_allowed)
+            .collect();
+        let mut sent_outcomes = if ok.is_empty() {
+            Vec::new()
+        } else {
+            self.send_valid(&message.with_recipients(ok)).await
+        }
+        .into_iter();
+        let refusal = |r: &crate::PhoneNumber| {
+            Outcome::Rejected(SmsError::new(
+                ErrorKind::InvalidRecipient,
+                PROVIDER,
+                format!(
+                    "PSWinCom needs at least 9 digits with the country code; {r:?} has {}",
+                    r.digits().len()
+                ),
+            ))
+        };
+        SendReport::new(
+            message
+                .recipients()
+                .iter()
+                .map(|r| RecipientOutcome {
+                    recipient: *r,
+                    outcome: if wire::receiver_allowed(r) {
+                        sent_outcomes.next().unwrap_or_else(|| refusal(r))
+                    } else {
+                        refusal(r)
+                    },
+                    provider: PROVIDER.to_owned(),
+                })
+                .collect(),
+        )
+    }
+
+    /// One request for recipients the gateway accepts; one outcome each.
+    async fn send_valid(&self, message: &Message) -> Vec<Outcome> {
+        let limits = self.capabilities().limits;
+        let sent = match wire::wire_messages(message, &limits, SystemTime::now()) {
+            Ok(s) => s,
+            Err(e) => return vec![Outcome::Rejected(e); message.recipients().len()],
+        };
+        let body = wire::to_latin1(&wire::request_xml(&self.username, &self.password, &sent));
+        match self.post(body).await {
+            Ok(answer) => wire::outcomes(&answer, &sent),
+            Err(outcome) => vec![outcome; sent.len()],
+        }
+    }
+
+    /// Posts to the endpoint, and to the failover endpoint when the first
+    /// could certainly not be reached; the body of a 200 answer.
+    async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, Outcome> {
+        let first = self.post_to(&self.url, body.clone()).await;
+        match (&first, &self.failover_url) {
+            (Err(Outcome::Rejected(e)), Some(failover))
+                if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Tls) =>
+            {
+                self.post_to(failover, body).await
+            }
+            _ => first,
+        }
+    }
+
+    async fn post_to(&self, url: &str, body: Vec<u8>) -> Result<Vec<u8>, Outcome> {
+        match self
+            .http
+            .post(url, CONTENT_TYPE, "text/xml, application/xml", body)
+            .await?
+        {
+            (200, answer) => Ok(answer),
+            (status, _) => Err(self.http.status_outcome(status)),
+        }
+    }
+}
+
+#[async_trait]
+impl SmsProvider for Pswincom {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        ProviderKind::Pswincom
+            .capabilities()
+            .with_max_batch(self.max_batch)
+    }
+
+    async fn send(&self, message: &Message) -> SendReport {
+        if let Err(e) = check_message(message, &self.capabilities(), PROVIDER) {
+            return SendReport::same_for_all(message, PROVIDER, Outcome::Rejected(e));
+        }
+        send_in_batches(
+            message,
+            self.max_batch,
+            self.concurrency,
+            |batch| async move { self.send_batch(&batch).await },
+        )
+        .await
+    }
+}

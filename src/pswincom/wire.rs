@@ -1,0 +1,531 @@
+//! The PSWin XML API on the wire, as pure functions: the `SESSION` request
+//! for a batch, the body bytes in ISO-8859-1, and the response mapped back
+//! to one outcome per message **by `ID`**.
+//!
+//! What this module decides, and why (`gateways.md` §2.2–2.3):
+//!
+//! - The body is ISO-8859-1 with `encoding="iso-8859-1"` declared and
+//!   `Content-Type: text/xml; charset=iso-8859-1` — the documented
+//!   reading. Any character outside Latin-1 in an element's text (a
+//!   password with `€`) is written as a character reference (`&#8364;`),
+//!   so nothing is lost or mis-declared. ISO-8859-1 is encoded here rather
+//!   than with `encoding_rs`, which by the WHATWG standard treats the
+//!   `iso-8859-1` label as windows-1252 — a different mapping.
+//! - A text goes as plain `TEXT` (type 1) only when every character is in
+//!   the GSM-7 repertoire *and* in Latin-1 *and* allowed in XML 1.0;
+//!   anything else (emoji, Cyrillic, `€`, Greek capitals, a form feed) goes
+//!   as Unicode, `OP` 9 with the UTF-16BE code units in lowercase hex.
+//!   Carriage returns are written as `&#13;` so XML line-end
+//!   normalisation cannot drop them.
+//! - Receivers are digits without `+`; `ID`s are 1..n per request.
+//! - `RCPREQ` `Y` when a delivery report is asked for; `TTL` in whole
+//!   minutes, rounded up; `DELIVERYTIME` `yyyyMMddHHmm` in Norwegian time
+//!   (CET/CEST, the documentation says "CET"; **unknown** whether it means
+//!   a fixed UTC+1 — local time is taken, see [`delivery_time`]), rounded
+//!   up to the minute, at most 7 days ahead.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+pub use super::PROVIDER;
+use crate::sms::encoding::{Encoding, Limits, gsm_cost};
+use crate::sms::{ErrorKind, Message, Outcome, Secret, Sender, SmsError};
+
+/// The content type of requests.
+pub const CONTENT_TYPE: &str = "text/xml; charset=iso-8859-1";
+
+/// How far ahead a message may be scheduled.
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How a text is carried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireText {
+    /// Plain text (type 1), every character Latin-1 and GSM-7.
+    Plain(String),
+    /// Unicode (`OP` 9): lowercase hex of the UTF-16BE code units.
+    UnicodeHex(String),
+}
+
+/// Whether a character may appear in XML 1.0 text.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// How `text` is carried: plain when it can be, Unicode otherwise.
+pub fn wire_text(text: &str) -> WireText {
+    let plain = text
+        .chars()
+        .all(|c| (c as u32) <= 0xFF && gsm_cost(c) > 0 && xml_char(c));
+    if plain {
+        WireText::Plain(text.to_owned())
+    } else {
+        let mut hex = String::with_capacity(text.len() * 4);
+        for unit in text.encode_utf16() {
+            hex.push_str(&format!("{unit:04x}"));
+        }
+        WireText::UnicodeHex(hex)
+    }
+}
+
+/// Checks the length of `text` as it will be carried; the plain/Unicode
+/// decision here can differ from the generic GSM-7 detection (a `€` is
+/// GSM-7 but not Latin-1, so it goes as Unicode).
+pub fn check_length(text: &str, wire: &WireText, limits: &Limits) -> Result<(), SmsError> {
+    let (units, encoding) = match wire {
+        WireText::Plain(t) => (t.chars().map(|c| usize::from(gsm_cost(c))).sum(), Encoding::Gsm7),
+        WireText::UnicodeHex(_) => (text.encode_utf16().count(), Encoding::Ucs2),
+    };
+    let max = limits.max_units(encoding);
+    if units > max {
+        return Err(SmsError::new(
+            ErrorKind::TextTooLong,
+            PROVIDER,
+            format!(
+                "the text is {units} {encoding} units as sent to PSWinCom; at most {max} fit in {} parts",
+                limits.max_parts
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The fewest digits a receiver may have (country code included).
+pub const MIN_RECEIVER_DIGITS: usize = 9;
+
+/// Whether PSWinCom takes `number` as a receiver (`RCV`: international
+/// digits without `+`, at least [`MIN_RECEIVER_DIGITS`]).
+pub fn receiver_allowed(number: &crate::PhoneNumber) -> bool {
+    number.digits().len() >= MIN_RECEIVER_DIGITS
+}
+
+/// `SND` for a sender: a name as is, numbers as digits without `+`.
+pub fn sender_text(sender: &Sender) -> String {
+    match sender {
+        Sender::International(n) => n.digits().to_owned(),
+        other => other.as_text(),
+    }
+}
+
+/// `TTL`: whole minutes, rounded up, at least 1 (0 would mean "the
+/// default").
+pub fn ttl_minutes(validity: Duration) -> u64 {
+    validity.as_secs().div_ceil(60).max(1)
+}
+
+/// `DELIVERYTIME` for `at`, seen from `now`: `None` when `at` is not in the
+/// future (send now), the `yyyyMMddHHmm` text in Norwegian local time
+/// (rounded up to the minute) otherwise.
+///
+/// # Errors
+///
+/// [`ErrorKind::NotSupported`] when `at` is more than
+/// [`MAX_SCHEDULE_AHEAD`] after `now`.
+pub fn delivery_time(at: SystemTime, now: SystemTime) -> Result<Option<String>, SmsError> {
+    let Ok(ahead) = at.duration_since(now) else {
+        return Ok(None);
+    };
+    if ahead.is_zero() {
+        return Ok(None);
+    }
+    if ahead > MAX_SCHEDULE_AHEAD {
+        return Err(SmsError::new(
+            ErrorKind::NotSupported,
+            PROVIDER,
+            "PSWinCom schedules messages at most 7 days ahead",
+        ));
+    }
+    let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let minute = secs.div_ceil(60) as i64 * 60;
+    let local = minute + oslo_offset(minute);
+    let days = local.div_euclid(86_400);
+    let rem = local.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    Ok(Some(format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )))
+}
+
+/// Norway's offset from UTC at `utc` (Unix seconds): CET, or CEST between
+/// 01:00 UTC on the last Sundays of March and October (the EU rule).
+fn oslo_offset(utc: i64) -> i64 {
+    let (y, _, _) = civil_from_days(utc.div_euclid(86_400));
+    let start = last_sunday_utc_1am(y, 3);
+    let end = last_sunday_utc_1am(y, 10);
+    if (start..end).contains(&utc) { 7200 } else { 3600 }
+}
+
+fn last_sunday_utc_1am(year: i64, month: u32) -> i64 {
+    let last = days_from_civil(year, month, 31);
+    // 1970-01-01 was a Thursday (weekday 4, Sunday = 0).
+    let weekday = (last + 4).rem_euclid(7);
+    (last - weekday) * 86_400 + 3600
+}
+
+/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// One `MSG` as it will be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireMessage {
+    /// `ID`, 1..n in the request.
+    pub id: u32,
+    /// `RCV`: digits without `+`.
+    pub receiver: String,
+    /// `TEXT` (and `OP` 9 for Unicode).
+    pub text: WireText,
+    /// `SND`.
+    pub sender: Option<String>,
+    /// `RCPREQ` `Y`.
+    pub receipt: bool,
+    /// `TTL` in minutes.
+    pub ttl: Option<u64>,
+    /// `DELIVERYTIME`.
+    pub delivery_time: Option<String>,
+}
+
+/// The `MSG`s for one batch: one per recipient, `ID` 1..n.
+///
+/// # Errors
+///
+/// The message's length or schedule cannot be sent to PSWinCom.
+pub fn wire_messages(
+    message: &Message,
+    limits: &Limits,
+    now: SystemTime,
+) -> Result<Vec<WireMessage>, SmsError> {
+    let text = wire_text(message.text());
+    check_length(message.text(), &text, limits)?;
+    let delivery_time = match message.send_at() {
+        Some(at) => delivery_time(at, now)?,
+        None => None,
+    };
+    let sender = message.sender().map(sender_text);
+    Ok(message
+        .recipients()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| WireMessage {
+            id: i as u32 + 1,
+            receiver: r.digits().to_owned(),
+            text: text.clone(),
+            sender: sender.clone(),
+            receipt: message.delivery_report(),
+            ttl: message.validity().map(ttl_minutes),
+            delivery_time: delivery_time.clone(),
+        })
+        .collect())
+}
+
+/// Escapes `text` for XML element content, keeping `\r` as `&#13;`.
+fn escaped(text: &str) -> String {
+    quick_xml::escape::escape(text).replace('\r', "&#13;")
+}
+
+/// The request document (UTF-8, before [`to_latin1`]).
+pub fn request_xml(user: &str, password: &Secret, messages: &[WireMessage]) -> String {
+    let mut w = Writer::new(Vec::new());
+    // Writing to a Vec cannot fail; the results are ignored on purpose.
+    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("iso-8859-1"), None)));
+    let _ = w.create_element("SESSION").write_inner_content(|w| {
+        let field = |w: &mut Writer<Vec<u8>>, name: &str, value: &str| {
+            w.create_element(name)
+                .write_text_content(BytesText::from_escaped(escaped(value)))
+                .map(|_| ())
+        };
+        field(w, "CLIENT", user)?;
+        field(w, "PW", password.expose())?;
+        w.create_element("MSGLST").write_inner_content(|w| {
+            for m in messages {
+                w.create_element("MSG").write_inner_content(|w| {
+                    field(w, "ID", &m.id.to_string())?;
+                    match &m.text {
+                        WireText::Plain(t) => field(w, "TEXT", t)?,
+                        WireText::UnicodeHex(h) => {
+                            field(w, "TEXT", h)?;
+                            field(w, "OP", "9")?;
+                        }
+                    }
+                    if m.receipt {
+                        field(w, "RCPREQ", "Y")?;
+                    }
+                    if let Some(s) = &m.sender {
+                        field(w, "SND", s)?;
+                    }
+                    field(w, "RCV", &m.receiver)?;
+                    if let Some(ttl) = m.ttl {
+                        field(w, "TTL", &ttl.to_string())?;
+                    }
+                    if let Some(t) = &m.delivery_time {
+                        field(w, "DELIVERYTIME", t)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    });
+    String::from_utf8(w.into_inner()).unwrap_or_default()
+}
+
+/// ISO-8859-1 bytes of an XML document whose markup is ASCII: characters
+/// above U+00FF (only ever in text) become character references.
+pub fn to_latin1(xml: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(xml.len());
+    for c in xml.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => out.extend_from_slice(format!("&#{};", u32::from(c)).as_bytes()),
+        }
+    }
+    out
+}
+
+/// Text of ISO-8859-1 bytes (every byte is a character).
+pub fn from_latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The encoding an XML declaration names, lowercased (`None` without one).
+pub fn declared_encoding(body: &[u8]) -> Option<String> {
+    let head = &body[..body.len().min(200)];
+    let head = String::from_utf8_lossy(head);
+    let decl = head.trim_start_matches('\u{feff}').trim_start();
+    if !decl.starts_with("<?xml") {
+        return None;
+    }
+    let end = decl.find("?>")?;
+    let decl = &decl[..end];
+    let at = decl.find("encoding")?;
+    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].to_ascii_lowercase())
+}
+
+/// A document's text: decoded as its declaration says (ISO-8859-1 or
+/// UTF-8; UTF-8 when undeclared, as XML specifies).
+pub fn decode_document(body: &[u8]) -> Result<String, String> {
+    match declared_encoding(body).as_deref() {
+        Some("iso-8859-1" | "latin1" | "latin-1" | "iso8859-1" | "l1") => Ok(from_latin1(body)),
+        Some("utf-8" | "utf8") | None => std::str::from_utf8(body)
+            .map(|s| s.trim_start_matches('\u{feff}').to_owned())
+            .map_err(|e| format!("the body is not valid UTF-8: {e}")),
+        Some(other) => Err(format!("the declared encoding {other:?} is not supported")),
+    }
+}
+
+/// One `MSG` of a response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseMessage {
+    /// `ID`.
+    pub id: String,
+    /// `STATUS`.
+    pub status: String,
+    /// `INFO`.
+    pub info: String,
+    /// `REF`.
+    pub reference: String,
+}
+
+/// A parsed response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Response {
+    /// `LOGON` (`OK` / `FAIL`).
+    pub logon: String,
+    /// `REASON`.
+    pub reason: String,
+    /// The `MSG`s, in document order.
+    pub messages: Vec<ResponseMessage>,
+}
+
+/// Parses a response body. DOCTYPEs are skipped, never fetched or expanded.
+///
+/// # Errors
+///
+/// What is wrong with it, when it is not a well-formed `SESSION`.
+pub fn parse_response(body: &[u8]) -> Result<Response, String> {
+    use quick_xml::events::Event as E;
+    let text = decode_document(body)?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut path: Vec<String> = Vec::new();
+    let mut response = Response::default();
+    let mut saw_session = false;
+    loop {
+        match reader.read_event() {
+            Ok(E::Start(e)) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
+                if path.is_empty() {
+                    if name != "SESSION" {
+                        return Err(format!("the root element is {name}, not SESSION"));
+                    }
+                    saw_session = true;
+                }
+                if name == "MSG" && path.last().map(String::as_str) == Some("MSGLST") {
+                    response.messages.push(ResponseMessage::default());
+                }
+                path.push(name);
+            }
+            Ok(E::Empty(e)) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
+                if path.is_empty() {
+                    return Err(format!("the root element is an empty {name}"));
+                }
+            }
+            Ok(E::End(_)) => {
+                path.pop();
+            }
+            Ok(E::Text(t)) => {
+                let value = t
+                    .unescape()
+                    .map_err(|e| format!("bad text in the answer: {e}"))?;
+                set_field(&mut response, &path, &value);
+            }
+            Ok(E::CData(t)) => {
+                let value = String::from_utf8_lossy(&t).into_owned();
+                set_field(&mut response, &path, &value);
+            }
+            Ok(E::Eof) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("the answer is not well-formed XML: {e}")),
+        }
+    }
+    if !saw_session {
+        return Err("the answer has no SESSION element".into());
+    }
+    if !path.is_empty() {
+        return Err("the answer is cut off".into());
+    }
+    Ok(response)
+}
+
+fn set_field(r: &mut Response, path: &[String], value: &str) {
+    let names: Vec<&str> = path.iter().map(String::as_str).collect();
+    match names.as_slice() {
+        ["SESSION", "LOGON"] => r.logon.push_str(value.trim()),
+        ["SESSION", "REASON"] => r.reason.push_str(value.trim()),
+        ["SESSION", "MSGLST", "MSG", field] => {
+            if let Some(m) = r.messages.last_mut() {
+                let target = match *field {
+                    "ID" => &mut m.id,
+                    "STATUS" => &mut m.status,
+                    "INFO" => &mut m.info,
+                    "REF" => &mut m.reference,
+                    _ => return,
+                };
+                target.push_str(value.trim());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a `STATUS FAIL` means, from its `INFO` text.
+fn fail_kind(info: &str) -> ErrorKind {
+    let info = info.to_ascii_lowercase();
+    if ["receiver", "rcv", "recipient", "number"]
+        .iter()
+        .any(|w| info.contains(w))
+    {
+        ErrorKind::InvalidRecipient
+    } else if ["sender", "snd", "originator"].iter().any(|w| info.contains(w)) {
+        ErrorKind::InvalidSender
+    } else {
+        ErrorKind::Rejected
+    }
+}
+
+/// Maps a response body to one outcome per sent message, in request order,
+/// matched **by `ID`**: a message whose `ID` is missing gets an unknown
+/// outcome, and so does one whose `ID` appears twice with different
+/// answers; `LOGON FAIL` is an auth failure for all with the gateway's
+/// reason; a body that is not a readable `SESSION` is unknown for all.
+pub fn outcomes(body: &[u8], sent: &[WireMessage]) -> Vec<Outcome> {
+    let err = |kind, m: String| SmsError::new(kind, PROVIDER, m);
+    let response = match parse_response(body) {
+        Ok(r) => r,
+        Err(e) => {
+            let o = Outcome::Unknown(err(
+                ErrorKind::Protocol,
+                format!("the gateway's answer could not be read ({e}); the messages may have been accepted"),
+            ));
+            return vec![o; sent.len()];
+        }
+    };
+    if response.logon.eq_ignore_ascii_case("FAIL") {
+        let reason = if response.reason.is_empty() {
+            "LOGON FAIL".to_owned()
+        } else {
+            format!("LOGON FAIL: {}", response.reason)
+        };
+        return vec![Outcome::Rejected(err(ErrorKind::Unauthenticated, reason)); sent.len()];
+    }
+    if !response.logon.eq_ignore_ascii_case("OK") {
+        let o = Outcome::Unknown(err(
+            ErrorKind::Protocol,
+            format!(
+                "the gateway's LOGON is {:?}, neither OK nor FAIL; the messages may have been accepted",
+                response.logon
+            ),
+        ));
+        return vec![o; sent.len()];
+    }
+    sent.iter()
+        .map(|m| {
+            let id = m.id.to_string();
+            let mut answers = response.messages.iter().filter(|r| r.id == id);
+            let Some(first) = answers.next() else {
+                return Outcome::Unknown(err(
+                    ErrorKind::Protocol,
+                    format!("the gateway's answer has no result for message {id}; it may have been accepted"),
+                ));
+            };
+            if answers.any(|other| other != first) {
+                return Outcome::Unknown(err(
+                    ErrorKind::Protocol,
+                    format!("the gateway answered message {id} twice, differently"),
+                ));
+            }
+            if first.status.eq_ignore_ascii_case("OK") {
+                Outcome::Accepted {
+                    reference: Some(first.reference.clone()).filter(|r| !r.is_empty()),
+                }
+            } else {
+                // FAIL, and any status the documentation does not list (the
+                // official client treats those as FAIL too).
+                let info = if first.info.is_empty() {
+                    format!("STATUS {}", first.status)
+                } else {
+                    first.info.clone()
+                };
+                Outcome::Rejected(err(fail_kind(&first.info), info))
+            }
+        })
+        .collect()
+}
