@@ -69,7 +69,9 @@ impl GatewayHttp {
             "http" => Err(config(format!(
                 "the {what} is plain http://, which sends the password unencrypted; use https:// (or dangerous_allow_http for a loopback emulator)"
             ))),
-            other => Err(config(format!("the {what}'s scheme {other:?} is not https"))),
+            other => Err(config(format!(
+                "the {what}'s scheme {other:?} is not https"
+            ))),
         }
     }
 

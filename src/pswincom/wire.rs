@@ -74,7 +74,10 @@ pub fn wire_text(text: &str) -> WireText {
 /// GSM-7 but not Latin-1, so it goes as Unicode).
 pub fn check_length(text: &str, wire: &WireText, limits: &Limits) -> Result<(), SmsError> {
     let (units, encoding) = match wire {
-        WireText::Plain(t) => (t.chars().map(|c| usize::from(gsm_cost(c))).sum(), Encoding::Gsm7),
+        WireText::Plain(t) => (
+            t.chars().map(|c| usize::from(gsm_cost(c))).sum(),
+            Encoding::Gsm7,
+        ),
         WireText::UnicodeHex(_) => (text.encode_utf16().count(), Encoding::Ucs2),
     };
     let max = limits.max_units(encoding);
@@ -155,7 +158,11 @@ fn oslo_offset(utc: i64) -> i64 {
     let (y, _, _) = civil_from_days(utc.div_euclid(86_400));
     let start = last_sunday_utc_1am(y, 3);
     let end = last_sunday_utc_1am(y, 10);
-    if (start..end).contains(&utc) { 7200 } else { 3600 }
+    if (start..end).contains(&utc) {
+        7200
+    } else {
+        3600
+    }
 }
 
 fn last_sunday_utc_1am(year: i64, month: u32) -> i64 {
@@ -323,7 +330,10 @@ pub fn declared_encoding(body: &[u8]) -> Option<String> {
     let end = decl.find("?>")?;
     let decl = &decl[..end];
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
     let value = &rest[1..];
     Some(value[..value.find(quote)?].to_ascii_lowercase())
@@ -454,7 +464,10 @@ fn fail_kind(info: &str) -> ErrorKind {
         .any(|w| info.contains(w))
     {
         ErrorKind::InvalidRecipient
-    } else if ["sender", "snd", "originator"].iter().any(|w| info.contains(w)) {
+    } else if ["sender", "snd", "originator"]
+        .iter()
+        .any(|w| info.contains(w))
+    {
         ErrorKind::InvalidSender
     } else {
         ErrorKind::Rejected
@@ -473,7 +486,9 @@ pub fn outcomes(body: &[u8], sent: &[WireMessage]) -> Vec<Outcome> {
         Err(e) => {
             let o = Outcome::Unknown(err(
                 ErrorKind::Protocol,
-                format!("the gateway's answer could not be read ({e}); the messages may have been accepted"),
+                format!(
+                    "the gateway's answer could not be read ({e}); the messages may have been accepted"
+                ),
             ));
             return vec![o; sent.len()];
         }

@@ -11,16 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use super::push::{PushRequest, deliver};
 pub use super::push::{PushResult, PushTarget};
+use super::server::{Reset, ResetHooks, serve};
 
 /// What the emulator does with the next request instead of answering
 /// normally.
@@ -113,7 +113,7 @@ impl IntelecomEmulator {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(accept_loop(listener, app, inner.clone()));
+        let task = tokio::spawn(serve(listener, app, inner.clone()));
         Ok(IntelecomEmulator { addr, inner, task })
     }
 
@@ -539,77 +539,21 @@ fn skips_dr(m: &Msg) -> bool {
     })
 }
 
-/// Serves each connection with hyper, so that a scripted reset can close
-/// it mid-request (a service error closes an HTTP/1 connection without an
-/// answer); everything else goes to the axum router.
-async fn accept_loop(listener: tokio::net::TcpListener, app: Router, inner: Arc<Mutex<Inner>>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+impl ResetHooks for Mutex<Inner> {
+    fn take_reset(&self) -> Option<Reset> {
+        let mut g = self.lock().unwrap_or_else(|p| p.into_inner());
+        let reset = match g.faults.front() {
+            Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
+            Some(Fault::ResetAfterBody) => Reset::AfterBody,
+            _ => return None,
         };
-        let app = app.clone();
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                let inner = inner.clone();
-                async move { route(app, inner, req).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
+        g.faults.pop_front();
+        Some(reset)
     }
-}
 
-/// Why a connection was closed on purpose.
-#[derive(Debug)]
-struct ScriptedReset;
-
-impl std::fmt::Display for ScriptedReset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("scripted connection reset")
-    }
-}
-
-impl std::error::Error for ScriptedReset {}
-
-async fn route(
-    mut app: Router,
-    inner: Arc<Mutex<Inner>>,
-    req: axum::http::Request<hyper::body::Incoming>,
-) -> Result<Response, ScriptedReset> {
-    let reset = {
-        let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
-        match g.faults.front() {
-            Some(Fault::ResetBeforeBody | Fault::ResetAfterBody) => g.faults.pop_front(),
-            _ => None,
-        }
-    };
-    match reset {
-        Some(Fault::ResetBeforeBody) => {
-            record(&inner, &Bytes::new(), None, 0);
-            Err(ScriptedReset)
-        }
-        Some(_) => {
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let parsed: Option<Req> = serde_json::from_slice(&body).ok();
-            record(&inner, &body, parsed.as_ref(), 0);
-            Err(ScriptedReset)
-        }
-        None => {
-            use tower_service::Service;
-            let req = req.map(Body::new);
-            match app.call(req).await {
-                Ok(r) => Ok(r),
-                Err(never) => match never {},
-            }
-        }
+    fn record_reset(self: Arc<Self>, body: &Bytes) {
+        let parsed: Option<Req> = serde_json::from_slice(body).ok();
+        record(&self, body, parsed.as_ref(), 0);
     }
 }
 
@@ -788,6 +732,7 @@ fn requests(
             vec![PushRequest {
                 url: target.url.clone(),
                 body: Some(("application/json".into(), body.into_bytes())),
+                headers: Vec::new(),
             }]
         }
         PushFormat::Xml => {
@@ -810,6 +755,7 @@ fn requests(
             vec![PushRequest {
                 url: target.url.clone(),
                 body: Some(("application/xml".into(), w.into_inner())),
+                headers: Vec::new(),
             }]
         }
         PushFormat::Get => entries
@@ -817,6 +763,7 @@ fn requests(
             .map(|f| PushRequest {
                 url: fill_template(&target.url, f),
                 body: None,
+                headers: Vec::new(),
             })
             .collect(),
     }

@@ -1,10 +1,14 @@
 //! Test kit for providers (feature `testing`): the conformance suite every
-//! [`SmsProvider`](crate::sms::SmsProvider) must pass, and loopback gateway
-//! emulators. Not API-stable.
+//! [`SmsProvider`](crate::sms::SmsProvider) must pass, loopback gateway
+//! emulators, and a loopback SMTP server. Not API-stable.
 
 pub mod conformance;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
-#[cfg(feature = "intelecom")]
+#[cfg(feature = "pswincom")]
+pub mod pswincom_emulator;
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub mod push;
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+mod server;
 pub mod smtp_server;

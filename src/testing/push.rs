@@ -60,18 +60,19 @@ pub(crate) struct PushRequest {
     pub(crate) url: String,
     /// `None` for GET.
     pub(crate) body: Option<(String, Vec<u8>)>,
+    /// Headers of this request (besides the target's).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 /// Sends `requests` in turn, each redelivered up to `target.retries` times
 /// until it gets 200.
 pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushResult {
-    let client = match reqwest::Client::builder()
+    let Ok(client) = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
         .build()
-    {
-        Ok(c) => c,
-        Err(_) => return PushResult::default(),
+    else {
+        return PushResult::default();
     };
     let mut result = PushResult {
         statuses: Vec::new(),
@@ -92,6 +93,9 @@ pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> 
             };
             for (name, value) in &target.headers {
                 builder = builder.header(name, value);
+            }
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
             }
             let status = match builder.send().await {
                 Ok(r) => r.status().as_u16(),

@@ -1,0 +1,852 @@
+//! A loopback PSWinCom XML gateway for tests and examples: it checks
+//! requests as strictly as the documentation and DTDs describe them, answers
+//! with the documented `SESSION` bodies, can be told to fail, and pushes
+//! delivery reports and incoming SMS to a URL like the real gateway.
+//!
+//! What it checks: `POST /`; `Content-Type` `text/xml` or `application/xml`;
+//! the declared encoding against the bytes (a body declared ISO-8859-1 that
+//! is really UTF-8 is refused, as is invalid UTF-8 declared UTF-8); a
+//! well-formed `SESSION` with only the DTD's elements (plus `SD` and
+//! `SERVICECODE`, which the official clients send); `CLIENT`/`PW`; at most
+//! 100 `MSG`s with unique `ID`s — those four answer HTTP 400. Per message
+//! (`STATUS FAIL` with an `INFO` naming the field): `RCV` digits only, no
+//! `+`/`00`, at least 9; `SND` numeric ≤ 15 or alphanumeric ≤ 11 from the
+//! allowed set; plain `TEXT` only GSM-7 characters and at most 2144; `OP` 9
+//! `TEXT` valid UTF-16BE hex; `RCPREQ` `Y`; `TTL` a number;
+//! `DELIVERYTIME` `yyyyMMddHHmm`.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use quick_xml::events::{BytesText, Event};
+
+use super::push::{PushRequest, deliver};
+pub use super::push::{PushResult, PushTarget};
+use super::server::{Reset, ResetHooks, serve};
+use crate::pswincom::wire::{declared_encoding, decode_document, to_latin1};
+use crate::sms::encoding::gsm_cost;
+
+/// What the emulator does with the next request instead of answering
+/// normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer `LOGON FAIL` with this `REASON`, whatever the credentials.
+    LogonFail(String),
+    /// Answer `STATUS FAIL` (with `INFO` "scripted failure") for these IDs.
+    FailIds(Vec<String>),
+    /// Leave these IDs out of the answer.
+    MissingIds(Vec<String>),
+    /// Answer these IDs twice, once OK and once FAIL.
+    RepeatedIds(Vec<String>),
+    /// Answer with this HTTP status and an HTML error page.
+    Http(u16),
+    /// Wait this long before answering normally.
+    Slow(Duration),
+    /// Close the connection before reading the body.
+    ResetBeforeBody,
+    /// Read the body (recorded with status 0), then close without answering.
+    ResetAfterBody,
+    /// Answer 200 with a body that is not well-formed XML.
+    MalformedXml,
+}
+
+/// How many requests the emulator remembers.
+pub const MAX_RECORDED: usize = 1000;
+
+/// One `MSG` the emulator received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedMsg {
+    /// `ID`.
+    pub id: String,
+    /// `RCV`.
+    pub receiver: String,
+    /// The text, decoded from hex for `OP` 9.
+    pub text: String,
+    /// `OP`, if given.
+    pub op: Option<String>,
+    /// Every element of the `MSG`, in order, as sent.
+    pub fields: Vec<(String, String)>,
+}
+
+/// A request the emulator received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The messages, in order.
+    pub messages: Vec<ReceivedMsg>,
+    /// The body decoded as declared, with the password replaced by `***`.
+    pub body: String,
+    /// The request's `Content-Type`.
+    pub content_type: String,
+    /// The answer's HTTP status (0: the connection was reset).
+    pub status: u16,
+}
+
+#[derive(Debug)]
+struct Inner {
+    user: String,
+    password: String,
+    faults: VecDeque<Fault>,
+    received: VecDeque<Received>,
+    next_ref: u64,
+    dr_target: Option<(PushTarget, PushFormat)>,
+    dr_state: String,
+}
+
+impl Inner {
+    fn record(&mut self, r: Received) {
+        if self.received.len() >= MAX_RECORDED {
+            self.received.pop_front();
+        }
+        self.received.push_back(r);
+    }
+}
+
+fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running emulator on `127.0.0.1`; stops when dropped.
+#[derive(Debug)]
+pub struct PswincomEmulator {
+    addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PswincomEmulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PswincomEmulator {
+    /// Starts an emulator on `127.0.0.1:0` that accepts `user`/`password`.
+    /// Needs a running Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// If the loopback port cannot be bound.
+    pub async fn start(user: &str, password: &str) -> std::io::Result<Self> {
+        let inner = Arc::new(Mutex::new(Inner {
+            user: user.into(),
+            password: password.into(),
+            faults: VecDeque::new(),
+            received: VecDeque::new(),
+            next_ref: 0x004A_4B00_34DB,
+            dr_target: None,
+            dr_state: "DELIVRD".into(),
+        }));
+        let app = Router::new()
+            .route("/", post(submit))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(serve(listener, app, inner.clone()));
+        Ok(PswincomEmulator { addr, inner, task })
+    }
+
+    /// The URL to give the client (`http://127.0.0.1:<port>/`).
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Makes the next request fail with `fault` (faults queue up).
+    pub fn fail_next(&self, fault: Fault) {
+        lock(&self.inner).faults.push_back(fault);
+    }
+
+    /// The requests received so far (the last [`MAX_RECORDED`]).
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.inner).received.iter().cloned().collect()
+    }
+
+    /// From now on, push a delivery report for every accepted message sent
+    /// with `RCPREQ` `Y` (in the background, one push per request).
+    pub fn deliver_reports_to(&self, target: PushTarget, format: PushFormat) {
+        lock(&self.inner).dr_target = Some((target, format));
+    }
+
+    /// The `STATE` of automatic delivery reports (default `DELIVRD`).
+    pub fn set_dr_state(&self, state: &str) {
+        lock(&self.inner).dr_state = state.into();
+    }
+
+    /// Pushes delivery reports now, redelivering on failure as configured.
+    pub async fn push_drs(
+        &self,
+        target: &PushTarget,
+        format: &PushFormat,
+        drs: &[PushedDr],
+    ) -> PushResult {
+        let entries: Vec<Fields> = drs.iter().map(PushedDr::fields).collect();
+        deliver(target, requests(target, format, Kind::Dr, &entries)).await
+    }
+
+    /// Pushes incoming SMS now, redelivering on failure as configured.
+    pub async fn push_mos(
+        &self,
+        target: &PushTarget,
+        format: &PushFormat,
+        mos: &[PushedMo],
+    ) -> PushResult {
+        let entries: Vec<Fields> = mos.iter().map(PushedMo::fields).collect();
+        deliver(target, requests(target, format, Kind::Mo, &entries)).await
+    }
+}
+
+impl ResetHooks for Mutex<Inner> {
+    fn take_reset(&self) -> Option<Reset> {
+        let mut g = lock(self);
+        let reset = match g.faults.front() {
+            Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
+            Some(Fault::ResetAfterBody) => Reset::AfterBody,
+            _ => return None,
+        };
+        g.faults.pop_front();
+        Some(reset)
+    }
+
+    fn record_reset(self: Arc<Self>, body: &Bytes) {
+        let mut g = lock(&self);
+        let password = g.password.clone();
+        let (messages, text) = match parse(body, &password) {
+            Ok(p) => (p.messages, p.masked),
+            Err(_) => (Vec::new(), String::new()),
+        };
+        g.record(Received {
+            messages,
+            body: text,
+            content_type: String::new(),
+            status: 0,
+        });
+    }
+}
+
+/// The elements a `SESSION` may have.
+const SESSION_CHILDREN: &[&str] = &["CLIENT", "PW", "SD", "AP", "MSGLST"];
+/// The elements a `MSG` may have (the DTD's, and `SERVICECODE`).
+const MSG_CHILDREN: &[&str] = &[
+    "ID",
+    "NET",
+    "TARIFF",
+    "TEXT",
+    "CLASS",
+    "OP",
+    "RCPREQ",
+    "RCPFRM",
+    "SND",
+    "RCV",
+    "TTL",
+    "CPATAG",
+    "AGELIMIT",
+    "SHORTCODE",
+    "REPLACE",
+    "DELIVERYTIME",
+    "SERVICECODE",
+];
+
+struct Parsed {
+    client: String,
+    pw: String,
+    messages: Vec<ReceivedMsg>,
+    masked: String,
+}
+
+/// Reads a request strictly; an error is a 400 reason.
+fn parse(body: &[u8], password: &str) -> Result<Parsed, String> {
+    match declared_encoding(body).as_deref() {
+        Some("iso-8859-1") => {
+            if std::str::from_utf8(body).is_ok_and(|s| !s.is_ascii()) {
+                return Err("the body is declared iso-8859-1 but its bytes are UTF-8".into());
+            }
+        }
+        Some("utf-8") | None => {}
+        Some(other) => return Err(format!("encoding {other:?} is not supported")),
+    }
+    let text = decode_document(body)?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut path: Vec<String> = Vec::new();
+    let mut parsed = Parsed {
+        client: String::new(),
+        pw: String::new(),
+        messages: Vec::new(),
+        masked: String::new(),
+    };
+    let mut current: Option<Vec<(String, String)>> = None;
+    loop {
+        match reader
+            .read_event()
+            .map_err(|e| format!("malformed XML: {e}"))?
+        {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let parent = path.last().map(String::as_str);
+                let allowed = match parent {
+                    None => name == "SESSION",
+                    Some("SESSION") => SESSION_CHILDREN.contains(&name.as_str()),
+                    Some("MSGLST") => name == "MSG",
+                    Some("MSG") => MSG_CHILDREN.contains(&name.as_str()),
+                    Some(_) => false,
+                };
+                if !allowed {
+                    return Err(format!(
+                        "element {name} is not allowed in {}",
+                        parent.unwrap_or("the document")
+                    ));
+                }
+                if name == "MSG" {
+                    current = Some(Vec::new());
+                }
+                path.push(name);
+            }
+            Event::Empty(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                match (path.last().map(String::as_str), name.as_str()) {
+                    (Some("SESSION"), "MSGLST") => {}
+                    (Some("MSG"), n) if MSG_CHILDREN.contains(&n) => {
+                        if let Some(m) = current.as_mut() {
+                            m.push((name, String::new()));
+                        }
+                    }
+                    (Some("SESSION"), n) if SESSION_CHILDREN.contains(&n) => {}
+                    (p, _) => {
+                        return Err(format!(
+                            "element {name} is not allowed in {}",
+                            p.unwrap_or("the document")
+                        ));
+                    }
+                }
+            }
+            Event::End(e) => {
+                if e.name().as_ref() == b"MSG"
+                    && let Some(fields) = current.take()
+                {
+                    parsed.messages.push(msg(fields));
+                }
+                path.pop();
+            }
+            Event::Text(t) => {
+                let value = t.unescape().map_err(|e| format!("bad text: {e}"))?;
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                match names.as_slice() {
+                    ["SESSION", "CLIENT"] => parsed.client.push_str(&value),
+                    ["SESSION", "PW"] => parsed.pw.push_str(&value),
+                    ["SESSION", "MSGLST", "MSG", field] => {
+                        if let Some(m) = current.as_mut() {
+                            match m.last_mut() {
+                                Some((k, v)) if k == field => v.push_str(&value),
+                                _ => m.push(((*field).to_owned(), value.into_owned())),
+                            }
+                        }
+                    }
+                    _ if value.trim().is_empty() => {}
+                    _ => return Err(format!("unexpected text in {}", path.join("/"))),
+                }
+            }
+            Event::Eof => break,
+            Event::DocType(_) => return Err("a DOCTYPE is not expected in a request".into()),
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err("the document is cut off".into());
+    }
+    parsed.masked = if password.is_empty() {
+        text.clone()
+    } else {
+        text.replace(
+            &format!("<PW>{}</PW>", quick_xml::escape::escape(password)),
+            "<PW>***</PW>",
+        )
+    };
+    if parsed.masked.contains(password) && !password.is_empty() {
+        parsed.masked = "(body withheld: it contains the password)".into();
+    }
+    Ok(parsed)
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn msg(fields: Vec<(String, String)>) -> ReceivedMsg {
+    let op = field(&fields, "OP").map(str::to_owned);
+    let raw = field(&fields, "TEXT").unwrap_or("").to_owned();
+    let text = if op.as_deref() == Some("9") {
+        decode_hex(&raw).unwrap_or_default()
+    } else {
+        raw
+    };
+    ReceivedMsg {
+        id: field(&fields, "ID").unwrap_or("").to_owned(),
+        receiver: field(&fields, "RCV").unwrap_or("").to_owned(),
+        text,
+        op,
+        fields,
+    }
+}
+
+/// UTF-16BE hex → text.
+fn decode_hex(hex: &str) -> Option<String> {
+    if hex.is_empty() || !hex.len().is_multiple_of(4) || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let units: Vec<u16> = (0..hex.len())
+        .step_by(4)
+        .map(|i| u16::from_str_radix(&hex[i..i + 4], 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    String::from_utf16(&units).ok()
+}
+
+/// Why one message fails (`INFO`), if it does.
+fn message_error(m: &ReceivedMsg) -> Option<String> {
+    let r = &m.receiver;
+    if r.is_empty() {
+        return Some("Missing receiver (RCV)".into());
+    }
+    if !r.bytes().all(|b| b.is_ascii_digit()) || r.starts_with("00") || r.len() < 9 || r.len() > 15
+    {
+        return Some(format!(
+            "Invalid receiver (RCV) {r:?}: international digits without + or 00, at least 9"
+        ));
+    }
+    if let Some(s) = field(&m.fields, "SND") {
+        let numeric = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.len() <= 15;
+        let alnum = !s.is_empty()
+            && s.chars().count() <= 11
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || " !\"#%&'()*+-./?><;".contains(c));
+        if !(numeric || alnum) {
+            return Some(format!("Invalid sender (SND) {s:?}"));
+        }
+    }
+    match m.op.as_deref() {
+        None | Some("1") => {
+            if m.text.is_empty() {
+                return Some("Missing TEXT".into());
+            }
+            if let Some(c) = m.text.chars().find(|&c| gsm_cost(c) == 0) {
+                return Some(format!(
+                    "TEXT has {c:?}, which is not a GSM-7 character; send it as OP 9"
+                ));
+            }
+            if m.text.chars().count() > 2144 {
+                return Some("TEXT is longer than 2144 characters".into());
+            }
+        }
+        Some("9") => {
+            if decode_hex(field(&m.fields, "TEXT").unwrap_or("")).is_none() {
+                return Some("TEXT is not valid UCS-2 hex for OP 9".into());
+            }
+        }
+        Some(op) => return Some(format!("OP {op} is not supported by the emulator")),
+    }
+    if field(&m.fields, "RCPREQ").is_some_and(|v| v != "Y") {
+        return Some("RCPREQ must be Y".into());
+    }
+    if field(&m.fields, "TTL").is_some_and(|v| !v.bytes().all(|b| b.is_ascii_digit())) {
+        return Some("TTL must be whole minutes".into());
+    }
+    if field(&m.fields, "DELIVERYTIME")
+        .is_some_and(|v| v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some("DELIVERYTIME must be yyyyMMddHHmm".into());
+    }
+    None
+}
+
+fn error_page(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html")],
+        format!(
+            "<html><body><h1>{}</h1><p>{}</p></body></html>",
+            status.as_u16(),
+            quick_xml::escape::escape(reason)
+        ),
+    )
+        .into_response()
+}
+
+/// One answered `MSG`.
+struct Answer {
+    id: String,
+    ok: bool,
+    info: String,
+    reference: String,
+}
+
+fn session_xml(logon_ok: bool, reason: &str, answers: &[Answer]) -> Vec<u8> {
+    let mut w = quick_xml::Writer::new(Vec::new());
+    let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
+        "1.0",
+        Some("iso-8859-1"),
+        None,
+    )));
+    let _ = w.create_element("SESSION").write_inner_content(|w| {
+        w.create_element("LOGON")
+            .write_text_content(BytesText::new(if logon_ok { "OK" } else { "FAIL" }))?;
+        w.create_element("REASON")
+            .write_text_content(BytesText::new(reason))?;
+        w.create_element("MSGLST").write_inner_content(|w| {
+            for a in answers {
+                w.create_element("MSG").write_inner_content(|w| {
+                    w.create_element("ID")
+                        .write_text_content(BytesText::new(&a.id))?;
+                    if !a.reference.is_empty() {
+                        w.create_element("REF")
+                            .write_text_content(BytesText::new(&a.reference))?;
+                    }
+                    w.create_element("STATUS")
+                        .write_text_content(BytesText::new(if a.ok { "OK" } else { "FAIL" }))?;
+                    w.create_element("INFO")
+                        .write_text_content(BytesText::new(&a.info))?;
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    });
+    to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default())
+}
+
+async fn submit(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = lock(&inner).faults.pop_front();
+    if let Some(Fault::Slow(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let password = lock(&inner).password.clone();
+    let parsed = parse(&body, &password);
+    let rec = |status: u16, parsed: Option<&Parsed>| {
+        let (messages, text) = parsed
+            .map(|p| (p.messages.clone(), p.masked.clone()))
+            .unwrap_or_default();
+        lock(&inner).record(Received {
+            messages,
+            body: text,
+            content_type: content_type.clone(),
+            status,
+        });
+    };
+    if let Some(Fault::Http(code)) = fault {
+        rec(code, parsed.as_ref().ok());
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return error_page(status, "scripted failure");
+    }
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media != "text/xml" && media != "application/xml" {
+        rec(415, None);
+        return error_page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be text/xml",
+        );
+    }
+    if let (Some(charset), Some(declared)) = (
+        crate::pswincom::callback::charset_of(&content_type),
+        declared_encoding(&body),
+    ) && !charset.eq_ignore_ascii_case(&declared)
+    {
+        rec(400, None);
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("Content-Type says {charset} but the XML declares {declared}"),
+        );
+    }
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(reason) => {
+            rec(400, None);
+            return error_page(StatusCode::BAD_REQUEST, &reason);
+        }
+    };
+    let mut seen = HashSet::new();
+    if let Some(dup) = parsed.messages.iter().find(|m| !seen.insert(m.id.clone())) {
+        rec(400, Some(&parsed));
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("ID {:?} appears twice", dup.id),
+        );
+    }
+    if parsed.messages.len() > 100 {
+        rec(400, Some(&parsed));
+        return error_page(StatusCode::BAD_REQUEST, "more than 100 MSG in one request");
+    }
+    let xml = |status: u16, body: Vec<u8>| {
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            [(header::CONTENT_TYPE, "text/xml; charset=iso-8859-1")],
+            body,
+        )
+            .into_response()
+    };
+    let (user, pw_ok) = {
+        let g = lock(&inner);
+        (g.user.clone(), g.password == parsed.pw)
+    };
+    if let Some(Fault::LogonFail(reason)) = &fault {
+        rec(200, Some(&parsed));
+        return xml(200, session_xml(false, reason, &[]));
+    }
+    if parsed.client != user || !pw_ok {
+        rec(200, Some(&parsed));
+        return xml(
+            200,
+            session_xml(false, "Username or password is incorrect", &[]),
+        );
+    }
+    if matches!(fault, Some(Fault::MalformedXml)) {
+        rec(200, Some(&parsed));
+        return xml(
+            200,
+            b"<SESSION><LOGON>OK</LOGON><MSGLST><MSG><ID>1</I".to_vec(),
+        );
+    }
+    let mut answers = Vec::new();
+    let mut accepted = Vec::new();
+    for m in &parsed.messages {
+        let scripted_fail = matches!(&fault, Some(Fault::FailIds(ids)) if ids.contains(&m.id));
+        let (ok, info) = match (scripted_fail, message_error(m)) {
+            (true, _) => (false, "scripted failure".to_owned()),
+            (false, Some(e)) => (false, e),
+            (false, None) => (true, String::new()),
+        };
+        let reference = if ok {
+            let mut g = lock(&inner);
+            g.next_ref += 1;
+            format!("{:X}", g.next_ref)
+        } else {
+            String::new()
+        };
+        if ok {
+            accepted.push((m.clone(), reference.clone()));
+        }
+        if matches!(&fault, Some(Fault::MissingIds(ids)) if ids.contains(&m.id)) {
+            continue;
+        }
+        if matches!(&fault, Some(Fault::RepeatedIds(ids)) if ids.contains(&m.id)) {
+            answers.push(Answer {
+                id: m.id.clone(),
+                ok: !ok,
+                info: "repeated".into(),
+                reference: String::new(),
+            });
+        }
+        answers.push(Answer {
+            id: m.id.clone(),
+            ok,
+            info,
+            reference,
+        });
+    }
+    let dr = {
+        let g = lock(&inner);
+        g.dr_target.clone().map(|t| (t, g.dr_state.clone()))
+    };
+    if let Some(((target, format), state)) = dr {
+        let drs: Vec<Fields> = accepted
+            .iter()
+            .filter(|(m, _)| field(&m.fields, "RCPREQ") == Some("Y"))
+            .map(|(m, reference)| {
+                PushedDr {
+                    id: m.id.clone(),
+                    reference: reference.clone(),
+                    receiver: m.receiver.clone(),
+                    state: state.clone(),
+                }
+                .fields()
+            })
+            .collect();
+        if !drs.is_empty() {
+            let requests = requests(&target, &format, Kind::Dr, &drs);
+            tokio::spawn(async move {
+                deliver(&target, requests).await;
+            });
+        }
+    }
+    rec(200, Some(&parsed));
+    xml(200, session_xml(true, "", &answers))
+}
+
+/// How the emulator formats pushes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushFormat {
+    /// `POST` of an ISO-8859-1 `MSGLST` document (`application/xml`,
+    /// `PSW-Message-type` header; MOs carry the DOCTYPE as documented).
+    Xml,
+    /// One `POST` per entry, `application/x-www-form-urlencoded`, values
+    /// percent-encoded as ISO-8859-1 (`Hei+p%e5+deg`).
+    Form,
+}
+
+/// A delivery report the emulator pushes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedDr {
+    /// `ID` within the push.
+    pub id: String,
+    /// `REF`: the reference the send answered with.
+    pub reference: String,
+    /// `RCV`: the receiver's digits.
+    pub receiver: String,
+    /// `STATE` (`DELIVRD`, `UNDELIV`, …).
+    pub state: String,
+}
+
+/// An incoming SMS the emulator pushes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedMo {
+    /// `ID` within the push.
+    pub id: String,
+    /// `SND`: the sender's digits.
+    pub sender: String,
+    /// `RCV`: the short number.
+    pub receiver: String,
+    /// `TEXT`; characters outside ISO-8859-1 arrive as `?`, as from the
+    /// real gateway.
+    pub text: String,
+    /// `NET` (`242:01`), if known.
+    pub network: Option<String>,
+    /// `REF`, if the gateway gives one.
+    pub reference: Option<String>,
+}
+
+type Fields = Vec<(&'static str, String)>;
+
+impl PushedDr {
+    fn fields(&self) -> Fields {
+        vec![
+            ("ID", self.id.clone()),
+            ("REF", self.reference.clone()),
+            ("RCV", self.receiver.clone()),
+            ("STATE", self.state.clone()),
+            ("DELIVERYTIME", "2026.11.24 12:00:00".into()),
+        ]
+    }
+}
+
+impl PushedMo {
+    fn fields(&self) -> Fields {
+        let latin1: String = self
+            .text
+            .chars()
+            .map(|c| if u32::from(c) <= 0xFF { c } else { '?' })
+            .collect();
+        let mut f = vec![
+            ("ID", self.id.clone()),
+            ("TEXT", latin1),
+            ("SND", self.sender.clone()),
+            ("RCV", self.receiver.clone()),
+        ];
+        if let Some(n) = &self.network {
+            f.push(("NET", n.clone()));
+        }
+        if let Some(r) = &self.reference {
+            f.push(("REF", r.clone()));
+        }
+        f
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dr,
+    Mo,
+}
+
+fn requests(
+    target: &PushTarget,
+    format: &PushFormat,
+    kind: Kind,
+    entries: &[Fields],
+) -> Vec<PushRequest> {
+    match format {
+        PushFormat::Xml => {
+            let mut w = quick_xml::Writer::new(Vec::new());
+            let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
+                "1.0",
+                Some("iso-8859-1"),
+                None,
+            )));
+            if kind == Kind::Mo {
+                let _ = w.write_event(Event::DocType(BytesText::from_escaped(
+                    "MSGLST SYSTEM \"pswincom_receive_request.dtd\"",
+                )));
+            }
+            let _ = w.create_element("MSGLST").write_inner_content(|w| {
+                for f in entries {
+                    w.create_element("MSG").write_inner_content(|w| {
+                        for (k, v) in f {
+                            w.create_element(*k).write_text_content(BytesText::new(v))?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            });
+            let body = to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default());
+            let message_type = if kind == Kind::Mo { "MO" } else { "DR" };
+            vec![PushRequest {
+                url: target.url.clone(),
+                body: Some(("application/xml".into(), body)),
+                headers: vec![
+                    ("PSW-Message-type", message_type.into()),
+                    ("PSW-Message-version", "2".into()),
+                ],
+            }]
+        }
+        PushFormat::Form => entries
+            .iter()
+            .map(|f| {
+                let body = f
+                    .iter()
+                    .map(|(k, v)| {
+                        let bytes: Vec<u8> = v
+                            .chars()
+                            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                            .collect();
+                        let value: String = form_urlencoded::byte_serialize(&bytes).collect();
+                        format!("{k}={value}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&");
+                PushRequest {
+                    url: target.url.clone(),
+                    body: Some((
+                        "application/x-www-form-urlencoded".into(),
+                        body.into_bytes(),
+                    )),
+                    headers: vec![("User-Agent", "PSWinCom-SMSGateway/1.0".into())],
+                }
+            })
+            .collect(),
+    }
+}
