@@ -360,15 +360,15 @@ fn parse(body: &[u8], password: &str) -> Result<Parsed, String> {
     if !path.is_empty() {
         return Err("the document is cut off".into());
     }
-    parsed.masked = if password.is_empty() {
-        text.clone()
-    } else {
-        text.replace(
-            &format!("<PW>{}</PW>", quick_xml::escape::escape(password)),
-            "<PW>***</PW>",
-        )
+    // Whatever the password's spelling in the body (escaped, character
+    // references), the PW element's content is replaced.
+    parsed.masked = match (text.find("<PW>"), text.find("</PW>")) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}<PW>***{}", &text[..start], &text[end..])
+        }
+        _ => text.clone(),
     };
-    if parsed.masked.contains(password) && !password.is_empty() {
+    if !password.is_empty() && parsed.masked.contains(password) {
         parsed.masked = "(body withheld: it contains the password)".into();
     }
     Ok(parsed)
