@@ -12,6 +12,11 @@
 //! - [`prefs`]: layered preferences where a user's value beats their group's,
 //!   which beats the database's and the system's, with locked (mandatory)
 //!   values and an answer to "where did this value come from".
+//! - [`sms`]: the provider-neutral SMS core (the `SmsProvider` contract,
+//!   messages, GSM-7/UCS-2 encoding, one outcome per recipient, receipts,
+//!   incoming messages, the CRM's SMS settings and "send a test SMS"), with
+//!   gateways in `intelecom` and `pswincom` and, for integrators, `testing`
+//!   (conformance suite, loopback emulators, a loopback SMTP server).
 //!
 //! ## Features
 //!
@@ -19,7 +24,7 @@
 //! |---|---|---|
 //! | `toml` | yes | load and save preference stores as TOML |
 //! | `json` | yes | load and save preference stores as JSON |
-//! | `testing` | no | the provider conformance suite ([`testing`]) |
+//! | `testing` | no | the provider conformance suite, loopback gateway emulators and a loopback SMTP server |
 //! | `intelecom` | no | the Intelecom/Puzzel gateway's web service, delivery reports and incoming SMS |
 //! | `pswincom` | no | the PSWinCom/LINK Mobility XML API, delivery-report and incoming-SMS parsing, acknowledgements |
 //! | `smtp` | no | Intelecom's e-mail mode ("use web service" off) through an SMTP relay (lettre) |
