@@ -389,6 +389,28 @@ pub fn parse_mo_form(body: &[u8], charset: Option<&str>) -> Result<IncomingMessa
     mo_from_fields(0, &form_fields(body, charset)?)
 }
 
+/// Reads an XML acknowledgement (as [`ack_xml`] writes it): each `MSG`'s
+/// `ID` and whether its `STATUS` is `OK`. This is what the gateway reads
+/// from the answer to a push; the emulator uses it to redeliver.
+///
+/// # Errors
+///
+/// A [`CallbackError`] when the body is not a readable `MSGLST` or an
+/// entry has no `ID`.
+pub fn parse_ack(body: &[u8]) -> Result<Vec<(String, bool)>, CallbackError> {
+    msglst_entries(body)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let f = entry?;
+            let id =
+                non_empty(&f, "ID").ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?;
+            let ok = get(&f, "STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("OK"));
+            Ok((id.trim().to_owned(), ok))
+        })
+        .collect()
+}
+
 /// The XML acknowledgement of a push: one `MSG` per `(ID, accepted)`,
 /// `STATUS` `OK` or `FAIL` (the gateway redelivers what is not `OK`), as
 /// ISO-8859-1 bytes for a `text/xml; charset=iso-8859-1` answer.

@@ -30,6 +30,21 @@ impl Outcome {
         matches!(self, Outcome::Accepted { .. })
     }
 
+    /// The gateway's reference of an accepted outcome, if it gave one.
+    ///
+    /// ```
+    /// use crm_comms::sms::Outcome;
+    /// let o = Outcome::Accepted { reference: Some("4A4B0034DC".into()) };
+    /// assert_eq!(o.reference(), Some("4A4B0034DC"));
+    /// assert_eq!(Outcome::Accepted { reference: None }.reference(), None);
+    /// ```
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Outcome::Accepted { reference } => reference.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The error of a rejected or unknown outcome.
     pub fn error(&self) -> Option<&SmsError> {
         match self {

@@ -733,6 +733,7 @@ fn requests(
                 url: target.url.clone(),
                 body: Some(("application/json".into(), body.into_bytes())),
                 headers: Vec::new(),
+                ids: Vec::new(),
             }]
         }
         PushFormat::Xml => {
@@ -756,6 +757,7 @@ fn requests(
                 url: target.url.clone(),
                 body: Some(("application/xml".into(), w.into_inner())),
                 headers: Vec::new(),
+                ids: Vec::new(),
             }]
         }
         PushFormat::Get => entries
@@ -764,6 +766,7 @@ fn requests(
                 url: fill_template(&target.url, f),
                 body: None,
                 headers: Vec::new(),
+                ids: Vec::new(),
             })
             .collect(),
     }

@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use quick_xml::events::{BytesText, Event};
 
-use super::push::{PushRequest, deliver};
+use super::push::{PushRequest, deliver, deliver_until};
 pub use super::push::{PushResult, PushTarget};
 use super::server::{Reset, ResetHooks, serve};
 use crate::pswincom::wire::{declared_encoding, decode_document, to_latin1};
@@ -180,26 +180,40 @@ impl PswincomEmulator {
         lock(&self.inner).dr_state = state.into();
     }
 
-    /// Pushes delivery reports now, redelivering on failure as configured.
+    /// Pushes delivery reports now. Form pushes are redelivered on anything
+    /// but 200; XML pushes redeliver the entries the answer does not
+    /// acknowledge `OK` (see [`ack_xml`](crate::pswincom::callback::ack_xml)),
+    /// up to the target's retries.
     pub async fn push_drs(
         &self,
         target: &PushTarget,
         format: &PushFormat,
         drs: &[PushedDr],
     ) -> PushResult {
-        let entries: Vec<Fields> = drs.iter().map(PushedDr::fields).collect();
-        deliver(target, requests(target, format, Kind::Dr, &entries)).await
+        push(
+            target,
+            format,
+            Kind::Dr,
+            drs.iter().map(PushedDr::fields).collect(),
+        )
+        .await
     }
 
-    /// Pushes incoming SMS now, redelivering on failure as configured.
+    /// Pushes incoming SMS now, redelivering as [`push_drs`](Self::push_drs)
+    /// does.
     pub async fn push_mos(
         &self,
         target: &PushTarget,
         format: &PushFormat,
         mos: &[PushedMo],
     ) -> PushResult {
-        let entries: Vec<Fields> = mos.iter().map(PushedMo::fields).collect();
-        deliver(target, requests(target, format, Kind::Mo, &entries)).await
+        push(
+            target,
+            format,
+            Kind::Mo,
+            mos.iter().map(PushedMo::fields).collect(),
+        )
+        .await
     }
 }
 
@@ -686,9 +700,8 @@ async fn submit(
             })
             .collect();
         if !drs.is_empty() {
-            let requests = requests(&target, &format, Kind::Dr, &drs);
             tokio::spawn(async move {
-                deliver(&target, requests).await;
+                push(&target, &format, Kind::Dr, drs).await;
             });
         }
     }
@@ -789,40 +802,7 @@ fn requests(
     entries: &[Fields],
 ) -> Vec<PushRequest> {
     match format {
-        PushFormat::Xml => {
-            let mut w = quick_xml::Writer::new(Vec::new());
-            let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
-                "1.0",
-                Some("iso-8859-1"),
-                None,
-            )));
-            if kind == Kind::Mo {
-                let _ = w.write_event(Event::DocType(BytesText::from_escaped(
-                    "MSGLST SYSTEM \"pswincom_receive_request.dtd\"",
-                )));
-            }
-            let _ = w.create_element("MSGLST").write_inner_content(|w| {
-                for f in entries {
-                    w.create_element("MSG").write_inner_content(|w| {
-                        for (k, v) in f {
-                            w.create_element(*k).write_text_content(BytesText::new(v))?;
-                        }
-                        Ok(())
-                    })?;
-                }
-                Ok(())
-            });
-            let body = to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default());
-            let message_type = if kind == Kind::Mo { "MO" } else { "DR" };
-            vec![PushRequest {
-                url: target.url.clone(),
-                body: Some(("application/xml".into(), body)),
-                headers: vec![
-                    ("PSW-Message-type", message_type.into()),
-                    ("PSW-Message-version", "2".into()),
-                ],
-            }]
-        }
+        PushFormat::Xml => vec![xml_request(target, kind, entries)],
         PushFormat::Form => entries
             .iter()
             .map(|f| {
@@ -833,7 +813,12 @@ fn requests(
                             .chars()
                             .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
                             .collect();
-                        let value: String = form_urlencoded::byte_serialize(&bytes).collect();
+                        // Lower-case hex, as in the documented capture
+                        // (`Hei+p%e5+deg`); the MO text field is `TXT`.
+                        let value = lower_hex_escapes(
+                            &form_urlencoded::byte_serialize(&bytes).collect::<String>(),
+                        );
+                        let k = if *k == "TEXT" { "TXT" } else { *k };
                         format!("{k}={value}")
                     })
                     .collect::<Vec<_>>()
@@ -845,8 +830,113 @@ fn requests(
                         body.into_bytes(),
                     )),
                     headers: vec![("User-Agent", "PSWinCom-SMSGateway/1.0".into())],
+                    ids: Vec::new(),
                 }
             })
             .collect(),
     }
+}
+
+/// One XML push of `entries` (a `MSGLST`, ISO-8859-1).
+fn xml_request(target: &PushTarget, kind: Kind, entries: &[Fields]) -> PushRequest {
+    let mut w = quick_xml::Writer::new(Vec::new());
+    let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
+        "1.0",
+        Some("iso-8859-1"),
+        None,
+    )));
+    if kind == Kind::Mo {
+        let _ = w.write_event(Event::DocType(BytesText::from_escaped(
+            "MSGLST SYSTEM \"pswincom_receive_request.dtd\"",
+        )));
+    }
+    let _ = w.create_element("MSGLST").write_inner_content(|w| {
+        for f in entries {
+            w.create_element("MSG").write_inner_content(|w| {
+                for (k, v) in f {
+                    w.create_element(*k).write_text_content(BytesText::new(v))?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    });
+    let body = to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default());
+    let message_type = if kind == Kind::Mo { "MO" } else { "DR" };
+    PushRequest {
+        url: target.url.clone(),
+        body: Some(("application/xml".into(), body)),
+        headers: vec![
+            ("PSW-Message-type", message_type.into()),
+            ("PSW-Message-version", "2".into()),
+        ],
+        ids: entries
+            .iter()
+            .filter_map(|f| field_of(f, "ID").map(str::to_owned))
+            .collect(),
+    }
+}
+
+fn field_of<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
+    f.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+}
+
+/// Pushes `entries` as the gateway does. Form pushes are redelivered on
+/// anything but 200. XML pushes are read as the gateway reads them: the
+/// answer must be 200 with a `MSGLST` acknowledgement, and the entries
+/// whose `ID` is not acknowledged `OK` (a `FAIL`, a missing `ID`, an
+/// unreadable answer) are redelivered, alone, with their `ID`s
+/// (gateways.md §2.6: inferred; the real retry schedule is not
+/// documented).
+async fn push(
+    target: &PushTarget,
+    format: &PushFormat,
+    kind: Kind,
+    entries: Vec<Fields>,
+) -> PushResult {
+    let requests = requests(target, format, kind, &entries);
+    if *format != PushFormat::Xml {
+        return deliver(target, requests).await;
+    }
+    deliver_until(target, requests, |request, status, body| {
+        if status != 200 {
+            return Some(request.clone());
+        }
+        let acked: HashSet<String> = crate::pswincom::callback::parse_ack(body)
+            .map(|acks| {
+                acks.into_iter()
+                    .filter(|(_, ok)| *ok)
+                    .map(|(id, _)| id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let left: Vec<Fields> = entries
+            .iter()
+            .filter(|f| {
+                field_of(f, "ID")
+                    .is_some_and(|id| request.ids.iter().any(|r| r == id) && !acked.contains(id))
+            })
+            .cloned()
+            .collect();
+        (!left.is_empty()).then(|| xml_request(target, kind, &left))
+    })
+    .await
+}
+
+/// `%E5` → `%e5` in a percent-encoded string.
+fn lower_hex_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut hex_left = 0;
+    for c in s.chars() {
+        if hex_left > 0 {
+            out.push(c.to_ascii_lowercase());
+            hex_left -= 1;
+        } else {
+            if c == '%' {
+                hex_left = 2;
+            }
+            out.push(c);
+        }
+    }
+    out
 }

@@ -50,7 +50,8 @@ pub struct PushResult {
     /// failed). Several requests (one per message for GET templates) are
     /// listed one after another.
     pub statuses: Vec<u16>,
-    /// Whether every request was finally answered with 200.
+    /// Whether every request was finally acknowledged: answered with 200
+    /// (and, for PSWinCom XML pushes, every `ID` acknowledged `OK`).
     pub delivered: bool,
 }
 
@@ -62,11 +63,29 @@ pub(crate) struct PushRequest {
     pub(crate) body: Option<(String, Vec<u8>)>,
     /// Headers of this request (besides the target's).
     pub(crate) headers: Vec<(&'static str, String)>,
+    /// The entry IDs it carries, where the receiver acknowledges each
+    /// (PSWinCom XML); empty otherwise.
+    pub(crate) ids: Vec<String>,
 }
 
 /// Sends `requests` in turn, each redelivered up to `target.retries` times
 /// until it gets 200.
 pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushResult {
+    deliver_until(target, requests, |request, status, _| {
+        (status != 200).then(|| request.clone())
+    })
+    .await
+}
+
+/// Sends `requests` in turn. After each answer, `follow_up(request, status,
+/// body)` says what is still to be delivered (`None`: nothing); that is
+/// sent again after the retry delay, up to `target.retries` times. A failed
+/// connection counts as status 0 with an empty body.
+pub(crate) async fn deliver_until(
+    target: &PushTarget,
+    requests: Vec<PushRequest>,
+    follow_up: impl Fn(&PushRequest, u16, &[u8]) -> Option<PushRequest>,
+) -> PushResult {
     let Ok(client) = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -78,9 +97,12 @@ pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> 
         statuses: Vec::new(),
         delivered: true,
     };
-    for request in requests {
-        let mut ok = false;
+    for first in requests {
+        let mut pending = Some(first);
         for attempt in 0..=target.retries {
+            let Some(request) = pending.take() else {
+                break;
+            };
             if attempt > 0 {
                 tokio::time::sleep(target.retry_delay).await;
             }
@@ -97,17 +119,20 @@ pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> 
             for (name, value) in &request.headers {
                 builder = builder.header(*name, value);
             }
-            let status = match builder.send().await {
-                Ok(r) => r.status().as_u16(),
-                Err(_) => 0,
+            let (status, body) = match builder.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    (
+                        status,
+                        r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                    )
+                }
+                Err(_) => (0, Vec::new()),
             };
             result.statuses.push(status);
-            if status == 200 {
-                ok = true;
-                break;
-            }
+            pending = follow_up(&request, status, &body);
         }
-        result.delivered &= ok;
+        result.delivered &= pending.is_none();
     }
     result
 }
