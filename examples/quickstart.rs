@@ -5,7 +5,9 @@
 //! 2. the settings page's "send a test SMS", through the Intelecom web
 //!    service (a loopback emulator) and through its e-mail mode (a real SMTP
 //!    server on loopback);
-//! 3. a message to several recipients with one outcome each.
+//! 3. a message to several recipients with one outcome each;
+//! 4. a test SMS through PSWinCom's XML API (a loopback emulator), with
+//!    Norwegian and Unicode text and the request as the gateway saw it.
 //!
 //! Run with `cargo run --example quickstart --all-features`.
 
@@ -16,12 +18,14 @@ use crm_comms::prefs::{Context, Entry, Level, PHONE_LINK_FORMAT, Preferences};
 use crm_comms::sms::encoding::{Limits, preview};
 use crm_comms::sms::{Message, Outcome, SmsSettings};
 use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
+use crm_comms::testing::pswincom_emulator::PswincomEmulator;
 use crm_comms::testing::smtp_server::SmtpServer;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     links_and_preferences()?;
     sms().await?;
+    pswincom().await?;
     Ok(())
 }
 
@@ -195,6 +199,53 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
             "the SMTP server got a mail for {:?}:\n{}",
             mail.to,
             String::from_utf8_lossy(&mail.data).trim_end()
+        );
+    }
+    Ok(())
+}
+
+async fn pswincom() -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== SMS through PSWinCom (loopback emulator)");
+    let gateway = PswincomEmulator::start("crm", "hunter2").await?;
+    let settings: SmsSettings = serde_json::from_str(&format!(
+        r#"{{
+            "provider": "pswincom",
+            "pswin_username": "crm",
+            "pswin_password": "hunter2",
+            "sender": "SuperOffice",
+            "delivery_report": true,
+            "default_country": "NO",
+            "base_url": "{}",
+            "allow_insecure_http": true
+        }}"#,
+        gateway.url()
+    ))?;
+    println!(
+        "test SMS to 41 00 00 00: {}",
+        settings.send_test_sms("41 00 00 00", None).await
+    );
+
+    // Norwegian text travels as ISO-8859-1; an emoji makes it Unicode
+    // (OP 9, UCS-2 hex).
+    let provider = settings.build_provider()?;
+    for text in ["Hei på deg, Åse!", "Gratulerer 🎉"] {
+        let message = Message::builder()
+            .to("+4741000001".parse()?)
+            .text(text)
+            .build()?;
+        let report = provider.send(&message).await;
+        let o = &report.outcomes()[0];
+        println!(
+            "{text:?} to {}: accepted {}, reference {:?}",
+            o.recipient.e164(),
+            o.outcome.is_accepted(),
+            o.outcome.reference()
+        );
+    }
+    for request in gateway.received().iter().skip(1) {
+        println!(
+            "the gateway got {} (password masked):\n  {}",
+            request.content_type, request.body
         );
     }
     Ok(())
