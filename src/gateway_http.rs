@@ -31,6 +31,40 @@ impl HttpOptions {
     };
 }
 
+/// The builder methods both web-service gateways share; the builder has
+/// the fields `options: HttpOptions` and `concurrency: usize`.
+macro_rules! http_builder_methods {
+    () => {
+        /// **Dangerous**: allows plain `http://` gateway URLs, sending the
+        /// password unencrypted. For loopback emulators in tests only.
+        pub fn dangerous_allow_http(mut self) -> Self {
+            self.options.allow_http = true;
+            self
+        }
+
+        /// Time allowed for a whole request (default 30 s). A timeout after
+        /// the request was sent is an unknown outcome.
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.timeout = timeout;
+            self
+        }
+
+        /// Time allowed to connect (default 10 s).
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.connect_timeout = timeout;
+            self
+        }
+
+        /// Requests in flight at once for a large message (default 4), over
+        /// one connection pool.
+        pub fn concurrency(mut self, n: usize) -> Self {
+            self.concurrency = n.max(1);
+            self
+        }
+    };
+}
+pub(crate) use http_builder_methods;
+
 impl GatewayHttp {
     /// A client for `provider`.
     pub(crate) fn new(provider: &'static str, options: HttpOptions) -> Result<Self, SmsError> {
@@ -101,6 +135,21 @@ impl GatewayHttp {
             )
         })?;
         Ok((status, body.to_vec()))
+    }
+
+    /// Posts `body`; the body of a 200 answer, or the outcome every message
+    /// of the request gets (no complete answer, or another status).
+    pub(crate) async fn post_ok(
+        &self,
+        url: &str,
+        content_type: &str,
+        accept: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, Outcome> {
+        match self.post(url, content_type, accept, body).await? {
+            (200, answer) => Ok(answer),
+            (status, _) => Err(self.status_outcome(status)),
+        }
     }
 
     /// What a non-200 answer means for every message of the request.

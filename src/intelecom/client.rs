@@ -1,7 +1,6 @@
 //! The Intelecom/Puzzel web-service client.
 
 use std::fmt;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -9,7 +8,7 @@ use super::wire::{self, PROVIDER, SendRequest};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
-    SmsError, SmsProvider, check_message, send_in_batches,
+    SmsError, SmsProvider, check_and_send_in_batches,
 };
 
 /// The gateway's current host.
@@ -36,9 +35,7 @@ pub struct IntelecomBuilder {
     service_id: Option<u32>,
     username: String,
     password: Secret,
-    allow_http: bool,
-    timeout: Duration,
-    connect_timeout: Duration,
+    options: HttpOptions,
     max_batch: usize,
     concurrency: usize,
 }
@@ -50,9 +47,7 @@ impl Default for IntelecomBuilder {
             service_id: None,
             username: String::new(),
             password: Secret::new(""),
-            allow_http: false,
-            timeout: HttpOptions::DEFAULT.timeout,
-            connect_timeout: HttpOptions::DEFAULT.connect_timeout,
+            options: HttpOptions::DEFAULT,
             max_batch: 100,
             concurrency: 4,
         }
@@ -60,6 +55,8 @@ impl Default for IntelecomBuilder {
 }
 
 impl IntelecomBuilder {
+    crate::gateway_http::http_builder_methods!();
+
     /// The gateway's base URL (default [`DEFAULT_BASE_URL`]).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
@@ -79,36 +76,9 @@ impl IntelecomBuilder {
         self
     }
 
-    /// **Dangerous**: allows a plain `http://` base URL, sending the password
-    /// unencrypted. For loopback emulators in tests only.
-    pub fn dangerous_allow_http(mut self) -> Self {
-        self.allow_http = true;
-        self
-    }
-
-    /// Time allowed for a whole request (default 30 s). A timeout after the
-    /// request was sent is an unknown outcome.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Time allowed to connect (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
     /// Messages per request (default 100; the gateway documents no limit).
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
-        self
-    }
-
-    /// Requests in flight at once for a large message (default 4), over
-    /// one connection pool.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
         self
     }
 
@@ -131,14 +101,14 @@ impl IntelecomBuilder {
         if self.password.is_empty() {
             return Err(config("the password is missing"));
         }
-        let options = HttpOptions {
-            allow_http: self.allow_http,
-            timeout: self.timeout,
-            connect_timeout: self.connect_timeout,
-        };
-        GatewayHttp::check_url(PROVIDER, "base URL", &self.base_url, self.allow_http)?;
+        GatewayHttp::check_url(
+            PROVIDER,
+            "base URL",
+            &self.base_url,
+            self.options.allow_http,
+        )?;
         let endpoint = format!("{}{}", self.base_url.trim_end_matches('/'), SEND_PATH);
-        let http = GatewayHttp::new(PROVIDER, options)?;
+        let http = GatewayHttp::new(PROVIDER, self.options)?;
         Ok(Intelecom {
             http,
             endpoint,
@@ -221,14 +191,9 @@ impl Intelecom {
                 .with_source(e),
             )
         })?;
-        match self
-            .http
-            .post(&self.endpoint, "application/json", "application/json", body)
-            .await?
-        {
-            (200, body) => Ok(body),
-            (status, _) => Err(self.http.status_outcome(status)),
-        }
+        self.http
+            .post_ok(&self.endpoint, "application/json", "application/json", body)
+            .await
     }
 }
 
@@ -245,12 +210,10 @@ impl SmsProvider for Intelecom {
     }
 
     async fn send(&self, message: &Message) -> SendReport {
-        if let Err(e) = check_message(message, &self.capabilities(), PROVIDER) {
-            return SendReport::same_for_all(message, PROVIDER, Outcome::Rejected(e));
-        }
-        send_in_batches(
+        check_and_send_in_batches(
             message,
-            self.max_batch,
+            &self.capabilities(),
+            PROVIDER,
             self.concurrency,
             |batch| async move { self.send_batch(&batch).await },
         )

@@ -66,7 +66,7 @@ pub use crate::sms::SmtpSecurity;
 use crate::sms::error::{error_chain, mentions_tls};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
-    SmsProvider, SmsSettings, check_message, send_in_batches,
+    SmsProvider, SmsSettings, check_and_send_in_batches,
 };
 
 /// The provider name in reports: `intelecom-mail`.
@@ -573,20 +573,24 @@ where
             let e = config("sending by e-mail needs a Tokio runtime");
             return SendReport::same_for_all(message, MAIL_PROVIDER, Outcome::Rejected(e));
         }
-        if let Err(e) = check_message(message, &MAIL_CAPABILITIES, MAIL_PROVIDER) {
-            return SendReport::same_for_all(message, MAIL_PROVIDER, Outcome::Rejected(e));
-        }
-        send_in_batches(message, 1, self.concurrency, |one| async move {
-            let mut outcomes = Vec::with_capacity(1);
-            for &recipient in one.recipients() {
-                outcomes.push(RecipientOutcome {
-                    recipient,
-                    outcome: self.send_one(recipient, one.text()).await,
-                    provider: MAIL_PROVIDER.to_owned(),
-                });
-            }
-            SendReport::new(outcomes)
-        })
+        let caps = MAIL_CAPABILITIES;
+        check_and_send_in_batches(
+            message,
+            &caps,
+            MAIL_PROVIDER,
+            self.concurrency,
+            |one| async move {
+                let mut outcomes = Vec::with_capacity(1);
+                for &recipient in one.recipients() {
+                    outcomes.push(RecipientOutcome {
+                        recipient,
+                        outcome: self.send_one(recipient, one.text()).await,
+                        provider: MAIL_PROVIDER.to_owned(),
+                    });
+                }
+                SendReport::new(outcomes)
+            },
+        )
         .await
     }
 }

@@ -1,7 +1,7 @@
 //! The PSWin XML API client.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
@@ -9,7 +9,7 @@ use super::wire::{self, CONTENT_TYPE, PROVIDER};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
-    SmsError, SmsProvider, check_message, send_in_batches,
+    SmsError, SmsProvider, check_and_send_in_batches,
 };
 
 /// The gateway's XML endpoint.
@@ -57,6 +57,8 @@ impl Default for PswincomBuilder {
 }
 
 impl PswincomBuilder {
+    crate::gateway_http::http_builder_methods!();
+
     /// The XML endpoint (default [`DEFAULT_URL`]).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
@@ -84,36 +86,9 @@ impl PswincomBuilder {
         self
     }
 
-    /// **Dangerous**: allows plain `http://` URLs, sending the password
-    /// unencrypted. For loopback emulators in tests only.
-    pub fn dangerous_allow_http(mut self) -> Self {
-        self.options.allow_http = true;
-        self
-    }
-
-    /// Time allowed for a whole request (default 30 s). A timeout after the
-    /// request was sent is an unknown outcome.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = timeout;
-        self
-    }
-
-    /// Time allowed to connect (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.options.connect_timeout = timeout;
-        self
-    }
-
     /// Messages per request (default and maximum [`MAX_BATCH`]).
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.clamp(1, MAX_BATCH);
-        self
-    }
-
-    /// Requests in flight at once for a large message (default 4), over
-    /// one connection pool.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
         self
     }
 
@@ -250,14 +225,9 @@ impl Pswincom {
     }
 
     async fn post_to(&self, url: &str, body: Vec<u8>) -> Result<Vec<u8>, Outcome> {
-        match self
-            .http
-            .post(url, CONTENT_TYPE, "text/xml, application/xml", body)
-            .await?
-        {
-            (200, answer) => Ok(answer),
-            (status, _) => Err(self.http.status_outcome(status)),
-        }
+        self.http
+            .post_ok(url, CONTENT_TYPE, "text/xml, application/xml", body)
+            .await
     }
 }
 
@@ -274,12 +244,10 @@ impl SmsProvider for Pswincom {
     }
 
     async fn send(&self, message: &Message) -> SendReport {
-        if let Err(e) = check_message(message, &self.capabilities(), PROVIDER) {
-            return SendReport::same_for_all(message, PROVIDER, Outcome::Rejected(e));
-        }
-        send_in_batches(
+        check_and_send_in_batches(
             message,
-            self.max_batch,
+            &self.capabilities(),
+            PROVIDER,
             self.concurrency,
             |batch| async move { self.send_batch(&batch).await },
         )

@@ -250,8 +250,13 @@ pub fn wire_messages(
 }
 
 /// Escapes `text` for XML element content, keeping `\r` as `&#13;`.
-fn escaped(text: &str) -> String {
-    quick_xml::escape::escape(text).replace('\r', "&#13;")
+fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    let e = quick_xml::escape::escape(text);
+    if e.contains('\r') {
+        e.replace('\r', "&#13;").into()
+    } else {
+        e
+    }
 }
 
 /// The request document (UTF-8, before [`to_latin1`]).
@@ -304,6 +309,9 @@ pub fn request_xml(user: &str, password: &Secret, messages: &[WireMessage]) -> S
 /// ISO-8859-1 bytes of an XML document whose markup is ASCII: characters
 /// above U+00FF (only ever in text) become character references.
 pub fn to_latin1(xml: &str) -> Vec<u8> {
+    if xml.is_ascii() {
+        return xml.as_bytes().to_vec();
+    }
     let mut out = Vec::with_capacity(xml.len());
     for c in xml.chars() {
         match u8::try_from(u32::from(c)) {
@@ -316,7 +324,14 @@ pub fn to_latin1(xml: &str) -> Vec<u8> {
 
 /// Text of ISO-8859-1 bytes (every byte is a character).
 pub fn from_latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if ascii.is_ascii() => ascii.to_owned(),
+        _ => {
+            let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+            out.extend(bytes.iter().map(|&b| char::from(b)));
+            out
+        }
+    }
 }
 
 /// The encoding an XML declaration names, lowercased (`None` without one).
@@ -384,42 +399,50 @@ pub fn parse_response(body: &[u8]) -> Result<Response, String> {
     use quick_xml::events::Event as E;
     let text = decode_document(body)?;
     let mut reader = quick_xml::Reader::from_str(&text);
-    let mut path: Vec<String> = Vec::new();
+    let mut path: Vec<Tag> = Vec::new();
     let mut response = Response::default();
     let mut saw_session = false;
     loop {
         match reader.read_event() {
             Ok(E::Start(e)) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
+                let tag = Tag::of(e.name().as_ref());
                 if path.is_empty() {
-                    if name != "SESSION" {
-                        return Err(format!("the root element is {name}, not SESSION"));
+                    if tag != Tag::Session {
+                        return Err(format!(
+                            "the root element is {}, not SESSION",
+                            String::from_utf8_lossy(e.name().as_ref())
+                        ));
                     }
                     saw_session = true;
                 }
-                if name == "MSG" && path.last().map(String::as_str) == Some("MSGLST") {
+                if tag == Tag::Msg && path.last() == Some(&Tag::MsgLst) {
                     response.messages.push(ResponseMessage::default());
                 }
-                path.push(name);
+                path.push(tag);
             }
             Ok(E::Empty(e)) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
                 if path.is_empty() {
-                    return Err(format!("the root element is an empty {name}"));
+                    return Err(format!(
+                        "the root element is an empty {}",
+                        String::from_utf8_lossy(e.name().as_ref())
+                    ));
                 }
             }
             Ok(E::End(_)) => {
                 path.pop();
             }
             Ok(E::Text(t)) => {
-                let value = t
-                    .unescape()
-                    .map_err(|e| format!("bad text in the answer: {e}"))?;
-                set_field(&mut response, &path, &value);
+                if let Some(field) = response_field(&mut response, &path) {
+                    let value = t
+                        .unescape()
+                        .map_err(|e| format!("bad text in the answer: {e}"))?;
+                    field.push_str(value.trim());
+                }
             }
             Ok(E::CData(t)) => {
-                let value = String::from_utf8_lossy(&t).into_owned();
-                set_field(&mut response, &path, &value);
+                if let Some(field) = response_field(&mut response, &path) {
+                    field.push_str(String::from_utf8_lossy(&t).trim());
+                }
             }
             Ok(E::Eof) => break,
             Ok(_) => {}
@@ -435,24 +458,56 @@ pub fn parse_response(body: &[u8]) -> Result<Response, String> {
     Ok(response)
 }
 
-fn set_field(r: &mut Response, path: &[String], value: &str) {
-    let names: Vec<&str> = path.iter().map(String::as_str).collect();
-    match names.as_slice() {
-        ["SESSION", "LOGON"] => r.logon.push_str(value.trim()),
-        ["SESSION", "REASON"] => r.reason.push_str(value.trim()),
-        ["SESSION", "MSGLST", "MSG", field] => {
-            if let Some(m) = r.messages.last_mut() {
-                let target = match *field {
-                    "ID" => &mut m.id,
-                    "STATUS" => &mut m.status,
-                    "INFO" => &mut m.info,
-                    "REF" => &mut m.reference,
-                    _ => return,
-                };
-                target.push_str(value.trim());
+/// The elements of a response this crate reads (names case-insensitive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    Session,
+    Logon,
+    Reason,
+    MsgLst,
+    Msg,
+    Id,
+    Status,
+    Info,
+    Ref,
+    Other,
+}
+
+impl Tag {
+    fn of(name: &[u8]) -> Tag {
+        const TAGS: [(&[u8], Tag); 9] = [
+            (b"SESSION", Tag::Session),
+            (b"LOGON", Tag::Logon),
+            (b"REASON", Tag::Reason),
+            (b"MSGLST", Tag::MsgLst),
+            (b"MSG", Tag::Msg),
+            (b"ID", Tag::Id),
+            (b"STATUS", Tag::Status),
+            (b"INFO", Tag::Info),
+            (b"REF", Tag::Ref),
+        ];
+        TAGS.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(Tag::Other, |(_, t)| *t)
+    }
+}
+
+/// The field the text at `path` belongs to, if it is one this crate reads.
+fn response_field<'a>(r: &'a mut Response, path: &[Tag]) -> Option<&'a mut String> {
+    match path {
+        [Tag::Session, Tag::Logon] => Some(&mut r.logon),
+        [Tag::Session, Tag::Reason] => Some(&mut r.reason),
+        [Tag::Session, Tag::MsgLst, Tag::Msg, field] => {
+            let m = r.messages.last_mut()?;
+            match field {
+                Tag::Id => Some(&mut m.id),
+                Tag::Status => Some(&mut m.status),
+                Tag::Info => Some(&mut m.info),
+                Tag::Ref => Some(&mut m.reference),
+                _ => None,
             }
         }
-        _ => {}
+        _ => None,
     }
 }
 
@@ -511,17 +566,24 @@ pub fn outcomes(body: &[u8], sent: &[WireMessage]) -> Vec<Outcome> {
         ));
         return vec![o; sent.len()];
     }
+    // The answers for each ID, found in one pass (IDs are the numbers the
+    // request used; anything else answers nothing that was sent).
+    let mut by_id: std::collections::HashMap<&str, Vec<&ResponseMessage>> =
+        std::collections::HashMap::with_capacity(response.messages.len());
+    for r in &response.messages {
+        by_id.entry(r.id.as_str()).or_default().push(r);
+    }
     sent.iter()
         .map(|m| {
             let id = m.id.to_string();
-            let mut answers = response.messages.iter().filter(|r| r.id == id);
-            let Some(first) = answers.next() else {
+            let answers = by_id.get(id.as_str()).map(Vec::as_slice).unwrap_or_default();
+            let Some((first, others)) = answers.split_first() else {
                 return Outcome::Unknown(err(
                     ErrorKind::Protocol,
                     format!("the gateway's answer has no result for message {id}; it may have been accepted"),
                 ));
             };
-            if answers.any(|other| other != first) {
+            if others.iter().any(|other| other != first) {
                 return Outcome::Unknown(err(
                     ErrorKind::Protocol,
                     format!("the gateway answered message {id} twice, differently"),

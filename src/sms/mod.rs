@@ -2,7 +2,8 @@
 //!
 //! - [`SmsProvider`]: the object-safe async contract (see its "Contract"
 //!   section), with [`SmsProviderExt`] conveniences, [`Capabilities`],
-//!   [`check_message`] and [`send_in_batches`] for implementers.
+//!   [`check_message`], [`send_in_batches`] and
+//!   [`check_and_send_in_batches`] for implementers.
 //! - [`Message`] (recipients, text, [`Sender`], [`Priority`], options) in,
 //!   [`SendReport`] out: exactly one [`Outcome`] per recipient.
 //! - [`SmsError`]: one error type with a kind and predicates.
@@ -28,7 +29,8 @@ pub use message::{
 };
 pub use outcome::{Outcome, RecipientOutcome, SendReport};
 pub use provider::{
-    Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_message, send_in_batches,
+    Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_in_batches,
+    check_message, send_in_batches,
 };
 pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
 pub use secret::Secret;

@@ -267,6 +267,48 @@ pub fn check_message(
     Ok(())
 }
 
+/// What a provider's [`send`](SmsProvider::send) does around its own
+/// wire code: [`check_message`] against `caps` (a refusal gives every
+/// recipient the same rejected outcome), then [`send_in_batches`] of
+/// `caps.max_batch` with up to `concurrency` batches in flight.
+///
+/// ```
+/// use crm_comms::sms::{
+///     check_and_send_in_batches, Capabilities, Message, Outcome, RecipientOutcome, SendReport,
+/// };
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let caps = Capabilities::full().with_max_batch(2);
+/// let message = Message::builder()
+///     .to_all(["+4741000001", "+4741000002", "+4741000003"].map(|n| n.parse().unwrap()))
+///     .text("Hei")
+///     .build()?;
+/// let report = check_and_send_in_batches(&message, &caps, "mine", 1, |batch| async move {
+///     assert!(batch.recipients().len() <= 2);
+///     SendReport::same_for_all(&batch, "mine", Outcome::Accepted { reference: None })
+/// })
+/// .await;
+/// assert_eq!(report.accepted().count(), 3);
+/// # Ok::<(), crm_comms::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn check_and_send_in_batches<F, Fut>(
+    message: &Message,
+    caps: &Capabilities,
+    provider: &str,
+    concurrency: usize,
+    send_batch: F,
+) -> SendReport
+where
+    F: FnMut(Message) -> Fut + Send,
+    Fut: std::future::Future<Output = SendReport> + Send,
+{
+    if let Err(e) = check_message(message, caps, provider) {
+        return SendReport::same_for_all(message, provider, Outcome::Rejected(e));
+    }
+    send_in_batches(message, caps.max_batch, concurrency, send_batch).await
+}
+
 /// Sends `message` in batches of at most `max_batch` recipients through
 /// `send_batch`, with up to `concurrency` batches in flight, and joins the
 /// reports in recipient order: the transparent splitting every provider

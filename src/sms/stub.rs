@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::error::{ErrorKind, SmsError};
 use super::message::Message;
 use super::outcome::{Outcome, RecipientOutcome, SendReport};
-use super::provider::{Capabilities, SmsProvider, check_message, send_in_batches};
+use super::provider::{Capabilities, SmsProvider, check_and_send_in_batches};
 use crate::phone::PhoneNumber;
 
 type ScriptFn = dyn Fn(&PhoneNumber) -> Outcome + Send + Sync;
@@ -122,10 +122,7 @@ impl SmsProvider for StubProvider {
     }
 
     async fn send(&self, message: &Message) -> SendReport {
-        if let Err(e) = check_message(message, &self.caps, &self.name) {
-            return SendReport::same_for_all(message, &self.name, Outcome::Rejected(e));
-        }
-        send_in_batches(message, self.caps.max_batch, 1, |batch| {
+        check_and_send_in_batches(message, &self.caps, &self.name, 1, |batch| {
             let outcomes = batch
                 .recipients()
                 .iter()

@@ -350,11 +350,11 @@ fn parse(body: &[u8], password: &str) -> Result<Parsed, String> {
             }
             Event::Text(t) => {
                 let value = t.unescape().map_err(|e| format!("bad text: {e}"))?;
-                let names: Vec<&str> = path.iter().map(String::as_str).collect();
-                match names.as_slice() {
-                    ["SESSION", "CLIENT"] => parsed.client.push_str(&value),
-                    ["SESSION", "PW"] => parsed.pw.push_str(&value),
-                    ["SESSION", "MSGLST", "MSG", field] => {
+                let name = |i: usize| path.get(i).map_or("", String::as_str);
+                match (path.len(), name(1), name(3)) {
+                    (2, "CLIENT", _) => parsed.client.push_str(&value),
+                    (2, "PW", _) => parsed.pw.push_str(&value),
+                    (4, _, field) => {
                         if let Some(m) = current.as_mut() {
                             match m.last_mut() {
                                 Some((k, v)) if k == field => v.push_str(&value),
@@ -555,10 +555,8 @@ async fn submit(
         .to_owned();
     let password = lock(&inner).password.clone();
     let parsed = parse(&body, &password);
-    let rec = |status: u16, parsed: Option<&Parsed>| {
-        let (messages, text) = parsed
-            .map(|p| (p.messages.clone(), p.masked.clone()))
-            .unwrap_or_default();
+    let rec = |status: u16, parsed: Option<Parsed>| {
+        let (messages, text) = parsed.map(|p| (p.messages, p.masked)).unwrap_or_default();
         lock(&inner).record(Received {
             messages,
             body: text,
@@ -567,7 +565,7 @@ async fn submit(
         });
     };
     if let Some(Fault::Http(code)) = fault {
-        rec(code, parsed.as_ref().ok());
+        rec(code, parsed.ok());
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return error_page(status, "scripted failure");
     }
@@ -603,15 +601,20 @@ async fn submit(
         }
     };
     let mut seen = HashSet::new();
-    if let Some(dup) = parsed.messages.iter().find(|m| !seen.insert(m.id.clone())) {
-        rec(400, Some(&parsed));
+    if let Some(dup) = parsed
+        .messages
+        .iter()
+        .find(|m| !seen.insert(m.id.as_str()))
+        .map(|m| m.id.clone())
+    {
+        rec(400, Some(parsed));
         return error_page(
             StatusCode::BAD_REQUEST,
-            &format!("ID {:?} appears twice", dup.id),
+            &format!("ID {dup:?} appears twice"),
         );
     }
     if parsed.messages.len() > 100 {
-        rec(400, Some(&parsed));
+        rec(400, Some(parsed));
         return error_page(StatusCode::BAD_REQUEST, "more than 100 MSG in one request");
     }
     let xml = |status: u16, body: Vec<u8>| {
@@ -627,18 +630,18 @@ async fn submit(
         (g.user.clone(), g.password == parsed.pw)
     };
     if let Some(Fault::LogonFail(reason)) = &fault {
-        rec(200, Some(&parsed));
+        rec(200, Some(parsed));
         return xml(200, session_xml(false, reason, &[]));
     }
     if parsed.client != user || !pw_ok {
-        rec(200, Some(&parsed));
+        rec(200, Some(parsed));
         return xml(
             200,
             session_xml(false, "Username or password is incorrect", &[]),
         );
     }
     if matches!(fault, Some(Fault::MalformedXml)) {
-        rec(200, Some(&parsed));
+        rec(200, Some(parsed));
         return xml(
             200,
             b"<SESSION><LOGON>OK</LOGON><MSGLST><MSG><ID>1</I".to_vec(),
@@ -660,8 +663,8 @@ async fn submit(
         } else {
             String::new()
         };
-        if ok {
-            accepted.push((m.clone(), reference.clone()));
+        if ok && field(&m.fields, "RCPREQ") == Some("Y") {
+            accepted.push((m.id.clone(), m.receiver.clone(), reference.clone()));
         }
         if matches!(&fault, Some(Fault::MissingIds(ids)) if ids.contains(&m.id)) {
             continue;
@@ -687,13 +690,12 @@ async fn submit(
     };
     if let Some(((target, format), state)) = dr {
         let drs: Vec<Fields> = accepted
-            .iter()
-            .filter(|(m, _)| field(&m.fields, "RCPREQ") == Some("Y"))
-            .map(|(m, reference)| {
+            .into_iter()
+            .map(|(id, receiver, reference)| {
                 PushedDr {
-                    id: m.id.clone(),
-                    reference: reference.clone(),
-                    receiver: m.receiver.clone(),
+                    id,
+                    reference,
+                    receiver,
                     state: state.clone(),
                 }
                 .fields()
@@ -705,7 +707,7 @@ async fn submit(
             });
         }
     }
-    rec(200, Some(&parsed));
+    rec(200, Some(parsed));
     xml(200, session_xml(true, "", &answers))
 }
 
