@@ -107,18 +107,6 @@ pub fn validity_code(d: Duration) -> u8 {
     (166 + days.clamp(2, 7)) as u8
 }
 
-/// The client reference sent for recipient `index` (0-based): the
-/// message's own reference with `-<n>` appended when there are several
-/// recipients (the gateway can enforce unique references), or `None`.
-pub fn client_reference(message: &Message, index: usize) -> Option<String> {
-    let r = message.client_reference()?;
-    Some(if message.recipients().len() == 1 {
-        r.to_owned()
-    } else {
-        format!("{r}-{}", index + 1)
-    })
-}
-
 /// Builds the per-recipient entries of a request for `message`.
 pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
     let originator = message.sender().map(|s| match s {
@@ -165,7 +153,7 @@ pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
             WireMessage {
                 recipient: r.e164(),
                 content: message.text(),
-                client_reference: client_reference(message, i),
+                client_reference: message.recipient_reference(i),
                 settings: WireSettings {
                     priority: Some(priority(message.priority())),
                     validity: message.validity().map(validity_code),

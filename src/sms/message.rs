@@ -243,6 +243,10 @@ pub struct Message {
     client_reference: Option<String>,
     validity: Option<Duration>,
     send_at: Option<SystemTime>,
+    /// For a batch of a larger message: the position of its first
+    /// recipient there, and how many recipients that message has (0: this
+    /// is the whole message).
+    batch_of: (usize, usize),
 }
 
 impl Message {
@@ -291,13 +295,60 @@ impl Message {
         self.send_at
     }
 
-    /// The same message to other recipients (for batching and failover).
-    /// `recipients` must not be empty.
+    /// The same message to other recipients (for failover). `recipients`
+    /// must not be empty.
     pub fn with_recipients(&self, recipients: Vec<PhoneNumber>) -> Message {
         Message {
             recipients,
+            batch_of: (0, 0),
             ..self.clone()
         }
+    }
+
+    /// The recipients `start..start + len` as a batch of this message:
+    /// [`recipient_reference`](Self::recipient_reference) keeps numbering
+    /// them by their place in the whole message.
+    pub fn batch(&self, start: usize, len: usize) -> Message {
+        let end = (start + len).min(self.recipients.len());
+        let (offset, total) = match self.batch_of {
+            (_, 0) => (0, self.recipients.len()),
+            whole => whole,
+        };
+        Message {
+            recipients: self.recipients[start.min(end)..end].to_vec(),
+            batch_of: (offset + start, total),
+            ..self.clone()
+        }
+    }
+
+    /// The client reference for recipient `index` (0-based, in this
+    /// message): the message's reference as is when the whole message has
+    /// one recipient, else with `-<n>` appended, `n` the recipient's 1-based
+    /// place in the whole message (so references stay unique across
+    /// batches). `None` without a client reference.
+    ///
+    /// ```
+    /// use crm_comms::sms::Message;
+    /// let m = Message::builder()
+    ///     .to_all(["+4741000001", "+4741000002", "+4741000003"].map(|n| n.parse().unwrap()))
+    ///     .text("Hei")
+    ///     .client_reference("case-7")
+    ///     .build()?;
+    /// assert_eq!(m.recipient_reference(0).as_deref(), Some("case-7-1"));
+    /// assert_eq!(m.batch(2, 1).recipient_reference(0).as_deref(), Some("case-7-3"));
+    /// # Ok::<(), crm_comms::sms::MessageError>(())
+    /// ```
+    pub fn recipient_reference(&self, index: usize) -> Option<String> {
+        let r = self.client_reference.as_deref()?;
+        let (offset, total) = match self.batch_of {
+            (_, 0) => (0, self.recipients.len()),
+            whole => whole,
+        };
+        Some(if total == 1 {
+            r.to_owned()
+        } else {
+            format!("{r}-{}", offset + index + 1)
+        })
     }
 }
 
@@ -416,6 +467,7 @@ impl MessageBuilder {
             priority: self.priority,
             delivery_report: self.delivery_report,
             client_reference: self.client_reference,
+            batch_of: (0, 0),
             validity: self.validity,
             send_at: self.send_at,
         })

@@ -10,10 +10,15 @@
 //! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview.
 //! - [`StubProvider`] (a fake) and [`Failover`].
 //! - [`SmsSettings`]: the CRM's SMS settings, and [`send_test_sms`].
+//! - [`DeliveryReceipt`] and [`IncomingMessage`]: what gateways push, in
+//!   provider-neutral form; [`inbound`] routes incoming SMS by the CRM's
+//!   "SMS endpoint" code, [`tracking`] matches delivery reports to sent
+//!   messages.
 
 pub mod encoding;
 pub(crate) mod error;
 mod failover;
+pub mod inbound;
 mod message;
 mod outcome;
 mod provider;
@@ -21,6 +26,7 @@ mod receipt;
 mod secret;
 mod settings;
 mod stub;
+pub mod tracking;
 
 pub use error::{ErrorKind, SmsError};
 pub use failover::Failover;

@@ -329,10 +329,10 @@ where
     if message.recipients().len() <= max_batch.max(1) {
         return send_batch(message.clone()).await;
     }
-    let batches: Vec<Message> = message
-        .recipients()
-        .chunks(max_batch.max(1))
-        .map(|chunk| message.with_recipients(chunk.to_vec()))
+    let size = max_batch.max(1);
+    let batches: Vec<Message> = (0..message.recipients().len())
+        .step_by(size)
+        .map(|start| message.batch(start, size))
         .collect();
     let reports: Vec<SendReport> = stream::iter(batches)
         .map(send_batch)

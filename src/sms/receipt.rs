@@ -46,6 +46,31 @@ pub struct DeliveryReceipt {
     pub done_at: Option<String>,
 }
 
+impl DeliveryReceipt {
+    /// A report from `provider` on the message with the gateway's
+    /// `reference`, in `state`, with the gateway's own status code; set the
+    /// other fields as the gateway gives them.
+    pub fn new(
+        provider: &'static str,
+        reference: &str,
+        state: DeliveryState,
+        status_code: &str,
+    ) -> Self {
+        DeliveryReceipt {
+            provider,
+            reference: reference.to_owned(),
+            client_reference: None,
+            batch_reference: None,
+            recipient: None,
+            state,
+            status_code: status_code.to_owned(),
+            description: None,
+            operator_status: None,
+            done_at: None,
+        }
+    }
+}
+
 /// One incoming SMS (MO) from a gateway.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -76,6 +101,40 @@ pub struct IncomingMessage {
     /// `POSITION/POS/LATITUDE`, `METADATA/…`; Intelecom's `serviceid`,
     /// `sctimestamp`, …).
     pub extras: Vec<(String, String)>,
+}
+
+impl IncomingMessage {
+    /// A message from `provider` with the gateway's `id`, the sender as
+    /// written (`from` is parsed from it when it is a valid international
+    /// number) and the text; set the other fields as the gateway gives them.
+    ///
+    /// ```
+    /// use crm_comms::sms::IncomingMessage;
+    /// let mut m = IncomingMessage::new("mygateway", "m-1", "+4741000001", "STOPP");
+    /// m.to = Some("26112".into());
+    /// assert_eq!(m.from.unwrap().e164(), "+4741000001");
+    /// ```
+    pub fn new(provider: &'static str, id: &str, from_raw: &str, text: &str) -> Self {
+        let international = if from_raw.starts_with('+') {
+            from_raw.to_owned()
+        } else {
+            format!("+{from_raw}")
+        };
+        IncomingMessage {
+            provider,
+            id: id.to_owned(),
+            from_raw: from_raw.to_owned(),
+            from: PhoneNumber::parse(&international, None).ok(),
+            to: None,
+            text: text.to_owned(),
+            keyword: None,
+            stripped_text: None,
+            session_id: None,
+            received_at: None,
+            network: None,
+            extras: Vec::new(),
+        }
+    }
 }
 
 /// A callback body (or one entry of it) that cannot be read.
