@@ -28,6 +28,7 @@
 //! | `intelecom` | no | the Intelecom/Puzzel gateway's web service, delivery reports and incoming SMS |
 //! | `pswincom` | no | the PSWinCom/LINK Mobility XML API, delivery-report and incoming-SMS parsing, acknowledgements |
 //! | `smtp` | no | Intelecom's e-mail mode ("use web service" off) through an SMTP relay (lettre) |
+//! | `receiver` | no | the webhook receiver (axum) for both gateways' incoming SMS and delivery reports: routing, dedup, acks, callback auth |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a
@@ -56,6 +57,9 @@ pub mod prefs;
 #[cfg(feature = "pswincom")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pswincom")))]
 pub mod pswincom;
+#[cfg(feature = "receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
+pub mod receiver;
 pub mod sms;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -211,6 +211,14 @@ pub struct DeliveryEvent {
 }
 
 impl DeliveryEvent {
+    /// An event for a report no record matched.
+    pub fn unmatched(receipt: DeliveryReceipt) -> Self {
+        DeliveryEvent {
+            sent: None,
+            receipt,
+        }
+    }
+
     /// The final state.
     pub fn state(&self) -> DeliveryState {
         self.receipt.state

@@ -1,0 +1,727 @@
+//! The webhook receiver: an [`axum::Router`] the CRM mounts to take the
+//! gateways' pushes of incoming SMS (MO) and delivery reports (DR).
+//!
+//! | route | gateway | takes | answers |
+//! |---|---|---|---|
+//! | `POST /intelecom/mo`, `POST /intelecom/dr` | Intelecom | JSON `{"mo":[…]}` / `{"dr":[…]}` or XML | 200 (empty) once every entry is handled; 500 to have the batch redelivered |
+//! | `GET /intelecom/mo`, `GET /intelecom/dr` | Intelecom | a GET template's query | 200 / 500 |
+//! | `POST /pswincom/mo`, `POST /pswincom/dr` | PSWinCom | XML `MSGLST` or a form | XML: 200 with a `MSGLST` ack, `OK` or `FAIL` per `ID`; form: 200 `OK` / 500 |
+//!
+//! Each message reaches the application once: incoming SMS go through the
+//! [`InboundRouter`] (by "SMS endpoint" code), delivery reports become
+//! [`DeliveryEvent`]s (matched by the [`DeliveryTracker`] when one is set)
+//! for the [`DeliveryHandler`]. Redeliveries are recognised through a
+//! [`DedupStore`]. A handler error asks the gateway for redelivery (500, or
+//! `FAIL` for that `ID`), so nothing is lost; a redelivery of a message
+//! that was handled is acknowledged without handling it again.
+//!
+//! An entry that cannot be read (a batch with one malformed entry) is
+//! reported to [`on_malformed`](ReceiverBuilder::on_malformed) and
+//! acknowledged: the gateway resending the same bytes cannot fix it, and
+//! the other entries are handled. A body that cannot be read at all gets
+//! 400 with the reason.
+//!
+//! Callbacks are authenticated as the gateways offer it: a shared secret in
+//! a header or a query parameter (compared in constant time; the query
+//! parameter is removed before a GET template is read), and optionally an
+//! allow-list of source addresses (serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()` so the receiver
+//! sees them). Requests without the secret get 401 and from elsewhere 403,
+//! and never reach a handler.
+//!
+//! ```no_run
+//! use crm_comms::receiver::WebhookReceiver;
+//! use crm_comms::sms::inbound::{InboundRouter, Routed, HandlerError};
+//! use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let incoming = InboundRouter::new(|m: Routed| async move {
+//!     println!("unrouted SMS from {:?}: {}", m.from, m.text);
+//!     Ok::<(), HandlerError>(())
+//! });
+//! let receiver = WebhookReceiver::builder(incoming, |e: DeliveryEvent| async move {
+//!     println!("{:?} is {:?}", e.recipient(), e.state());
+//!     Ok::<(), HandlerError>(())
+//! })
+//! .tracker(DeliveryTracker::new(MemorySentStore::new()))
+//! .secret_header("X-API-Key", "s3cret")
+//! .build()?;
+//! let app = axum::Router::new().nest("/sms", receiver.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
+//! # Ok(()) }
+//! ```
+
+mod dedup;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use subtle::ConstantTimeEq;
+
+pub use dedup::{DedupStore, MemoryDedup, Seen};
+pub use ipnet::IpNet;
+
+use crate::sms::inbound::{HandlerError, InboundRouter};
+use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
+use crate::sms::{CallbackError, DeliveryReceipt, IncomingMessage, Secret};
+
+/// The largest body read by default (1 MiB; a PSWin batch of 100 is about
+/// 30 KiB).
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// A receiver that cannot be built: what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("webhook receiver: {0}")]
+pub struct ReceiverError(String);
+
+/// An entry of a push that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MalformedEntry {
+    /// The gateway (`intelecom`, `pswincom`).
+    pub provider: &'static str,
+    /// `mo` or `dr`.
+    pub kind: &'static str,
+    /// The entry's `ID` where the format has one.
+    pub id: String,
+    /// What is wrong.
+    pub error: CallbackError,
+}
+
+type MalformedHook = Arc<dyn Fn(MalformedEntry) + Send + Sync>;
+
+/// Builds a [`WebhookReceiver`].
+pub struct ReceiverBuilder {
+    incoming: InboundRouter,
+    deliveries: Arc<dyn DeliveryHandler>,
+    tracker: Option<DeliveryTracker>,
+    dedup: Arc<dyn DedupStore>,
+    header_secret: Option<(String, Secret)>,
+    query_secret: Option<(String, Secret)>,
+    sources: Vec<IpNet>,
+    max_body: usize,
+    on_malformed: MalformedHook,
+}
+
+impl fmt::Debug for ReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("incoming", &self.incoming)
+            .field("tracker", &self.tracker.is_some())
+            .field("header_secret", &self.header_secret)
+            .field("query_secret", &self.query_secret)
+            .field("sources", &self.sources)
+            .field("max_body", &self.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiverBuilder {
+    /// Matches delivery reports to sent messages (without one, every
+    /// [`DeliveryEvent`] has `sent: None`).
+    pub fn tracker(mut self, tracker: DeliveryTracker) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+
+    /// Where handled messages are remembered (default [`MemoryDedup::new`];
+    /// use a shared store when several processes receive).
+    pub fn dedup(mut self, store: impl DedupStore + 'static) -> Self {
+        self.dedup = Arc::new(store);
+        self
+    }
+
+    /// Requires the header `name` to carry `secret` (Intelecom's fixed
+    /// header, e.g. `X-API-Key`).
+    pub fn secret_header(mut self, name: &str, secret: impl Into<Secret>) -> Self {
+        self.header_secret = Some((name.to_owned(), secret.into()));
+        self
+    }
+
+    /// Requires the query parameter `name` to carry `secret` (a fixed query
+    /// parameter in the URL given to the gateway; the only option for
+    /// PSWinCom). With a header secret too, either one is enough.
+    pub fn secret_query(mut self, name: &str, secret: impl Into<Secret>) -> Self {
+        self.query_secret = Some((name.to_owned(), secret.into()));
+        self
+    }
+
+    /// Accepts requests only from these networks (the gateways' published
+    /// addresses). Needs the connection's address: serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn allow_sources(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
+        self.sources.extend(networks);
+        self
+    }
+
+    /// The largest body read (default [`DEFAULT_MAX_BODY`]); larger ones get
+    /// 413.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Called for every entry that cannot be read (default: a `tracing`
+    /// warning without the entry's content).
+    pub fn on_malformed(mut self, hook: impl Fn(MalformedEntry) + Send + Sync + 'static) -> Self {
+        self.on_malformed = Arc::new(hook);
+        self
+    }
+
+    /// Validates and builds the receiver.
+    ///
+    /// # Errors
+    ///
+    /// An empty secret, a header or parameter name that cannot be used, or
+    /// a zero body limit.
+    pub fn build(self) -> Result<WebhookReceiver, ReceiverError> {
+        let bad = |m: &str| Err(ReceiverError(m.to_owned()));
+        let mut header = None;
+        if let Some((name, secret)) = &self.header_secret {
+            let Ok(n) = HeaderName::try_from(name.as_str()) else {
+                return bad("the secret header's name is not a valid header name");
+            };
+            if secret.is_empty() {
+                return bad("the header secret is empty");
+            }
+            header = Some((n, secret.clone()));
+        }
+        if let Some((name, secret)) = &self.query_secret {
+            if name.is_empty() {
+                return bad("the secret query parameter's name is empty");
+            }
+            if secret.is_empty() {
+                return bad("the query secret is empty");
+            }
+        }
+        if self.max_body == 0 {
+            return bad("the body limit is zero");
+        }
+        Ok(WebhookReceiver {
+            inner: Arc::new(Inner {
+                incoming: self.incoming,
+                deliveries: self.deliveries,
+                tracker: self.tracker,
+                dedup: self.dedup,
+                header_secret: header,
+                query_secret: self.query_secret,
+                sources: self.sources,
+                max_body: self.max_body,
+                on_malformed: self.on_malformed,
+            }),
+        })
+    }
+}
+
+/// Takes the gateways' pushes; [`router`](Self::router) gives the routes.
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for WebhookReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookReceiver")
+            .field("incoming", &self.inner.incoming)
+            .field("authenticated", &self.inner.authenticates())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    incoming: InboundRouter,
+    deliveries: Arc<dyn DeliveryHandler>,
+    tracker: Option<DeliveryTracker>,
+    dedup: Arc<dyn DedupStore>,
+    header_secret: Option<(HeaderName, Secret)>,
+    query_secret: Option<(String, Secret)>,
+    sources: Vec<IpNet>,
+    max_body: usize,
+    on_malformed: MalformedHook,
+}
+
+impl WebhookReceiver {
+    /// A receiver handing incoming SMS to `incoming` and delivery events to
+    /// `deliveries`.
+    pub fn builder(
+        incoming: InboundRouter,
+        deliveries: impl DeliveryHandler + 'static,
+    ) -> ReceiverBuilder {
+        ReceiverBuilder {
+            incoming,
+            deliveries: Arc::new(deliveries),
+            tracker: None,
+            dedup: Arc::new(MemoryDedup::new()),
+            header_secret: None,
+            query_secret: None,
+            sources: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            on_malformed: Arc::new(|e: MalformedEntry| {
+                tracing::warn!(
+                    provider = e.provider,
+                    kind = e.kind,
+                    id = %e.id,
+                    error = %e.error,
+                    "a pushed entry could not be read"
+                );
+            }),
+        }
+    }
+
+    /// The routes (see the [module docs](self)), to nest where the
+    /// gateways are told to push.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/intelecom/mo", get(intelecom_mo).post(intelecom_mo))
+            .route("/intelecom/dr", get(intelecom_dr).post(intelecom_dr))
+            .route("/pswincom/mo", post(pswincom_mo))
+            .route("/pswincom/dr", post(pswincom_dr))
+            .with_state(self.inner.clone())
+    }
+}
+
+/// A request after the checks every route makes.
+struct Checked {
+    method: Method,
+    content_type: String,
+    /// The query without the secret parameter.
+    query: String,
+    body: axum::body::Bytes,
+}
+
+/// What became of one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Handled now, handled before, or unreadable (reported): acknowledge.
+    Ack,
+    /// The handler failed or the entry is being handled elsewhere: ask for
+    /// redelivery.
+    Redeliver,
+}
+
+/// A request refused before any handler: the status and the reason.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        text(self.0, self.1)
+    }
+}
+
+fn refuse(status: StatusCode, reason: impl Into<String>) -> Refusal {
+    Refusal(status, reason.into())
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+impl Inner {
+    fn authenticates(&self) -> bool {
+        self.header_secret.is_some() || self.query_secret.is_some()
+    }
+
+    /// Source, secret and body checks; the response to give instead when
+    /// one fails.
+    async fn check(&self, request: Request) -> Result<Checked, Refusal> {
+        let (parts, body) = request.into_parts();
+        if !self.sources.is_empty() {
+            let from = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            if !from.is_some_and(|ip| self.sources.iter().any(|n| n.contains(&ip))) {
+                return Err(refuse(StatusCode::FORBIDDEN, "source address not allowed"));
+            }
+        }
+        let raw_query = parts.uri.query().unwrap_or("");
+        let (query, query_ok) = self.strip_query_secret(raw_query);
+        if self.authenticates() && !(query_ok || self.header_ok(&parts.headers)) {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong callback secret",
+            ));
+        }
+        let body = match axum::body::to_bytes(Body::new(body), self.max_body).await {
+            Ok(b) => b,
+            Err(_) => {
+                return Err(refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the body is larger than {} bytes or was cut off",
+                        self.max_body
+                    ),
+                ));
+            }
+        };
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Ok(Checked {
+            method: parts.method,
+            content_type,
+            query,
+            body,
+        })
+    }
+
+    fn header_ok(&self, headers: &HeaderMap) -> bool {
+        let Some((name, secret)) = &self.header_secret else {
+            return false;
+        };
+        headers
+            .get_all(name)
+            .iter()
+            .any(|v| same(v.as_bytes(), secret.expose().as_bytes()))
+    }
+
+    /// The query without the secret parameter, and whether it carried the
+    /// secret.
+    fn strip_query_secret(&self, query: &str) -> (String, bool) {
+        let Some((name, secret)) = &self.query_secret else {
+            return (query.to_owned(), false);
+        };
+        let mut ok = false;
+        let mut kept = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            if k == name.as_str() {
+                ok |= same(v.as_bytes(), secret.expose().as_bytes());
+            } else {
+                kept.append_pair(&k, &v);
+            }
+        }
+        (kept.finish(), ok)
+    }
+
+    /// Hands one incoming SMS to its handler, once.
+    async fn take_mo(&self, message: IncomingMessage) -> Fate {
+        let key = mo_key(&message);
+        self.once(&key, async {
+            self.incoming.dispatch(message).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Hands one delivery report to the delivery handler, once.
+    async fn take_dr(&self, receipt: DeliveryReceipt) -> Fate {
+        let key = dr_key(&receipt);
+        self.once(&key, async {
+            let event = match &self.tracker {
+                Some(t) => t.on_receipt(receipt).await.map_err(|e| {
+                    HandlerError::new("the sent-message store failed").with_source(e)
+                })?,
+                None => DeliveryEvent::unmatched(receipt),
+            };
+            self.deliveries.handle(event).await
+        })
+        .await
+    }
+
+    async fn once(
+        &self,
+        key: &str,
+        handle: impl std::future::Future<Output = Result<(), HandlerError>>,
+    ) -> Fate {
+        match self.dedup.begin(key).await {
+            Ok(Seen::New) => {}
+            Ok(Seen::Done) => return Fate::Ack,
+            Ok(Seen::InProgress) => return Fate::Redeliver,
+            Err(e) => {
+                tracing::warn!(error = %e, "the dedup store failed; asking for redelivery");
+                return Fate::Redeliver;
+            }
+        }
+        let handled = match handle.await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "a handler failed; asking for redelivery");
+                false
+            }
+        };
+        if let Err(e) = self.dedup.finish(key, handled).await {
+            tracing::warn!(error = %e, "the dedup store failed to record an entry");
+        }
+        if handled { Fate::Ack } else { Fate::Redeliver }
+    }
+
+    fn malformed(
+        &self,
+        provider: &'static str,
+        kind: &'static str,
+        id: &str,
+        error: CallbackError,
+    ) {
+        (self.on_malformed)(MalformedEntry {
+            provider,
+            kind,
+            id: id.to_owned(),
+            error,
+        });
+    }
+}
+
+/// Compares in constant time (for equal lengths).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// 64-bit FNV-1a: a stable fingerprint of a text for dedup keys.
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// An incoming SMS's dedup key: the gateway's id with the sender, the
+/// number and the text (PSWinCom's `ID` without a `REF` only numbers the
+/// entries of one push, so the content tells messages apart).
+fn mo_key(m: &IncomingMessage) -> String {
+    format!(
+        "{}:mo:{}:{}:{}:{:016x}",
+        m.provider,
+        m.id,
+        m.from_raw,
+        m.to.as_deref().unwrap_or(""),
+        fingerprint(&m.text)
+    )
+}
+
+/// A delivery report's dedup key: reference, state and recipient (a later
+/// report with another state is new).
+fn dr_key(r: &DeliveryReceipt) -> String {
+    format!(
+        "{}:dr:{}:{}:{}:{}",
+        r.provider,
+        r.reference,
+        r.client_reference.as_deref().unwrap_or(""),
+        r.status_code,
+        r.recipient
+            .map(|n| n.digits().to_owned())
+            .unwrap_or_default()
+    )
+}
+
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The answer to a push whose entries had these fates: 200 when all are
+/// acknowledged, 500 to have the push redelivered.
+fn all_or_redeliver(fates: &[Fate]) -> Response {
+    if fates.contains(&Fate::Redeliver) {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "not all entries could be handled; please redeliver",
+        )
+    } else {
+        StatusCode::OK.into_response()
+    }
+}
+
+mod intelecom_routes {
+    use super::*;
+    use crate::intelecom::callback as cb;
+
+    type Entries<T> = Result<Vec<Result<T, CallbackError>>, CallbackError>;
+
+    /// The entries of an Intelecom push, by method and content type.
+    fn entries<T>(
+        c: &Checked,
+        json: fn(&[u8]) -> Entries<T>,
+        xml: fn(&[u8]) -> Entries<T>,
+        query: fn(&str) -> Result<T, CallbackError>,
+    ) -> Result<Vec<Result<T, CallbackError>>, Refusal> {
+        if c.method == Method::GET {
+            return Ok(vec![query(&c.query)]);
+        }
+        let parsed = match media_type(&c.content_type).as_str() {
+            "application/json" => json(&c.body),
+            "application/xml" | "text/xml" => xml(&c.body),
+            other => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("content type {other:?} is not JSON or XML"),
+                ));
+            }
+        };
+        parsed.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+
+    pub(super) async fn intelecom_mo(
+        State(inner): State<Arc<Inner>>,
+        request: Request,
+    ) -> Response {
+        let c = match inner.check(request).await {
+            Ok(c) => c,
+            Err(r) => return r.into_response(),
+        };
+        let entries = match entries(&c, cb::parse_mo_json, cb::parse_mo_xml, cb::parse_mo_query) {
+            Ok(e) => e,
+            Err(r) => return r.into_response(),
+        };
+        let mut fates = Vec::with_capacity(entries.len());
+        for entry in entries {
+            fates.push(match entry {
+                Ok(m) => inner.take_mo(m).await,
+                Err(e) => {
+                    inner.malformed("intelecom", "mo", "", e);
+                    Fate::Ack
+                }
+            });
+        }
+        all_or_redeliver(&fates)
+    }
+
+    pub(super) async fn intelecom_dr(
+        State(inner): State<Arc<Inner>>,
+        request: Request,
+    ) -> Response {
+        let c = match inner.check(request).await {
+            Ok(c) => c,
+            Err(r) => return r.into_response(),
+        };
+        let entries = match entries(&c, cb::parse_dr_json, cb::parse_dr_xml, cb::parse_dr_query) {
+            Ok(e) => e,
+            Err(r) => return r.into_response(),
+        };
+        let mut fates = Vec::with_capacity(entries.len());
+        for entry in entries {
+            fates.push(match entry {
+                Ok(r) => inner.take_dr(r).await,
+                Err(e) => {
+                    inner.malformed("intelecom", "dr", "", e);
+                    Fate::Ack
+                }
+            });
+        }
+        all_or_redeliver(&fates)
+    }
+}
+use intelecom_routes::{intelecom_dr, intelecom_mo};
+
+mod pswincom_routes {
+    use super::*;
+    use crate::pswincom::callback::{self as cb, PushEntry};
+
+    enum Format {
+        Xml,
+        Form,
+    }
+
+    fn format(c: &Checked) -> Result<Format, Refusal> {
+        match media_type(&c.content_type).as_str() {
+            "application/xml" | "text/xml" => Ok(Format::Xml),
+            "application/x-www-form-urlencoded" => Ok(Format::Form),
+            other => Err(refuse(
+                StatusCode::BAD_REQUEST,
+                format!("content type {other:?} is not XML or a form"),
+            )),
+        }
+    }
+
+    /// The per-`ID` acknowledgement.
+    fn ack(acks: &[(String, Fate)]) -> Response {
+        let body = cb::ack_xml(acks.iter().map(|(id, f)| (id.as_str(), *f == Fate::Ack)));
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/xml; charset=iso-8859-1")],
+            body,
+        )
+            .into_response()
+    }
+
+    fn form_answer(fate: Fate) -> Response {
+        match fate {
+            Fate::Ack => text(StatusCode::OK, cb::FORM_ACK),
+            Fate::Redeliver => all_or_redeliver(&[fate]),
+        }
+    }
+
+    pub(super) async fn pswincom_mo(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+        let c = match inner.check(request).await {
+            Ok(c) => c,
+            Err(r) => return r.into_response(),
+        };
+        match format(&c) {
+            Err(r) => r.into_response(),
+            Ok(Format::Form) => match cb::parse_mo_form(&c.body, cb::charset_of(&c.content_type)) {
+                Ok(m) => form_answer(inner.take_mo(m).await),
+                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+            },
+            Ok(Format::Xml) => match cb::parse_mo_xml(&c.body) {
+                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+                Ok(entries) => {
+                    let mut acks = Vec::with_capacity(entries.len());
+                    for PushEntry { id, result } in entries {
+                        let fate = match result {
+                            Ok(m) => inner.take_mo(m).await,
+                            Err(e) => {
+                                inner.malformed("pswincom", "mo", &id, e);
+                                Fate::Ack
+                            }
+                        };
+                        acks.push((id, fate));
+                    }
+                    ack(&acks)
+                }
+            },
+        }
+    }
+
+    pub(super) async fn pswincom_dr(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+        let c = match inner.check(request).await {
+            Ok(c) => c,
+            Err(r) => return r.into_response(),
+        };
+        match format(&c) {
+            Err(r) => r.into_response(),
+            Ok(Format::Form) => match cb::parse_dr_form(&c.body, cb::charset_of(&c.content_type)) {
+                Ok(r) => form_answer(inner.take_dr(r).await),
+                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+            },
+            Ok(Format::Xml) => match cb::parse_dr_xml(&c.body) {
+                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+                Ok(entries) => {
+                    let mut acks = Vec::with_capacity(entries.len());
+                    for PushEntry { id, result } in entries {
+                        let fate = match result {
+                            Ok(r) => inner.take_dr(r).await,
+                            Err(e) => {
+                                inner.malformed("pswincom", "dr", &id, e);
+                                Fate::Ack
+                            }
+                        };
+                        acks.push((id, fate));
+                    }
+                    ack(&acks)
+                }
+            },
+        }
+    }
+}
+use pswincom_routes::{pswincom_dr, pswincom_mo};
