@@ -1,0 +1,539 @@
+//! End to end on loopback: the gateway emulators push incoming SMS and
+//! delivery reports to the webhook receiver — duplicates, a batch with one
+//! malformed entry, a push while a handler fails — and every message
+//! reaches its handler exactly once.
+#![cfg(all(feature = "receiver", feature = "testing"))]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crm_comms::intelecom::Intelecom;
+use crm_comms::pswincom::Pswincom;
+use crm_comms::receiver::{MalformedEntry, WebhookReceiver};
+use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
+use crm_comms::sms::{DeliveryState, Message, SmsProvider};
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
+use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator};
+use crm_comms::testing::push::PushTarget;
+
+/// What reached the application.
+#[derive(Default)]
+struct App {
+    /// (handler, message id, stripped text)
+    incoming: Mutex<Vec<(String, String, String)>>,
+    deliveries: Mutex<Vec<DeliveryEvent>>,
+    malformed: Mutex<Vec<MalformedEntry>>,
+    /// Message ids (or references) whose handler fails this many more
+    /// times.
+    fail: Mutex<HashMap<String, usize>>,
+    /// Handler calls, failed ones included.
+    calls: Mutex<usize>,
+}
+
+impl App {
+    fn should_fail(&self, id: &str) -> bool {
+        *self.calls.lock().unwrap() += 1;
+        let mut fail = self.fail.lock().unwrap();
+        match fail.get_mut(id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn incoming_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .incoming
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn handler(
+    app: &Arc<App>,
+    name: &'static str,
+) -> impl Fn(Routed) -> std::pin::Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>
++ Send
++ Sync
++ use<> {
+    let app = app.clone();
+    move |m: Routed| {
+        let app = app.clone();
+        Box::pin(async move {
+            if app.should_fail(m.id()) {
+                return Err(HandlerError::new("the CRM database is down"));
+            }
+            app.incoming
+                .lock()
+                .unwrap()
+                .push((name.to_owned(), m.id().to_owned(), m.text.clone()));
+            Ok(())
+        })
+    }
+}
+
+struct Setup {
+    app: Arc<App>,
+    base: String,
+    tracker: DeliveryTracker,
+}
+
+async fn start(
+    configure: impl FnOnce(crm_comms::receiver::ReceiverBuilder) -> crm_comms::receiver::ReceiverBuilder,
+) -> Setup {
+    let app = Arc::new(App::default());
+    let router = InboundRouter::new(handler(&app, "fallback"))
+        .route("TILBUD".parse().unwrap(), handler(&app, "offer"))
+        .route("26112".parse().unwrap(), handler(&app, "short-26112"));
+    let tracker = DeliveryTracker::new(MemorySentStore::new());
+    let deliveries = {
+        let app = app.clone();
+        move |e: DeliveryEvent| {
+            let app = app.clone();
+            async move {
+                if app.should_fail(&e.receipt.reference) {
+                    return Err(HandlerError::new("the CRM database is down"));
+                }
+                app.deliveries.lock().unwrap().push(e);
+                Ok(())
+            }
+        }
+    };
+    let malformed = {
+        let app = app.clone();
+        move |m: MalformedEntry| app.malformed.lock().unwrap().push(m)
+    };
+    let builder = WebhookReceiver::builder(router, deliveries)
+        .tracker(tracker.clone())
+        .on_malformed(malformed);
+    let receiver = configure(builder).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/sms", listener.local_addr().unwrap());
+    let app_router = axum::Router::new().nest("/sms", receiver.router());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app_router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    Setup { app, base, tracker }
+}
+
+fn secret(b: crm_comms::receiver::ReceiverBuilder) -> crm_comms::receiver::ReceiverBuilder {
+    b.secret_header("X-API-Key", "k3y")
+        .secret_query("secret", "q5ecret")
+}
+
+fn mo(id: &str, text: &str) -> ie::PushedMo {
+    ie::PushedMo {
+        message_id: id.into(),
+        short_number: "1960".into(),
+        originator: "+4741000001".into(),
+        content: text.into(),
+        command: None,
+        session_id: None,
+    }
+}
+
+async fn eventually(what: &str, ok: impl Fn() -> bool) {
+    for _ in 0..300 {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_failures() {
+    let s = start(secret).await;
+    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let target = PushTarget::new(format!("{}/intelecom/mo", s.base)).header("X-API-Key", "k3y");
+
+    // A batch with one malformed entry (no originator): the others count.
+    let mut bad = mo("m-3", "hei");
+    bad.originator = String::new();
+    let r = emu
+        .push_mos(
+            &target,
+            &ie::PushFormat::Json,
+            &[mo("m-1", "TILBUD ja takk"), bad, mo("m-2", "Hei der")],
+        )
+        .await;
+    assert_eq!(r.statuses, [200]);
+    // The same push again (the gateway redelivers a lost ack): no new calls.
+    let r = emu
+        .push_mos(
+            &target,
+            &ie::PushFormat::Xml,
+            &[mo("m-1", "TILBUD ja takk")],
+        )
+        .await;
+    assert_eq!(r.statuses, [200]);
+    // A push while the handler fails: 500, then the redelivery is handled.
+    s.app.fail.lock().unwrap().insert("m-4".into(), 1);
+    let r = emu
+        .push_mos(
+            &target,
+            &ie::PushFormat::Json,
+            &[mo("m-4", "tilbud nei"), mo("m-5", "x")],
+        )
+        .await;
+    assert_eq!(r.statuses, [500, 200]);
+    assert!(r.delivered);
+    // One message per GET template request.
+    let get = PushTarget::new(format!(
+        "{}/intelecom/mo?secret=q5ecret&messageid=[messageid]&sno=[sno]&originator=[originator]&content=[content]",
+        s.base
+    ));
+    let r = emu
+        .push_mos(&get, &ie::PushFormat::Get, &[mo("m-6", "Tilbud: GET")])
+        .await;
+    assert_eq!(r.statuses, [200]);
+
+    assert_eq!(s.app.incoming_ids(), ["m-1", "m-2", "m-4", "m-5", "m-6"]);
+    let incoming = s.app.incoming.lock().unwrap().clone();
+    let of = |id: &str| incoming.iter().find(|(_, i, _)| i == id).unwrap().clone();
+    assert_eq!(of("m-1"), ("offer".into(), "m-1".into(), "ja takk".into()));
+    assert_eq!(of("m-2").0, "fallback");
+    assert_eq!(of("m-6"), ("offer".into(), "m-6".into(), "GET".into()));
+    let malformed = s.app.malformed.lock().unwrap().clone();
+    assert_eq!(malformed.len(), 1);
+    assert_eq!(malformed[0].error.field, "originator");
+    // 6 handled calls + 1 failed one; duplicates never reached a handler.
+    assert_eq!(*s.app.calls.lock().unwrap(), 6);
+}
+
+#[tokio::test]
+async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
+    let s = start(secret).await;
+    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
+        ie::PushFormat::Json,
+    );
+    emu.set_dr_status(351);
+    let provider = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    let message = Message::builder()
+        .to_all(["+4741000001", "+4741000002"].map(|n| n.parse().unwrap()))
+        .text("Hei")
+        .delivery_report(true)
+        .client_reference("case-5")
+        .build()
+        .unwrap();
+    let report = provider.send(&message).await;
+    assert!(report.all_accepted());
+    s.tracker.record("case-5", &message, &report).await.unwrap();
+    eventually("2 delivery events", || {
+        s.app.deliveries.lock().unwrap().len() == 2
+    })
+    .await;
+    let events = s.app.deliveries.lock().unwrap().clone();
+    let mut recipients: Vec<String> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.sent.as_ref().unwrap().key, "case-5");
+            assert_eq!(e.state(), DeliveryState::Failed { permanent: true });
+            e.recipient().unwrap().e164().to_owned()
+        })
+        .collect();
+    recipients.sort();
+    assert_eq!(recipients, ["+4741000001", "+4741000002"]);
+}
+
+#[tokio::test]
+async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
+    let s = start(secret).await;
+    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    let target = PushTarget::new(format!("{}/pswincom/mo?secret=q5ecret", s.base));
+    let pmo = |id: &str, sender: &str, text: &str| pe::PushedMo {
+        id: id.into(),
+        sender: sender.into(),
+        receiver: "26112".into(),
+        text: text.into(),
+        network: Some("242:01".into()),
+        reference: Some(format!("REF-{id}")),
+    };
+    s.app.fail.lock().unwrap().insert("REF-2".into(), 1);
+    let r = emu
+        .push_mos(
+            &target,
+            &pe::PushFormat::Xml,
+            &[
+                pmo("1", "4741000001", "TILBUD på blåbær"),
+                pmo("2", "4741000002", "hei"),
+                pmo("3", "", "no sender"),
+            ],
+        )
+        .await;
+    assert!(r.delivered, "{r:?}");
+    assert_eq!(
+        r.statuses,
+        [200, 200],
+        "ID 2 acked FAIL once, then redelivered"
+    );
+    // The whole push again: acknowledged, not handled again.
+    let r = emu
+        .push_mos(
+            &target,
+            &pe::PushFormat::Xml,
+            &[pmo("1", "4741000001", "TILBUD på blåbær")],
+        )
+        .await;
+    assert_eq!(r.statuses, [200]);
+    // A form push.
+    let r = emu
+        .push_mos(
+            &target,
+            &pe::PushFormat::Form,
+            &[pmo("1", "4741000009", "Hei på deg")],
+        )
+        .await;
+    assert_eq!(r.statuses, [200]);
+
+    assert_eq!(s.app.incoming_ids(), ["REF-1", "REF-1", "REF-2"]);
+    let incoming = s.app.incoming.lock().unwrap().clone();
+    assert_eq!(
+        incoming[0],
+        ("offer".into(), "REF-1".into(), "på blåbær".into())
+    );
+    assert_eq!(
+        incoming[1].0, "short-26112",
+        "REF-2 to 26112 without a keyword"
+    );
+    assert_eq!(
+        incoming[2],
+        ("short-26112".into(), "REF-1".into(), "Hei på deg".into()),
+        "another sender's message with the same REF is another message"
+    );
+    let malformed = s.app.malformed.lock().unwrap().clone();
+    assert_eq!(malformed.len(), 1);
+    assert_eq!(
+        (malformed[0].id.as_str(), malformed[0].error.field.as_str()),
+        ("3", "SND")
+    );
+}
+
+#[tokio::test]
+async fn pswincom_delivery_reports_arrive_through_the_receiver() {
+    let s = start(secret).await;
+    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
+        pe::PushFormat::Xml,
+    );
+    let provider = Pswincom::builder()
+        .url(emu.url())
+        .dangerous_allow_http()
+        .no_failover()
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    let message = Message::builder()
+        .to("+4741000001".parse().unwrap())
+        .text("Hei")
+        .delivery_report(true)
+        .build()
+        .unwrap();
+    let report = provider.send(&message).await;
+    s.tracker
+        .record("activity-3", &message, &report)
+        .await
+        .unwrap();
+    eventually("the delivery event", || {
+        s.app.deliveries.lock().unwrap().len() == 1
+    })
+    .await;
+    let e = s.app.deliveries.lock().unwrap()[0].clone();
+    assert_eq!(e.sent.unwrap().key, "activity-3");
+    assert_eq!(e.receipt.state, DeliveryState::Delivered);
+}
+
+async fn post(
+    url: &str,
+    content_type: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut req = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn requests_without_the_secret_bad_types_and_bodies_never_reach_a_handler() {
+    let s = start(|b| secret(b).max_body(64 * 1024)).await;
+    let json =
+        r#"{"mo":[{"messageid":"x1","originator":"+4741000001","content":"hei","sno":"1960"}]}"#;
+    let mo_url = format!("{}/intelecom/mo", s.base);
+    let key = [("X-API-Key", "k3y")];
+
+    assert_eq!(post(&mo_url, "application/json", json, &[]).await.0, 401);
+    assert_eq!(
+        post(&mo_url, "application/json", json, &[("X-API-Key", "k3Y")])
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        post(
+            &format!("{mo_url}?secret=wrong"),
+            "application/json",
+            json,
+            &[]
+        )
+        .await
+        .0,
+        401
+    );
+    let (status, reason) = post(&mo_url, "text/plain", json, &key).await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (400, "content type \"text/plain\" is not JSON or XML")
+    );
+    let (status, reason) = post(&mo_url, "application/json", "{\"mo\":[", &key).await;
+    assert_eq!(status, 400);
+    assert!(reason.contains("body"), "{reason}");
+    let big = format!("{{\"mo\":[],\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    assert_eq!(post(&mo_url, "application/json", &big, &key).await.0, 413);
+    let (status, reason) = post(
+        &format!("{}/pswincom/dr", s.base),
+        "application/json",
+        "{}",
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (
+            400,
+            "content type \"application/json\" is not XML or a form"
+        )
+    );
+    assert_eq!(*s.app.calls.lock().unwrap(), 0);
+    // With the secret in the query, the parameter never reaches the message.
+    let (status, _) = post(
+        &format!("{mo_url}?secret=q5ecret"),
+        "application/json",
+        json,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.app.incoming_ids(), ["x1"]);
+}
+
+#[tokio::test]
+async fn a_get_template_secret_is_removed_before_the_message_is_read() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let seen = seen.clone();
+        InboundRouter::new(move |m: Routed| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(m.message.extras.clone());
+                Ok::<(), HandlerError>(())
+            }
+        })
+    };
+    let receiver = WebhookReceiver::builder(router, |_: DeliveryEvent| async { Ok(()) })
+        .secret_query("secret", "q5ecret")
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver.router()).await.unwrap() });
+    let url = format!(
+        "{base}/intelecom/mo?messageid=g1&originator=%2B4741000001&content=hei&secret=q5ecret&extra=1"
+    );
+    let status = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let extras = seen.lock().unwrap()[0].clone();
+    assert!(
+        extras.iter().all(|(k, v)| k != "secret" && v != "q5ecret"),
+        "{extras:?}"
+    );
+    assert!(extras.iter().any(|(k, _)| k == "extra"));
+}
+
+#[tokio::test]
+async fn only_allowed_source_addresses_get_through() {
+    let json = r#"{"mo":[{"messageid":"s1","originator":"+4741000001","content":"hei"}]}"#;
+    let blocked = start(|b| b.allow_sources(["10.0.0.0/8".parse().unwrap()])).await;
+    let (status, _) = post(
+        &format!("{}/intelecom/mo", blocked.base),
+        "application/json",
+        json,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let allowed = start(|b| b.allow_sources(["127.0.0.0/8".parse().unwrap()])).await;
+    let (status, _) = post(
+        &format!("{}/intelecom/mo", allowed.base),
+        "application/json",
+        json,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(allowed.app.incoming_ids(), ["s1"]);
+}
+
+#[test]
+fn bad_receiver_settings_are_refused() {
+    let router = || InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) });
+    let deliveries = |_: DeliveryEvent| async { Ok::<(), HandlerError>(()) };
+    let err = WebhookReceiver::builder(router(), deliveries)
+        .secret_header("X-API-Key", "")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "webhook receiver: the header secret is empty"
+    );
+    let err = WebhookReceiver::builder(router(), deliveries)
+        .secret_header("bad header", "x")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("not a valid header name"));
+    let receiver = WebhookReceiver::builder(router(), deliveries)
+        .secret_header("X-API-Key", "hunter2")
+        .build()
+        .unwrap();
+    assert!(!format!("{receiver:?}").contains("hunter2"));
+}
