@@ -7,7 +7,9 @@
 //!    server on loopback);
 //! 3. a message to several recipients with one outcome each;
 //! 4. a test SMS through PSWinCom's XML API (a loopback emulator), with
-//!    Norwegian and Unicode text and the request as the gateway saw it.
+//!    Norwegian and Unicode text and the request as the gateway saw it;
+//! 5. the webhook receiver: a message sent, its delivery report pushed back
+//!    and matched to it, and incoming SMS routed by the "SMS endpoint" code.
 //!
 //! Run with `cargo run --example quickstart --all-features`.
 
@@ -26,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     links_and_preferences()?;
     sms().await?;
     pswincom().await?;
+    receiver().await?;
     Ok(())
 }
 
@@ -248,5 +251,140 @@ async fn pswincom() -> Result<(), Box<dyn std::error::Error>> {
             request.content_type, request.body
         );
     }
+    Ok(())
+}
+
+async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
+    use crm_comms::receiver::WebhookReceiver;
+    use crm_comms::sms::SmsProvider;
+    use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+    use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
+    use crm_comms::testing::intelecom_emulator::{PushFormat, PushTarget, PushedMo};
+
+    println!("\n== Delivery reports and incoming SMS (webhook receiver on loopback)");
+    // The settings page's "SMS endpoint": replies starting with TILBUD are
+    // this CRM's.
+    let settings: SmsSettings = serde_json::from_str(
+        r#"{"provider": "intelecom", "sms_endpoint": "TILBUD",
+            "intele_serviceId": "1234", "intele_username": "crm", "intele_password": "hunter2"}"#,
+    )?;
+    let endpoint = settings.endpoint()?.expect("set above");
+
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let offers = {
+        let done = done_tx.clone();
+        move |m: Routed| {
+            let done = done.clone();
+            async move {
+                let _ = done.send(format!(
+                    "offer reply from {} (endpoint {}): {:?}",
+                    m.from.map(|n| n.e164().to_owned()).unwrap_or_default(),
+                    m.endpoint.map(|e| e.to_string()).unwrap_or_default(),
+                    m.text
+                ));
+                Ok::<(), HandlerError>(())
+            }
+        }
+    };
+    let others = {
+        let done = done_tx.clone();
+        move |m: Routed| {
+            let done = done.clone();
+            async move {
+                let _ = done.send(format!("not for a route: {:?}", m.message.text));
+                Ok::<(), HandlerError>(())
+            }
+        }
+    };
+    let deliveries = {
+        let done = done_tx.clone();
+        move |e: DeliveryEvent| {
+            let done = done.clone();
+            async move {
+                let _ = done.send(format!(
+                    "delivery report for {:?} to {}: {:?}",
+                    e.sent.as_ref().map(|s| s.key.as_str()),
+                    e.recipient()
+                        .map(|n| n.e164().to_owned())
+                        .unwrap_or_default(),
+                    e.state()
+                ));
+                Ok::<(), HandlerError>(())
+            }
+        }
+    };
+    let tracker = DeliveryTracker::new(MemorySentStore::new());
+    let receiver = WebhookReceiver::builder(
+        InboundRouter::new(others).route(endpoint, offers),
+        deliveries,
+    )
+    .tracker(tracker.clone())
+    .secret_header("X-API-Key", "callback-secret")
+    .build()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/sms", listener.local_addr()?);
+    let app = axum::Router::new().nest("/sms", receiver.router());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The gateway pushes delivery reports to the receiver.
+    let gateway = IntelecomEmulator::start(1234, "crm", "hunter2").await?;
+    gateway.deliver_reports_to(
+        PushTarget::new(format!("{base}/intelecom/dr")).header("X-API-Key", "callback-secret"),
+        PushFormat::Json,
+    );
+    let provider = crm_comms::intelecom::Intelecom::builder()
+        .base_url(gateway.base_url())
+        .dangerous_allow_http()
+        .service_id(1234)
+        .credentials("crm", "hunter2")
+        .build()?;
+    let message = Message::builder()
+        .to("+4741000001".parse()?)
+        .text("Tilbud: 20 % på alt i dag. Svar TILBUD JA")
+        .delivery_report(true)
+        .build()?;
+    let report = provider.send(&message).await;
+    tracker.record("campaign-7", &message, &report).await?;
+    println!(
+        "sent, reference {:?}",
+        report.outcomes()[0].outcome.reference()
+    );
+    println!("{}", done_rx.recv().await.unwrap_or_default());
+
+    // Two replies arrive; the second is pushed twice (a lost ack) and is
+    // handled once.
+    let target =
+        PushTarget::new(format!("{base}/intelecom/mo")).header("X-API-Key", "callback-secret");
+    let reply = |id: &str, text: &str| PushedMo {
+        message_id: id.into(),
+        short_number: "1960".into(),
+        originator: "+4741000001".into(),
+        content: text.into(),
+        command: None,
+        session_id: None,
+    };
+    gateway
+        .push_mos(
+            &target,
+            &PushFormat::Json,
+            &[
+                reply("mo-1", "tilbud ja takk!"),
+                reply("mo-2", "Hvem er dette?"),
+            ],
+        )
+        .await;
+    gateway
+        .push_mos(
+            &target,
+            &PushFormat::Json,
+            &[reply("mo-2", "Hvem er dette?")],
+        )
+        .await;
+    for _ in 0..2 {
+        println!("{}", done_rx.recv().await.unwrap_or_default());
+    }
+    drop(done_tx);
+    let more = done_rx.try_recv().ok();
+    println!("handled more than once: {}", more.is_some());
     Ok(())
 }

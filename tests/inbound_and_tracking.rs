@@ -334,3 +334,24 @@ fn the_memory_store_forgets_the_oldest_beyond_its_capacity() {
         );
     });
 }
+
+#[test]
+fn the_settings_sms_endpoint_is_a_routing_code() {
+    let settings = |code: &str| -> crm_comms::sms::SmsSettings {
+        serde_json::from_value(serde_json::json!({
+            "provider": "pswincom", "sms_endpoint": code,
+            "pswin_username": "crm", "pswin_password": "pw"
+        }))
+        .unwrap()
+    };
+    let s = settings("TILBUD@26112");
+    s.validate().unwrap();
+    assert_eq!(s.endpoint().unwrap().unwrap().to_string(), "TILBUD@26112");
+    assert_eq!(settings(" ").endpoint().unwrap(), None);
+    let err = settings("two words").validate().unwrap_err();
+    assert_eq!(err.field, "sms_endpoint");
+    assert_eq!(
+        err.to_string(),
+        "SMS setting `sms_endpoint`: the keyword must be one word of letters and digits"
+    );
+}

@@ -341,7 +341,25 @@ impl SmsSettings {
         self.check().map(|_| ())
     }
 
+    /// The "SMS endpoint" code as an [`SmsEndpoint`](super::inbound::SmsEndpoint)
+    /// for an [`InboundRouter`](super::inbound::InboundRouter); `None` when
+    /// it is not set.
+    ///
+    /// # Errors
+    ///
+    /// When the code is not a keyword, a number or `KEYWORD@number`.
+    pub fn endpoint(&self) -> Result<Option<super::inbound::SmsEndpoint>, SettingsError> {
+        match self.sms_endpoint.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(code) => code
+                .parse()
+                .map(Some)
+                .map_err(|e: super::inbound::EndpointError| bad("sms_endpoint", e.reason)),
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<Checked, SettingsError> {
+        self.endpoint()?;
         let priority = Priority::try_from(self.priority).map_err(|e| bad("priority", e))?;
         let service_id = match &self.service_id {
             None => None,
