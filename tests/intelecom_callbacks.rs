@@ -174,3 +174,36 @@ fn every_documented_dr_code_is_mapped() {
     }
     assert_eq!(dr_state(4242), DeliveryState::Unknown);
 }
+
+#[test]
+fn json_entries_of_the_wrong_shape_are_errors_in_their_place() {
+    let body = br#"{"x":{"a":[1]},"mo":[5,
+        {"messageid":"m","originator":"+4741000001","content":"hi","extra":{"a":1}},
+        {"messageid":7,"originator":"+4741000001","content":"ok","mcc":242,"mnc":1,
+         "flag":true,"gone":null,"Rate":2.5}],"y":"ignored"}"#;
+    let r = parse_mo_json(body).unwrap();
+    assert_eq!(r.len(), 3);
+    let e0 = r[0].as_ref().unwrap_err();
+    assert_eq!((e0.entry, e0.field.as_str()), (Some(0), "entry"));
+    let e1 = r[1].as_ref().unwrap_err();
+    assert_eq!((e1.entry, e1.field.as_str()), (Some(1), "extra"));
+    let m = r[2].as_ref().unwrap();
+    assert_eq!(m.id, "7");
+    assert_eq!(m.network.as_deref(), Some("242:1"));
+    assert_eq!(
+        m.extras,
+        [
+            ("flag".to_owned(), "true".to_owned()),
+            ("rate".to_owned(), "2.5".to_owned())
+        ]
+    );
+    for (body, reason) in [
+        (&br#"{"mo":{"a":1}}"#[..], "has no \"mo\" list"),
+        (br#"{"mo":[] } x"#, "is not JSON"),
+        (br#"{"mo":[{"messageid":"a""#, "is not JSON"),
+        (br#""mo""#, "has no \"mo\" list"),
+    ] {
+        let e = parse_mo_json(body).unwrap_err();
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+}

@@ -543,26 +543,68 @@ fn all_or_redeliver(fates: &[Fate]) -> Response {
     }
 }
 
+/// Which kind of push a route takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Mo,
+    Dr,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Mo => "mo",
+            Kind::Dr => "dr",
+        }
+    }
+}
+
+/// One entry of a push.
+enum Item {
+    Mo(IncomingMessage),
+    Dr(DeliveryReceipt),
+}
+
+type Items = Vec<Result<Item, CallbackError>>;
+
+fn items<T>(
+    parsed: Result<Vec<Result<T, CallbackError>>, CallbackError>,
+    f: fn(T) -> Item,
+) -> Result<Items, CallbackError> {
+    parsed.map(|entries| entries.into_iter().map(|e| e.map(f)).collect())
+}
+
+impl Inner {
+    async fn take(&self, item: Item) -> Fate {
+        match item {
+            Item::Mo(m) => self.take_mo(m).await,
+            Item::Dr(r) => self.take_dr(r).await,
+        }
+    }
+}
+
 mod intelecom_routes {
     use super::*;
     use crate::intelecom::callback as cb;
 
-    type Entries<T> = Result<Vec<Result<T, CallbackError>>, CallbackError>;
-
     /// The entries of an Intelecom push, by method and content type.
-    fn entries<T>(
-        c: &Checked,
-        json: fn(&[u8]) -> Entries<T>,
-        xml: fn(&[u8]) -> Entries<T>,
-        query: fn(&str) -> Result<T, CallbackError>,
-    ) -> Result<Vec<Result<T, CallbackError>>, Refusal> {
+    fn entries(c: &Checked, kind: Kind) -> Result<Items, Refusal> {
         if c.method == Method::GET {
-            return Ok(vec![query(&c.query)]);
+            return Ok(vec![match kind {
+                Kind::Mo => cb::parse_mo_query(&c.query).map(Item::Mo),
+                Kind::Dr => cb::parse_dr_query(&c.query).map(Item::Dr),
+            }]);
         }
-        let parsed = match media_type(&c.content_type).as_str() {
-            "application/json" => json(&c.body),
-            "application/xml" | "text/xml" => xml(&c.body),
-            other => {
+        let parsed = match (media_type(&c.content_type).as_str(), kind) {
+            ("application/json", Kind::Mo) => items(cb::parse_mo_json(&c.body), Item::Mo),
+            ("application/json", Kind::Dr) => items(cb::parse_dr_json(&c.body), Item::Dr),
+            ("application/xml" | "text/xml", Kind::Mo) => {
+                items(cb::parse_mo_xml(&c.body), Item::Mo)
+            }
+            ("application/xml" | "text/xml", Kind::Dr) => {
+                items(cb::parse_dr_xml(&c.body), Item::Dr)
+            }
+            (other, _) => {
                 return Err(refuse(
                     StatusCode::BAD_REQUEST,
                     format!("content type {other:?} is not JSON or XML"),
@@ -572,54 +614,35 @@ mod intelecom_routes {
         parsed.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
     }
 
-    pub(super) async fn intelecom_mo(
-        State(inner): State<Arc<Inner>>,
-        request: Request,
-    ) -> Response {
-        let c = match inner.check(request).await {
-            Ok(c) => c,
-            Err(r) => return r.into_response(),
-        };
-        let entries = match entries(&c, cb::parse_mo_json, cb::parse_mo_xml, cb::parse_mo_query) {
-            Ok(e) => e,
-            Err(r) => return r.into_response(),
-        };
-        let mut fates = Vec::with_capacity(entries.len());
-        for entry in entries {
+    /// Every entry handled (or reported), then 200 — or 500 to have the
+    /// batch redelivered.
+    async fn push(inner: &Inner, request: Request, kind: Kind) -> Result<Response, Refusal> {
+        let c = inner.check(request).await?;
+        let mut fates = Vec::new();
+        for entry in entries(&c, kind)? {
             fates.push(match entry {
-                Ok(m) => inner.take_mo(m).await,
+                Ok(item) => inner.take(item).await,
                 Err(e) => {
-                    inner.malformed("intelecom", "mo", "", e);
+                    inner.malformed("intelecom", kind.name(), "", e);
                     Fate::Ack
                 }
             });
         }
-        all_or_redeliver(&fates)
+        Ok(all_or_redeliver(&fates))
+    }
+
+    pub(super) async fn intelecom_mo(
+        State(inner): State<Arc<Inner>>,
+        request: Request,
+    ) -> Response {
+        push(&inner, request, Kind::Mo).await.into_response()
     }
 
     pub(super) async fn intelecom_dr(
         State(inner): State<Arc<Inner>>,
         request: Request,
     ) -> Response {
-        let c = match inner.check(request).await {
-            Ok(c) => c,
-            Err(r) => return r.into_response(),
-        };
-        let entries = match entries(&c, cb::parse_dr_json, cb::parse_dr_xml, cb::parse_dr_query) {
-            Ok(e) => e,
-            Err(r) => return r.into_response(),
-        };
-        let mut fates = Vec::with_capacity(entries.len());
-        for entry in entries {
-            fates.push(match entry {
-                Ok(r) => inner.take_dr(r).await,
-                Err(e) => {
-                    inner.malformed("intelecom", "dr", "", e);
-                    Fate::Ack
-                }
-            });
-        }
-        all_or_redeliver(&fates)
+        push(&inner, request, Kind::Dr).await.into_response()
     }
 }
 use intelecom_routes::{intelecom_dr, intelecom_mo};
@@ -628,15 +651,48 @@ mod pswincom_routes {
     use super::*;
     use crate::pswincom::callback::{self as cb, PushEntry};
 
-    enum Format {
-        Xml,
-        Form,
-    }
-
-    fn format(c: &Checked) -> Result<Format, Refusal> {
+    /// A form push's one entry and answer, or an XML push's per-`ID` ack.
+    async fn push(inner: &Inner, request: Request, kind: Kind) -> Result<Response, Refusal> {
+        let c = inner.check(request).await?;
+        let bad = |e: CallbackError| refuse(StatusCode::BAD_REQUEST, e.to_string());
         match media_type(&c.content_type).as_str() {
-            "application/xml" | "text/xml" => Ok(Format::Xml),
-            "application/x-www-form-urlencoded" => Ok(Format::Form),
+            "application/x-www-form-urlencoded" => {
+                let charset = cb::charset_of(&c.content_type);
+                let item = match kind {
+                    Kind::Mo => cb::parse_mo_form(&c.body, charset).map(Item::Mo),
+                    Kind::Dr => cb::parse_dr_form(&c.body, charset).map(Item::Dr),
+                }
+                .map_err(bad)?;
+                Ok(match inner.take(item).await {
+                    Fate::Ack => text(StatusCode::OK, cb::FORM_ACK),
+                    Fate::Redeliver => all_or_redeliver(&[Fate::Redeliver]),
+                })
+            }
+            "application/xml" | "text/xml" => {
+                let entries: Vec<PushEntry<Item>> = match kind {
+                    Kind::Mo => with_items(cb::parse_mo_xml(&c.body), Item::Mo),
+                    Kind::Dr => with_items(cb::parse_dr_xml(&c.body), Item::Dr),
+                }
+                .map_err(bad)?;
+                let mut acks = Vec::with_capacity(entries.len());
+                for PushEntry { id, result } in entries {
+                    let fate = match result {
+                        Ok(item) => inner.take(item).await,
+                        Err(e) => {
+                            inner.malformed("pswincom", kind.name(), &id, e);
+                            Fate::Ack
+                        }
+                    };
+                    acks.push((id, fate == Fate::Ack));
+                }
+                let body = cb::ack_xml(acks.iter().map(|(id, ok)| (id.as_str(), *ok)));
+                Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/xml; charset=iso-8859-1")],
+                    body,
+                )
+                    .into_response())
+            }
             other => Err(refuse(
                 StatusCode::BAD_REQUEST,
                 format!("content type {other:?} is not XML or a form"),
@@ -644,84 +700,27 @@ mod pswincom_routes {
         }
     }
 
-    /// The per-`ID` acknowledgement.
-    fn ack(acks: &[(String, Fate)]) -> Response {
-        let body = cb::ack_xml(acks.iter().map(|(id, f)| (id.as_str(), *f == Fate::Ack)));
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/xml; charset=iso-8859-1")],
-            body,
-        )
-            .into_response()
-    }
-
-    fn form_answer(fate: Fate) -> Response {
-        match fate {
-            Fate::Ack => text(StatusCode::OK, cb::FORM_ACK),
-            Fate::Redeliver => all_or_redeliver(&[fate]),
-        }
+    fn with_items<T>(
+        parsed: Result<Vec<PushEntry<T>>, CallbackError>,
+        f: fn(T) -> Item,
+    ) -> Result<Vec<PushEntry<Item>>, CallbackError> {
+        parsed.map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| PushEntry {
+                    id: e.id,
+                    result: e.result.map(f),
+                })
+                .collect()
+        })
     }
 
     pub(super) async fn pswincom_mo(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-        let c = match inner.check(request).await {
-            Ok(c) => c,
-            Err(r) => return r.into_response(),
-        };
-        match format(&c) {
-            Err(r) => r.into_response(),
-            Ok(Format::Form) => match cb::parse_mo_form(&c.body, cb::charset_of(&c.content_type)) {
-                Ok(m) => form_answer(inner.take_mo(m).await),
-                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
-            },
-            Ok(Format::Xml) => match cb::parse_mo_xml(&c.body) {
-                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
-                Ok(entries) => {
-                    let mut acks = Vec::with_capacity(entries.len());
-                    for PushEntry { id, result } in entries {
-                        let fate = match result {
-                            Ok(m) => inner.take_mo(m).await,
-                            Err(e) => {
-                                inner.malformed("pswincom", "mo", &id, e);
-                                Fate::Ack
-                            }
-                        };
-                        acks.push((id, fate));
-                    }
-                    ack(&acks)
-                }
-            },
-        }
+        push(&inner, request, Kind::Mo).await.into_response()
     }
 
     pub(super) async fn pswincom_dr(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-        let c = match inner.check(request).await {
-            Ok(c) => c,
-            Err(r) => return r.into_response(),
-        };
-        match format(&c) {
-            Err(r) => r.into_response(),
-            Ok(Format::Form) => match cb::parse_dr_form(&c.body, cb::charset_of(&c.content_type)) {
-                Ok(r) => form_answer(inner.take_dr(r).await),
-                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
-            },
-            Ok(Format::Xml) => match cb::parse_dr_xml(&c.body) {
-                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
-                Ok(entries) => {
-                    let mut acks = Vec::with_capacity(entries.len());
-                    for PushEntry { id, result } in entries {
-                        let fate = match result {
-                            Ok(r) => inner.take_dr(r).await,
-                            Err(e) => {
-                                inner.malformed("pswincom", "dr", &id, e);
-                                Fate::Ack
-                            }
-                        };
-                        acks.push((id, fate));
-                    }
-                    ack(&acks)
-                }
-            },
-        }
+        push(&inner, request, Kind::Dr).await.into_response()
     }
 }
 use pswincom_routes::{pswincom_dr, pswincom_mo};
