@@ -588,6 +588,48 @@ impl Diagnosis {
     pub fn is_accepted(&self) -> bool {
         matches!(self, Diagnosis::Accepted { .. })
     }
+
+    /// A stable name for scripts (`accepted`, `settings_invalid`,
+    /// `number_invalid`, `credentials_rejected`, `sender_invalid`,
+    /// `text_invalid`, `gateway_unreachable`, `tls_failure`,
+    /// `rate_limited`, `rejected`, `unknown`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Diagnosis::Accepted { .. } => "accepted",
+            Diagnosis::SettingsInvalid(_) => "settings_invalid",
+            Diagnosis::NumberInvalid(_) => "number_invalid",
+            Diagnosis::CredentialsRejected(_) => "credentials_rejected",
+            Diagnosis::SenderInvalid(_) => "sender_invalid",
+            Diagnosis::TextInvalid(_) => "text_invalid",
+            Diagnosis::GatewayUnreachable(_) => "gateway_unreachable",
+            Diagnosis::TlsFailure(_) => "tls_failure",
+            Diagnosis::RateLimited(_) => "rate_limited",
+            Diagnosis::Rejected(_) => "rejected",
+            Diagnosis::Unknown(_) => "unknown",
+        }
+    }
+
+    /// Whether the gateway may have taken the message although it did not
+    /// say so (do not resend blindly).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Diagnosis::Unknown(_))
+    }
+}
+
+/// As `{"kind": "...", "reference": "..." | null, "message": "..."}`.
+impl serde::Serialize for Diagnosis {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Diagnosis", 3)?;
+        st.serialize_field("kind", self.kind())?;
+        let reference = match self {
+            Diagnosis::Accepted { reference } => reference.as_deref(),
+            _ => None,
+        };
+        st.serialize_field("reference", &reference)?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
+    }
 }
 
 impl fmt::Display for Diagnosis {
@@ -657,12 +699,23 @@ impl SmsSettings {
     /// Builds the provider from these settings and sends a test SMS with
     /// the configured sender, priority and default country.
     pub async fn send_test_sms(&self, to: &str, text: Option<&str>) -> Diagnosis {
+        match self.build_provider() {
+            Ok(provider) => self.send_test_sms_via(provider.as_ref(), to, text).await,
+            Err(e) => Diagnosis::SettingsInvalid(e.to_string()),
+        }
+    }
+
+    /// Sends a test SMS with these settings' sender, priority, delivery
+    /// report and default country through `provider` (built once with
+    /// [`build_provider`](Self::build_provider) to test many numbers).
+    pub async fn send_test_sms_via(
+        &self,
+        provider: &dyn SmsProvider,
+        to: &str,
+        text: Option<&str>,
+    ) -> Diagnosis {
         let checked = match self.check() {
             Ok(c) => c,
-            Err(e) => return Diagnosis::SettingsInvalid(e.to_string()),
-        };
-        let provider = match self.build_provider() {
-            Ok(p) => p,
             Err(e) => return Diagnosis::SettingsInvalid(e.to_string()),
         };
         let number = match PhoneNumber::parse(to, checked.default_country.as_ref()) {
@@ -688,6 +741,45 @@ impl SmsSettings {
             ),
             Err(e) => Diagnosis::TextInvalid(e.to_string()),
         }
+    }
+
+    /// Reads settings from a TOML (`.toml`) or JSON (any other name) file,
+    /// with the same keys as the settings page.
+    ///
+    /// # Errors
+    ///
+    /// A [`SettingsError`] for the field `file` naming the path and what
+    /// is wrong (unreadable, not TOML/JSON, unknown keys).
+    #[cfg(any(feature = "toml", feature = "json"))]
+    pub fn load(path: &std::path::Path) -> Result<SmsSettings, SettingsError> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad("file", format!("{shown} cannot be read: {e}")))?;
+        let toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        if toml {
+            #[cfg(feature = "toml")]
+            return toml::from_str(&text).map_err(|e| {
+                bad(
+                    "file",
+                    format!("{shown} is not valid TOML settings: {}", e.message()),
+                )
+            });
+            #[cfg(not(feature = "toml"))]
+            return Err(bad(
+                "file",
+                format!("{shown}: TOML needs the `toml` feature"),
+            ));
+        }
+        #[cfg(feature = "json")]
+        return serde_json::from_str(&text)
+            .map_err(|e| bad("file", format!("{shown} is not valid JSON settings: {e}")));
+        #[cfg(not(feature = "json"))]
+        Err(bad(
+            "file",
+            format!("{shown}: JSON needs the `json` feature"),
+        ))
     }
 }
 

@@ -72,6 +72,8 @@ struct Inner {
     max_batch: usize,
     faults: VecDeque<Fault>,
     received: VecDeque<Received>,
+    /// Requests recorded since the start.
+    seen: u64,
     next_id: u64,
 }
 
@@ -97,6 +99,27 @@ impl IntelecomEmulator {
     ///
     /// If the loopback port cannot be bound.
     pub async fn start(service_id: i64, username: &str, password: &str) -> std::io::Result<Self> {
+        Self::start_on(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            service_id,
+            username,
+            password,
+        )
+        .await
+    }
+
+    /// As [`start`](Self::start), listening on `addr` (for the command-line
+    /// emulator; keep it on a loopback address).
+    ///
+    /// # Errors
+    ///
+    /// If `addr` cannot be bound.
+    pub async fn start_on(
+        addr: SocketAddr,
+        service_id: i64,
+        username: &str,
+        password: &str,
+    ) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
             dr_target: None,
             dr_status: 0,
@@ -106,12 +129,13 @@ impl IntelecomEmulator {
             max_batch: 1000,
             faults: VecDeque::new(),
             received: VecDeque::new(),
+            seen: 0,
             next_id: 0,
         }));
         let app = Router::new()
             .route("/gw/rs/sendMessages", post(send_messages))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(serve(listener, app, inner.clone()));
         Ok(IntelecomEmulator { addr, inner, task })
@@ -169,6 +193,12 @@ impl IntelecomEmulator {
     /// Sets the most messages one request may carry (default 1000).
     pub fn set_max_batch(&self, n: usize) {
         self.lock().max_batch = n;
+    }
+
+    /// How many requests were recorded since the start (keeps counting
+    /// when [`received`](Self::received) drops the oldest).
+    pub fn requests_seen(&self) -> u64 {
+        self.lock().seen
     }
 
     /// The requests received so far (the last [`MAX_RECORDED`]).
@@ -369,6 +399,7 @@ fn record(inner: &Arc<Mutex<Inner>>, body: &Bytes, req: Option<&Req>, status: u1
         })
         .unwrap_or_default();
     let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+    g.seen += 1;
     if g.received.len() >= MAX_RECORDED {
         g.received.pop_front();
     }

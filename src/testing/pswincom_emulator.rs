@@ -99,10 +99,13 @@ struct Inner {
     next_ref: u64,
     dr_target: Option<(PushTarget, PushFormat)>,
     dr_state: String,
+    /// Requests recorded since the start.
+    seen: u64,
 }
 
 impl Inner {
     fn record(&mut self, r: Received) {
+        self.seen += 1;
         if self.received.len() >= MAX_RECORDED {
             self.received.pop_front();
         }
@@ -136,6 +139,16 @@ impl PswincomEmulator {
     ///
     /// If the loopback port cannot be bound.
     pub async fn start(user: &str, password: &str) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), user, password).await
+    }
+
+    /// As [`start`](Self::start), listening on `addr` (for the command-line
+    /// emulator; keep it on a loopback address).
+    ///
+    /// # Errors
+    ///
+    /// If `addr` cannot be bound.
+    pub async fn start_on(addr: SocketAddr, user: &str, password: &str) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
             user: user.into(),
             password: password.into(),
@@ -144,11 +157,12 @@ impl PswincomEmulator {
             next_ref: 0x004A_4B00_34DB,
             dr_target: None,
             dr_state: "DELIVRD".into(),
+            seen: 0,
         }));
         let app = Router::new()
             .route("/", post(submit))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(serve(listener, app, inner.clone()));
         Ok(PswincomEmulator { addr, inner, task })
@@ -162,6 +176,12 @@ impl PswincomEmulator {
     /// Makes the next request fail with `fault` (faults queue up).
     pub fn fail_next(&self, fault: Fault) {
         lock(&self.inner).faults.push_back(fault);
+    }
+
+    /// How many requests were recorded since the start (keeps counting
+    /// when [`received`](Self::received) drops the oldest).
+    pub fn requests_seen(&self) -> u64 {
+        lock(&self.inner).seen
     }
 
     /// The requests received so far (the last [`MAX_RECORDED`]).

@@ -1,0 +1,600 @@
+//! The `crm-comms` binary, run as a user runs it, against the loopback
+//! emulators and SMTP server.
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crm_comms::prefs::{Entry, Level, Preferences};
+use crm_comms::pswincom::Pswincom;
+use crm_comms::sms::{Message, SmsProvider};
+use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
+use crm_comms::testing::pswincom_emulator::PswincomEmulator;
+use crm_comms::testing::smtp_server::SmtpServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_crm-comms");
+
+/// Runs the binary off the async runtime.
+async fn run(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A file in a fresh temporary folder.
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "crm-comms-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn intelecom_settings(base_url: &str, password: &str) -> PathBuf {
+    temp_file(
+        "sms.toml",
+        &format!(
+            r#"provider = "intelecom"
+intele_serviceId = "1000"
+intele_username = "crm"
+intele_password = "{password}"
+default_country = "NO"
+base_url = "{base_url}"
+allow_insecure_http = true
+"#
+        ),
+    )
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+#[tokio::test]
+async fn a_test_sms_through_intelecom_succeeds_and_a_wrong_password_is_rejected() {
+    let emu = IntelecomEmulator::start(1000, "crm", "hunter2")
+        .await
+        .unwrap();
+    let ok = intelecom_settings(&emu.base_url(), "hunter2");
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        ok.to_str().unwrap(),
+        "--to",
+        "41 00 00 00",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("41 00 00 00: accepted by the gateway (reference"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(emu.received()[0].recipients, ["+4741000000"]);
+
+    let wrong = intelecom_settings(&emu.base_url(), "not-it");
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        wrong.to_str().unwrap(),
+        "--to",
+        "41000000",
+    ])
+    .await;
+    assert_eq!(code(&o), 4);
+    assert!(
+        stdout(&o).contains("rejected the user name or password"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("not-it") && !stderr(&o).contains("not-it"));
+}
+
+#[tokio::test]
+async fn an_unclear_answer_exits_5_and_a_bad_number_2() {
+    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let settings = intelecom_settings(&emu.base_url(), "pw");
+    emu.fail_next(Fault::ResetAfterBody);
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        settings.to_str().unwrap(),
+        "--to",
+        "41000000",
+    ])
+    .await;
+    assert_eq!(code(&o), 5, "{}", stdout(&o));
+    assert!(stdout(&o).contains("may have been sent"));
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        settings.to_str().unwrap(),
+        "--to",
+        "12",
+    ])
+    .await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stdout(&o).contains("12: the number is invalid"));
+}
+
+#[tokio::test]
+async fn a_test_sms_through_pswincom_to_several_numbers_as_json() {
+    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    let settings = temp_file(
+        "sms.json",
+        &format!(
+            r#"{{"provider": "pswincom", "pswin_username": "crm", "pswin_password": "pw",
+                "default_country": "NO", "base_url": "{}", "allow_insecure_http": true}}"#,
+            emu.url()
+        ),
+    );
+    let o = run(&[
+        "--json",
+        "sms",
+        "test",
+        "--settings",
+        settings.to_str().unwrap(),
+        "--to",
+        "41000001",
+        "--to",
+        "+4741000002",
+        "--text",
+        "Hei på deg",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["provider"], "pswincom");
+    assert_eq!(v["all_accepted"], true);
+    assert_eq!(v["results"][1]["to"], "+4741000002");
+    assert_eq!(v["results"][1]["diagnosis"]["kind"], "accepted");
+    let texts: Vec<String> = emu
+        .received()
+        .iter()
+        .map(|r| r.messages[0].text.clone())
+        .collect();
+    assert_eq!(texts, ["Hei på deg", "Hei på deg"]);
+}
+
+#[tokio::test]
+async fn a_test_sms_by_email_reaches_the_smtp_server() {
+    let smtp = SmtpServer::start().await.unwrap();
+    let settings = temp_file(
+        "sms.toml",
+        &format!(
+            r#"provider = "intelecom"
+use_web_service = false
+intele_serviceId = "1000"
+default_country = "NO"
+
+[smtp]
+host = "{}"
+port = {}
+security = "dangerous_plaintext"
+from = "crm@example.com"
+"#,
+            smtp.host(),
+            smtp.port()
+        ),
+    );
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        settings.to_str().unwrap(),
+        "--to",
+        "41000000",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("provider: intelecom-mail"));
+    assert_eq!(
+        smtp.received()[0].to,
+        ["4741000000-1000@smsmail.intele.com"]
+    );
+}
+
+#[tokio::test]
+async fn bad_settings_and_missing_files_are_one_line_errors() {
+    let no_password = temp_file(
+        "sms.toml",
+        "provider = \"pswincom\"\npswin_username = \"crm\"\n",
+    );
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        no_password.to_str().unwrap(),
+        "--to",
+        "41000000",
+    ])
+    .await;
+    assert_eq!(code(&o), 3);
+    assert_eq!(
+        stderr(&o),
+        "error: SMS setting `password`: is required for PSWinCom\n"
+    );
+    let garbage = temp_file("sms.toml", "provider = [");
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        garbage.to_str().unwrap(),
+        "--to",
+        "1",
+    ])
+    .await;
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).starts_with("error: SMS setting `file`:"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1);
+    let o = run(&[
+        "sms",
+        "test",
+        "--settings",
+        "/no/such/file.json",
+        "--to",
+        "1",
+    ])
+    .await;
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("cannot be read"));
+    assert!(!stderr(&o).contains("panicked") && !stderr(&o).contains("backtrace"));
+}
+
+#[tokio::test]
+async fn preview_says_encoding_parts_and_limit() {
+    let o = run(&[
+        "sms",
+        "preview",
+        "--text",
+        "Hei på deg 😀",
+        "--provider",
+        "pswincom",
+    ])
+    .await;
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("encoding: UCS-2") || out.contains("encoding: Ucs2"),
+        "{out}"
+    );
+    assert!(out.contains("Unicode because of: '😀'"), "{out}");
+    assert!(out.contains("limit: within"));
+    let long = "x".repeat(5000);
+    let o = run(&["--json", "sms", "preview", "--text", &long]).await;
+    assert_eq!(code(&o), 4);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["exceeds_limit"], true);
+    assert_eq!(v["preview"]["characters"], 5000);
+}
+
+#[tokio::test]
+async fn links_render_safely_and_bad_formats_fail_with_2() {
+    let o = run(&[
+        "link",
+        "render",
+        "--format",
+        "domycall:%p?company={cuid}&name={name}",
+        "--number",
+        "22 33 44 55",
+        "--number",
+        "+46 70 123 45 67",
+        "--country",
+        "NO",
+        "--var",
+        "cuid=4711",
+        "--var",
+        "name=Ola & Sønner",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "domycall:+4722334455?company=4711&name=Ola%20%26%20S%C3%B8nner\n\
+         domycall:+46701234567?company=4711&name=Ola%20%26%20S%C3%B8nner\n"
+    );
+    let o = run(&[
+        "--json",
+        "link",
+        "render",
+        "--format",
+        "tel:%p",
+        "--number",
+        "+4722334455",
+    ])
+    .await;
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["links"][0], "tel:+4722334455");
+    for bad in [
+        vec![
+            "link",
+            "render",
+            "--format",
+            "javascript:%p",
+            "--number",
+            "+4722334455",
+        ],
+        vec![
+            "link",
+            "render",
+            "--format",
+            "tel:%p",
+            "--number",
+            "not a number",
+        ],
+        vec![
+            "link",
+            "render",
+            "--format",
+            "tel:%p",
+            "--number",
+            "+4722334455",
+            "--var",
+            "novalue",
+        ],
+    ] {
+        let o = run(&bad).await;
+        assert_eq!(code(&o), 2, "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("error:"), "{}", stderr(&o));
+    }
+    let o = run(&[
+        "link",
+        "reg",
+        "--scheme",
+        "domycall",
+        "--exe",
+        r"C:\Program Files\DoMyCall\dial.exe",
+    ])
+    .await;
+    assert_eq!(code(&o), 0);
+    assert!(
+        stdout(&o).contains(r#"@="\"C:\\Program Files\\DoMyCall\\dial.exe\" \"%1\"""#),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["link", "reg", "--scheme", "bad scheme", "--exe", "x.exe"]).await;
+    assert_eq!(code(&o), 2);
+}
+
+#[tokio::test]
+async fn prefs_get_resolves_and_explains() {
+    let prefs = Preferences::new();
+    prefs
+        .set(Entry::new(
+            Level::System,
+            0,
+            "Phone",
+            "LinkFormat",
+            "callto:%p",
+        ))
+        .unwrap();
+    prefs
+        .set(Entry::new(
+            Level::Group,
+            3,
+            "Phone",
+            "LinkFormat",
+            "facetime:%p",
+        ))
+        .unwrap();
+    let store = temp_file("prefs.toml", &prefs.to_toml_string().unwrap());
+    let s = store.to_str().unwrap();
+    let o = run(&[
+        "prefs",
+        "get",
+        "--store",
+        s,
+        "--section",
+        "Phone",
+        "--key",
+        "LinkFormat",
+        "--user",
+        "7",
+        "--group",
+        "3",
+        "--explain",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("facetime:%p\nfrom: group 3"), "{out}");
+    assert!(
+        out.contains("callto:%p"),
+        "the explanation lists the system value: {out}"
+    );
+    let o = run(&[
+        "--json",
+        "prefs",
+        "get",
+        "--store",
+        s,
+        "--section",
+        "Phone",
+        "--key",
+        "LinkFormat",
+    ])
+    .await;
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["value"], "callto:%p");
+    let o = run(&[
+        "prefs",
+        "get",
+        "--store",
+        "/no/such.toml",
+        "--section",
+        "a",
+        "--key",
+        "b",
+    ])
+    .await;
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).starts_with("error: /no/such.toml cannot be read"));
+}
+
+/// A running child process, killed when dropped; its stdout lines arrive
+/// through a channel fed by a reader thread.
+struct Running {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<String>>>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line + "\n").is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines: std::sync::Arc::new(std::sync::Mutex::new(rx)),
+        }
+    }
+
+    async fn line(&mut self) -> String {
+        let lines = self.lines.clone();
+        tokio::task::spawn_blocking(move || {
+            lines
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("a line within 20 s")
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_prints_each_request_with_the_password_masked() {
+    let mut emu = Running::start(&[
+        "emulate",
+        "pswincom",
+        "--user",
+        "crm",
+        "--password",
+        "hunter2",
+    ]);
+    let first = emu.line().await;
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the URL")
+        .to_owned();
+    let provider = Pswincom::builder()
+        .url(&url)
+        .dangerous_allow_http()
+        .no_failover()
+        .credentials("crm", "hunter2")
+        .build()
+        .unwrap();
+    let m = Message::builder()
+        .to("+4741000001".parse().unwrap())
+        .text("Hei")
+        .build()
+        .unwrap();
+    assert!(provider.send(&m).await.all_accepted());
+    let request = emu.line().await;
+    assert!(request.starts_with("request: <?xml"), "{request}");
+    assert!(
+        request.contains("<PW>***</PW>") && !request.contains("hunter2"),
+        "{request}"
+    );
+    assert_eq!(emu.line().await, "answered: HTTP 200\n");
+}
+
+#[tokio::test]
+async fn the_receiver_prints_json_lines_and_refuses_requests_without_the_secret() {
+    let mut rx = Running::start(&["receive", "--listen", "127.0.0.1:0", "--secret", "s3"]);
+    let first: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    let base = first["listening"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let form = "ID=1&SND=4748043043&RCV=26112&TXT=Hei+p%e5+deg&NET=242:00";
+    let denied = http
+        .post(format!("{base}/pswincom/mo"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let ok = http
+        .post(format!("{base}/pswincom/mo?secret=s3"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let line: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    assert_eq!(line["type"], "mo");
+    assert_eq!(line["message"]["text"], "Hei på deg");
+    assert_eq!(line["message"]["message"]["from_raw"], "4748043043");
+}
+
+#[tokio::test]
+async fn every_subcommand_has_help_with_an_example() {
+    for args in [
+        vec!["sms", "--help"],
+        vec!["sms", "test", "--help"],
+        vec!["sms", "preview", "--help"],
+        vec!["link", "--help"],
+        vec!["link", "render", "--help"],
+        vec!["link", "reg", "--help"],
+        vec!["prefs", "get", "--help"],
+        vec!["emulate", "--help"],
+        vec!["receive", "--help"],
+    ] {
+        let o = run(&args).await;
+        assert_eq!(code(&o), 0, "{args:?}");
+        assert!(
+            stdout(&o).contains("Example:\n  crm-comms "),
+            "{args:?}: {}",
+            stdout(&o)
+        );
+    }
+    let o = run(&["sms", "test"]).await;
+    assert_eq!(code(&o), 2, "missing arguments are usage errors");
+}
