@@ -112,10 +112,8 @@ proptest! {
         sender in prop::option::of("[A-Za-z0-9 ]{1,11}"),
     ) {
         let mut b = Message::builder().to_all(to.clone()).text(&t);
-        if let Some(s) = &sender {
-            if let Ok(s) = Sender::parse(s) {
-                b = b.sender(s);
-            }
+        if let Some(Ok(s)) = sender.as_deref().map(Sender::parse) {
+            b = b.sender(s);
         }
         let Ok(message) = b.build() else { return Ok(()) };
         let Ok(sent) = pw::wire_messages(&message, &Limits::PSWINCOM, SystemTime::now()) else {
