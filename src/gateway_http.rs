@@ -97,6 +97,13 @@ impl GatewayHttp {
         let config = |m: String| SmsError::new(ErrorKind::InvalidConfig, provider, m);
         let parsed =
             reqwest::Url::parse(url).map_err(|e| config(format!("the {what} is invalid: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            // Refused rather than shown: the URL is kept (and printed by
+            // `Debug`), the credentials have their own setting.
+            return Err(config(format!(
+                "the {what} must not carry a user name or password; give them as credentials"
+            )));
+        }
         match parsed.scheme() {
             "https" => Ok(parsed),
             "http" if allow_http => Ok(parsed),

@@ -432,6 +432,38 @@ pub(crate) fn mask(input: &str) -> String {
     out
 }
 
+/// `text` with every run of six or more digits masked as [`mask`] does
+/// (spaces, dashes and dots inside a run are kept): for gateway answers
+/// and transport errors that may quote a phone number, before they are
+/// logged.
+pub(crate) fn mask_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let mut digits = 0;
+    let flush = |out: &mut String, run: &mut String, digits: &mut usize| {
+        if *digits >= 6 {
+            out.push_str(&mask(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+        *digits = 0;
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+            run.push(c);
+        } else if !run.is_empty() && matches!(c, ' ' | '-' | '.') {
+            run.push(c);
+        } else {
+            flush(&mut out, &mut run, &mut digits);
+            out.push(c);
+        }
+    }
+    flush(&mut out, &mut run, &mut digits);
+    out
+}
+
 // ---------------------------------------------------------------------------
 // The full parse.
 
@@ -714,6 +746,27 @@ mod tests {
 
     fn no() -> DefaultCountry {
         "NO".parse().unwrap()
+    }
+
+    #[test]
+    fn digit_runs_in_gateway_texts_are_masked() {
+        let cases = [
+            (
+                "Invalid recipient 4741000017",
+                "Invalid recipient 474*****17",
+            ),
+            ("to +47 410 00 017.", "to +47 4** ** *17."),
+            (
+                "4741000017-1000@smsmail.intele.com",
+                "474*******-**00@smsmail.intele.com",
+            ),
+            ("HTTP 503 after 12345 ms", "HTTP 503 after 12345 ms"),
+            ("id 123456", "id 123*56"),
+            ("", ""),
+        ];
+        for (input, masked) in cases {
+            assert_eq!(mask_digit_runs(input), masked, "{input}");
+        }
     }
 
     #[test]

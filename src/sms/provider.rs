@@ -303,10 +303,55 @@ where
     F: FnMut(Message) -> Fut + Send,
     Fut: std::future::Future<Output = SendReport> + Send,
 {
-    if let Err(e) = check_message(message, caps, provider) {
-        return SendReport::same_for_all(message, provider, Outcome::Rejected(e));
+    tracing::debug!(
+        provider,
+        recipients = message.recipients().len(),
+        "sending an SMS"
+    );
+    let report = match check_message(message, caps, provider) {
+        Err(e) => SendReport::same_for_all(message, provider, Outcome::Rejected(e)),
+        Ok(()) => send_in_batches(message, caps.max_batch, concurrency, send_batch).await,
+    };
+    log_report(provider, &report);
+    report
+}
+
+/// One event per recipient that was not accepted (warning) or was
+/// (trace), and a summary: numbers masked, gateway texts with digit runs
+/// masked, never a credential (errors never hold one).
+fn log_report(provider: &str, report: &SendReport) {
+    use crate::phone::{mask, mask_digit_runs};
+    for o in report.outcomes() {
+        match &o.outcome {
+            Outcome::Accepted { reference } => tracing::trace!(
+                provider = %o.provider,
+                recipient = %mask(o.recipient.e164()),
+                reference = reference.as_deref().unwrap_or(""),
+                "accepted"
+            ),
+            Outcome::Rejected(e) => tracing::warn!(
+                provider = %o.provider,
+                recipient = %mask(o.recipient.e164()),
+                kind = ?e.kind(),
+                error = %mask_digit_runs(&e.to_string()),
+                "not sent"
+            ),
+            Outcome::Unknown(e) => tracing::warn!(
+                provider = %o.provider,
+                recipient = %mask(o.recipient.e164()),
+                kind = ?e.kind(),
+                error = %mask_digit_runs(&e.to_string()),
+                "outcome unknown: the gateway may have accepted it; do not resend blindly"
+            ),
+        }
     }
-    send_in_batches(message, caps.max_batch, concurrency, send_batch).await
+    tracing::info!(
+        provider,
+        accepted = report.accepted().count(),
+        rejected = report.rejected().count(),
+        unknown = report.unknown().count(),
+        "SMS sent"
+    );
 }
 
 /// Sends `message` in batches of at most `max_batch` recipients through

@@ -51,9 +51,77 @@ impl From<&str> for Secret {
     }
 }
 
+/// Reads a string; anything else is an error that does not quote the
+/// value (serde's own "invalid type: integer `…`" would show a numeric
+/// password in the settings loader's error).
+struct SecretVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+        Ok(Secret(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+        Ok(Secret(v))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_char<E: serde::de::Error>(self, _: char) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+        Err(not_a_string())
+    }
+}
+
+fn not_a_string<E: serde::de::Error>() -> E {
+    E::custom("a secret must be a string (quote it); its value is not shown")
+}
+
 impl<'de> serde::Deserialize<'de> for Secret {
+    /// Reads a string. Any other type is refused with an error that does
+    /// not quote the value.
+    ///
+    /// ```
+    /// use crm_comms::sms::Secret;
+    ///
+    /// let e = serde_json::from_str::<Secret>("73910455").unwrap_err();
+    /// assert!(!e.to_string().contains("73910455"));
+    /// ```
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        // `deserialize_any`: with `deserialize_string` the format itself
+        // builds the type error, quoting the value.
+        d.deserialize_any(SecretVisitor)
     }
 }
 

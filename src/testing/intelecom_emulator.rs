@@ -68,7 +68,7 @@ struct Inner {
     dr_status: i64,
     service_id: i64,
     username: String,
-    password: String,
+    password: crate::sms::Secret,
     max_batch: usize,
     faults: VecDeque<Fault>,
     received: VecDeque<Received>,
@@ -455,7 +455,7 @@ async fn send_messages(
         (
             req.service_id == i.service_id
                 && req.username == i.username
-                && req.password == i.password,
+                && req.password == i.password.expose(),
             i.max_batch,
         )
     };

@@ -93,7 +93,7 @@ pub struct Received {
 #[derive(Debug)]
 struct Inner {
     user: String,
-    password: String,
+    password: crate::sms::Secret,
     faults: VecDeque<Fault>,
     received: VecDeque<Received>,
     next_ref: u64,
@@ -252,7 +252,7 @@ impl ResetHooks for Mutex<Inner> {
     fn record_reset(self: Arc<Self>, body: &Bytes) {
         let mut g = lock(&self);
         let password = g.password.clone();
-        let (messages, text) = match parse(body, &password) {
+        let (messages, text) = match parse(body, password.expose()) {
             Ok(p) => (p.messages, p.masked),
             Err(_) => (Vec::new(), String::new()),
         };
@@ -574,7 +574,7 @@ async fn submit(
         .unwrap_or("")
         .to_owned();
     let password = lock(&inner).password.clone();
-    let parsed = parse(&body, &password);
+    let parsed = parse(&body, password.expose());
     let rec = |status: u16, parsed: Option<Parsed>| {
         let (messages, text) = parsed.map(|p| (p.messages, p.masked)).unwrap_or_default();
         lock(&inner).record(Received {
@@ -647,7 +647,7 @@ async fn submit(
     };
     let (user, pw_ok) = {
         let g = lock(&inner);
-        (g.user.clone(), g.password == parsed.pw)
+        (g.user.clone(), g.password.expose() == parsed.pw)
     };
     if let Some(Fault::LogonFail(reason)) = &fault {
         rec(200, Some(parsed));

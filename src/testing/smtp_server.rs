@@ -69,7 +69,7 @@ struct State {
     started: usize,
     /// Faults by the number of the transaction they hit.
     faults: Vec<(usize, SmtpFault)>,
-    credentials: Option<(String, String)>,
+    credentials: Option<(String, crate::sms::Secret)>,
     logins_refused: usize,
 }
 
@@ -109,10 +109,10 @@ impl SmtpServer {
     ///
     /// When no loopback port can be bound.
     pub async fn start_with_login(user: &str, password: &str) -> io::Result<Self> {
-        Self::start_inner(Some((user.to_owned(), password.to_owned()))).await
+        Self::start_inner(Some((user.to_owned(), password.into()))).await
     }
 
-    async fn start_inner(credentials: Option<(String, String)>) -> io::Result<Self> {
+    async fn start_inner(credentials: Option<(String, crate::sms::Secret)>) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let auth = credentials.is_some();
@@ -305,7 +305,7 @@ impl MailHandler {
     fn login(&mut self, user: &str, password: &str) -> Response {
         let mut state = lock(&self.state);
         match &state.credentials {
-            Some((u, p)) if u == user && p == password => {
+            Some((u, p)) if u == user && p.expose() == password => {
                 self.user = Some(user.to_owned());
                 self.logged_in.store(true, Ordering::SeqCst);
                 mailin::response::AUTH_OK
