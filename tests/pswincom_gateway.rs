@@ -346,3 +346,24 @@ async fn settings_build_the_real_provider_and_send_a_test_sms() {
         Diagnosis::SettingsInvalid(_)
     ));
 }
+
+#[test]
+fn the_documented_failover_host_only_follows_the_documented_url() {
+    let shown = |b: crm_comms::pswincom::PswincomBuilder| {
+        format!("{:?}", b.credentials("crm", PASSWORD).build().unwrap())
+    };
+    assert!(shown(Pswincom::builder()).contains("failover_url: Some(\"https://xml2.pswin.com/\")"));
+    // A test host or a proxy must never fail over to the real gateway.
+    assert!(
+        shown(Pswincom::builder().url("https://proxy.example.com/")).contains("failover_url: None")
+    );
+    assert!(
+        shown(
+            Pswincom::builder()
+                .url("https://proxy.example.com/")
+                .failover_url("https://proxy2.example.com/")
+        )
+        .contains("failover_url: Some(\"https://proxy2.example.com/\")")
+    );
+    assert!(shown(Pswincom::builder().no_failover()).contains("failover_url: None"));
+}

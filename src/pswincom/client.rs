@@ -34,7 +34,9 @@ pub const MAX_BATCH: usize = 100;
 #[derive(Debug, Clone)]
 pub struct PswincomBuilder {
     url: String,
-    failover_url: Option<String>,
+    /// `None` until chosen: then the documented host follows the default
+    /// URL only.
+    failover_url: Option<Option<String>>,
     username: String,
     password: Secret,
     options: HttpOptions,
@@ -46,7 +48,7 @@ impl Default for PswincomBuilder {
     fn default() -> Self {
         PswincomBuilder {
             url: DEFAULT_URL.into(),
-            failover_url: Some(DEFAULT_FAILOVER_URL.into()),
+            failover_url: None,
             username: String::new(),
             password: Secret::new(""),
             options: HttpOptions::DEFAULT,
@@ -59,23 +61,27 @@ impl Default for PswincomBuilder {
 impl PswincomBuilder {
     crate::gateway_http::http_builder_methods!();
 
-    /// The XML endpoint (default [`DEFAULT_URL`]).
+    /// The XML endpoint (default [`DEFAULT_URL`]). With another endpoint
+    /// (a proxy, an emulator) there is no failover unless
+    /// [`failover_url`](Self::failover_url) names one: a request meant for
+    /// a test host must never reach the real gateway.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
         self
     }
 
-    /// The failover endpoint (default [`DEFAULT_FAILOVER_URL`]), tried only
-    /// when the first one could certainly not be reached — never after a
-    /// request may have been taken.
+    /// The failover endpoint (default [`DEFAULT_FAILOVER_URL`] when the
+    /// URL is the default one, else none), tried only when the first one
+    /// could certainly not be reached — never after a request may have
+    /// been taken.
     pub fn failover_url(mut self, url: impl Into<String>) -> Self {
-        self.failover_url = Some(url.into());
+        self.failover_url = Some(Some(url.into()));
         self
     }
 
     /// No failover endpoint.
     pub fn no_failover(mut self) -> Self {
-        self.failover_url = None;
+        self.failover_url = Some(None);
         self
     }
 
@@ -109,13 +115,18 @@ impl PswincomBuilder {
         }
         let allow = self.options.allow_http;
         GatewayHttp::check_url(PROVIDER, "URL", &self.url, allow)?;
-        if let Some(f) = &self.failover_url {
+        let failover_url = match self.failover_url {
+            Some(chosen) => chosen,
+            None if self.url == DEFAULT_URL => Some(DEFAULT_FAILOVER_URL.to_owned()),
+            None => None,
+        };
+        if let Some(f) = &failover_url {
             GatewayHttp::check_url(PROVIDER, "failover URL", f, allow)?;
         }
         Ok(Pswincom {
             http: GatewayHttp::new(PROVIDER, self.options)?,
             url: self.url,
-            failover_url: self.failover_url,
+            failover_url,
             username: self.username,
             password: self.password,
             max_batch: self.max_batch,

@@ -186,7 +186,17 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// HTTP and SMTP clients report these as connection errors.
 pub(crate) fn mentions_tls(text: &str) -> bool {
     let text = text.to_ascii_lowercase();
-    ["certificate", "tls", "handshake"]
-        .iter()
-        .any(|w| text.contains(w))
+    // rustls' words for a peer that does not speak TLS, an alert and a
+    // certificate it does not trust.
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+        "peer sent alert",
+        "peer is incompatible",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }

@@ -44,6 +44,11 @@ pub enum Fault {
     /// Read the whole request (it is recorded with status 0, as if the
     /// gateway had queued it), then close the connection without answering.
     ResetAfterBody,
+    /// Handle the request (it is recorded as answered), but close the
+    /// connection halfway through the answer's body. The answer is the one the request
+    /// would get otherwise — including the next scripted fault, if any
+    /// (script this and then a partial answer to cut that one off).
+    TruncatedAnswer,
 }
 
 /// How many requests the emulator remembers (the oldest are forgotten).
@@ -576,6 +581,7 @@ impl ResetHooks for Mutex<Inner> {
         let reset = match g.faults.front() {
             Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
             Some(Fault::ResetAfterBody) => Reset::AfterBody,
+            Some(Fault::TruncatedAnswer) => Reset::TruncateAnswer,
             _ => return None,
         };
         g.faults.pop_front();

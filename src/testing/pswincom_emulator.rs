@@ -55,6 +55,11 @@ pub enum Fault {
     ResetBeforeBody,
     /// Read the body (recorded with status 0), then close without answering.
     ResetAfterBody,
+    /// Handle the request (recorded as answered), but close the connection
+    /// halfway through the answer's body. The answer is the one the request
+    /// would get otherwise — including the next scripted fault, if any
+    /// (script this and then a partial answer to cut that one off).
+    TruncatedAnswer,
     /// Answer 200 with a body that is not well-formed XML.
     MalformedXml,
 }
@@ -243,6 +248,7 @@ impl ResetHooks for Mutex<Inner> {
         let reset = match g.faults.front() {
             Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
             Some(Fault::ResetAfterBody) => Reset::AfterBody,
+            Some(Fault::TruncatedAnswer) => Reset::TruncateAnswer,
             _ => return None,
         };
         g.faults.pop_front();

@@ -17,6 +17,9 @@ pub(crate) enum Reset {
     BeforeBody,
     /// Read the whole body, then close without answering.
     AfterBody,
+    /// Answer normally, but close the connection after half of the
+    /// answer's body (its `Content-Length` promises all of it).
+    TruncateAnswer,
 }
 
 /// What an emulator tells the server loop.
@@ -66,7 +69,7 @@ pub(crate) async fn serve<H: ResetHooks>(
 }
 
 async fn route<H: ResetHooks>(
-    mut app: Router,
+    app: Router,
     hooks: Arc<H>,
     req: axum::http::Request<hyper::body::Incoming>,
 ) -> Result<Response, ScriptedReset> {
@@ -85,12 +88,35 @@ async fn route<H: ResetHooks>(
             hooks.record_reset(&body);
             Err(ScriptedReset)
         }
-        None => {
-            use tower_service::Service;
-            match app.call(req.map(Body::new)).await {
-                Ok(r) => Ok(r),
-                Err(never) => match never {},
-            }
+        Some(Reset::TruncateAnswer) => {
+            let (mut parts, body) = call(app, req).await.into_parts();
+            let whole = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            parts.headers.insert(
+                axum::http::header::CONTENT_LENGTH,
+                axum::http::HeaderValue::from(whole.len()),
+            );
+            let half = whole.slice(..whole.len() / 2);
+            let frames = futures_util::stream::iter([
+                Ok(hyper::body::Frame::data(half)),
+                Err(ScriptedReset),
+            ]);
+            Ok(Response::from_parts(
+                parts,
+                Body::new(http_body_util::StreamBody::new(frames)),
+            ))
         }
+        None => Ok(call(app, req).await),
+    }
+}
+
+async fn call(mut app: Router, req: axum::http::Request<hyper::body::Incoming>) -> Response {
+    use tower_service::Service;
+    match app.call(req.map(Body::new)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
