@@ -492,7 +492,21 @@ fn full_parse(input: &str, default: Option<&DefaultCountry>) -> Result<PhoneNumb
     if !international && default.is_none() && !cleaned.starts_with("tel:") {
         return Err(err(PhoneErrorKind::MissingCountry));
     }
-    let parsed = phonenumber::parse(default.map(|d| d.region), &cleaned).map_err(|e| {
+    // An international number is parsed without a region: with one,
+    // `phonenumber` keeps a national prefix written after the country code
+    // (`+62 0741…` → `+620741…`) that it drops without (`+62741…`), so the
+    // result would depend on the default country and its E.164 form would
+    // not parse back to it (found by fuzzing).
+    let (region, text) = if international {
+        let plus = match cleaned.strip_prefix("00") {
+            Some(rest) => format!("+{rest}").into(),
+            None => cleaned,
+        };
+        (None, plus)
+    } else {
+        (default.map(|d| d.region), cleaned)
+    };
+    let parsed = phonenumber::parse(region, &text).map_err(|e| {
         use phonenumber::ParseError as P;
         err(match e {
             P::NoNumber => PhoneErrorKind::NotANumber,

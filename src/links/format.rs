@@ -373,7 +373,9 @@ fn describe(kind: &FormatErrorKind, at: usize) -> String {
             format!("character {c:?} at offset {at} cannot stand in a link; percent-encode it")
         }
         FormatErrorKind::MissingNumber => "the format has no `%p` for the phone number".into(),
-        FormatErrorKind::TooLong => "the format is longer than 2048 bytes".into(),
+        FormatErrorKind::TooLong => {
+            "the format is longer than 2048 bytes (in its canonical spelling)".into()
+        }
     }
 }
 
@@ -602,6 +604,11 @@ impl<'a> Parser<'a> {
         self.end_literal();
         if !has_number {
             return Err(self.err(FormatErrorKind::MissingNumber, input.len()));
+        }
+        // The canonical spelling escapes some characters, so it can be
+        // longer than the input; it must parse again (found by fuzzing).
+        if self.out.len() > MAX_FORMAT_LEN {
+            return Err(self.err(FormatErrorKind::TooLong, input.len()));
         }
         Ok(PhoneLinkFormat {
             scheme_len: scheme.len() as u32,
