@@ -329,20 +329,20 @@ fn log_report(provider: &str, report: &SendReport) {
                 reference = reference.as_deref().unwrap_or(""),
                 "accepted"
             ),
-            Outcome::Rejected(e) => tracing::warn!(
-                provider = %o.provider,
-                recipient = %mask(o.recipient.e164()),
-                kind = ?e.kind(),
-                error = %mask_digit_runs(&e.to_string()),
-                "not sent"
-            ),
-            Outcome::Unknown(e) => tracing::warn!(
-                provider = %o.provider,
-                recipient = %mask(o.recipient.e164()),
-                kind = ?e.kind(),
-                error = %mask_digit_runs(&e.to_string()),
-                "outcome unknown: the gateway may have accepted it; do not resend blindly"
-            ),
+            Outcome::Rejected(e) | Outcome::Unknown(e) => {
+                let what = if matches!(o.outcome, Outcome::Unknown(_)) {
+                    "outcome unknown: the gateway may have accepted it; do not resend blindly"
+                } else {
+                    "not sent"
+                };
+                tracing::warn!(
+                    provider = %o.provider,
+                    recipient = %mask(o.recipient.e164()),
+                    kind = ?e.kind(),
+                    error = %mask_digit_runs(&e.to_string()),
+                    "{what}"
+                );
+            }
         }
     }
     tracing::info!(

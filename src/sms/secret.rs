@@ -51,6 +51,17 @@ impl From<&str> for Secret {
     }
 }
 
+/// Visitor methods that refuse their value without showing it.
+macro_rules! refuse_without_quoting {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method<E: serde::de::Error>(self, _: $ty) -> Result<Secret, E> {
+                Err(not_a_string())
+            }
+        )*
+    };
+}
+
 /// Reads a string; anything else is an error that does not quote the
 /// value (serde's own "invalid type: integer `…`" would show a numeric
 /// password in the settings loader's error).
@@ -71,36 +82,15 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
         Ok(Secret(v))
     }
 
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_char<E: serde::de::Error>(self, _: char) -> Result<Secret, E> {
-        Err(not_a_string())
-    }
-
-    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
-        Err(not_a_string())
+    refuse_without_quoting! {
+        visit_bool: bool,
+        visit_i64: i64,
+        visit_u64: u64,
+        visit_i128: i128,
+        visit_u128: u128,
+        visit_f64: f64,
+        visit_char: char,
+        visit_bytes: &[u8],
     }
 }
 
