@@ -519,6 +519,20 @@ fn full_parse(input: &str, default: Option<&DefaultCountry>) -> Result<PhoneNumb
     if parsed.extension().is_some() {
         return Err(err(PhoneErrorKind::HasExtension));
     }
+    let number = from_parsed(&parsed).map_err(err)?;
+    if region.is_none() || parsed.code().source() == phonenumber::country::Source::Default {
+        return Ok(number);
+    }
+    // The region was given but the country code came from the input
+    // (`(+4)6…`, `46 …`): parse the E.164 form again without the region,
+    // so the result is what that form parses to (found by fuzzing).
+    let again =
+        phonenumber::parse(None, number.e164()).map_err(|_| err(PhoneErrorKind::NotANumber))?;
+    from_parsed(&again).map_err(err)
+}
+
+/// Country code and national significant number of a parse, checked.
+fn from_parsed(parsed: &phonenumber::PhoneNumber) -> Result<PhoneNumber, PhoneErrorKind> {
     let code = parsed.code().value();
     let national = parsed.national();
     let nsn = format!(
@@ -526,8 +540,8 @@ fn full_parse(input: &str, default: Option<&DefaultCountry>) -> Result<PhoneNumb
         "0".repeat(national.zeros() as usize),
         national.value()
     );
-    check_length(code, nsn.len()).map_err(err)?;
-    PhoneNumber::from_parts(code, &nsn).ok_or_else(|| err(PhoneErrorKind::TooLong))
+    check_length(code, nsn.len())?;
+    PhoneNumber::from_parts(code, &nsn).ok_or(PhoneErrorKind::TooLong)
 }
 
 /// Removes a "(0)" trunk marker written after a country code
