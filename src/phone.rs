@@ -519,16 +519,27 @@ fn full_parse(input: &str, default: Option<&DefaultCountry>) -> Result<PhoneNumb
     if parsed.extension().is_some() {
         return Err(err(PhoneErrorKind::HasExtension));
     }
-    let number = from_parsed(&parsed).map_err(err)?;
-    if region.is_none() || parsed.code().source() == phonenumber::country::Source::Default {
-        return Ok(number);
+    let mut number = from_parsed(&parsed).map_err(err)?;
+    // The result must be what its own E.164 form parses to (found by
+    // fuzzing): not so when the region was given but the country code came
+    // from the input (`(+4)6…`), nor when the national part still starts
+    // with a national prefix `phonenumber` strips one at a time
+    // (`+86 0 000…`). Re-read until it is stable.
+    let mut unsettled = number.national_significant().starts_with('0')
+        || region.is_some() && parsed.code().source() != phonenumber::country::Source::Default;
+    let mut rounds = 0;
+    while unsettled {
+        rounds += 1;
+        if rounds > MAX_E164_DIGITS {
+            return Err(err(PhoneErrorKind::NotANumber));
+        }
+        let again = phonenumber::parse(None, number.e164())
+            .map_err(|_| err(PhoneErrorKind::NotANumber))
+            .and_then(|p| from_parsed(&p).map_err(err))?;
+        unsettled = again != number;
+        number = again;
     }
-    // The region was given but the country code came from the input
-    // (`(+4)6…`, `46 …`): parse the E.164 form again without the region,
-    // so the result is what that form parses to (found by fuzzing).
-    let again =
-        phonenumber::parse(None, number.e164()).map_err(|_| err(PhoneErrorKind::NotANumber))?;
-    from_parsed(&again).map_err(err)
+    Ok(number)
 }
 
 /// Country code and national significant number of a parse, checked.

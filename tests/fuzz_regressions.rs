@@ -37,11 +37,17 @@ fn an_international_number_does_not_depend_on_the_default_country() {
     // input did not look international and the default country's rules
     // were applied to it.
     let parenthesised = include_str!("fixtures/fuzz/phone-country-code-in-parentheses");
+    // `+860 (0-000)  22  e4500`: `phonenumber` strips one national prefix
+    // per parse, so each E.164 form parsed to a shorter number.
+    let zeros = include_str!("fixtures/fuzz/phone-repeated-national-prefix");
     let norway: DefaultCountry = "NO".parse().unwrap();
     let sweden: DefaultCountry = "SE".parse().unwrap();
     for input in [
         fuzzed,
         parenthesised,
+        zeros,
+        "+86 0 0 10 1234 5678",
+        "+39 06 1234 5678",
         "(+46) 0 70 123 45 67",
         "+62 0741 37 45 641",
         "0062 0741 37 45 641",
