@@ -506,40 +506,41 @@ fn full_parse(input: &str, default: Option<&DefaultCountry>) -> Result<PhoneNumb
     } else {
         (default.map(|d| d.region), cleaned)
     };
-    let parsed = phonenumber::parse(region, &text).map_err(|e| {
-        use phonenumber::ParseError as P;
-        err(match e {
-            P::NoNumber => PhoneErrorKind::NotANumber,
-            P::InvalidCountryCode => PhoneErrorKind::InvalidCountryCode,
-            P::TooShortAfterIdd | P::TooShortNsn => PhoneErrorKind::TooShort,
-            P::TooLong => PhoneErrorKind::TooLong,
-            _ => PhoneErrorKind::NotANumber,
-        })
-    })?;
+    let parsed = phonenumber::parse(region, &text).map_err(|e| err(parse_error_kind(e)))?;
     if parsed.extension().is_some() {
         return Err(err(PhoneErrorKind::HasExtension));
     }
     let mut number = from_parsed(&parsed).map_err(err)?;
     // The result must be what its own E.164 form parses to (found by
-    // fuzzing): not so when the region was given but the country code came
-    // from the input (`(+4)6…`), nor when the national part still starts
-    // with a national prefix `phonenumber` strips one at a time
-    // (`+86 0 000…`). Re-read until it is stable.
-    let mut unsettled = number.national_significant().starts_with('0')
-        || region.is_some() && parsed.code().source() != phonenumber::country::Source::Default;
-    let mut rounds = 0;
-    while unsettled {
-        rounds += 1;
-        if rounds > MAX_E164_DIGITS {
-            return Err(err(PhoneErrorKind::NotANumber));
+    // fuzzing): `phonenumber` can read a number's E.164 form differently —
+    // when the region was given but the country code came from the input
+    // (`(+4)6…`), when it strips one national prefix per parse
+    // (`+86 0 000…`), or a carrier code (`+55 09…`). Re-read until stable;
+    // the fast path answers for most numbers without `phonenumber`.
+    for _ in 0..MAX_E164_DIGITS {
+        if fast_e164(number.e164()).as_ref() == Some(&number) {
+            return Ok(number);
         }
         let again = phonenumber::parse(None, number.e164())
-            .map_err(|_| err(PhoneErrorKind::NotANumber))
+            .map_err(|e| err(parse_error_kind(e)))
             .and_then(|p| from_parsed(&p).map_err(err))?;
-        unsettled = again != number;
+        if again == number {
+            return Ok(number);
+        }
         number = again;
     }
-    Ok(number)
+    Err(err(PhoneErrorKind::NotANumber))
+}
+
+fn parse_error_kind(e: phonenumber::ParseError) -> PhoneErrorKind {
+    use phonenumber::ParseError as P;
+    match e {
+        P::NoNumber => PhoneErrorKind::NotANumber,
+        P::InvalidCountryCode => PhoneErrorKind::InvalidCountryCode,
+        P::TooShortAfterIdd | P::TooShortNsn => PhoneErrorKind::TooShort,
+        P::TooLong => PhoneErrorKind::TooLong,
+        _ => PhoneErrorKind::NotANumber,
+    }
 }
 
 /// Country code and national significant number of a parse, checked.

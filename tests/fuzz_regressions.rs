@@ -40,12 +40,15 @@ fn an_international_number_does_not_depend_on_the_default_country() {
     // `+860 (0-000)  22  e4500`: `phonenumber` strips one national prefix
     // per parse, so each E.164 form parsed to a shorter number.
     let zeros = include_str!("fixtures/fuzz/phone-repeated-national-prefix");
+    // `+5509) 011-00k00`: read as a number whose E.164 form was too short.
+    let carrier = include_str!("fixtures/fuzz/phone-carrier-code");
     let norway: DefaultCountry = "NO".parse().unwrap();
     let sweden: DefaultCountry = "SE".parse().unwrap();
     for input in [
         fuzzed,
         parenthesised,
         zeros,
+        carrier,
         "+86 0 0 10 1234 5678",
         "+39 06 1234 5678",
         "(+46) 0 70 123 45 67",
