@@ -1,6 +1,8 @@
 //! Normalising a number that is already E.164: the crate's fast path
 //! against `phonenumber::parse` + E.164 formatting, single-threaded and on
-//! two threads at once (where phonenumber 0.3's regex-cache mutex shows).
+//! two threads at once (where phonenumber 0.3's regex-cache mutex shows);
+//! and a national number the fast path cannot confirm, against one
+//! `phonenumber` parse.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -59,6 +61,28 @@ fn bench(c: &mut Criterion) {
     c.bench_function("parse_national_with_default_country", |b| {
         b.iter(|| PhoneNumber::parse(black_box("22 33 44 55"), Some(&no)).unwrap())
     });
+
+    // A national number whose E.164 form the fast path cannot confirm (a
+    // UK number, +44 with a leading 1): the full parse, then the re-read of
+    // the E.164 form by `phonenumber` that makes the result stable (found by
+    // fuzzing), against the naive single `phonenumber` parse + format.
+    let gb: DefaultCountry = "GB".parse().unwrap();
+    assert!(!crm_comms::phone::takes_fast_path("+441632960123"));
+    let mut g = c.benchmark_group("parse_national_slow_path");
+    g.bench_function("crm_comms", |b| {
+        b.iter(|| PhoneNumber::parse(black_box("01632 960123"), Some(&gb)).unwrap())
+    });
+    g.bench_function("naive_phonenumber_parse_format", |b| {
+        b.iter(|| {
+            let n = phonenumber::parse(
+                Some(phonenumber::country::Id::GB),
+                black_box("01632 960123"),
+            )
+            .unwrap();
+            n.format().mode(phonenumber::Mode::E164).to_string()
+        })
+    });
+    g.finish();
 
     let mut g = c.benchmark_group("normalise_e164_two_threads");
     g.bench_function("crm_comms_fast_path", |b| {
