@@ -511,6 +511,11 @@ fn full_parse(input: &str, default: Option<&DefaultCountry>) -> Result<PhoneNumb
         return Err(err(PhoneErrorKind::HasExtension));
     }
     let mut number = from_parsed(&parsed).map_err(err)?;
+    if region.is_none() && number.e164() == text.as_ref() {
+        // The input was this E.164 form, read without a region: the re-read
+        // below would repeat that very parse.
+        return Ok(number);
+    }
     // The result must be what its own E.164 form parses to (found by
     // fuzzing): `phonenumber` can read a number's E.164 form differently —
     // when the region was given but the country code came from the input
