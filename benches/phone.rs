@@ -1,8 +1,8 @@
 //! Normalising a number that is already E.164: the crate's fast path
 //! against `phonenumber::parse` + E.164 formatting, single-threaded and on
 //! two threads at once (where phonenumber 0.3's regex-cache mutex shows);
-//! and a national number the fast path cannot confirm, against one
-//! `phonenumber` parse.
+//! and a UK number the fast path cannot confirm, national and E.164,
+//! against one `phonenumber` parse.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -81,6 +81,18 @@ fn bench(c: &mut Criterion) {
             .unwrap();
             n.format().mode(phonenumber::Mode::E164).to_string()
         })
+    });
+    g.finish();
+
+    // The same number already in E.164 form: one `phonenumber` parse, as
+    // the naive code does.
+    assert!(!crm_comms::phone::takes_fast_path("+441632960123"));
+    let mut g = c.benchmark_group("normalise_e164_slow_path");
+    g.bench_function("crm_comms", |b| {
+        b.iter(|| PhoneNumber::parse(black_box("+441632960123"), None).unwrap())
+    });
+    g.bench_function("naive_phonenumber_parse_format", |b| {
+        b.iter(|| naive(black_box("+441632960123")))
     });
     g.finish();
 
