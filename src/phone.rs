@@ -598,7 +598,7 @@ fn check_length(code: u16, nsn_len: usize) -> Result<(), PhoneErrorKind> {
 // The fast path for canonical E.164 input.
 
 /// What the fast path needs to know about one calling code.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct CodeEntry {
     /// Bit `n` is set when a national significant number may have `n` digits.
     lengths: u32,
@@ -606,9 +606,12 @@ struct CodeEntry {
     max_len: u8,
     /// Whether a canonical number of this code can skip the full parse.
     fast: bool,
-    /// Bit `d` is set when a national number starting with digit `d` could
-    /// have a national prefix stripped by the full parse, so must take it.
+    /// Bit `d` is set when one of `risky_prefixes` starts with digit `d`: a
+    /// one-comparison filter before the prefixes themselves are looked at.
     risky_first_digit: u16,
+    /// National prefixes the full parse may strip (`0`, GB's `180020`): a
+    /// national number starting with one must take the full parse.
+    risky_prefixes: Vec<Box<str>>,
     /// Bit `n` is set when a national number of `n` digits could be
     /// rewritten by the full parse (NANPA-style local-number rules).
     risky_len: u32,
@@ -634,12 +637,13 @@ fn table() -> &'static CodeTable {
 #[derive(Default)]
 struct Risk {
     first_digits: u16,
+    prefixes: Vec<Box<str>>,
     lengths: u32,
 }
 
 /// Reads a national-prefix-for-parsing pattern made of alternatives that are
 /// either literal digit strings (`0|180020`: risky when the number starts
-/// with that digit) or whole-number rules such as `([2-9]\d{6})$` (risky
+/// with that string) or whole-number rules such as `([2-9]\d{6})$` (risky
 /// when the number has that many digits). Any other pattern gives `None`:
 /// numbers of that code always take the full parse.
 fn analyse_prefix_pattern(source: &str, risk: &mut Risk) -> Option<()> {
@@ -651,6 +655,9 @@ fn analyse_prefix_pattern(source: &str, risk: &mut Risk) -> Option<()> {
     for alt in s.split('|') {
         if !alt.is_empty() && alt.bytes().all(|b| b.is_ascii_digit()) {
             risk.first_digits |= 1 << (alt.as_bytes()[0] - b'0');
+            if !risk.prefixes.iter().any(|p| **p == *alt) {
+                risk.prefixes.push(alt.into());
+            }
             continue;
         }
         // `(<one digit or class>\d{N})$`
@@ -728,6 +735,7 @@ fn build_table() -> CodeTable {
             max_len: (31 - lengths.leading_zeros()) as u8,
             fast,
             risky_first_digit: risk.first_digits,
+            risky_prefixes: risk.prefixes,
             risky_len: risk.lengths,
         };
     }
@@ -755,7 +763,11 @@ fn fast_e164(input: &str) -> Option<PhoneNumber> {
             let nsn = &digits[i + 1..];
             if !entry.fast
                 || entry.lengths & (1u32 << nsn.len()) == 0
-                || entry.risky_first_digit & (1 << (nsn[0] - b'0')) != 0
+                || (entry.risky_first_digit & (1 << (nsn[0] - b'0')) != 0
+                    && entry
+                        .risky_prefixes
+                        .iter()
+                        .any(|p| nsn.starts_with(p.as_bytes())))
                 || entry.risky_len & (1u32 << nsn.len()) != 0
             {
                 return None;
