@@ -67,6 +67,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| PhoneNumber::parse(black_box("22 33 44 55"), Some(&no)).unwrap())
     });
 
+    // A UK number in E.164 form starting with 1, as GB's `180020` national
+    // prefix does: the fast path tells them apart.
+    let mut g = c.benchmark_group("normalise_e164_uk");
+    g.bench_function("crm_comms_fast_path", |b| {
+        b.iter(|| PhoneNumber::parse(black_box("+441632960123"), None).unwrap())
+    });
+    g.bench_function("naive_phonenumber_parse_format", |b| {
+        b.iter(|| naive(black_box("+441632960123")))
+    });
+    g.finish();
+
     // A UK national number (+44, leading 1): one `phonenumber` parse, its
     // E.164 form confirmed by the fast path's table, against the naive
     // single `phonenumber` parse + format.
