@@ -170,7 +170,7 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
                 "  {} rejected ({:?}, retryable: {}): {e}",
                 o.recipient.e164(),
                 e.kind(),
-                e.is_retryable()
+                o.outcome.is_retryable()
             ),
             Outcome::Unknown(e) => println!("  {} unknown: {e}", o.recipient.e164()),
             _ => println!("  {} {:?}", o.recipient.e164(), o.outcome),

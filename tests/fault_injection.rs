@@ -4,8 +4,8 @@
 //!
 //! - every recipient has exactly one outcome, in recipient order;
 //! - the expected outcome (accepted / rejected / unknown, with its kind);
-//! - a recipient the gateway received is never reported "certainly not
-//!   sent" (the emulator's record is the truth);
+//! - a recipient the gateway received is never reported as not having
+//!   reached it (the emulator's record is the truth);
 //! - the backup gets exactly the recipients the primary certainly did not
 //!   send — never one whose outcome was unknown — so nobody gets the SMS
 //!   twice.
@@ -18,7 +18,7 @@ use std::time::Duration;
 use crm_comms::intelecom::Intelecom;
 use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{
-    ErrorKind, Failover, Message, Outcome, SendReport, SmsProvider, StubProvider,
+    ErrorKind, Failover, Message, Outcome, SendReport, SmsError, SmsProvider, StubProvider,
 };
 use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
 use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator};
@@ -305,11 +305,12 @@ fn check(
         .collect();
     assert_eq!(got, expected(gateway, fault), "{case}: {primary_only:?}");
 
-    // Never "certainly not sent" for a recipient the gateway has.
+    // Never "could not reach the gateway" for a recipient the gateway has.
     for o in primary_only.outcomes() {
-        if let Some(e) = o.outcome.error()
-            && e.certainly_not_sent()
-        {
+        // Rejected for a transport reason: the request never got there.
+        let unreachable = matches!(&o.outcome, Outcome::Rejected(e)
+            if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Timeout));
+        if unreachable {
             assert!(
                 !reached.contains(o.recipient.e164()),
                 "{case}: {} reached the gateway but is reported as not sent",
@@ -319,15 +320,11 @@ fn check(
     }
 
     // The backup got exactly the recipients the primary certainly did not
-    // send for a reason another gateway can fix (unreachable, TLS).
+    // send for a reason another gateway can fix (the one retry predicate).
     let to_backup: Vec<_> = primary_only
         .outcomes()
         .iter()
-        .filter(|o| {
-            o.outcome
-                .error()
-                .is_some_and(|e| matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Tls))
-        })
+        .filter(|o| o.outcome.is_retryable())
         .map(|o| o.recipient)
         .collect();
     let backed_up: Vec<_> = backup
@@ -428,9 +425,12 @@ async fn pswincom_failover_host_never_sends_twice() {
         assert_eq!(r.outcomes().len(), 3, "{fault:?}");
         let primary = expected(Gateway::Pswincom, fault);
         let backed_up: usize = backup.received().iter().map(|r| r.messages.len()).sum();
-        let fails_over = primary
-            .iter()
-            .all(|e| matches!(e.1, Some(ErrorKind::Unavailable | ErrorKind::Tls)));
+        let fails_over = primary.iter().all(|(category, kind)| {
+            *category == "rejected"
+                && kind.is_some_and(|k| {
+                    Outcome::Rejected(SmsError::new(k, "primary", "")).is_retryable()
+                })
+        });
         if fails_over {
             assert_eq!(backed_up, 3, "{fault:?}");
             assert!(r.all_accepted(), "{fault:?}: {r:?}");

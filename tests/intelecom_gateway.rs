@@ -182,10 +182,10 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
             "{fault:?}"
         );
         for o in r.outcomes() {
-            let e = o.outcome.error().unwrap();
             assert!(
-                !e.is_retryable() && !e.certainly_not_sent(),
-                "{fault:?}: {e}"
+                !o.outcome.is_retryable() && o.outcome.may_have_been_sent(),
+                "{fault:?}: {:?}",
+                o.outcome
             );
         }
         let got = emu.received();
@@ -229,13 +229,8 @@ async fn unreachable_gateway_is_certainly_not_sent() {
         kinds(&r),
         vec![("rejected", Some(ErrorKind::Unavailable)); 2]
     );
-    assert!(
-        r.outcomes()[0]
-            .outcome
-            .error()
-            .unwrap()
-            .certainly_not_sent()
-    );
+    assert!(r.outcomes()[0].outcome.is_retryable());
+    assert!(!r.outcomes()[0].outcome.may_have_been_sent());
 }
 
 #[test]
@@ -289,4 +284,58 @@ async fn settings_build_the_real_provider_and_send_a_test_sms() {
     let d = s.send_test_sms("+4741000000", None).await;
     assert!(matches!(d, Diagnosis::CredentialsRejected(_)), "{d}");
     assert_eq!(emu.received().len(), 2);
+}
+
+/// Issue 19, item 2: the provider built from settings carries the settings'
+/// sender, priority and delivery-report choice for messages that set none.
+#[tokio::test]
+async fn the_provider_built_from_settings_carries_their_defaults() {
+    use crm_comms::sms::{ProviderKind, SmsSettings};
+    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+        .await
+        .unwrap();
+    let mut s = SmsSettings::new(ProviderKind::Intelecom)
+        .with_service_id(1000)
+        .with_credentials("crm", PASSWORD);
+    s.base_url = Some(emu.base_url());
+    s.allow_insecure_http = true;
+    s.sender = Some("SuperOffice".into());
+    s.priority = 3;
+    s.delivery_report = true;
+    let p = s.build_provider().unwrap();
+    assert!(p.send(&msg(1)).await.all_accepted());
+    let body: serde_json::Value = serde_json::from_str(&emu.received()[0].body).unwrap();
+    let m = &body["message"][0];
+    assert_eq!(
+        m["settings"]["originatorSettings"]["originator"], "SuperOffice",
+        "{body}"
+    );
+    assert_eq!(m["settings"]["priority"], 3, "{body}");
+    let skips_report = m["settings"]["parameter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["key"] == "skip_customer_report_delivery");
+    assert!(!skips_report, "a delivery report is asked for: {body}");
+
+    // What a message sets itself wins.
+    let own = Message::builder()
+        .to("+4741000000".parse().unwrap())
+        .text("Hei")
+        .priority(Priority::Low)
+        .delivery_report(false)
+        .build()
+        .unwrap();
+    assert!(p.send(&own).await.all_accepted());
+    let body: serde_json::Value = serde_json::from_str(&emu.received()[1].body).unwrap();
+    let m = &body["message"][0];
+    assert_eq!(m["settings"]["priority"], 1, "{body}");
+    assert!(
+        m["settings"]["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["key"] == "skip_customer_report_delivery"),
+        "{body}"
+    );
 }

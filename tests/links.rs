@@ -386,11 +386,40 @@ fn handler_rejects_what_does_not_match() {
         ("domycall:+4722334455?company=%FF", |e| {
             matches!(e, ArgumentError::BadEncoding { .. })
         }),
+        // Issue 19, item 6: nothing a rendered link can never contain.
+        ("domycall:+4722334455?company=1&evil=1", |e| {
+            matches!(e, ArgumentError::UnexpectedCharacter { byte: '&', .. })
+        }),
+        ("domycall:+4722334455?company=1 2", |e| {
+            matches!(e, ArgumentError::UnexpectedCharacter { byte: ' ', .. })
+        }),
+        ("domycall:+4722334455?company=<script>", |e| {
+            matches!(e, ArgumentError::UnexpectedCharacter { byte: '<', .. })
+        }),
+        ("domycall:+4722334455?company=a\"b", |e| {
+            matches!(e, ArgumentError::UnexpectedCharacter { byte: '"', .. })
+        }),
+        ("domycall:+4722334455?company=1%", |e| {
+            matches!(e, ArgumentError::BadEncoding { .. })
+        }),
+        ("domycall:+47223+34455?company=1", |e| {
+            matches!(e, ArgumentError::UnexpectedCharacter { byte: '+', .. })
+        }),
     ];
     for (arg, check) in cases {
         let e = f.parse_link(arg).unwrap_err();
         assert!(check(&e), "{arg}: {e:?}");
     }
+    // Where: the offset of the offending byte in the link.
+    assert_eq!(
+        f.parse_link("domycall:+4722334455?company=1&evil=1")
+            .unwrap_err(),
+        ArgumentError::UnexpectedCharacter {
+            name: "cuid".into(),
+            offset: 30,
+            byte: '&'
+        }
+    );
     let huge = format!("domycall:+4722334455?company={}", "a".repeat(10_000));
     assert_eq!(f.parse_link(&huge).unwrap_err(), ArgumentError::TooLong);
     let f: PhoneLinkFormat = "x:%p?{a}{b}".parse().unwrap();

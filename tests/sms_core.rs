@@ -131,15 +131,19 @@ async fn send_text_convenience() {
         .send_text("+4790000001".parse().unwrap(), "Hei")
         .await
         .unwrap_err();
-    assert!(e.is_timeout() && !e.is_retryable());
+    assert!(e.is_timeout());
 }
 
 #[tokio::test]
 async fn failover_only_when_certainly_not_sent() {
+    // Rejected before the gateway took the message, for a reason outside it.
     for kind in [
         ErrorKind::Unavailable,
         ErrorKind::Tls,
         ErrorKind::Unauthenticated,
+        ErrorKind::Timeout,
+        ErrorKind::RateLimited,
+        ErrorKind::GatewayInternal,
     ] {
         let second = Arc::new(StubProvider::new_ok().with_name("second"));
         let f = Failover::new(
@@ -156,8 +160,17 @@ async fn failover_only_when_certainly_not_sent() {
         StubProvider::new_unknown(),
         StubProvider::new_error(ErrorKind::InvalidSender),
         StubProvider::new_error(ErrorKind::Rejected),
-        StubProvider::new_error(ErrorKind::Timeout),
-        StubProvider::new_error(ErrorKind::RateLimited),
+        StubProvider::new_error(ErrorKind::InvalidRecipient),
+        StubProvider::scripted(|_| {
+            Outcome::Unknown(SmsError::new(
+                ErrorKind::GatewayInternal,
+                "first",
+                "HTTP 503",
+            ))
+        }),
+        StubProvider::scripted(|_| {
+            Outcome::Unknown(SmsError::new(ErrorKind::Unavailable, "first", "reset"))
+        }),
     ] {
         let second = Arc::new(StubProvider::new_ok().with_name("second"));
         let f = Failover::new(first.with_name("first"), second.clone());
@@ -388,13 +401,14 @@ async fn test_sms_diagnosis() {
         assert!(check(&d), "{to}: {d}");
         assert!(!d.to_string().is_empty());
     }
-    // Without the gateway's feature the settings build a stub that accepts
-    // (with it, tests/pswincom_gateway.rs tests the real client).
+    // Without the gateway's feature the settings refuse to build anything
+    // (never a stub that claims success); with it, tests/pswincom_gateway.rs
+    // tests the real client.
     #[cfg(not(feature = "pswincom"))]
     {
         let s = SmsSettings::new(ProviderKind::Pswincom).with_credentials("u", "hunter2");
         let d = s.send_test_sms("+4790000001", Some("Test")).await;
-        assert!(d.is_accepted(), "{d}");
+        assert!(!d.is_accepted(), "{d}");
     }
     let bad = SmsSettings::new(ProviderKind::Intelecom);
     assert!(matches!(
@@ -424,9 +438,63 @@ fn errors_are_send_sync_clone_and_constructible() {
     assert_traits::<SmsError>();
     let e = SmsError::new(ErrorKind::Unavailable, "mine", "connection refused")
         .with_source(std::io::Error::other("refused"));
-    assert!(e.is_retryable() && e.certainly_not_sent() && !e.is_auth());
+    assert!(Outcome::Rejected(e.clone()).is_retryable() && !e.is_auth());
     assert_eq!(e.to_string(), "mine: connection refused");
     assert!(std::error::Error::source(&e).is_some());
     let t = SmsError::new(ErrorKind::Timeout, "mine", "t");
-    assert!(!t.certainly_not_sent() && !t.is_retryable() && t.is_timeout());
+    assert!(!Outcome::Unknown(t.clone()).is_retryable() && t.is_timeout());
+}
+
+/// Issue 19, item 5: exactly one outcome per recipient, whatever the batch
+/// function returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn send_in_batches_gives_one_outcome_per_recipient() {
+    use crm_comms::sms::{RecipientOutcome, SendReport, send_in_batches};
+    let m = msg(5);
+    // Nothing at all.
+    let r = send_in_batches(&m, "mine", 2, 2, |_| async { SendReport::new(vec![]) }).await;
+    assert_eq!(r.outcomes().len(), 5);
+    assert_eq!(r.unknown().count(), 5);
+    assert!(
+        r.unknown()
+            .all(|o| o.outcome.error().unwrap().kind() == ErrorKind::Protocol)
+    );
+    let got: Vec<_> = r.outcomes().iter().map(|o| o.recipient).collect();
+    assert_eq!(got, m.recipients());
+    // Too many, and one skipped in the middle of a batch.
+    let accepted = |b: &Message, skip: Option<usize>, extra: usize| {
+        let mut v: Vec<RecipientOutcome> = b
+            .recipients()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, &recipient)| RecipientOutcome {
+                recipient,
+                outcome: Outcome::Accepted { reference: None },
+                provider: "mine".into(),
+            })
+            .collect();
+        for _ in 0..extra {
+            v.push(v[0].clone());
+        }
+        SendReport::new(v)
+    };
+    let r = send_in_batches(&m, "mine", 5, 1, |b| async move { accepted(&b, None, 3) }).await;
+    assert_eq!(r.outcomes().len(), 5);
+    assert!(r.all_accepted());
+    let r = send_in_batches(
+        &m,
+        "mine",
+        3,
+        2,
+        |b| async move { accepted(&b, Some(1), 0) },
+    )
+    .await;
+    let kinds: Vec<_> = r
+        .outcomes()
+        .iter()
+        .map(|o| o.outcome.is_accepted())
+        .collect();
+    assert_eq!(kinds, [true, false, true, true, false]);
+    assert!(!r.outcomes()[1].outcome.is_retryable());
 }

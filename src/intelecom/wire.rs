@@ -477,8 +477,6 @@ mod tests {
                 session_id: None,
                 sequence_index: None
             })
-            .error()
-            .unwrap()
             .is_retryable()
         );
     }

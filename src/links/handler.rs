@@ -61,6 +61,22 @@ pub enum ArgumentError {
         /// `%p` or the variable's name.
         name: String,
     },
+    /// A value holds a byte a rendered link never has there: anything but
+    /// `A-Z a-z 0-9 - . _ ~` and `%XX` escapes (and a leading `+` in a
+    /// number). Such a link was not rendered from the format: it was
+    /// written by hand or by a hostile page (`…&who=y&evil=1`, spaces,
+    /// `<>`, quotes).
+    #[error(
+        "the value of `{name}` has the character {byte:?} at offset {offset}, which a rendered link never has"
+    )]
+    UnexpectedCharacter {
+        /// `%p` or the variable's name.
+        name: String,
+        /// Byte offset in the link.
+        offset: usize,
+        /// The character (a byte outside ASCII is shown as U+0080..U+00FF).
+        byte: char,
+    },
     /// The number in the link is not a phone number.
     #[error("the link's number is not valid: {0}")]
     Number(#[from] PhoneError),
@@ -160,6 +176,11 @@ impl PhoneLinkFormat {
                         Some(_) => return Err(ArgumentError::Ambiguous),
                     };
                     let raw = &link[pos..end];
+                    let name = match seg {
+                        Segment::Variable { name, .. } => name.to_string(),
+                        _ => "%p".to_owned(),
+                    };
+                    check_value(raw, pos, &name, matches!(seg, Segment::Number(_)))?;
                     match *seg {
                         Segment::Number(_) => {
                             let text = decode(raw)
@@ -198,6 +219,38 @@ impl PhoneLinkFormat {
         })?;
         Ok(ReceivedCall { number, variables })
     }
+}
+
+/// Refuses a raw value with a byte rendering never writes: only
+/// unreserved bytes and `%XX` escapes (a number in a path may start with
+/// `+`). `at` is the value's offset in the link.
+fn check_value(raw: &str, at: usize, name: &str, number: bool) -> Result<(), ArgumentError> {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let ok = if c == b'%' {
+            let hex = b.get(i + 1..i + 3);
+            if hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                i += 3;
+                continue;
+            }
+            return Err(ArgumentError::BadEncoding {
+                name: name.to_owned(),
+            });
+        } else {
+            super::render::is_unreserved(c) || (number && c == b'+' && i == 0)
+        };
+        if !ok {
+            return Err(ArgumentError::UnexpectedCharacter {
+                name: name.to_owned(),
+                offset: at + i,
+                byte: char::from(c),
+            });
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Percent-decodes `s` into UTF-8; `None` on a bad escape or invalid UTF-8.

@@ -316,6 +316,11 @@ static ESCAPES: &str = {
     }
 };
 
+/// Whether rendering leaves byte `b` as it is in a value.
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    UNRESERVED[b as usize]
+}
+
 fn encoded_len(value: &str) -> usize {
     value.len() + 2 * value.bytes().filter(|&b| !UNRESERVED[b as usize]).count()
 }

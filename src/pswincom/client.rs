@@ -71,9 +71,9 @@ impl PswincomBuilder {
     }
 
     /// The failover endpoint (default [`DEFAULT_FAILOVER_URL`] when the
-    /// URL is the default one, else none), tried only when the first one
-    /// could certainly not be reached — never after a request may have
-    /// been taken.
+    /// URL is the default one, else none), tried only when the first
+    /// answer [`is_retryable`](crate::sms::Outcome::is_retryable) (certainly
+    /// not sent) — never after a request may have been taken.
     pub fn failover_url(mut self, url: impl Into<String>) -> Self {
         self.failover_url = Some(Some(url.into()));
         self
@@ -222,13 +222,11 @@ impl Pswincom {
     }
 
     /// Posts to the endpoint, and to the failover endpoint when the first
-    /// could certainly not be reached; the body of a 200 answer.
+    /// outcome is retryable (certainly not sent); the body of a 200 answer.
     async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, Outcome> {
         let first = self.post_to(&self.url, body.clone()).await;
         match (&first, &self.failover_url) {
-            (Err(Outcome::Rejected(e)), Some(failover))
-                if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Tls) =>
-            {
+            (Err(outcome), Some(failover)) if outcome.is_retryable() => {
                 self.post_to(failover, body).await
             }
             _ => first,

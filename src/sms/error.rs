@@ -115,16 +115,6 @@ impl SmsError {
         &self.message
     }
 
-    /// Whether sending the same message again later may succeed: the
-    /// gateway was unreachable, busy, rate-limiting or failed internally.
-    /// A timeout is not retryable: the gateway may have accepted the message.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::GatewayInternal
-        )
-    }
-
     /// Whether the credentials were rejected.
     pub fn is_auth(&self) -> bool {
         self.kind == ErrorKind::Unauthenticated
@@ -147,20 +137,6 @@ impl SmsError {
                 | ErrorKind::InvalidMessage
                 | ErrorKind::InvalidConfig
         )
-    }
-
-    /// Whether the message certainly did not reach the gateway's queue:
-    /// refused before sending, unreachable gateway, TLS failure or rejected
-    /// credentials. Only then may another provider be tried.
-    pub fn certainly_not_sent(&self) -> bool {
-        self.is_invalid_input()
-            || matches!(
-                self.kind,
-                ErrorKind::Unauthenticated
-                    | ErrorKind::Unavailable
-                    | ErrorKind::Tls
-                    | ErrorKind::NotSupported
-            )
     }
 }
 

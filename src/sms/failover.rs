@@ -2,17 +2,20 @@
 
 use async_trait::async_trait;
 
-use super::error::ErrorKind;
 use super::message::Message;
-use super::outcome::{Outcome, SendReport};
+#[cfg(doc)]
+use super::outcome::Outcome;
+use super::outcome::SendReport;
 use super::provider::{Capabilities, SmsProvider};
 
 /// Sends through `primary`, and through `secondary` only for the recipients
-/// the primary **certainly did not send** to: the gateway was unreachable,
-/// TLS failed, or it rejected the credentials. Never after an unknown
-/// outcome (that could deliver twice), and never for messages the primary
-/// refused as invalid (the secondary would refuse them too, or send what
-/// the primary's rules forbid).
+/// whose outcome [`is_retryable`](Outcome::is_retryable): the primary
+/// **certainly did not send** them, for a reason outside the message (the
+/// gateway was unreachable, TLS failed, it rejected the credentials,
+/// rate-limited or failed before taking the message). Never after an
+/// unknown outcome (that could deliver twice), and never for messages the
+/// primary refused as invalid (the secondary would refuse them too, or send
+/// what the primary's rules forbid).
 ///
 /// Each outcome's [`provider`](super::RecipientOutcome::provider) says which
 /// provider handled it.
@@ -26,16 +29,6 @@ impl<P: SmsProvider, S: SmsProvider> Failover<P, S> {
     /// Primary first, secondary when the primary certainly did not send.
     pub fn new(primary: P, secondary: S) -> Self {
         Failover { primary, secondary }
-    }
-}
-
-fn may_fail_over(outcome: &Outcome) -> bool {
-    match outcome {
-        Outcome::Rejected(e) => matches!(
-            e.kind(),
-            ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Unauthenticated
-        ),
-        _ => false,
     }
 }
 
@@ -53,7 +46,7 @@ impl<P: SmsProvider, S: SmsProvider> SmsProvider for Failover<P, S> {
     async fn send(&self, message: &Message) -> SendReport {
         let mut outcomes = self.primary.send(message).await.into_outcomes();
         let retry: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| may_fail_over(&outcomes[i].outcome))
+            .filter(|&i| outcomes[i].outcome.is_retryable())
             .collect();
         if retry.is_empty() {
             return SendReport::new(outcomes);

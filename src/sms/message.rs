@@ -238,8 +238,10 @@ pub struct Message {
     recipients: Vec<PhoneNumber>,
     text: String,
     sender: Option<Sender>,
-    priority: Priority,
-    delivery_report: bool,
+    /// `None`: not set, [`Priority::default`] unless defaults say otherwise.
+    priority: Option<Priority>,
+    /// `None`: not set, no report unless defaults say otherwise.
+    delivery_report: Option<bool>,
     client_reference: Option<String>,
     validity: Option<Duration>,
     send_at: Option<SystemTime>,
@@ -270,14 +272,49 @@ impl Message {
         self.sender.as_ref()
     }
 
-    /// The priority.
+    /// The priority (the default, 2, when none was set).
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.priority.unwrap_or_default()
     }
 
-    /// Whether a delivery report is requested.
+    /// Whether a delivery report is requested (no, when not set).
     pub fn delivery_report(&self) -> bool {
-        self.delivery_report
+        self.delivery_report.unwrap_or(false)
+    }
+
+    /// This message with `defaults` filled in where it sets nothing of its
+    /// own: its sender, priority and delivery-report choice win when set.
+    ///
+    /// ```
+    /// use crm_comms::sms::{Message, MessageDefaults, Priority, Sender};
+    ///
+    /// let defaults = MessageDefaults::new()
+    ///     .sender(Sender::alphanumeric("SuperOffice")?)
+    ///     .priority(Priority::High)
+    ///     .delivery_report(true);
+    /// let m = Message::builder().to("+4741000001".parse()?).text("Hei").build()?;
+    /// let m = m.with_defaults(&defaults);
+    /// assert_eq!(m.priority(), Priority::High);
+    /// assert!(m.delivery_report());
+    /// let own = Message::builder()
+    ///     .to("+4741000001".parse()?)
+    ///     .text("Hei")
+    ///     .priority(Priority::Low)
+    ///     .delivery_report(false)
+    ///     .build()?
+    ///     .with_defaults(&defaults);
+    /// assert_eq!(own.priority(), Priority::Low);
+    /// assert!(!own.delivery_report());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_defaults(&self, defaults: &MessageDefaults) -> Message {
+        Message {
+            sender: self.sender.clone().or_else(|| defaults.sender.clone()),
+            priority: self.priority.or(defaults.priority),
+            delivery_report: self.delivery_report.or(defaults.delivery_report),
+            ..self.clone()
+        }
     }
 
     /// The caller's reference, echoed in delivery reports.
@@ -373,11 +410,53 @@ pub struct MessageBuilder {
     recipients: Vec<PhoneNumber>,
     text: String,
     sender: Option<Sender>,
-    priority: Priority,
-    delivery_report: bool,
+    priority: Option<Priority>,
+    delivery_report: Option<bool>,
     client_reference: Option<String>,
     validity: Option<Duration>,
     send_at: Option<SystemTime>,
+}
+
+/// What a provider fills in for messages that do not set it themselves:
+/// the CRM's settings' sender, priority and delivery-report choice (see
+/// [`Message::with_defaults`] and [`WithDefaults`](super::WithDefaults)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageDefaults {
+    /// The sender, for messages without one.
+    pub sender: Option<Sender>,
+    /// The priority, for messages that set none.
+    pub priority: Option<Priority>,
+    /// Whether to ask for a delivery report, for messages that do not say.
+    pub delivery_report: Option<bool>,
+}
+
+impl MessageDefaults {
+    /// No defaults.
+    pub fn new() -> Self {
+        MessageDefaults::default()
+    }
+
+    /// Sets the default sender.
+    #[must_use]
+    pub fn sender(mut self, sender: Sender) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// Sets the default priority.
+    #[must_use]
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Sets whether delivery reports are asked for by default.
+    #[must_use]
+    pub fn delivery_report(mut self, yes: bool) -> Self {
+        self.delivery_report = Some(yes);
+        self
+    }
 }
 
 impl MessageBuilder {
@@ -407,13 +486,13 @@ impl MessageBuilder {
 
     /// Sets the priority.
     pub fn priority(mut self, priority: Priority) -> Self {
-        self.priority = priority;
+        self.priority = Some(priority);
         self
     }
 
     /// Requests (or not) a delivery report.
     pub fn delivery_report(mut self, yes: bool) -> Self {
-        self.delivery_report = yes;
+        self.delivery_report = Some(yes);
         self
     }
 

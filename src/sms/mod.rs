@@ -8,13 +8,14 @@
 //!   [`SendReport`] out: exactly one [`Outcome`] per recipient.
 //! - [`SmsError`]: one error type with a kind and predicates.
 //! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview.
-//! - [`StubProvider`] (a fake) and [`Failover`].
+//! - [`StubProvider`] (a fake), [`Failover`] and [`WithDefaults`].
 //! - [`SmsSettings`]: the CRM's SMS settings, and [`send_test_sms`].
 //! - [`DeliveryReceipt`] and [`IncomingMessage`]: what gateways push, in
 //!   provider-neutral form; [`inbound`] routes incoming SMS by the CRM's
 //!   "SMS endpoint" code, [`tracking`] matches delivery reports to sent
 //!   messages.
 
+mod defaults;
 pub mod encoding;
 pub(crate) mod error;
 mod failover;
@@ -28,10 +29,12 @@ mod settings;
 mod stub;
 pub mod tracking;
 
+pub use defaults::WithDefaults;
 pub use error::{ErrorKind, SmsError};
 pub use failover::Failover;
 pub use message::{
-    Message, MessageBuilder, MessageError, Priority, Sender, SenderError, SenderRules,
+    Message, MessageBuilder, MessageDefaults, MessageError, Priority, Sender, SenderError,
+    SenderRules,
 };
 pub use outcome::{Outcome, RecipientOutcome, SendReport};
 pub use provider::{

@@ -1,6 +1,6 @@
 //! What happened to each recipient of a message.
 
-use super::error::SmsError;
+use super::error::{ErrorKind, SmsError};
 use super::message::Message;
 use crate::phone::PhoneNumber;
 
@@ -15,8 +15,10 @@ pub enum Outcome {
         /// server accepted the mail, the gateway says nothing).
         reference: Option<String>,
     },
-    /// The message was not accepted for this recipient; see
-    /// [`SmsError::is_retryable`] for whether trying again can help.
+    /// The message was not accepted for this recipient, and **certainly
+    /// did not reach the gateway's queue** (refused before sending, no
+    /// connection, or a gateway answer saying so); see
+    /// [`Outcome::is_retryable`] for whether sending again can help.
     Rejected(SmsError),
     /// The gateway may or may not have accepted it (a timeout after the
     /// request was sent, a connection lost mid-answer). Do not resend
@@ -43,6 +45,52 @@ impl Outcome {
             Outcome::Accepted { reference } => reference.as_deref(),
             _ => None,
         }
+    }
+
+    /// Whether it is **safe to send this recipient again** and doing so
+    /// (later, or through another provider) may succeed: the one
+    /// definition of "retryable" in this crate, used by
+    /// [`Failover`](super::Failover) and the gateways' own failover hosts.
+    ///
+    /// True only for a [`Rejected`](Outcome::Rejected) outcome (certainly
+    /// not sent) whose cause lies outside the message: the gateway could not
+    /// be reached ([`Unavailable`](ErrorKind::Unavailable),
+    /// [`Tls`](ErrorKind::Tls), a [`Timeout`](ErrorKind::Timeout) before the
+    /// request was written), refused the credentials, rate-limited or failed
+    /// internally before taking the message. Never for an
+    /// [`Unknown`](Outcome::Unknown) outcome, whatever its kind: the gateway
+    /// may have accepted it, and sending again may deliver it twice. Never
+    /// for a message the gateway or the provider refused as invalid
+    /// (fix the message instead).
+    ///
+    /// ```
+    /// use crm_comms::sms::{ErrorKind, Outcome, SmsError};
+    /// let down = SmsError::new(ErrorKind::GatewayInternal, "gw", "HTTP 503");
+    /// assert!(Outcome::Rejected(down.clone()).is_retryable());
+    /// // The same error after the request was written: maybe sent.
+    /// assert!(!Outcome::Unknown(down).is_retryable());
+    /// let bad = SmsError::new(ErrorKind::InvalidRecipient, "gw", "no such number");
+    /// assert!(!Outcome::Rejected(bad).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Outcome::Rejected(e) => matches!(
+                e.kind(),
+                ErrorKind::Unavailable
+                    | ErrorKind::Tls
+                    | ErrorKind::Timeout
+                    | ErrorKind::Unauthenticated
+                    | ErrorKind::RateLimited
+                    | ErrorKind::GatewayInternal
+            ),
+            Outcome::Accepted { .. } | Outcome::Unknown(_) => false,
+        }
+    }
+
+    /// Whether the gateway may have accepted it: `Accepted` or `Unknown`.
+    /// The opposite of "certainly not sent".
+    pub fn may_have_been_sent(&self) -> bool {
+        !matches!(self, Outcome::Rejected(_))
     }
 
     /// The error of a rejected or unknown outcome.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::encoding::{Encoding, Limits, preview};
 use super::error::{ErrorKind, SmsError};
 use super::message::{Message, Sender, SenderRules};
-use super::outcome::{Outcome, SendReport};
+use super::outcome::{Outcome, RecipientOutcome, SendReport};
 use crate::phone::PhoneNumber;
 
 /// What a provider can do, so callers and the conformance suite can branch
@@ -310,7 +310,7 @@ where
     );
     let report = match check_message(message, caps, provider) {
         Err(e) => SendReport::same_for_all(message, provider, Outcome::Rejected(e)),
-        Ok(()) => send_in_batches(message, caps.max_batch, concurrency, send_batch).await,
+        Ok(()) => send_in_batches(message, provider, caps.max_batch, concurrency, send_batch).await,
     };
     log_report(provider, &report);
     report
@@ -358,8 +358,32 @@ fn log_report(provider: &str, report: &SendReport) {
 /// `send_batch`, with up to `concurrency` batches in flight, and joins the
 /// reports in recipient order: the transparent splitting every provider
 /// needs.
+///
+/// It keeps the contract's first rule whatever `send_batch` returns: each
+/// batch's report is fitted to the batch, one outcome per recipient in
+/// order. A missing outcome becomes [`Outcome::Unknown`] of kind
+/// [`ErrorKind::Protocol`] (the request went out, so the gateway may have
+/// the message); outcomes beyond the batch's recipients are dropped (and
+/// logged); an outcome for another recipient than the one in its place is
+/// replaced by such an unknown outcome too.
+///
+/// ```
+/// use crm_comms::sms::{send_in_batches, Message, Outcome, SendReport};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let message = Message::builder()
+///     .to_all(["+4741000001", "+4741000002"].map(|n| n.parse().unwrap()))
+///     .text("Hei")
+///     .build()?;
+/// // A batch function that forgets its outcomes still gives one each.
+/// let report = send_in_batches(&message, "mine", 100, 1, |_| async { SendReport::new(vec![]) }).await;
+/// assert_eq!(report.unknown().count(), 2);
+/// # Ok::<(), crm_comms::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn send_in_batches<F, Fut>(
     message: &Message,
+    provider: &str,
     max_batch: usize,
     concurrency: usize,
     send_batch: F,
@@ -371,23 +395,59 @@ where
     use futures_util::stream::{self, StreamExt};
 
     let mut send_batch = send_batch;
-    if message.recipients().len() <= max_batch.max(1) {
-        return send_batch(message.clone()).await;
-    }
     let size = max_batch.max(1);
+    if message.recipients().len() <= size {
+        let report = send_batch(message.clone()).await;
+        return SendReport::new(fit_to_batch(message, provider, report));
+    }
     let batches: Vec<Message> = (0..message.recipients().len())
         .step_by(size)
         .map(|start| message.batch(start, size))
         .collect();
-    let reports: Vec<SendReport> = stream::iter(batches)
-        .map(send_batch)
+    let reports: Vec<Vec<RecipientOutcome>> = stream::iter(batches)
+        .map(|batch| {
+            let sent = send_batch(batch.clone());
+            async move { fit_to_batch(&batch, provider, sent.await) }
+        })
         .buffered(concurrency.max(1))
         .collect()
         .await;
-    SendReport::new(
-        reports
-            .into_iter()
-            .flat_map(SendReport::into_outcomes)
-            .collect(),
-    )
+    SendReport::new(reports.into_iter().flatten().collect())
+}
+
+/// `report`'s outcomes as exactly one per recipient of `batch`, in order.
+fn fit_to_batch(batch: &Message, provider: &str, report: SendReport) -> Vec<RecipientOutcome> {
+    let mut got = report.into_outcomes();
+    let want = batch.recipients();
+    if got.len() > want.len() {
+        tracing::warn!(
+            provider,
+            outcomes = got.len(),
+            recipients = want.len(),
+            "the provider returned more outcomes than recipients; the extra ones are dropped"
+        );
+        got.truncate(want.len());
+    }
+    let missing = || {
+        Outcome::Unknown(SmsError::new(
+            ErrorKind::Protocol,
+            provider.to_owned(),
+            "the provider returned no outcome for this recipient; the gateway may have the message",
+        ))
+    };
+    // In order; an outcome for another recipient is not taken for this one
+    // (a skipped recipient gets `Unknown`, the rest still line up).
+    let mut got = got.into_iter().peekable();
+    want.iter()
+        .map(
+            |&recipient| match got.next_if(|o| o.recipient == recipient) {
+                Some(o) => o,
+                None => RecipientOutcome {
+                    recipient,
+                    outcome: missing(),
+                    provider: provider.to_owned(),
+                },
+            },
+        )
+        .collect()
 }

@@ -2,13 +2,13 @@
 
 use std::fmt;
 
+use super::defaults::WithDefaults;
 use super::encoding::Limits;
 use super::error::ErrorKind;
-use super::message::{Message, Priority, Sender, SenderRules};
+use super::message::{Message, MessageDefaults, Priority, Sender, SenderRules};
 use super::outcome::Outcome;
 use super::provider::{Capabilities, SmsProvider};
 use super::secret::Secret;
-use super::stub::StubProvider;
 use crate::phone::{DefaultCountry, PhoneNumber};
 
 /// Which gateway the CRM uses.
@@ -440,19 +440,32 @@ impl SmsSettings {
 
     /// Builds the configured provider in one call.
     ///
-    /// Each channel is its real client when its feature is on: Intelecom's
-    /// web service (`intelecom`), Intelecom's e-mail mode (`smtp`) and
-    /// PSWinCom's XML API (`pswincom`). **A build without the channel's
-    /// feature builds a [`StubProvider`]** with the channel's documented
-    /// capabilities, named `intelecom-stub` / `pswincom-stub`: it sends
-    /// nothing.
+    /// Each channel is its real client: Intelecom's web service (feature
+    /// `intelecom`), Intelecom's e-mail mode (`smtp`) and PSWinCom's XML
+    /// API (`pswincom`). The provider carries these settings' `sender`,
+    /// `priority` and `delivery_report` as [`MessageDefaults`] for every
+    /// message that does not set its own (see [`WithDefaults`]).
     ///
     /// # Errors
     ///
-    /// As [`validate`](Self::validate), and `base_url` when the base URL is
-    /// invalid or plain `http://` without `allow_insecure_http`.
+    /// As [`validate`](Self::validate); `base_url` when the base URL is
+    /// invalid or plain `http://` without `allow_insecure_http`; and
+    /// `provider` when this build lacks the channel's feature (the error
+    /// names the feature to enable; nothing is ever silently faked).
     pub fn build_provider(&self) -> Result<Box<dyn SmsProvider>, SettingsError> {
         let checked = self.check()?;
+        let mut defaults = MessageDefaults::new()
+            .priority(checked.priority)
+            .delivery_report(self.delivery_report);
+        if let Some(sender) = checked.sender.clone() {
+            defaults = defaults.sender(sender);
+        }
+        let provider = self.build_channel(&checked)?;
+        Ok(Box::new(WithDefaults::new(provider, defaults)))
+    }
+
+    /// The channel's own client, without defaults.
+    fn build_channel(&self, checked: &Checked) -> Result<Box<dyn SmsProvider>, SettingsError> {
         #[cfg(feature = "intelecom")]
         if let (ProviderKind::Intelecom, true, Some(service_id)) =
             (self.provider, self.use_web_service, checked.service_id)
@@ -498,14 +511,16 @@ impl SmsSettings {
             return Ok(Box::new(build_mail(service_id, smtp)?));
         }
         let _ = checked;
-        let name = match self.provider {
-            ProviderKind::Intelecom => "intelecom-stub",
-            ProviderKind::Pswincom => "pswincom-stub",
+        let (channel, feature) = match (self.provider, self.use_web_service) {
+            (ProviderKind::Intelecom, true) => ("Intelecom's web service", "intelecom"),
+            (ProviderKind::Intelecom, false) => ("Intelecom by e-mail", "smtp"),
+            (ProviderKind::Pswincom, _) => ("PSWinCom", "pswincom"),
         };
-        Ok(Box::new(
-            StubProvider::new_ok()
-                .with_name(name)
-                .with_capabilities(self.capabilities()),
+        Err(bad(
+            "provider",
+            format!(
+                "this build of crm-comms cannot send through {channel}; enable the `{feature}` feature"
+            ),
         ))
     }
 
@@ -804,5 +819,41 @@ fn diagnose(outcome: Option<Outcome>) -> Diagnosis {
         ErrorKind::RateLimited => Diagnosis::RateLimited(m),
         ErrorKind::Timeout => Diagnosis::Unknown(m),
         _ => Diagnosis::Rejected(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19, item 3: a build without the channel's feature refuses to
+    /// build a provider and names the feature (CI runs this with
+    /// `--no-default-features`).
+    #[test]
+    fn a_channel_without_its_feature_is_an_error_naming_it() {
+        let cases = [
+            (
+                SmsSettings::new(ProviderKind::Pswincom).with_credentials("u", "p"),
+                cfg!(feature = "pswincom"),
+                "`pswincom`",
+            ),
+            (
+                SmsSettings::new(ProviderKind::Intelecom)
+                    .with_service_id(1)
+                    .with_credentials("u", "p"),
+                cfg!(feature = "intelecom"),
+                "`intelecom`",
+            ),
+        ];
+        for (settings, built_in, feature) in cases {
+            match settings.build_provider() {
+                Ok(p) => assert!(built_in, "{} built without {feature}", p.name()),
+                Err(e) => {
+                    assert!(!built_in, "{e}");
+                    assert_eq!(e.field, "provider");
+                    assert!(e.to_string().contains(feature), "{e}");
+                }
+            }
+        }
     }
 }
