@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use crm_comms::sms::inbound::{
     EndpointError, HandlerError, InboundRouter, Routed, SmsEndpoint, first_word,
 };
-use crm_comms::sms::tracking::{DeliveryTracker, MemorySentStore, SentStore};
+use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore, SentStore};
 use crm_comms::sms::{
     DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsProvider, StubProvider,
 };
@@ -235,7 +235,7 @@ fn delivery_reports_are_matched_by_reference_then_client_reference() {
         let second = report.outcomes()[1].outcome.reference().unwrap().to_owned();
         let mut dr = DeliveryReceipt::new("stub", &second, DeliveryState::Expired, "361");
         dr.description = Some("validity expired".into());
-        let e = tracker.on_receipt(dr).await.unwrap();
+        let e = tracker.on_receipt(dr).await.unwrap().unwrap();
         let sent = e.sent.clone().unwrap();
         assert_eq!(sent.key, "case-9");
         assert_eq!(sent.client_reference.as_deref(), Some("case-9-2"));
@@ -246,7 +246,7 @@ fn delivery_reports_are_matched_by_reference_then_client_reference() {
         // No reference in the report, only the echoed client reference.
         let mut dr = DeliveryReceipt::new("stub", "", DeliveryState::Delivered, "0");
         dr.client_reference = Some("case-9-3".into());
-        let e = tracker.on_receipt(dr).await.unwrap();
+        let e = tracker.on_receipt(dr).await.unwrap().unwrap();
         assert_eq!(e.recipient().unwrap().e164(), "+4741000003");
         assert_eq!(e.reason(), None);
 
@@ -258,7 +258,7 @@ fn delivery_reports_are_matched_by_reference_then_client_reference() {
             "351",
         );
         dr.recipient = Some("+4741000009".parse().unwrap());
-        let e = tracker.on_receipt(dr).await.unwrap();
+        let e = tracker.on_receipt(dr).await.unwrap().unwrap();
         assert_eq!(e.sent, None);
         assert_eq!(e.recipient().unwrap().e164(), "+4741000009");
         assert_eq!(e.reason(), Some("351"));
@@ -354,4 +354,177 @@ fn the_settings_sms_endpoint_is_a_routing_code() {
         err.to_string(),
         "SMS setting `sms_endpoint`: the keyword must be one word of letters and digits"
     );
+}
+
+/// A gateway whose delivery reports reach the tracker while the send is
+/// still in flight (as real gateways' and the emulators' do).
+#[derive(Debug)]
+struct ReportsMidSend {
+    inner: StubProvider,
+    tracker: DeliveryTracker,
+    /// Whether the reports echo the client reference (Intelecom) or carry
+    /// only the gateway's reference (PSWinCom).
+    echo_client_reference: bool,
+    /// Events `on_receipt` returned straight away.
+    direct: Arc<Mutex<Vec<DeliveryEvent>>>,
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for ReportsMidSend {
+    fn name(&self) -> &str {
+        "stub"
+    }
+    fn capabilities(&self) -> crm_comms::sms::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn send(&self, message: &Message) -> crm_comms::sms::SendReport {
+        let report = self.inner.send(message).await;
+        for (i, o) in report.outcomes().iter().enumerate() {
+            let mut dr = DeliveryReceipt::new(
+                "stub",
+                o.outcome.reference().unwrap(),
+                DeliveryState::Delivered,
+                "0",
+            );
+            if self.echo_client_reference {
+                dr.client_reference = message.recipient_reference(i);
+                dr.recipient = Some(o.recipient);
+            }
+            if let Some(e) = self.tracker.on_receipt(dr).await.unwrap() {
+                self.direct.lock().unwrap().push(e);
+            }
+        }
+        report
+    }
+}
+
+fn collecting() -> (
+    Arc<Mutex<Vec<DeliveryEvent>>>,
+    Arc<dyn crm_comms::sms::tracking::DeliveryHandler>,
+) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let handler = move |e: DeliveryEvent| {
+        let sink = sink.clone();
+        async move {
+            sink.lock().unwrap().push(e);
+            Ok::<(), HandlerError>(())
+        }
+    };
+    (got, Arc::new(handler))
+}
+
+/// Issue 19, item 1: a report that arrives before the send returned is
+/// matched, whether it echoes the client reference or only the gateway's
+/// reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_that_beat_the_send_are_still_matched() {
+    for echo in [true, false] {
+        let store = Arc::new(MemorySentStore::new());
+        let tracker = DeliveryTracker::with_store(store.clone());
+        let (late, handler) = collecting();
+        tracker.deliver_held_to(handler);
+        let direct = Arc::new(Mutex::new(Vec::new()));
+        let provider = ReportsMidSend {
+            inner: StubProvider::new_ok(),
+            tracker: tracker.clone(),
+            echo_client_reference: echo,
+            direct: direct.clone(),
+        };
+        // No client reference of its own: the tracker makes one.
+        let report = tracker
+            .send("mailing-1", &provider, &three(None))
+            .await
+            .unwrap();
+        assert!(report.all_accepted());
+        let mut events = direct.lock().unwrap().clone();
+        events.extend(late.lock().unwrap().iter().cloned());
+        assert_eq!(events.len(), 3, "echo {echo}: {events:?}");
+        for e in &events {
+            let sent = e
+                .sent
+                .as_ref()
+                .unwrap_or_else(|| panic!("echo {echo}: unmatched {e:?}"));
+            assert_eq!(sent.key, "mailing-1");
+            assert_eq!(
+                sent.reference.as_deref(),
+                Some(e.receipt.reference.as_str())
+            );
+        }
+        if echo {
+            // Matched against the records made before the send.
+            assert_eq!(direct.lock().unwrap().len(), 3);
+        } else {
+            // Held, then handed on by `record`.
+            assert_eq!(late.lock().unwrap().len(), 3);
+        }
+        assert_eq!(tracker.held(), 0);
+        // One record per recipient: the pending ones were updated in place.
+        assert_eq!(store.len(), 3);
+    }
+}
+
+/// Held reports that never match are handed on unmatched after the hold
+/// time; beyond `max_held` the oldest goes at once; `flush_held` empties.
+#[tokio::test(flavor = "multi_thread")]
+async fn held_reports_expire_unmatched_and_are_bounded() {
+    let tracker = DeliveryTracker::new(MemorySentStore::new())
+        .hold_unmatched(std::time::Duration::from_millis(200))
+        .max_held(2);
+    // Without a handler nothing is held.
+    let dr = |r: &str| DeliveryReceipt::new("stub", r, DeliveryState::Delivered, "0");
+    assert!(
+        tracker
+            .on_receipt(dr("a"))
+            .await
+            .unwrap()
+            .unwrap()
+            .sent
+            .is_none()
+    );
+    let (got, handler) = collecting();
+    tracker.deliver_held_to(handler);
+    for r in ["b", "c", "d"] {
+        assert!(tracker.on_receipt(dr(r)).await.unwrap().is_none());
+    }
+    assert_eq!(tracker.held(), 2);
+    let refs = |g: &Mutex<Vec<DeliveryEvent>>| {
+        g.lock()
+            .unwrap()
+            .iter()
+            .map(|e| (e.receipt.reference.clone(), e.sent.is_some()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(refs(&got), [("b".to_owned(), false)], "the oldest went");
+    assert_eq!(tracker.sweep().await, 0, "not yet expired");
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(tracker.sweep().await, 2);
+    assert_eq!(tracker.held(), 0);
+    assert_eq!(refs(&got).len(), 3);
+    assert!(tracker.on_receipt(dr("e")).await.unwrap().is_none());
+    assert_eq!(tracker.flush_held().await, 1);
+    assert_eq!(refs(&got).last().unwrap(), &("e".to_owned(), false));
+}
+
+/// Another process recorded the send in a shared store: the sweep finds it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweep_matches_what_another_process_recorded() {
+    use crm_comms::sms::tracking::SentRecord;
+    let store = Arc::new(MemorySentStore::new());
+    let receiving = DeliveryTracker::with_store(store.clone());
+    let (got, handler) = collecting();
+    receiving.deliver_held_to(handler);
+    let dr = DeliveryReceipt::new("stub", "gw-1", DeliveryState::Delivered, "0");
+    assert!(receiving.on_receipt(dr).await.unwrap().is_none());
+    store
+        .put(vec![
+            SentRecord::new("case-1", "stub", "+4741000001".parse().unwrap())
+                .with_reference("gw-1"),
+        ])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(receiving.sweep().await, 1);
+    let e = got.lock().unwrap()[0].clone();
+    assert_eq!(e.sent.unwrap().key, "case-1");
 }

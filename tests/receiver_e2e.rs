@@ -537,3 +537,89 @@ fn bad_receiver_settings_are_refused() {
         .unwrap();
     assert!(!format!("{receiver:?}").contains("hunter2"));
 }
+
+fn thousand() -> Message {
+    Message::builder()
+        .to_all((0..1000).map(|i| format!("+4741{i:06}").parse().unwrap()))
+        .text("Hei")
+        .delivery_report(true)
+        .build()
+        .unwrap()
+}
+
+/// Issue 19, item 1: with the emulator pushing each report while the send
+/// is in flight, on a multi-thread runtime, every one of 1,000 reports is
+/// matched to its recipient (Intelecom's echo the client reference).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn intelecom_reports_racing_a_1000_recipient_send_are_all_matched() {
+    let s = start(secret).await;
+    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
+        ie::PushFormat::Json,
+    );
+    let provider = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    let report = s
+        .tracker
+        .send("mailing-9", &provider, &thousand())
+        .await
+        .unwrap();
+    assert!(report.all_accepted());
+    all_matched(&s, &report).await;
+}
+
+/// The same for PSWinCom, whose reports carry only the gateway's reference:
+/// those that beat the send's answer are held until it is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pswincom_reports_racing_a_1000_recipient_send_are_all_matched() {
+    let s = start(secret).await;
+    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
+        pe::PushFormat::Xml,
+    );
+    let provider = Pswincom::builder()
+        .url(emu.url())
+        .dangerous_allow_http()
+        .no_failover()
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    let report = s
+        .tracker
+        .send("mailing-9", &provider, &thousand())
+        .await
+        .unwrap();
+    assert!(report.all_accepted());
+    all_matched(&s, &report).await;
+}
+
+async fn all_matched(s: &Setup, report: &crm_comms::sms::SendReport) {
+    for _ in 0..1000 {
+        if s.app.deliveries.lock().unwrap().len() >= 1000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let events = s.app.deliveries.lock().unwrap().clone();
+    assert_eq!(events.len(), 1000, "one event per report");
+    let unmatched = events.iter().filter(|e| e.sent.is_none()).count();
+    assert_eq!(unmatched, 0, "{unmatched} of 1000 reports unmatched");
+    let by_reference: HashMap<&str, _> = report
+        .outcomes()
+        .iter()
+        .map(|o| (o.outcome.reference().unwrap(), o.recipient))
+        .collect();
+    for e in &events {
+        let sent = e.sent.as_ref().unwrap();
+        assert_eq!(sent.key, "mailing-9");
+        assert_eq!(by_reference[e.receipt.reference.as_str()], sent.recipient);
+    }
+    assert_eq!(s.tracker.held(), 0);
+}

@@ -209,6 +209,9 @@ impl ReceiverBuilder {
         if self.max_body == 0 {
             return bad("the body limit is zero");
         }
+        if let Some(t) = &self.tracker {
+            t.deliver_held_to(self.deliveries.clone());
+        }
         Ok(WebhookReceiver {
             inner: Arc::new(Inner {
                 incoming: self.incoming,
@@ -220,6 +223,7 @@ impl ReceiverBuilder {
                 sources: self.sources,
                 max_body: self.max_body,
                 on_malformed: self.on_malformed,
+                sweeping: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -250,6 +254,8 @@ struct Inner {
     sources: Vec<IpNet>,
     max_body: usize,
     on_malformed: MalformedHook,
+    /// Whether the held-report sweeper runs.
+    sweeping: std::sync::atomic::AtomicBool,
 }
 
 impl WebhookReceiver {
@@ -282,13 +288,62 @@ impl WebhookReceiver {
 
     /// The routes (see the [module docs](self)), to nest where the
     /// gateways are told to push.
+    ///
+    /// With a tracker, the first call (inside a Tokio runtime) also starts
+    /// the task that hands on held delivery reports once a second; it
+    /// stops when the receiver is dropped.
     pub fn router(&self) -> Router {
+        self.start_sweeper();
         Router::new()
             .route("/intelecom/mo", get(intelecom_mo).post(intelecom_mo))
             .route("/intelecom/dr", get(intelecom_dr).post(intelecom_dr))
             .route("/pswincom/mo", post(pswincom_mo))
             .route("/pswincom/dr", post(pswincom_dr))
             .with_state(self.inner.clone())
+    }
+}
+
+impl WebhookReceiver {
+    fn start_sweeper(&self) {
+        let Some(tracker) = self.inner.tracker.clone() else {
+            return;
+        };
+        if self
+            .inner
+            .sweeping
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.inner
+                .sweeping
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            return;
+        };
+        let alive = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if alive.strong_count() == 0 {
+                    tracker.flush_held().await;
+                    return;
+                }
+                tracker.sweep().await;
+            }
+        });
+    }
+
+    /// Hands every delivery report the tracker holds to the delivery
+    /// handler, unmatched (call before a planned stop; `crm-comms receive`
+    /// does on SIGTERM). Returns how many.
+    pub async fn flush_held(&self) -> usize {
+        match &self.inner.tracker {
+            Some(t) => t.flush_held().await,
+            None => 0,
+        }
     }
 }
 
@@ -430,9 +485,14 @@ impl Inner {
                 Some(t) => t.on_receipt(receipt).await.map_err(|e| {
                     HandlerError::new("the sent-message store failed").with_source(e)
                 })?,
-                None => DeliveryEvent::unmatched(receipt),
+                None => Some(DeliveryEvent::unmatched(receipt)),
             };
-            self.deliveries.handle(event).await
+            match event {
+                Some(event) => self.deliveries.handle(event).await,
+                // Held by the tracker until its record arrives; the tracker
+                // hands it to the same handler.
+                None => Ok(()),
+            }
         })
         .await
     }

@@ -342,6 +342,15 @@ impl Message {
         }
     }
 
+    /// This message with `reference` as its client reference (the
+    /// tracker's generated ones are valid by construction).
+    pub(crate) fn with_client_reference(&self, reference: String) -> Message {
+        Message {
+            client_reference: Some(reference),
+            ..self.clone()
+        }
+    }
+
     /// The recipients `start..start + len` as a batch of this message:
     /// [`recipient_reference`](Self::recipient_reference) keeps numbering
     /// them by their place in the whole message.

@@ -1,12 +1,31 @@
 //! "Was it delivered?": matching delivery reports to the messages they
 //! report on.
 //!
-//! After a send, [`DeliveryTracker::record`] keeps, per accepted recipient,
-//! the gateway's reference (and the client reference sent) in a
-//! [`SentStore`]. Each [`DeliveryReceipt`] that arrives later becomes one
-//! [`DeliveryEvent`]: the recipient and the application's key for the
-//! message when the report matches, and the final state. A report nobody
-//! recorded is still an event (with `sent: None`), never dropped.
+//! [`DeliveryTracker::send`] records, per recipient, what is about to be
+//! sent **before** the request goes out (keyed by the client reference the
+//! request carries), sends, then records the gateway's references. Each
+//! [`DeliveryReceipt`] becomes one [`DeliveryEvent`]: the recipient and the
+//! application's key for the message when the report matches, and the final
+//! state. Who wins the race between the gateway's report and the send's
+//! answer does not matter:
+//!
+//! - a report that echoes the client reference (Intelecom) matches the
+//!   record made before the send;
+//! - a report that carries only the gateway's reference (PSWinCom) and
+//!   arrives before the send returned is **held** for a bounded time
+//!   ([`hold_unmatched`](DeliveryTracker::hold_unmatched), default
+//!   [`DEFAULT_HOLD`]) and handed on as soon as the reference is recorded;
+//! - a report nothing matches within that time is still an event (with
+//!   `sent: None`), never dropped.
+//!
+//! Holding needs somewhere to hand the event later: the
+//! [`WebhookReceiver`](crate::receiver::WebhookReceiver) attaches its
+//! delivery handler and sweeps expired reports; standalone, call
+//! [`deliver_held_to`](DeliveryTracker::deliver_held_to) and
+//! [`sweep`](DeliveryTracker::sweep). Without a handler nothing is held.
+//! Held reports live in this process's memory (the gateway was answered):
+//! [`flush_held`](DeliveryTracker::flush_held) hands them on before a
+//! planned stop.
 //!
 //! ```
 //! use crm_comms::sms::tracking::{DeliveryTracker, MemorySentStore};
@@ -16,12 +35,11 @@
 //! let provider = StubProvider::new_ok();
 //! let tracker = DeliveryTracker::new(MemorySentStore::new());
 //! let message = Message::builder().to("+4741000001".parse()?).text("Hei").build()?;
-//! let report = provider.send(&message).await;
-//! tracker.record("case-17", &message, &report).await?;
+//! let report = tracker.send("case-17", &provider, &message).await?;
 //!
 //! let reference = report.outcomes()[0].outcome.reference().unwrap().to_owned();
 //! let dr = DeliveryReceipt::new("stub", &reference, DeliveryState::Delivered, "0");
-//! let event = tracker.on_receipt(dr).await?;
+//! let event = tracker.on_receipt(dr).await?.expect("matched, so not held");
 //! assert_eq!(event.sent.as_ref().unwrap().key, "case-17");
 //! assert_eq!(event.state(), DeliveryState::Delivered);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -29,29 +47,84 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 
 use super::message::Message;
 use super::outcome::{Outcome, SendReport};
+use super::provider::SmsProvider;
 use super::receipt::{DeliveryReceipt, DeliveryState};
 use crate::phone::PhoneNumber;
 
-/// One accepted recipient of a sent message, as kept for matching reports.
+/// How long a report that matches nothing is held by default (2 minutes:
+/// gateways report within seconds, and a send of a few thousand recipients
+/// takes about as long).
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(120);
+
+/// The most reports held by default; beyond it the oldest is handed on
+/// unmatched.
+pub const DEFAULT_MAX_HELD: usize = 100_000;
+
+/// One recipient of a sent message, as kept for matching reports.
+///
+/// Made before the send with no gateway `reference` (pending), and again
+/// with the reference once the gateway accepted it; a store keeps one
+/// record per client reference and recipient (or per gateway reference
+/// when there is no client reference).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct SentRecord {
     /// The application's key for the message (a case or activity id).
     pub key: String,
-    /// The provider that accepted it (as in the send report).
+    /// The provider that sends it (as in the send report).
     pub provider: String,
-    /// The gateway's reference.
-    pub reference: String,
+    /// The gateway's reference; `None` until the gateway's answer is in.
+    pub reference: Option<String>,
     /// The client reference sent with it, if any.
     pub client_reference: Option<String>,
     /// The recipient.
     pub recipient: PhoneNumber,
+}
+
+impl SentRecord {
+    /// A record of `recipient` under the application's `key`, sent through
+    /// `provider`, with no references yet.
+    pub fn new(
+        key: impl Into<String>,
+        provider: impl Into<String>,
+        recipient: PhoneNumber,
+    ) -> Self {
+        SentRecord {
+            key: key.into(),
+            provider: provider.into(),
+            reference: None,
+            client_reference: None,
+            recipient,
+        }
+    }
+
+    /// With the gateway's reference.
+    #[must_use]
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+
+    /// With the client reference sent.
+    #[must_use]
+    pub fn with_client_reference(mut self, client_reference: impl Into<String>) -> Self {
+        self.client_reference = Some(client_reference.into());
+        self
+    }
+
+    /// Whether the gateway's reference is still unknown (recorded before
+    /// the send, or the send's outcome was unknown).
+    pub fn is_pending(&self) -> bool {
+        self.reference.is_none()
+    }
 }
 
 /// A store could not be read or written.
@@ -81,9 +154,14 @@ impl StoreError {
 
 /// Where sent messages are kept until their reports arrive (a database
 /// table in production; [`MemorySentStore`] for one process and tests).
+///
+/// `put` is an upsert: a record with a client reference replaces the one
+/// with the same client reference and recipient (the pending record made
+/// before the send gets its gateway reference); one without replaces the
+/// one with the same gateway reference.
 #[async_trait]
 pub trait SentStore: Send + Sync {
-    /// Keeps `records`.
+    /// Keeps `records`, replacing what they update.
     async fn put(&self, records: Vec<SentRecord>) -> Result<(), StoreError>;
 
     /// The record for the gateway's `reference`, if kept.
@@ -107,9 +185,66 @@ pub struct MemorySentStore {
 
 #[derive(Debug, Default)]
 struct MemoryInner {
-    by_reference: HashMap<String, SentRecord>,
-    by_client: HashMap<String, Vec<String>>,
-    order: VecDeque<String>,
+    next: u64,
+    records: HashMap<u64, SentRecord>,
+    by_reference: HashMap<String, u64>,
+    by_client: HashMap<String, Vec<u64>>,
+    order: VecDeque<u64>,
+}
+
+impl MemoryInner {
+    /// The id of the record `r` updates, if kept.
+    fn existing(&self, r: &SentRecord) -> Option<u64> {
+        match (&r.client_reference, &r.reference) {
+            (Some(c), _) => self.by_client.get(c)?.iter().copied().find(|id| {
+                self.records
+                    .get(id)
+                    .is_some_and(|x| x.recipient == r.recipient)
+            }),
+            (None, Some(reference)) => self.by_reference.get(reference).copied(),
+            (None, None) => None,
+        }
+    }
+
+    fn insert(&mut self, r: SentRecord) {
+        let id = match self.existing(&r) {
+            Some(id) => id,
+            None => {
+                self.next += 1;
+                self.order.push_back(self.next);
+                if let Some(c) = &r.client_reference {
+                    self.by_client.entry(c.clone()).or_default().push(self.next);
+                }
+                self.next
+            }
+        };
+        if let Some(reference) = &r.reference {
+            self.by_reference.insert(reference.clone(), id);
+        }
+        self.records.insert(id, r);
+    }
+
+    fn remove_oldest(&mut self) {
+        let Some(id) = self.order.pop_front() else {
+            return;
+        };
+        let Some(r) = self.records.remove(&id) else {
+            return;
+        };
+        if let Some(reference) = &r.reference
+            && self.by_reference.get(reference) == Some(&id)
+        {
+            self.by_reference.remove(reference);
+        }
+        if let Some(c) = &r.client_reference
+            && let Some(ids) = self.by_client.get_mut(c)
+        {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                self.by_client.remove(c);
+            }
+        }
+    }
 }
 
 impl MemorySentStore {
@@ -128,7 +263,7 @@ impl MemorySentStore {
 
     /// How many records it holds.
     pub fn len(&self) -> usize {
-        self.lock().by_reference.len()
+        self.lock().records.len()
     }
 
     /// Whether it holds none.
@@ -152,34 +287,20 @@ impl SentStore for MemorySentStore {
     async fn put(&self, records: Vec<SentRecord>) -> Result<(), StoreError> {
         let mut g = self.lock();
         for r in records {
-            if let Some(c) = &r.client_reference {
-                g.by_client
-                    .entry(c.clone())
-                    .or_default()
-                    .push(r.reference.clone());
-            }
-            g.order.push_back(r.reference.clone());
-            g.by_reference.insert(r.reference.clone(), r);
+            g.insert(r);
         }
-        while g.by_reference.len() > self.capacity {
-            let Some(oldest) = g.order.pop_front() else {
-                break;
-            };
-            if let Some(r) = g.by_reference.remove(&oldest)
-                && let Some(c) = &r.client_reference
-                && let Some(refs) = g.by_client.get_mut(c)
-            {
-                refs.retain(|x| *x != oldest);
-                if refs.is_empty() {
-                    g.by_client.remove(c);
-                }
-            }
+        while g.records.len() > self.capacity {
+            g.remove_oldest();
         }
         Ok(())
     }
 
     async fn by_reference(&self, reference: &str) -> Result<Option<SentRecord>, StoreError> {
-        Ok(self.lock().by_reference.get(reference).cloned())
+        let g = self.lock();
+        Ok(g.by_reference
+            .get(reference)
+            .and_then(|id| g.records.get(id))
+            .cloned())
     }
 
     async fn by_client_reference(
@@ -188,12 +309,12 @@ impl SentStore for MemorySentStore {
         recipient: Option<&PhoneNumber>,
     ) -> Result<Option<SentRecord>, StoreError> {
         let g = self.lock();
-        let Some(refs) = g.by_client.get(client_reference) else {
+        let Some(ids) = g.by_client.get(client_reference) else {
             return Ok(None);
         };
-        Ok(refs
+        Ok(ids
             .iter()
-            .filter_map(|r| g.by_reference.get(r))
+            .filter_map(|id| g.records.get(id))
             .find(|r| recipient.is_none_or(|n| r.recipient == *n))
             .cloned())
     }
@@ -265,34 +386,295 @@ where
     }
 }
 
-/// Records sends and matches delivery reports to them.
+/// Records sends and matches delivery reports to them (see the
+/// [module docs](self)).
 #[derive(Clone)]
 pub struct DeliveryTracker {
+    inner: Arc<TrackerInner>,
+}
+
+struct TrackerInner {
     store: Arc<dyn SentStore>,
+    held: Mutex<Held>,
+    handler: Mutex<Option<Arc<dyn DeliveryHandler>>>,
+}
+
+/// Reports that matched nothing yet.
+struct Held {
+    hold_for: Duration,
+    max: usize,
+    next: u64,
+    entries: HashMap<u64, HeldReceipt>,
+    by_reference: HashMap<String, Vec<u64>>,
+    by_client: HashMap<String, Vec<u64>>,
+    order: VecDeque<u64>,
+}
+
+struct HeldReceipt {
+    receipt: DeliveryReceipt,
+    since: Instant,
+    /// When the store is asked again (another process may have recorded it).
+    next_check: Instant,
+}
+
+fn unlink(map: &mut HashMap<String, Vec<u64>>, key: &str, id: u64) {
+    if let Some(ids) = map.get_mut(key) {
+        ids.retain(|x| *x != id);
+        if ids.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl Held {
+    fn new() -> Self {
+        Held {
+            hold_for: DEFAULT_HOLD,
+            max: DEFAULT_MAX_HELD,
+            next: 0,
+            entries: HashMap::new(),
+            by_reference: HashMap::new(),
+            by_client: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Holds `receipt`; returns its id and what no longer fits.
+    fn hold(&mut self, receipt: DeliveryReceipt, now: Instant) -> (u64, Vec<DeliveryReceipt>) {
+        self.next += 1;
+        let id = self.next;
+        if !receipt.reference.is_empty() {
+            self.by_reference
+                .entry(receipt.reference.clone())
+                .or_default()
+                .push(id);
+        }
+        if let Some(c) = receipt
+            .client_reference
+            .as_deref()
+            .filter(|c| !c.is_empty())
+        {
+            self.by_client.entry(c.to_owned()).or_default().push(id);
+        }
+        self.entries.insert(
+            id,
+            HeldReceipt {
+                receipt,
+                since: now,
+                next_check: now + Duration::from_millis(500),
+            },
+        );
+        self.order.push_back(id);
+        let mut out = Vec::new();
+        while self.entries.len() > self.max {
+            match self.order.pop_front() {
+                Some(old) => out.extend(self.take(old)),
+                None => break,
+            }
+        }
+        (id, out)
+    }
+
+    fn take(&mut self, id: u64) -> Option<DeliveryReceipt> {
+        let h = self.entries.remove(&id)?;
+        unlink(&mut self.by_reference, &h.receipt.reference, id);
+        if let Some(c) = &h.receipt.client_reference {
+            unlink(&mut self.by_client, c, id);
+        }
+        Some(h.receipt)
+    }
+
+    /// The held reports `record` answers.
+    fn take_matching(&mut self, record: &SentRecord) -> Vec<DeliveryReceipt> {
+        let mut ids: Vec<u64> = Vec::new();
+        if let Some(r) = &record.reference {
+            ids.extend(self.by_reference.get(r).into_iter().flatten());
+        }
+        if let Some(c) = &record.client_reference {
+            ids.extend(self.by_client.get(c).into_iter().flatten().filter(|id| {
+                self.entries[id]
+                    .receipt
+                    .recipient
+                    .is_none_or(|n| n == record.recipient)
+            }));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().filter_map(|id| self.take(id)).collect()
+    }
+
+    /// The reports held too long, oldest first.
+    fn take_expired(&mut self, now: Instant) -> Vec<DeliveryReceipt> {
+        let mut out = Vec::new();
+        while let Some(&id) = self.order.front() {
+            match self.entries.get(&id) {
+                None => {
+                    self.order.pop_front();
+                }
+                Some(h) if now.duration_since(h.since) >= self.hold_for => {
+                    self.order.pop_front();
+                    out.extend(self.take(id));
+                }
+                Some(_) => break,
+            }
+        }
+        out
+    }
+
+    /// The held reports due to be looked up again (with back-off).
+    fn due(&mut self, now: Instant) -> Vec<(u64, DeliveryReceipt)> {
+        let mut out = Vec::new();
+        for (id, h) in &mut self.entries {
+            if h.next_check <= now {
+                let waited = now.duration_since(h.since);
+                h.next_check =
+                    now + waited.clamp(Duration::from_millis(500), Duration::from_secs(30));
+                out.push((*id, h.receipt.clone()));
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Debug for DeliveryTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeliveryTracker").finish_non_exhaustive()
+        let held = self.inner.held();
+        f.debug_struct("DeliveryTracker")
+            .field("held", &held.entries.len())
+            .field("hold_for", &held.hold_for)
+            .finish_non_exhaustive()
     }
+}
+
+impl TrackerInner {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handler(&self) -> Option<Arc<dyn DeliveryHandler>> {
+        self.handler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Client references the tracker makes for messages sent without one:
+/// unique within the process and across restarts (the time is part of it).
+fn generated_client_reference() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    format!("dt{millis:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl DeliveryTracker {
     /// A tracker over `store`.
     pub fn new(store: impl SentStore + 'static) -> Self {
-        DeliveryTracker {
-            store: Arc::new(store),
-        }
+        DeliveryTracker::with_store(Arc::new(store))
     }
 
     /// A tracker over a shared store.
     pub fn with_store(store: Arc<dyn SentStore>) -> Self {
-        DeliveryTracker { store }
+        DeliveryTracker {
+            inner: Arc::new(TrackerInner {
+                store,
+                held: Mutex::new(Held::new()),
+                handler: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// How long a report that matches nothing is held for a record that may
+    /// still come (default [`DEFAULT_HOLD`]; zero: never held).
+    #[must_use]
+    pub fn hold_unmatched(self, duration: Duration) -> Self {
+        self.inner.held().hold_for = duration;
+        self
+    }
+
+    /// The most reports held at once (default [`DEFAULT_MAX_HELD`]); beyond
+    /// it the oldest is handed on unmatched.
+    #[must_use]
+    pub fn max_held(self, n: usize) -> Self {
+        self.inner.held().max = n.max(1);
+        self
+    }
+
+    /// Where held reports go once they match (or expire unmatched). The
+    /// [`WebhookReceiver`](crate::receiver::WebhookReceiver) sets its
+    /// delivery handler here; without a handler, reports are never held.
+    pub fn deliver_held_to(&self, handler: Arc<dyn DeliveryHandler>) {
+        *self.inner.handler.lock().unwrap_or_else(|p| p.into_inner()) = Some(handler);
+    }
+
+    /// How many reports are held.
+    pub fn held(&self) -> usize {
+        self.inner.held().entries.len()
+    }
+
+    /// Sends `message` through `provider` and records it under the
+    /// application's `key`, so that its reports match whenever they come:
+    /// one pending record per recipient before the request goes out (keyed
+    /// by the client reference the request carries; one is generated when
+    /// the message has none), then the gateway's references.
+    ///
+    /// # Errors
+    ///
+    /// The store's. When the first write fails nothing is sent; when the
+    /// second fails the message **was** sent (the records made before the
+    /// send still match reports that echo the client reference).
+    pub async fn send<P: SmsProvider + ?Sized>(
+        &self,
+        key: &str,
+        provider: &P,
+        message: &Message,
+    ) -> Result<SendReport, StoreError> {
+        let message = match message.client_reference() {
+            Some(_) => message.clone(),
+            None => message.with_client_reference(generated_client_reference()),
+        };
+        self.prepare(key, provider.name(), &message).await?;
+        let report = provider.send(&message).await;
+        self.record(key, &message, &report).await?;
+        Ok(report)
+    }
+
+    /// Records every recipient of `message` as about to be sent under the
+    /// application's `key` through `provider` (by its per-recipient client
+    /// reference; a message without a client reference records nothing).
+    /// Call before the send; [`send`](Self::send) does both.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn prepare(
+        &self,
+        key: &str,
+        provider: &str,
+        message: &Message,
+    ) -> Result<usize, StoreError> {
+        let records: Vec<SentRecord> = (0..message.recipients().len())
+            .filter_map(|i| {
+                let c = message.recipient_reference(i)?;
+                Some(
+                    SentRecord::new(key, provider, message.recipients()[i])
+                        .with_client_reference(c),
+                )
+            })
+            .collect();
+        let n = records.len();
+        if n > 0 {
+            self.inner.store.put(records).await?;
+        }
+        Ok(n)
     }
 
     /// Keeps, under the application's `key`, every recipient of `report`
-    /// that was accepted with a gateway reference (the others will get no
-    /// report). Returns how many were kept.
+    /// that was accepted with a gateway reference, and hands on the held
+    /// reports those references answer. Returns how many were kept.
     ///
     /// # Errors
     ///
@@ -310,32 +692,48 @@ impl DeliveryTracker {
             .filter_map(|(i, o)| match &o.outcome {
                 Outcome::Accepted {
                     reference: Some(reference),
-                } => Some(SentRecord {
-                    key: key.to_owned(),
-                    provider: o.provider.clone(),
-                    reference: reference.clone(),
-                    client_reference: message.recipient_reference(i),
-                    recipient: o.recipient,
-                }),
+                } => {
+                    let r = SentRecord::new(key, o.provider.clone(), o.recipient)
+                        .with_reference(reference.clone());
+                    Some(match message.recipient_reference(i) {
+                        Some(c) => r.with_client_reference(c),
+                        None => r,
+                    })
+                }
                 _ => None,
             })
             .collect();
         let n = records.len();
-        self.store.put(records).await?;
+        self.inner.store.put(records.clone()).await?;
+        let released: Vec<DeliveryEvent> = {
+            let mut held = self.inner.held();
+            if held.entries.is_empty() {
+                Vec::new()
+            } else {
+                records
+                    .iter()
+                    .flat_map(|r| {
+                        held.take_matching(r)
+                            .into_iter()
+                            .map(|receipt| DeliveryEvent {
+                                sent: Some(r.clone()),
+                                receipt,
+                            })
+                    })
+                    .collect()
+            }
+        };
+        self.hand_on(released).await;
         Ok(n)
     }
 
-    /// The event for `receipt`: matched by the gateway's reference, else by
-    /// the client reference it echoes (and its recipient).
-    ///
-    /// # Errors
-    ///
-    /// The store's.
-    pub async fn on_receipt(&self, receipt: DeliveryReceipt) -> Result<DeliveryEvent, StoreError> {
+    /// The record `receipt` reports on, if any.
+    async fn find(&self, receipt: &DeliveryReceipt) -> Result<Option<SentRecord>, StoreError> {
+        let store = &self.inner.store;
         let mut sent = if receipt.reference.is_empty() {
             None
         } else {
-            self.store.by_reference(&receipt.reference).await?
+            store.by_reference(&receipt.reference).await?
         };
         if sent.is_none()
             && let Some(c) = receipt
@@ -343,11 +741,137 @@ impl DeliveryTracker {
                 .as_deref()
                 .filter(|c| !c.is_empty())
         {
-            sent = self
-                .store
+            sent = store
                 .by_client_reference(c, receipt.recipient.as_ref())
                 .await?;
         }
-        Ok(DeliveryEvent { sent, receipt })
+        // A record made before the send learns its reference from the report.
+        Ok(sent.map(|mut s| {
+            if s.reference.is_none() && !receipt.reference.is_empty() {
+                s.reference = Some(receipt.reference.clone());
+            }
+            s
+        }))
+    }
+
+    /// The event for `receipt`: matched by the gateway's reference, else by
+    /// the client reference it echoes (and its recipient). `None` when it
+    /// matches nothing yet and is held: the event goes to the
+    /// [`deliver_held_to`](Self::deliver_held_to) handler once its record
+    /// arrives, or unmatched when the hold time is up.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn on_receipt(
+        &self,
+        receipt: DeliveryReceipt,
+    ) -> Result<Option<DeliveryEvent>, StoreError> {
+        if let Some(sent) = self.find(&receipt).await? {
+            return Ok(Some(DeliveryEvent {
+                sent: Some(sent),
+                receipt,
+            }));
+        }
+        let holds = self.inner.handler().is_some();
+        let (id, overflow) = {
+            let mut held = self.inner.held();
+            if !holds || held.hold_for.is_zero() {
+                return Ok(Some(DeliveryEvent::unmatched(receipt)));
+            }
+            held.hold(receipt.clone(), Instant::now())
+        };
+        self.hand_on(overflow.into_iter().map(DeliveryEvent::unmatched).collect())
+            .await;
+        // `record` writes the store, then looks at what is held; this holds,
+        // then looks at the store again: one of the two sees the other.
+        if let Some(sent) = self.find(&receipt).await? {
+            let taken = self.inner.held().take(id);
+            if let Some(receipt) = taken {
+                return Ok(Some(DeliveryEvent {
+                    sent: Some(sent),
+                    receipt,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Looks the held reports up again (another process may have recorded
+    /// them), hands on what now matches and, unmatched, what was held too
+    /// long. The receiver calls this every second. Returns how many were
+    /// handed on.
+    pub async fn sweep(&self) -> usize {
+        let now = Instant::now();
+        let due = self.inner.held().due(now);
+        let mut events = Vec::new();
+        for (id, receipt) in due {
+            match self.find(&receipt).await {
+                Ok(Some(sent)) => {
+                    if let Some(receipt) = self.inner.held().take(id) {
+                        events.push(DeliveryEvent {
+                            sent: Some(sent),
+                            receipt,
+                        });
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sent-message store failed; the report stays held");
+                }
+            }
+        }
+        let expired = self.inner.held().take_expired(now);
+        events.extend(expired.into_iter().map(DeliveryEvent::unmatched));
+        let n = events.len();
+        self.hand_on(events).await;
+        n
+    }
+
+    /// Hands on every held report, unmatched (before a planned stop).
+    /// Returns how many.
+    pub async fn flush_held(&self) -> usize {
+        let all: Vec<DeliveryReceipt> = {
+            let mut held = self.inner.held();
+            let ids: Vec<u64> = held.order.drain(..).collect();
+            ids.into_iter().filter_map(|id| held.take(id)).collect()
+        };
+        let n = all.len();
+        self.hand_on(all.into_iter().map(DeliveryEvent::unmatched).collect())
+            .await;
+        n
+    }
+
+    /// Gives `events` to the handler, three tries each; what still fails
+    /// is logged with its reference and state (the gateway was answered
+    /// long ago, so there is nobody to ask for redelivery).
+    async fn hand_on(&self, events: Vec<DeliveryEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let Some(handler) = self.inner.handler() else {
+            return;
+        };
+        for event in events {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match handler.handle(event.clone()).await {
+                    Ok(()) => break,
+                    Err(e) if tries >= 3 => {
+                        tracing::error!(
+                            error = %e,
+                            provider = event.receipt.provider,
+                            reference = %event.receipt.reference,
+                            state = ?event.receipt.state,
+                            matched = event.sent.is_some(),
+                            "a held delivery report could not be handed on and is dropped"
+                        );
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
     }
 }
