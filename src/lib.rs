@@ -64,6 +64,8 @@ pub mod sms;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+mod xml_text;
 
 pub use error::{Error, Result};
 pub use links::PhoneLinkFormat;

@@ -207,3 +207,60 @@ fn json_entries_of_the_wrong_shape_are_errors_in_their_place() {
         assert!(e.to_string().contains(reason), "{e}");
     }
 }
+
+/// Issue 19, item 7: an entry with 75,000 fields (1 MiB) is one failed
+/// entry, read in linear time; the others are kept.
+#[test]
+fn an_entry_with_too_many_fields_fails_alone() {
+    let mut body =
+        String::from(r#"{"mo":[{"messageid":"m1","originator":"+4741000001","content":"Hei""#);
+    for i in 0..75_000 {
+        body.push_str(&format!(r#","field{i:05}":"v""#));
+    }
+    body.push_str(r#"},{"messageid":"m2","originator":"+4741000002","content":"Ja"}]}"#);
+    assert!(body.len() > 1_000_000);
+    let mos = parse_mo_json(body.as_bytes()).unwrap();
+    assert_eq!(mos.len(), 2);
+    let e = mos[0].as_ref().unwrap_err();
+    assert!(e.reason.contains("more than 64 fields"), "{e}");
+    let raw = e.raw.as_deref().unwrap();
+    assert!(raw.starts_with(r#"{"messageid":"m1""#), "{raw:.80}");
+    assert_eq!(raw.len(), crm_comms::sms::MAX_RAW_ENTRY);
+    assert_eq!(mos[1].as_ref().unwrap().id, "m2");
+}
+
+/// Issue 19, item 9: an unreadable entry keeps its raw text; a document
+/// declared ISO-8859-1 is decoded as such.
+#[test]
+fn malformed_entries_keep_their_text_and_declared_encodings_are_decoded() {
+    let drs = parse_dr_json(
+        br#"{"dr":[{"messageid":"a","statuscode":1.5e3}, {"messageid":"b","statuscode":0}]}"#,
+    )
+    .unwrap();
+    let e = drs[0].as_ref().unwrap_err();
+    assert_eq!(e.field, "statuscode", "{e}");
+    assert_eq!(
+        e.raw.as_deref(),
+        Some(r#"{"messageid":"a","statuscode":1.5e3}"#)
+    );
+    assert!(
+        !e.to_string().contains("messageid"),
+        "no content in Display: {e}"
+    );
+    assert!(drs[1].is_ok());
+
+    let mut xml = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><mo><message><messageid>x1</messageid><originator>+4741000001</originator><content>P\xe5 tide</content></message><message><messageid>x2</messageid><content>&nope;</content></message></mo>".to_vec();
+    let mos = parse_mo_xml(&xml).unwrap();
+    assert_eq!(mos[0].as_ref().unwrap().text, "På tide");
+    let e = mos[1].as_ref().unwrap_err();
+    assert!(
+        e.raw
+            .as_deref()
+            .unwrap()
+            .starts_with("<message><messageid>x2"),
+        "{e:?}"
+    );
+    // Undeclared means UTF-8, as XML says: a Latin-1 byte is refused.
+    xml.drain(..44);
+    assert!(parse_mo_xml(&xml).is_err());
+}

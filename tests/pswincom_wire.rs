@@ -453,3 +453,48 @@ fn acknowledgements_list_every_id() {
     let body = |s: &str| s[s.find("<MSGLST>").unwrap()..].trim().to_owned();
     assert_eq!(body(&official), body(&ours));
 }
+
+/// Issue 19, items 7 and 10: nesting 50,000 deep or 75,000 fields fail
+/// only their entry (read in linear time), and an entry with an unreadable
+/// field is still acknowledged by its `ID`, with its raw text kept.
+#[test]
+fn hostile_entries_fail_alone_and_keep_their_id() {
+    let good = "<MSG><ID>9</ID><REF>r9</REF><RCV>4741000009</RCV><STATE>DELIVRD</STATE></MSG>";
+    let deep = format!(
+        "<?xml version=\"1.0\"?><MSGLST><MSG><ID>1</ID><X>{}{}</X></MSG>{good}</MSGLST>",
+        "<A>".repeat(50_000),
+        "</A>".repeat(50_000)
+    );
+    let drs = parse_dr_xml(deep.as_bytes()).unwrap();
+    assert_eq!(drs.len(), 2);
+    assert_eq!(drs[0].id, "1");
+    let e = drs[0].result.as_ref().unwrap_err();
+    assert!(e.reason.contains("deeper than 8"), "{e}");
+    assert_eq!(drs[1].id, "9");
+    assert!(drs[1].result.is_ok());
+
+    let many: String = (0..75_000).map(|i| format!("<F{i}>v</F{i}>")).collect();
+    let wide = format!("<MSGLST><MSG><ID>3</ID>{many}</MSG>{good}</MSGLST>");
+    assert!(wide.len() > 1_000_000);
+    let drs = parse_dr_xml(wide.as_bytes()).unwrap();
+    assert_eq!(drs[0].id, "3");
+    assert!(
+        drs[0]
+            .result
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .contains("64-field limit")
+    );
+    assert!(drs[1].result.is_ok());
+
+    let bad = "<MSGLST><MSG><TEXT>&bogus;</TEXT><ID>2</ID><SND>4741000001</SND></MSG></MSGLST>";
+    let mos = parse_mo_xml(bad.as_bytes()).unwrap();
+    assert_eq!(mos[0].id, "2", "acknowledged by its ID");
+    let e = mos[0].result.as_ref().unwrap_err();
+    assert_eq!(e.field, "TEXT");
+    assert_eq!(
+        e.raw.as_deref(),
+        Some("<MSG><TEXT>&bogus;</TEXT><ID>2</ID><SND>4741000001</SND></MSG>")
+    );
+}

@@ -15,8 +15,12 @@ use crate::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage}
 /// Largest callback body read, in bytes.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// One entry's fields, names lowercased: a handful, so a list beats a
-/// hash map.
+/// The most fields one entry may have (a documented entry has about a
+/// dozen): more make the entry fail, which keeps reading it linear.
+pub const MAX_FIELDS: usize = 64;
+
+/// One entry's fields, names lowercased: at most [`MAX_FIELDS`], so a
+/// list beats a hash map.
 #[derive(Debug, Default)]
 struct Fields(Vec<(String, String)>);
 
@@ -25,12 +29,17 @@ impl Fields {
         Fields(Vec::with_capacity(12))
     }
 
-    /// Sets `name` (the last value of a repeated name wins).
-    fn insert(&mut self, name: String, value: String) {
-        match self.0.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, v)) => *v = value,
-            None => self.0.push((name, value)),
+    /// Sets `name` (the last value of a repeated name wins); `false` when
+    /// the entry already has [`MAX_FIELDS`] others.
+    fn insert(&mut self, name: String, value: String) -> bool {
+        if let Some((_, v)) = self.0.iter_mut().find(|(k, _)| *k == name) {
+            *v = value;
+        } else if self.0.len() >= MAX_FIELDS {
+            return false;
+        } else {
+            self.0.push((name, value));
         }
+        true
     }
 
     fn remove(&mut self, name: &str) -> Option<String> {
@@ -52,6 +61,7 @@ impl FromIterator<(String, String)> for Fields {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
         let mut f = Fields::new();
         for (k, v) in iter {
+            // A query past the limit keeps its first MAX_FIELDS names.
             f.insert(k, v);
         }
         f
@@ -142,29 +152,35 @@ fn mo_from_fields(i: usize, mut f: Fields) -> Result<IncomingMessage, CallbackEr
 /// strings, numbers, booleans or null. Streamed with serde (no
 /// intermediate `serde_json::Value`); an entry that is not an object, or a
 /// field that is a list or an object, is an error in its place.
-fn json_entries(
-    body: &[u8],
-    root: &str,
-) -> Result<Vec<Result<Fields, CallbackError>>, CallbackError> {
+fn json_entries<'a>(body: &'a [u8], root: &str) -> Result<Parsed<'a>, CallbackError> {
     use serde::de::DeserializeSeed;
 
     if body.len() > MAX_BODY {
         return Err(CallbackError::body("is too large"));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let entries = json::Push { root }
-        .deserialize(&mut de)
-        .and_then(|e| de.end().map(|()| e))
-        .map_err(|e| {
-            if e.is_data() {
-                // Well-formed JSON of another shape (a list, a string, a
-                // root that is not a list).
-                CallbackError::body(format!("has no \"{root}\" list ({e})"))
-            } else {
-                CallbackError::body(format!("is not JSON: {e}"))
-            }
-        })?;
-    entries.ok_or_else(|| CallbackError::body(format!("has no \"{root}\" list")))
+    let text = std::str::from_utf8(body)
+        .map_err(|e| CallbackError::body(format!("is not UTF-8 JSON: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = json::Push {
+        root,
+        base: text.as_ptr() as usize,
+    }
+    .deserialize(&mut de)
+    .and_then(|e| de.end().map(|()| e))
+    .map_err(|e| {
+        if e.is_data() {
+            // Well-formed JSON of another shape (a list, a string, a
+            // root that is not a list).
+            CallbackError::body(format!("has no \"{root}\" list ({e})"))
+        } else {
+            CallbackError::body(format!("is not JSON: {e}"))
+        }
+    })?;
+    let entries = entries.ok_or_else(|| CallbackError::body(format!("has no \"{root}\" list")))?;
+    Ok(Parsed {
+        text: text.into(),
+        entries,
+    })
 }
 
 /// The serde visitors behind [`json_entries`].
@@ -178,9 +194,11 @@ mod json {
     /// The whole body: the `root` list, if present.
     pub(super) struct Push<'a> {
         pub(super) root: &'a str,
+        /// Where the body starts in memory (entries' spans are offsets).
+        pub(super) base: usize,
     }
 
-    type Entries = Vec<Result<Fields, CallbackError>>;
+    type Entries = Vec<(std::ops::Range<usize>, Result<Fields, CallbackError>)>;
 
     impl<'de> DeserializeSeed<'de> for Push<'_> {
         type Value = Option<Entries>;
@@ -201,7 +219,7 @@ mod json {
             let mut found = None;
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                 if key == self.root && found.is_none() {
-                    found = Some(map.next_value_seed(List)?);
+                    found = Some(map.next_value_seed(List(self.base))?);
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -210,8 +228,8 @@ mod json {
         }
     }
 
-    /// The list of entries.
-    struct List;
+    /// The list of entries (with the body's start).
+    struct List(usize);
 
     impl<'de> DeserializeSeed<'de> for List {
         type Value = Entries;
@@ -230,8 +248,16 @@ mod json {
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-            while let Some(entry) = seq.next_element_seed(Entry(entries.len()))? {
-                entries.push(entry);
+            // Each entry's text first (borrowed, no copy), then its fields:
+            // an entry that cannot be read keeps its raw text for the report.
+            while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+                let i = entries.len();
+                let start = (raw.get().as_ptr() as usize).saturating_sub(self.0);
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                let entry = Entry(i)
+                    .deserialize(&mut de)
+                    .unwrap_or_else(|e| Err(CallbackError::field(i, "entry", e.to_string())));
+                entries.push((start..start + raw.get().len(), entry));
             }
             Ok(entries)
         }
@@ -271,7 +297,15 @@ mod json {
             while let Some(Key(key)) = map.next_key::<Key>()? {
                 match map.next_value::<Scalar>()? {
                     Scalar::Text(v) => {
-                        fields.insert(key, v);
+                        if !fields.insert(key, v) {
+                            error.get_or_insert_with(|| {
+                                CallbackError::field(
+                                    self.0,
+                                    "entry",
+                                    format!("has more than {} fields", super::MAX_FIELDS),
+                                )
+                            });
+                        }
                     }
                     Scalar::Null => {}
                     Scalar::Nested => {
@@ -410,42 +444,48 @@ mod json {
     }
 }
 
-/// Reads the entries of `<root><message><field>…</field>…</message>…</root>`.
-/// No DTD is read and no entity but XML's own five is expanded.
-fn xml_entries(
-    body: &[u8],
-    root: &str,
-) -> Result<Vec<Result<Fields, CallbackError>>, CallbackError> {
+/// Reads the entries of `<root><message><field>…</field>…</message>…</root>`,
+/// decoded as the XML declaration says (ISO-8859-1 or UTF-8). No DTD is
+/// read and no entity but XML's own five is expanded. Elements below a
+/// field are skipped; past [`MAX_FIELDS`] the entry fails. An entry that
+/// fails keeps its raw text.
+fn xml_entries<'a>(body: &'a [u8], root: &str) -> Result<Parsed<'a>, CallbackError> {
     if body.len() > MAX_BODY {
         return Err(CallbackError::body("is too large"));
     }
-    let mut reader = quick_xml::Reader::from_reader(body);
+    let doc = crate::xml_text::decode_document(body).map_err(CallbackError::body)?;
+    let mut reader = quick_xml::Reader::from_str(&doc);
     reader.config_mut().trim_text(true);
-    let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut entries = Vec::new();
-    let mut current: Option<Result<Fields, CallbackError>> = None;
+    let mut current: Option<(Fields, Option<CallbackError>, usize)> = None;
     let mut field: Option<String> = None;
     let mut text = String::new();
     let mut saw_root = false;
+    let position = |r: &quick_xml::Reader<&[u8]>| usize::try_from(r.buffer_position()).unwrap_or(0);
     loop {
+        let before = position(&reader);
         let event = reader
-            .read_event_into(&mut buf)
+            .read_event()
             .map_err(|e| CallbackError::body(format!("is not well-formed XML: {e}")))?;
+        let i = entries.len();
+        let too_many =
+            || CallbackError::field(i, "entry", format!("has more than {MAX_FIELDS} fields"));
         match event {
             Event::Start(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).to_ascii_lowercase();
                 depth += 1;
+                let name = || String::from_utf8_lossy(e.local_name().as_ref()).to_ascii_lowercase();
                 match depth {
-                    1 if name == root => saw_root = true,
+                    1 if name() == root => saw_root = true,
                     1 => {
                         return Err(CallbackError::body(format!(
-                            "root element is <{name}>, not <{root}>"
+                            "root element is <{}>, not <{root}>",
+                            name()
                         )));
                     }
-                    2 => current = Some(Ok(Fields::new())),
+                    2 => current = Some((Fields::new(), None, before)),
                     3 => {
-                        field = Some(name);
+                        field = Some(name());
                         text.clear();
                     }
                     _ => {}
@@ -453,29 +493,43 @@ fn xml_entries(
             }
             Event::Empty(e) if depth == 2 => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).to_ascii_lowercase();
-                if let Some(Ok(f)) = current.as_mut() {
-                    f.insert(name, String::new());
+                if let Some((f, error, _)) = current.as_mut()
+                    && !f.insert(name, String::new())
+                {
+                    error.get_or_insert_with(too_many);
                 }
             }
-            Event::Text(t) if depth == 3 => {
-                let i = entries.len();
-                match t.unescape() {
-                    Ok(s) => text.push_str(&s),
-                    Err(e) => {
+            Event::Text(t) if depth == 3 => match t.unescape() {
+                Ok(s) => text.push_str(&s),
+                Err(e) => {
+                    if let Some((_, error, _)) = current.as_mut() {
                         let name = field.clone().unwrap_or_default();
-                        current = Some(Err(CallbackError::field(i, &name, e.to_string())));
+                        error.get_or_insert_with(|| CallbackError::field(i, &name, e.to_string()));
                     }
                 }
-            }
+            },
             Event::CData(t) if depth == 3 => text.push_str(&String::from_utf8_lossy(&t)),
             Event::End(_) => {
                 match depth {
                     3 => {
-                        if let (Some(Ok(f)), Some(name)) = (current.as_mut(), field.take()) {
-                            f.insert(name, std::mem::take(&mut text));
+                        if let (Some((f, error, _)), Some(name)) = (current.as_mut(), field.take())
+                            && !f.insert(name, std::mem::take(&mut text))
+                        {
+                            error.get_or_insert_with(too_many);
                         }
                     }
-                    2 => entries.extend(current.take()),
+                    2 => {
+                        if let Some((f, error, start)) = current.take() {
+                            let end = position(&reader);
+                            entries.push((
+                                start..end,
+                                match error {
+                                    None => Ok(f),
+                                    Some(e) => Err(e),
+                                },
+                            ));
+                        }
+                    }
                     _ => {}
                 }
                 depth = depth.saturating_sub(1);
@@ -488,12 +542,42 @@ fn xml_entries(
             Event::Eof => break,
             _ => {}
         }
-        buf.clear();
     }
     if !saw_root {
         return Err(CallbackError::body(format!("has no <{root}> element")));
     }
-    Ok(entries)
+    Ok(Parsed {
+        text: doc.into(),
+        entries,
+    })
+}
+
+/// A push's entries: each one's place in `text` and its fields.
+struct Parsed<'a> {
+    text: std::borrow::Cow<'a, str>,
+    entries: Vec<(std::ops::Range<usize>, Result<Fields, CallbackError>)>,
+}
+
+impl Parsed<'_> {
+    /// Each entry built with `build`; an entry that fails carries its raw
+    /// text.
+    fn build<T>(
+        self,
+        build: fn(usize, Fields) -> Result<T, CallbackError>,
+    ) -> Vec<Result<T, CallbackError>> {
+        let text = self.text;
+        self.entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, (span, f))| {
+                f.and_then(|f| build(i, f))
+                    .map_err(|e| match text.get(span) {
+                        Some(raw) => e.with_raw(raw),
+                        None => e,
+                    })
+            })
+            .collect()
+    }
 }
 
 fn query_fields(query: &str) -> Fields {
@@ -511,11 +595,7 @@ fn query_fields(query: &str) -> Fields {
 pub fn parse_dr_json(
     body: &[u8],
 ) -> Result<Vec<Result<DeliveryReceipt, CallbackError>>, CallbackError> {
-    Ok(json_entries(body, "dr")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| f.and_then(|f| dr_from_fields(i, f)))
-        .collect())
+    Ok(json_entries(body, "dr")?.build(dr_from_fields))
 }
 
 /// Delivery reports from an XML push.
@@ -526,11 +606,7 @@ pub fn parse_dr_json(
 pub fn parse_dr_xml(
     body: &[u8],
 ) -> Result<Vec<Result<DeliveryReceipt, CallbackError>>, CallbackError> {
-    Ok(xml_entries(body, "dr")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| f.and_then(|f| dr_from_fields(i, f)))
-        .collect())
+    Ok(xml_entries(body, "dr")?.build(dr_from_fields))
 }
 
 /// One delivery report from a GET template's query string.
@@ -550,11 +626,7 @@ pub fn parse_dr_query(query: &str) -> Result<DeliveryReceipt, CallbackError> {
 pub fn parse_mo_json(
     body: &[u8],
 ) -> Result<Vec<Result<IncomingMessage, CallbackError>>, CallbackError> {
-    Ok(json_entries(body, "mo")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| f.and_then(|f| mo_from_fields(i, f)))
-        .collect())
+    Ok(json_entries(body, "mo")?.build(mo_from_fields))
 }
 
 /// Incoming SMS from an XML push.
@@ -565,11 +637,7 @@ pub fn parse_mo_json(
 pub fn parse_mo_xml(
     body: &[u8],
 ) -> Result<Vec<Result<IncomingMessage, CallbackError>>, CallbackError> {
-    Ok(xml_entries(body, "mo")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| f.and_then(|f| mo_from_fields(i, f)))
-        .collect())
+    Ok(xml_entries(body, "mo")?.build(mo_from_fields))
 }
 
 /// One incoming SMS from a GET template's query string.

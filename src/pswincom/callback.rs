@@ -175,22 +175,82 @@ fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError
     })
 }
 
-/// Reads the `MSG` entries of a `MSGLST` document; a field that cannot be
-/// read makes only its entry fail.
-fn msglst_entries(body: &[u8]) -> Result<Vec<Result<Fields, CallbackError>>, CallbackError> {
+/// The deepest element nesting read (`MSGLST/MSG/POSITION/POS/LATITUDE` is
+/// 5); deeper elements make their entry fail and are skipped unread.
+pub const MAX_DEPTH: usize = 8;
+
+/// The most fields one entry may have (a documented `MSG` has about a
+/// dozen); more make the entry fail.
+pub const MAX_FIELDS: usize = 64;
+
+/// One `MSG` as read: its fields (kept after an error, so its `ID` is
+/// still acknowledged), the first error, and where it is in the document.
+struct RawEntry {
+    fields: Fields,
+    error: Option<CallbackError>,
+    span: std::ops::Range<usize>,
+}
+
+impl RawEntry {
+    fn fail(&mut self, e: impl FnOnce() -> CallbackError) {
+        if self.error.is_none() {
+            self.error = Some(e());
+        }
+    }
+
+    /// Adds text to a field (text may come in several events).
+    fn append(&mut self, i: usize, key: String, value: &str) {
+        if let Some((k, v)) = self.fields.last_mut()
+            && *k == key
+        {
+            v.push_str(value);
+        } else if self.fields.len() >= MAX_FIELDS {
+            self.fail(|| {
+                CallbackError::field(i, &key, format!("is past the {MAX_FIELDS}-field limit"))
+            });
+        } else {
+            self.fields.push((key, value.to_owned()));
+        }
+    }
+}
+
+/// Reads the `MSG` entries of a `MSGLST` document, in time and memory
+/// linear in the body: a field that cannot be read, nesting deeper than
+/// [`MAX_DEPTH`] or more than [`MAX_FIELDS`] fields make only their entry
+/// fail. Returns the decoded document (the entries' spans index it).
+fn msglst_entries(body: &[u8]) -> Result<(String, Vec<RawEntry>), CallbackError> {
     if body.len() > MAX_BODY {
         return Err(CallbackError::body("is too large"));
     }
     let text = decode_document(body).map_err(CallbackError::body)?;
     let mut reader = quick_xml::Reader::from_str(&text);
+    // Element names below `MSG`, and the field key they make (`A/B/C`).
     let mut path: Vec<String> = Vec::new();
-    let mut entries: Vec<Result<Fields, CallbackError>> = Vec::new();
+    let mut key = String::new();
+    // Elements open beyond MAX_DEPTH (not in `path`).
+    let mut too_deep = 0usize;
+    let mut entries: Vec<RawEntry> = Vec::new();
     let mut root = false;
+    let key_of = |path: &[String]| path.get(2..).map(|p| p.join("/")).unwrap_or_default();
     loop {
+        let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let event = reader
             .read_event()
             .map_err(|e| CallbackError::body(format!("is not well-formed XML: {e}")))?;
+        let i = entries.len().saturating_sub(1);
         match event {
+            Event::Start(_) if too_deep > 0 || path.len() >= MAX_DEPTH => {
+                too_deep += 1;
+                if let Some(entry) = entries.last_mut() {
+                    entry.fail(|| {
+                        CallbackError::field(
+                            i,
+                            &key,
+                            format!("nests deeper than {MAX_DEPTH} elements"),
+                        )
+                    });
+                }
+            }
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
                 if path.is_empty() {
@@ -201,14 +261,27 @@ fn msglst_entries(body: &[u8]) -> Result<Vec<Result<Fields, CallbackError>>, Cal
                     }
                     root = true;
                 } else if path.len() == 1 && name == "MSG" {
-                    entries.push(Ok(Fields::new()));
+                    entries.push(RawEntry {
+                        fields: Fields::new(),
+                        error: None,
+                        span: before..before,
+                    });
                 }
                 path.push(name);
+                key = key_of(&path);
             }
+            Event::Empty(_) if too_deep > 0 => {}
             Event::Empty(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase();
                 if path.is_empty() && name == "MSGLST" {
                     root = true;
+                } else if path.len() == 1 && name == "MSG" {
+                    let end = usize::try_from(reader.buffer_position()).unwrap_or(before);
+                    entries.push(RawEntry {
+                        fields: Fields::new(),
+                        error: None,
+                        span: before..end,
+                    });
                 } else if path.len() >= 2 && name == "DATA" {
                     // <METADATA><DATA KEY="TIMESTAMP" VALUE="…"/></METADATA>
                     let attr = |n: &str| {
@@ -217,46 +290,50 @@ fn msglst_entries(body: &[u8]) -> Result<Vec<Result<Fields, CallbackError>>, Cal
                             .find(|a| a.key.as_ref().eq_ignore_ascii_case(n.as_bytes()))
                             .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
                     };
-                    if let (Some(k), Some(v), Some(Ok(f))) =
+                    if let (Some(k), Some(v), Some(entry)) =
                         (attr("KEY"), attr("VALUE"), entries.last_mut())
                     {
-                        let parent = path[2..].join("/");
-                        let key = if parent.is_empty() {
-                            k.to_ascii_uppercase()
+                        let k = k.to_ascii_uppercase();
+                        let field = if key.is_empty() {
+                            k
                         } else {
-                            format!("{parent}/{}", k.to_ascii_uppercase())
+                            format!("{key}/{k}")
                         };
-                        f.push((key, v));
+                        entry.append(i, field, &v);
                     }
-                } else if path.len() >= 2 {
-                    let mut key = path[2..].to_vec();
-                    key.push(name);
-                    if let Some(Ok(f)) = entries.last_mut() {
-                        f.push((key.join("/"), String::new()));
-                    }
+                } else if path.len() >= 2
+                    && let Some(entry) = entries.last_mut()
+                {
+                    let field = if key.is_empty() {
+                        name
+                    } else {
+                        format!("{key}/{name}")
+                    };
+                    entry.append(i, field, "");
                 }
             }
+            Event::End(_) if too_deep > 0 => too_deep -= 1,
             Event::End(_) => {
+                if path.len() == 2
+                    && let Some(entry) = entries.last_mut()
+                {
+                    entry.span.end = usize::try_from(reader.buffer_position()).unwrap_or(before);
+                }
                 path.pop();
+                key = key_of(&path);
             }
+            Event::Text(_) | Event::CData(_) if too_deep > 0 => {}
             Event::Text(t) if path.len() >= 3 => {
-                let i = entries.len().saturating_sub(1);
-                let key = path[2..].join("/");
-                let value = unescape(&t);
                 if let Some(entry) = entries.last_mut() {
-                    match (entry.as_mut(), value) {
-                        (Ok(f), Ok(v)) => append(f, key, &v),
-                        (Ok(_), Err(reason)) => {
-                            *entry = Err(CallbackError::field(i, &key, reason));
-                        }
-                        (Err(_), _) => {}
+                    match unescape(&t) {
+                        Ok(v) => entry.append(i, key.clone(), &v),
+                        Err(reason) => entry.fail(|| CallbackError::field(i, &key, reason)),
                     }
                 }
             }
             Event::CData(t) if path.len() >= 3 => {
-                let key = path[2..].join("/");
-                if let Some(Ok(f)) = entries.last_mut() {
-                    append(f, key, &String::from_utf8_lossy(&t));
+                if let Some(entry) = entries.last_mut() {
+                    entry.append(i, key.clone(), &String::from_utf8_lossy(&t));
                 }
             }
             Event::Eof => break,
@@ -268,10 +345,10 @@ fn msglst_entries(body: &[u8]) -> Result<Vec<Result<Fields, CallbackError>>, Cal
     if !root {
         return Err(CallbackError::body("has no MSGLST element"));
     }
-    if !path.is_empty() {
+    if !path.is_empty() || too_deep > 0 {
         return Err(CallbackError::body("is cut off"));
     }
-    Ok(entries)
+    Ok((text, entries))
 }
 
 fn unescape(t: &BytesText<'_>) -> Result<String, String> {
@@ -280,30 +357,27 @@ fn unescape(t: &BytesText<'_>) -> Result<String, String> {
         .map_err(|e| format!("cannot be read: {e}"))
 }
 
-/// Adds text to a field (text may come in several events).
-fn append(f: &mut Fields, key: String, value: &str) {
-    match f.last_mut() {
-        Some((k, v)) if *k == key => v.push_str(value),
-        _ => f.push((key, value.to_owned())),
-    }
-}
-
+/// One [`PushEntry`] per entry: acknowledged by its `ID` whenever that can
+/// be read, even when another field cannot; errors carry the raw entry.
 fn entries_with<T>(
-    entries: Vec<Result<Fields, CallbackError>>,
+    (text, entries): (String, Vec<RawEntry>),
     build: fn(usize, &Fields) -> Result<T, CallbackError>,
 ) -> Vec<PushEntry<T>> {
     entries
         .into_iter()
         .enumerate()
-        .map(|(i, e)| match e {
-            Ok(f) => PushEntry {
-                id: get(&f, "ID").unwrap_or("").trim().to_owned(),
-                result: build(i, &f),
-            },
-            Err(err) => PushEntry {
-                id: String::new(),
-                result: Err(err),
-            },
+        .map(|(i, e)| {
+            let result = match e.error {
+                Some(err) => Err(err),
+                None => build(i, &e.fields),
+            };
+            PushEntry {
+                id: get(&e.fields, "ID").unwrap_or("").trim().to_owned(),
+                result: result.map_err(|err| match text.get(e.span.clone()) {
+                    Some(raw) => err.with_raw(raw),
+                    None => err,
+                }),
+            }
         })
         .collect()
 }
@@ -399,10 +473,14 @@ pub fn parse_mo_form(body: &[u8], charset: Option<&str>) -> Result<IncomingMessa
 /// entry has no `ID`.
 pub fn parse_ack(body: &[u8]) -> Result<Vec<(String, bool)>, CallbackError> {
     msglst_entries(body)?
+        .1
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
-            let f = entry?;
+            if let Some(e) = entry.error {
+                return Err(e);
+            }
+            let f = entry.fields;
             let id =
                 non_empty(&f, "ID").ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?;
             let ok = get(&f, "STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("OK"));

@@ -348,6 +348,7 @@ impl WebhookReceiver {
 }
 
 /// A request after the checks every route makes.
+#[derive(Clone)]
 struct Checked {
     method: Method,
     content_type: String,
@@ -603,6 +604,30 @@ fn all_or_redeliver(fates: &[Fate]) -> Response {
     }
 }
 
+/// Bodies larger than this are parsed on Tokio's blocking pool, so a big
+/// push never holds up the requests served beside it.
+const PARSE_INLINE_MAX: usize = 32 * 1024;
+
+/// `parse(c)`, on the blocking pool for a large body.
+async fn parse_off_thread<T: Send + 'static>(
+    c: &Checked,
+    parse: fn(&Checked, Kind) -> Result<T, Refusal>,
+    kind: Kind,
+) -> Result<T, Refusal> {
+    if c.body.len() <= PARSE_INLINE_MAX {
+        return parse(c, kind);
+    }
+    let owned = c.clone();
+    tokio::task::spawn_blocking(move || parse(&owned, kind))
+        .await
+        .unwrap_or_else(|_| {
+            Err(refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the body could not be parsed; please redeliver",
+            ))
+        })
+}
+
 /// Which kind of push a route takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -679,7 +704,7 @@ mod intelecom_routes {
     async fn push(inner: &Inner, request: Request, kind: Kind) -> Result<Response, Refusal> {
         let c = inner.check(request).await?;
         let mut fates = Vec::new();
-        for entry in entries(&c, kind)? {
+        for entry in parse_off_thread(&c, entries, kind).await? {
             fates.push(match entry {
                 Ok(item) => inner.take(item).await,
                 Err(e) => {
@@ -729,11 +754,7 @@ mod pswincom_routes {
                 })
             }
             "application/xml" | "text/xml" => {
-                let entries: Vec<PushEntry<Item>> = match kind {
-                    Kind::Mo => with_items(cb::parse_mo_xml(&c.body), Item::Mo),
-                    Kind::Dr => with_items(cb::parse_dr_xml(&c.body), Item::Dr),
-                }
-                .map_err(bad)?;
+                let entries = parse_off_thread(&c, xml_entries, kind).await?;
                 let mut acks = Vec::with_capacity(entries.len());
                 for PushEntry { id, result } in entries {
                     let fate = match result {
@@ -758,6 +779,14 @@ mod pswincom_routes {
                 format!("content type {other:?} is not XML or a form"),
             )),
         }
+    }
+
+    fn xml_entries(c: &Checked, kind: Kind) -> Result<Vec<PushEntry<Item>>, Refusal> {
+        match kind {
+            Kind::Mo => with_items(cb::parse_mo_xml(&c.body), Item::Mo),
+            Kind::Dr => with_items(cb::parse_dr_xml(&c.body), Item::Dr),
+        }
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
     }
 
     fn with_items<T>(

@@ -41,7 +41,7 @@ pub use provider::{
     Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_in_batches,
     check_message, send_in_batches,
 };
-pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
+pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage, MAX_RAW_ENTRY};
 pub use secret::Secret;
 pub use settings::{
     DEFAULT_TEST_TEXT, Diagnosis, ProviderKind, SettingsError, SmsSettings, SmtpSecurity,

@@ -137,9 +137,16 @@ impl IncomingMessage {
     }
 }
 
+/// The most of an unreadable entry's raw text a [`CallbackError`] keeps.
+pub const MAX_RAW_ENTRY: usize = 4096;
+
 /// A callback body (or one entry of it) that cannot be read.
+///
+/// Its `Display` never includes the entry's text (personal data); the raw
+/// entry is in [`raw`](Self::raw) for whoever must keep a trace of it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}{field}: {reason}", entry.map(|e| format!("entry {e}: ")).unwrap_or_default())]
+#[non_exhaustive]
 pub struct CallbackError {
     /// The 0-based entry of a batch, or `None` for the whole body.
     pub entry: Option<usize>,
@@ -147,6 +154,10 @@ pub struct CallbackError {
     pub field: String,
     /// What is wrong.
     pub reason: String,
+    /// The entry as it arrived (at most [`MAX_RAW_ENTRY`] bytes, cut at a
+    /// character boundary), when the parser could tell where it starts and
+    /// ends.
+    pub raw: Option<String>,
 }
 
 impl CallbackError {
@@ -156,6 +167,7 @@ impl CallbackError {
             entry: None,
             field: "body".into(),
             reason: reason.into(),
+            raw: None,
         }
     }
 
@@ -165,6 +177,18 @@ impl CallbackError {
             entry: Some(entry),
             field: field.into(),
             reason: reason.into(),
+            raw: None,
         }
+    }
+
+    /// With the entry's raw text (cut to [`MAX_RAW_ENTRY`] bytes).
+    #[must_use]
+    pub fn with_raw(mut self, raw: &str) -> Self {
+        let mut end = raw.len().min(MAX_RAW_ENTRY);
+        while !raw.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.raw = Some(raw[..end].to_owned());
+        self
     }
 }

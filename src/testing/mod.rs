@@ -3,6 +3,7 @@
 //! emulators, and a loopback SMTP server. Not API-stable.
 
 pub mod conformance;
+pub mod hostile;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
 #[cfg(feature = "pswincom")]
