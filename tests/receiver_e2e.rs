@@ -623,3 +623,150 @@ async fn all_matched(s: &Setup, report: &crm_comms::sms::SendReport) {
     }
     assert_eq!(s.tracker.held(), 0);
 }
+
+/// A receiver served by `WebhookReceiver::serve_with_shutdown` with short
+/// limits; the sender stops it.
+async fn served(
+    configure: impl FnOnce(crm_comms::receiver::ReceiverBuilder) -> crm_comms::receiver::ReceiverBuilder,
+) -> (
+    SocketAddr,
+    Arc<App>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let app = Arc::new(App::default());
+    let deliveries = {
+        let app = app.clone();
+        move |e: DeliveryEvent| {
+            let app = app.clone();
+            async move {
+                app.deliveries.lock().unwrap().push(e);
+                Ok::<(), HandlerError>(())
+            }
+        }
+    };
+    let receiver = configure(
+        WebhookReceiver::builder(InboundRouter::new(handler(&app, "fallback")), deliveries)
+            .header_timeout(Duration::from_millis(300))
+            .body_timeout(Duration::from_millis(300))
+            .idle_timeout(Duration::from_millis(500))
+            .max_connections(4),
+    )
+    .build()
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(receiver.serve_with_shutdown(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, app, stop, task)
+}
+
+/// Reads until the peer closes; what it said. Fails the test when the
+/// connection is still open after `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut got))
+        .await
+        .expect("the server kept the connection open")
+        .ok();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+const DR_BODY: &str = r#"{"dr":[{"messageid":"m-1","statuscode":0}]}"#;
+
+/// Issue 19, item 8: a head or body trickled in, an idle connection and
+/// one connection too many are all closed; real pushes still get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_idle_and_excess_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, app, stop, task) = served(|b| b).await;
+
+    // A head at one byte per 50 ms never completes within 300 ms.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for b in b"POST /intelecom/dr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" {
+            if slow.write_all(&[*b]).await.is_err() {
+                return slow;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        slow
+    });
+    let mut slow = trickle.await.unwrap();
+    let _ = closed_within(&mut slow, Duration::from_secs(3)).await;
+
+    // A body trickled past the body timeout gets 408.
+    let mut body = tokio::net::TcpStream::connect(addr).await.unwrap();
+    body.write_all(
+        format!(
+            "POST /intelecom/dr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+            DR_BODY.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let said = closed_within(&mut body, Duration::from_secs(3)).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+
+    // An idle connection is closed.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(closed_within(&mut idle, Duration::from_secs(3)).await, "");
+
+    // Four connections are served; a fifth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        closed_within(&mut fifth, Duration::from_millis(400)).await,
+        ""
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // A real push still gets through.
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/intelecom/dr"))
+        .header("content-type", "application/json")
+        .body(DR_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.deliveries.lock().unwrap().len(), 1);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Issue 19, item 13: on shutdown a push in flight is finished and
+/// answered, and new connections are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_finishes_the_push_in_flight() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, app, stop, task) = served(|b| b.body_timeout(Duration::from_secs(5))).await;
+    let mut push = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /intelecom/dr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        DR_BODY.len()
+    );
+    push.write_all(head.as_bytes()).await.unwrap();
+    push.write_all(&DR_BODY.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    push.write_all(&DR_BODY.as_bytes()[10..]).await.unwrap();
+    let said = closed_within(&mut push, Duration::from_secs(3)).await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert_eq!(app.deliveries.lock().unwrap().len(), 1);
+    task.await.unwrap().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}

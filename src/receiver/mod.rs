@@ -57,6 +57,7 @@
 //! ```
 
 mod dedup;
+mod serve;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -72,6 +73,10 @@ use subtle::ConstantTimeEq;
 
 pub use dedup::{DedupStore, MemoryDedup, Seen};
 pub use ipnet::IpNet;
+pub use serve::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_GRACE,
+};
 
 use crate::sms::inbound::{HandlerError, InboundRouter};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
@@ -112,6 +117,8 @@ pub struct ReceiverBuilder {
     query_secret: Option<(String, Secret)>,
     sources: Vec<IpNet>,
     max_body: usize,
+    body_timeout: std::time::Duration,
+    limits: serve::Limits,
     on_malformed: MalformedHook,
 }
 
@@ -124,11 +131,54 @@ impl fmt::Debug for ReceiverBuilder {
             .field("query_secret", &self.query_secret)
             .field("sources", &self.sources)
             .field("max_body", &self.max_body)
+            .field("body_timeout", &self.body_timeout)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
 impl ReceiverBuilder {
+    /// How long a client may take to send the whole body once the head is
+    /// in (default [`DEFAULT_BODY_TIMEOUT`]); slower ones get 408. Holds
+    /// wherever the router is served.
+    pub fn body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send a request's head (default
+    /// [`DEFAULT_HEADER_TIMEOUT`]); then the connection is closed. Applies
+    /// to [`WebhookReceiver::serve`]; configure your own server likewise
+    /// when you mount the router yourself.
+    pub fn header_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.limits.header_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may sit without a request (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]). Applies to [`WebhookReceiver::serve`].
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); one more is closed as soon as it is
+    /// accepted, so file descriptors never run out. Applies to
+    /// [`WebhookReceiver::serve`].
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// How long requests in flight may take to finish on shutdown (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`]). Applies to
+    /// [`WebhookReceiver::serve_with_shutdown`].
+    pub fn shutdown_grace(mut self, grace: std::time::Duration) -> Self {
+        self.limits.shutdown_grace = grace;
+        self
+    }
+
     /// Matches delivery reports to sent messages (without one, every
     /// [`DeliveryEvent`] has `sent: None`).
     pub fn tracker(mut self, tracker: DeliveryTracker) -> Self {
@@ -209,6 +259,15 @@ impl ReceiverBuilder {
         if self.max_body == 0 {
             return bad("the body limit is zero");
         }
+        if self.limits.max_connections == 0 {
+            return bad("the connection limit is zero");
+        }
+        if self.body_timeout.is_zero()
+            || self.limits.header_timeout.is_zero()
+            || self.limits.idle_timeout.is_zero()
+        {
+            return bad("a timeout is zero");
+        }
         if let Some(t) = &self.tracker {
             t.deliver_held_to(self.deliveries.clone());
         }
@@ -222,6 +281,8 @@ impl ReceiverBuilder {
                 query_secret: self.query_secret,
                 sources: self.sources,
                 max_body: self.max_body,
+                body_timeout: self.body_timeout,
+                limits: self.limits,
                 on_malformed: self.on_malformed,
                 sweeping: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -253,6 +314,8 @@ struct Inner {
     query_secret: Option<(String, Secret)>,
     sources: Vec<IpNet>,
     max_body: usize,
+    body_timeout: std::time::Duration,
+    limits: serve::Limits,
     on_malformed: MalformedHook,
     /// Whether the held-report sweeper runs.
     sweeping: std::sync::atomic::AtomicBool,
@@ -274,6 +337,8 @@ impl WebhookReceiver {
             query_secret: None,
             sources: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            limits: serve::Limits::default(),
             on_malformed: Arc::new(|e: MalformedEntry| {
                 tracing::warn!(
                     provider = e.provider,
@@ -415,9 +480,19 @@ impl Inner {
                 "missing or wrong callback secret",
             ));
         }
-        let body = match axum::body::to_bytes(Body::new(body), self.max_body).await {
-            Ok(b) => b,
+        let read = axum::body::to_bytes(Body::new(body), self.max_body);
+        let body = match tokio::time::timeout(self.body_timeout, read).await {
+            Ok(Ok(b)) => b,
             Err(_) => {
+                return Err(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body did not arrive within {} s",
+                        self.body_timeout.as_secs_f32()
+                    ),
+                ));
+            }
+            Ok(Err(_)) => {
                 return Err(refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(

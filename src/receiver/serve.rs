@@ -1,0 +1,198 @@
+//! Serving the receiver with the limits a server facing the internet
+//! needs: a header timeout, an idle timeout, a connection cap and a
+//! graceful shutdown (the body timeout is in the router itself, so it also
+//! holds when the router is mounted in the application's own server).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use super::WebhookReceiver;
+
+/// The server limits (see the builder's setters for their meaning).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    pub(super) header_timeout: Duration,
+    pub(super) idle_timeout: Duration,
+    pub(super) max_connections: usize,
+    pub(super) shutdown_grace: Duration,
+}
+
+/// Default: the whole request head within 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default: the whole body within 30 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default: a connection with no request for 60 s is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default: at most 512 connections at once; more are closed at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default: on shutdown, requests in flight get 30 s to finish.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl WebhookReceiver {
+    /// Serves the [`router`](Self::router) at the root of `listener` until
+    /// the process ends, with the builder's header and idle timeouts and
+    /// connection cap. The connection's address reaches the source check.
+    ///
+    /// # Errors
+    ///
+    /// Never in practice: accept errors (out of file descriptors) are
+    /// logged and retried after a pause.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve_with_shutdown(listener, std::future::pending::<()>())
+            .await
+    }
+
+    /// As [`serve`](Self::serve), until `shutdown` completes: then no new
+    /// connection is accepted, requests in flight get the builder's
+    /// shutdown grace to finish (their pushes are answered, so the gateway
+    /// does not send them again), idle connections are closed, and the
+    /// delivery reports the tracker holds are handed on.
+    ///
+    /// # Errors
+    ///
+    /// As [`serve`](Self::serve).
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let limits = self.inner.limits;
+        let app = self.router();
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                a = listener.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; pausing");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    %peer,
+                    max = limits.max_connections,
+                    "connection limit reached; closing the new connection"
+                );
+                drop(stream);
+                continue;
+            };
+            let app = app.clone();
+            let stop = stop_rx.clone();
+            tokio::spawn(async move {
+                connection(stream, peer, app, limits, stop).await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(limits.shutdown_grace, permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = limits.max_connections - permits.available_permits(),
+                "shutdown grace over; closing the connections still open"
+            );
+        }
+        let held = self.flush_held().await;
+        if held > 0 {
+            tracing::info!(held, "held delivery reports handed on unmatched");
+        }
+        Ok(())
+    }
+}
+
+/// Serves one connection: HTTP/1.1 with the header timeout; closed when
+/// idle past the idle timeout, and gracefully on shutdown.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (activity_tx, mut activity) = watch::channel(());
+    let service = {
+        let in_flight = in_flight.clone();
+        hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+            let mut app = app.clone();
+            let in_flight = in_flight.clone();
+            let activity_tx = activity_tx.clone();
+            in_flight.fetch_add(1, Ordering::SeqCst);
+            let _ = activity_tx.send(());
+            let mut req = req.map(Body::new);
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            async move {
+                use tower_service::Service;
+                let response = match app.call(req).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let _ = activity_tx.send(());
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            changed = stop.changed(), if !stopping => {
+                if changed.is_err() || *stop.borrow() {
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            idle = tokio::time::timeout(limits.idle_timeout, activity.changed()) => {
+                match idle {
+                    Ok(Ok(())) => {}
+                    // No request started or ended for the idle timeout.
+                    Err(_) if in_flight.load(Ordering::SeqCst) == 0 => return,
+                    Err(_) => {}
+                    // The service is gone: the connection is ending.
+                    Ok(Err(_)) => {
+                        let _ = conn.as_mut().await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
