@@ -770,3 +770,88 @@ async fn shutdown_finishes_the_push_in_flight() {
         "no longer listening"
     );
 }
+
+/// Issue 19, item 11: a PSWinCom MO without `REF` is deduplicated only
+/// within the short window; the same text again later is a new message.
+#[tokio::test(flavor = "multi_thread")]
+async fn ref_less_mos_are_deduplicated_only_briefly() {
+    let (addr, app, stop, task) =
+        served(|b| b.dedup_window_without_id(Duration::from_millis(300))).await;
+    let post = |body: &'static str| {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/pswincom/mo"))
+            .header("content-type", "application/xml")
+            .body(body)
+            .send()
+    };
+    let stop_sms = "<MSGLST><MSG><ID>1</ID><TEXT>STOPP</TEXT><SND>4741000001</SND><RCV>26112</RCV></MSG></MSGLST>";
+    let with_ref = "<MSGLST><MSG><ID>1</ID><REF>r-77</REF><TEXT>JA</TEXT><SND>4741000001</SND><RCV>26112</RCV></MSG></MSGLST>";
+    for body in [stop_sms, stop_sms, with_ref, with_ref] {
+        assert_eq!(post(body).await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        app.incoming_ids().len(),
+        2,
+        "the redeliveries are suppressed"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for body in [stop_sms, with_ref] {
+        assert_eq!(post(body).await.unwrap().status(), 200);
+    }
+    let texts: Vec<String> = app
+        .incoming
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.2.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        ["STOPP", "JA", "STOPP"],
+        "a second STOPP later is real traffic; r-77 is not"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Issue 19, item 12: a handler that panics releases its claim, so the
+/// redelivery is handled instead of getting 500 for the whole window.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_handler_does_not_block_the_redelivery() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let deliveries = {
+        let calls = calls.clone();
+        move |_: DeliveryEvent| {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("a bug in the application's handler");
+                }
+                Ok::<(), HandlerError>(())
+            }
+        }
+    };
+    let receiver =
+        WebhookReceiver::builder(InboundRouter::new(|_: Routed| async { Ok(()) }), deliveries)
+            .build()
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(receiver.serve(listener));
+    let post = || {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/intelecom/dr"))
+            .header("content-type", "application/json")
+            .body(DR_BODY)
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 500, "redeliver");
+    assert_eq!(post().await.unwrap().status(), 200, "handled");
+    assert_eq!(
+        post().await.unwrap().status(),
+        200,
+        "acknowledged, not handled again"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -131,6 +131,7 @@ fn mo_from_fields(i: usize, mut f: Fields) -> Result<IncomingMessage, CallbackEr
     Ok(IncomingMessage {
         provider: PROVIDER,
         id,
+        unique_id: true,
         from: PhoneNumber::parse(&from_raw, None).ok(),
         from_raw,
         to: take(&mut f, "sno"),

@@ -148,8 +148,9 @@ fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError
         .to_owned();
     // The push ID counts 1..n within a push, so it is no identity; the
     // gateway's reference is, when it sends one.
-    let id = non_empty(f, "REF")
-        .or_else(|| non_empty(f, "METADATA/REFERENCE"))
+    let reference = non_empty(f, "REF").or_else(|| non_empty(f, "METADATA/REFERENCE"));
+    let unique_id = reference.is_some();
+    let id = reference
         .or_else(|| non_empty(f, "ID"))
         .ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?
         .trim()
@@ -158,6 +159,7 @@ fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError
     Ok(IncomingMessage {
         provider: PROVIDER,
         id,
+        unique_id,
         from: number(&from_raw),
         from_raw,
         to: non_empty(f, "RCV").map(|s| s.trim().to_owned()),

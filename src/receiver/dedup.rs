@@ -24,20 +24,25 @@ pub enum Seen {
 
 /// Remembers which pushed messages were handled.
 ///
-/// [`begin`](Self::begin) claims a key; [`finish`](Self::finish) records
-/// whether handling succeeded (a failure releases the key, so the
+/// [`begin`](Self::begin) claims a key for `remember_for`; [`finish`](Self::finish)
+/// records whether handling succeeded (a failure releases the key, so the
 /// redelivery is handled again). A shared database table makes this work
-/// across several receiver processes; [`MemoryDedup`] is for one.
+/// across several receiver processes; [`MemoryDedup`] is for one, and
+/// forgets everything when the process restarts.
 #[async_trait]
 pub trait DedupStore: Send + Sync {
-    /// Claims `key` if it is new.
-    async fn begin(&self, key: &str) -> Result<Seen, StoreError>;
+    /// Claims `key` if it is new, to be remembered for `remember_for` from
+    /// now (the receiver passes its window: long for messages with a
+    /// gateway id, short for those without one).
+    async fn begin(&self, key: &str, remember_for: Duration) -> Result<Seen, StoreError>;
 
     /// Records the end of handling a claimed key.
     async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError>;
 }
 
-/// A bounded in-memory [`DedupStore`] whose entries expire.
+/// A bounded in-memory [`DedupStore`] whose entries expire. It does not
+/// survive a restart: a push redelivered after one is handled again (use a
+/// shared, durable store where that matters).
 #[derive(Debug)]
 pub struct MemoryDedup {
     inner: Mutex<Inner>,
@@ -47,20 +52,23 @@ pub struct MemoryDedup {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Key → (handled, expires at).
     entries: HashMap<String, (bool, Instant)>,
+    /// Keys in the order claimed, with the expiry they were claimed with.
     order: VecDeque<(String, Instant)>,
 }
 
 impl MemoryDedup {
-    /// Remembers up to 100,000 keys for 24 hours (the gateways give up
-    /// redelivering long before).
+    /// Remembers up to 100,000 keys, each for at most 24 hours (the
+    /// gateways give up redelivering long before).
     pub fn new() -> Self {
         MemoryDedup::with_limits(100_000, Duration::from_secs(24 * 3600))
     }
 
-    /// Remembers up to `capacity` keys for `ttl`; the oldest are forgotten
-    /// first. A claim that was never finished (a crashed handler) expires
-    /// after `ttl` too.
+    /// Remembers up to `capacity` keys, each for the window it was claimed
+    /// with but never longer than `ttl`; the oldest are forgotten first
+    /// when full. A claim that was never finished (a crashed handler)
+    /// expires too.
     pub fn with_limits(capacity: usize, ttl: Duration) -> Self {
         MemoryDedup {
             inner: Mutex::new(Inner::default()),
@@ -91,16 +99,20 @@ impl Default for MemoryDedup {
 }
 
 impl Inner {
-    fn expire(&mut self, now: Instant, ttl: Duration, capacity: usize) {
-        while let Some((key, at)) = self.order.front() {
-            let expired = now.duration_since(*at) >= ttl;
-            if !expired && self.entries.len() <= capacity {
+    /// Forgets what expired at the front of the queue, and the oldest while
+    /// over `capacity`.
+    fn expire(&mut self, now: Instant, capacity: usize) {
+        while let Some((key, until)) = self.order.front() {
+            let latest = self.entries.get(key).is_some_and(|(_, t)| t == until);
+            if !latest {
+                // A stale slot (the key was finished or claimed again).
+                self.order.pop_front();
+                continue;
+            }
+            if *until > now && self.entries.len() <= capacity {
                 break;
             }
-            // Remove the entry only if this queue slot is its latest.
-            if self.entries.get(key).is_some_and(|(_, t)| t == at) {
-                self.entries.remove(key);
-            }
+            self.entries.remove(key);
             self.order.pop_front();
         }
     }
@@ -108,29 +120,29 @@ impl Inner {
 
 #[async_trait]
 impl DedupStore for MemoryDedup {
-    async fn begin(&self, key: &str) -> Result<Seen, StoreError> {
+    async fn begin(&self, key: &str, remember_for: Duration) -> Result<Seen, StoreError> {
         let now = Instant::now();
+        let until = now + remember_for.min(self.ttl);
         let mut g = self.lock();
-        g.expire(now, self.ttl, self.capacity);
+        g.expire(now, self.capacity);
         match g.entries.get(key) {
-            Some((true, _)) => Ok(Seen::Done),
-            Some((false, _)) => Ok(Seen::InProgress),
-            None => {
-                g.entries.insert(key.to_owned(), (false, now));
-                g.order.push_back((key.to_owned(), now));
-                g.expire(now, self.ttl, self.capacity);
-                Ok(Seen::New)
-            }
+            Some((_, t)) if *t <= now => {}
+            Some((true, _)) => return Ok(Seen::Done),
+            Some((false, _)) => return Ok(Seen::InProgress),
+            None => {}
         }
+        g.entries.insert(key.to_owned(), (false, until));
+        g.order.push_back((key.to_owned(), until));
+        g.expire(now, self.capacity);
+        Ok(Seen::New)
     }
 
     async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError> {
-        let now = Instant::now();
         let mut g = self.lock();
         if handled {
-            g.entries.insert(key.to_owned(), (true, now));
-            g.order.push_back((key.to_owned(), now));
-            g.expire(now, self.ttl, self.capacity);
+            if let Some((done, _)) = g.entries.get_mut(key) {
+                *done = true;
+            }
         } else {
             g.entries.remove(key);
         }

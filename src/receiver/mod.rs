@@ -86,6 +86,15 @@ use crate::sms::{CallbackError, DeliveryReceipt, IncomingMessage, Secret};
 /// 30 KiB).
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
+/// How long handled messages with a gateway id are remembered by default
+/// (24 hours; the gateways stop redelivering long before).
+pub const DEFAULT_DEDUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How long incoming SMS without a gateway id are remembered by default
+/// (5 minutes; see [`ReceiverBuilder::dedup_window_without_id`]).
+pub const DEFAULT_DEDUP_WINDOW_WITHOUT_ID: std::time::Duration =
+    std::time::Duration::from_secs(5 * 60);
+
 /// A receiver that cannot be built: what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("webhook receiver: {0}")]
@@ -119,6 +128,8 @@ pub struct ReceiverBuilder {
     max_body: usize,
     body_timeout: std::time::Duration,
     limits: serve::Limits,
+    dedup_window: std::time::Duration,
+    dedup_window_without_id: std::time::Duration,
     on_malformed: MalformedHook,
 }
 
@@ -138,6 +149,27 @@ impl fmt::Debug for ReceiverBuilder {
 }
 
 impl ReceiverBuilder {
+    /// How long a handled message with a gateway id is remembered, so its
+    /// redeliveries are acknowledged without handling (default
+    /// [`DEFAULT_DEDUP_WINDOW`]).
+    pub fn dedup_window(mut self, window: std::time::Duration) -> Self {
+        self.dedup_window = window;
+        self
+    }
+
+    /// How long an incoming SMS **without** a gateway id (PSWinCom's MO
+    /// without `REF`) is remembered (default
+    /// [`DEFAULT_DEDUP_WINDOW_WITHOUT_ID`]). Such a message is told apart
+    /// only by sender, number and text, so a second `STOPP` from the same
+    /// phone is real traffic once the gateway's redelivery horizon has
+    /// passed; keep this short. PSWinCom does not document its retry
+    /// schedule; redeliveries follow a failed or late answer within
+    /// minutes.
+    pub fn dedup_window_without_id(mut self, window: std::time::Duration) -> Self {
+        self.dedup_window_without_id = window;
+        self
+    }
+
     /// How long a client may take to send the whole body once the head is
     /// in (default [`DEFAULT_BODY_TIMEOUT`]); slower ones get 408. Holds
     /// wherever the router is served.
@@ -283,6 +315,8 @@ impl ReceiverBuilder {
                 max_body: self.max_body,
                 body_timeout: self.body_timeout,
                 limits: self.limits,
+                dedup_window: self.dedup_window,
+                dedup_window_without_id: self.dedup_window_without_id,
                 on_malformed: self.on_malformed,
                 sweeping: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -316,6 +350,8 @@ struct Inner {
     max_body: usize,
     body_timeout: std::time::Duration,
     limits: serve::Limits,
+    dedup_window: std::time::Duration,
+    dedup_window_without_id: std::time::Duration,
     on_malformed: MalformedHook,
     /// Whether the held-report sweeper runs.
     sweeping: std::sync::atomic::AtomicBool,
@@ -339,6 +375,8 @@ impl WebhookReceiver {
             max_body: DEFAULT_MAX_BODY,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             limits: serve::Limits::default(),
+            dedup_window: DEFAULT_DEDUP_WINDOW,
+            dedup_window_without_id: DEFAULT_DEDUP_WINDOW_WITHOUT_ID,
             on_malformed: Arc::new(|e: MalformedEntry| {
                 tracing::warn!(
                     provider = e.provider,
@@ -547,7 +585,12 @@ impl Inner {
     /// Hands one incoming SMS to its handler, once.
     async fn take_mo(&self, message: IncomingMessage) -> Fate {
         let key = mo_key(&message);
-        self.once(&key, async {
+        let window = if message.unique_id {
+            self.dedup_window
+        } else {
+            self.dedup_window_without_id
+        };
+        self.once(&key, window, async {
             self.incoming.dispatch(message).await.map(|_| ())
         })
         .await
@@ -556,7 +599,7 @@ impl Inner {
     /// Hands one delivery report to the delivery handler, once.
     async fn take_dr(&self, receipt: DeliveryReceipt) -> Fate {
         let key = dr_key(&receipt);
-        self.once(&key, async {
+        self.once(&key, self.dedup_window, async {
             let event = match &self.tracker {
                 Some(t) => t.on_receipt(receipt).await.map_err(|e| {
                     HandlerError::new("the sent-message store failed").with_source(e)
@@ -573,12 +616,17 @@ impl Inner {
         .await
     }
 
+    /// Runs `handle` unless `key` was handled within `window`; a handler
+    /// that fails or panics releases the key, so the redelivery is handled.
     async fn once(
         &self,
         key: &str,
+        window: std::time::Duration,
         handle: impl std::future::Future<Output = Result<(), HandlerError>>,
     ) -> Fate {
-        match self.dedup.begin(key).await {
+        use futures_util::FutureExt;
+
+        match self.dedup.begin(key, window).await {
             Ok(Seen::New) => {}
             Ok(Seen::Done) => return Fate::Ack,
             Ok(Seen::InProgress) => return Fate::Redeliver,
@@ -587,10 +635,14 @@ impl Inner {
                 return Fate::Redeliver;
             }
         }
-        let handled = match handle.await {
-            Ok(()) => true,
-            Err(e) => {
+        let handled = match std::panic::AssertUnwindSafe(handle).catch_unwind().await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "a handler failed; asking for redelivery");
+                false
+            }
+            Err(_) => {
+                tracing::error!("a handler panicked; asking for redelivery");
                 false
             }
         };
@@ -628,33 +680,63 @@ fn fingerprint(text: &str) -> u64 {
     })
 }
 
+/// A dedup key of `parts`, each written as its length and itself
+/// (`7:intelecom|2:mo|…`), so no two different part lists give one key
+/// whatever the parts contain.
+fn dedup_key(parts: &[&str]) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 6).sum());
+    for p in parts {
+        let _ = write!(key, "{}:{p}|", p.len());
+    }
+    key
+}
+
 /// An incoming SMS's dedup key: the gateway's id with the sender, the
 /// number and the text (PSWinCom's `ID` without a `REF` only numbers the
 /// entries of one push, so the content tells messages apart).
 fn mo_key(m: &IncomingMessage) -> String {
-    format!(
-        "{}:mo:{}:{}:{}:{:016x}",
+    dedup_key(&[
         m.provider,
-        m.id,
-        m.from_raw,
+        "mo",
+        if m.unique_id { "id" } else { "push-number" },
+        &m.id,
+        &m.from_raw,
         m.to.as_deref().unwrap_or(""),
-        fingerprint(&m.text)
-    )
+        &format!("{:016x}", fingerprint(&m.text)),
+    ])
 }
 
 /// A delivery report's dedup key: reference, state and recipient (a later
 /// report with another state is new).
 fn dr_key(r: &DeliveryReceipt) -> String {
-    format!(
-        "{}:dr:{}:{}:{}:{}",
+    dedup_key(&[
         r.provider,
-        r.reference,
+        "dr",
+        &r.reference,
         r.client_reference.as_deref().unwrap_or(""),
-        r.status_code,
-        r.recipient
-            .map(|n| n.digits().to_owned())
-            .unwrap_or_default()
-    )
+        &r.status_code,
+        r.recipient.as_ref().map(|n| n.digits()).unwrap_or(""),
+    ])
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    /// Issue 19, item 11: parts that contain the separator cannot collide.
+    #[test]
+    fn dedup_keys_are_unambiguous() {
+        let mut a = IncomingMessage::new("pswincom", "A:B", "C", "STOP");
+        let mut b = IncomingMessage::new("pswincom", "A", "B:C", "STOP");
+        assert_ne!(mo_key(&a), mo_key(&b));
+        a.to = Some("1|2".into());
+        b.to = Some("1".into());
+        b.from_raw = "B:C|1:2".into();
+        assert_ne!(mo_key(&a), mo_key(&b));
+        assert_ne!(dedup_key(&["a|", "b"]), dedup_key(&["a", "|b"]));
+        assert_ne!(dedup_key(&["1:a"]), dedup_key(&["1", "a"]));
+    }
 }
 
 fn media_type(content_type: &str) -> String {

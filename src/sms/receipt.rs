@@ -79,6 +79,13 @@ pub struct IncomingMessage {
     pub provider: &'static str,
     /// The gateway's id of the message; the same on redelivery.
     pub id: String,
+    /// Whether `id` tells this message from every other (true for
+    /// Intelecom's `messageid` and PSWinCom's `REF`). False when the
+    /// gateway gave only a number within the push (PSWinCom's `ID` without
+    /// a `REF`): then a second, identical message from the same sender is
+    /// indistinguishable from a redelivery, and the receiver dedups it
+    /// only within its short window.
+    pub unique_id: bool,
     /// The sender's number as the gateway wrote it.
     pub from_raw: String,
     /// The sender, when it is a valid international number.
@@ -123,6 +130,7 @@ impl IncomingMessage {
         IncomingMessage {
             provider,
             id: id.to_owned(),
+            unique_id: true,
             from_raw: from_raw.to_owned(),
             from: PhoneNumber::parse(&international, None).ok(),
             to: None,
