@@ -1,6 +1,9 @@
 //! Decoding XML documents as their declaration says (both gateways push
 //! ISO-8859-1 as well as UTF-8).
 
+// Public through `pswincom::wire` when that feature is on.
+#![allow(unreachable_pub)]
+
 /// Text of ISO-8859-1 bytes (every byte is a character).
 pub fn from_latin1(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {

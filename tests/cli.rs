@@ -464,10 +464,15 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Self {
+        Running::start_with(args, &[], Stdio::null())
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
@@ -547,7 +552,11 @@ async fn the_emulator_prints_each_request_with_the_password_masked() {
 
 #[tokio::test]
 async fn the_receiver_prints_json_lines_and_refuses_requests_without_the_secret() {
-    let mut rx = Running::start(&["receive", "--listen", "127.0.0.1:0", "--secret", "s3"]);
+    let mut rx = Running::start_with(
+        &["receive", "--listen", "127.0.0.1:0"],
+        &[("CRM_COMMS_CALLBACK_SECRET", "s3")],
+        Stdio::null(),
+    );
     let first: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
     let base = first["listening"].as_str().unwrap().to_owned();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -597,4 +606,174 @@ async fn every_subcommand_has_help_with_an_example() {
     }
     let o = run(&["sms", "test"]).await;
     assert_eq!(code(&o), 2, "missing arguments are usage errors");
+}
+
+/// Issue 19, item 14: the secret never on the command line; no secret only
+/// with an explicit flag, said on stderr.
+#[tokio::test]
+async fn the_receiver_takes_its_secret_from_the_environment_or_a_file_only() {
+    let o = run(&["receive", "--listen", "127.0.0.1:0", "--secret", "s3"]).await;
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("CRM_COMMS_CALLBACK_SECRET"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["receive", "--listen", "127.0.0.1:0"]).await;
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no callback secret"), "{}", stderr(&o));
+    let o = run(&[
+        "receive",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret-file",
+        "/no/such/file",
+    ])
+    .await;
+    assert_eq!(code(&o), 2);
+
+    let dir = std::env::temp_dir().join(format!("crm-comms-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let mut rx = Running::start(&[
+        "receive",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret-file",
+        file.to_str().unwrap(),
+    ]);
+    let first: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    let base = first["listening"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let dr = r#"{"dr":[{"messageid":"m-1","statuscode":0}]}"#;
+    let post = |secret: &'static str| {
+        http.post(format!("{base}/intelecom/dr"))
+            .header("content-type", "application/json")
+            .header("x-api-key", secret)
+            .body(dr)
+            .send()
+    };
+    assert_eq!(post("wrong").await.unwrap().status(), 401);
+    assert_eq!(post("from-a-file").await.unwrap().status(), 200);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", rx.child.id())).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("from-a-file"));
+    drop(rx);
+
+    let mut open = Running::start_with(
+        &[
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--dangerous-no-secret",
+        ],
+        &[],
+        Stdio::piped(),
+    );
+    let _ = open.line().await;
+    let mut err = String::new();
+    let mut stderr = open.child.stderr.take().unwrap();
+    let _ = open.child.kill();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    assert!(err.contains("WITHOUT a callback secret"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 19, items 9, 12 and 13: each unreadable entry becomes a JSON line
+/// with its reason and raw text; SIGTERM stops the receiver cleanly; a
+/// closed stdout (`| head -n1`) stops it without a panic.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_receiver_reports_malformed_entries_and_stops_cleanly() {
+    let dir = std::env::temp_dir().join(format!("crm-comms-cli-m-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let malformed = dir.join("malformed.jsonl");
+    let env = [("CRM_COMMS_CALLBACK_SECRET", "s3")];
+    let mut rx = Running::start_with(
+        &[
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--malformed",
+            malformed.to_str().unwrap(),
+        ],
+        &env,
+        Stdio::piped(),
+    );
+    let first: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    let base = first["listening"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = http
+        .post(format!("{base}/intelecom/dr"))
+        .header("content-type", "application/json")
+        .header("x-api-key", "s3")
+        .body(r#"{"dr":[{"messageid":"a","statuscode":1.5e3},{"messageid":"b","statuscode":0}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "acknowledged");
+    let line: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    assert_eq!(line["event"]["receipt"]["reference"], "b");
+    let written = std::fs::read_to_string(&malformed).unwrap();
+    let m: serde_json::Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
+    assert_eq!(m["type"], "malformed");
+    assert_eq!(m["field"], "statuscode");
+    assert_eq!(m["raw"], r#"{"messageid":"a","statuscode":1.5e3}"#);
+
+    // SIGTERM: a clean exit, status 0.
+    let pid = rx.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let s = rx.child.wait().unwrap();
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut rx.child.stderr.take().unwrap(), &mut err);
+        (s, err)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{status:?}");
+    assert!(!status.1.contains("panicked"), "{}", status.1);
+
+    // Stdout closed after the first line, as `| head -n1` does.
+    let mut child = Command::new(BIN)
+        .args(["receive", "--listen", "127.0.0.1:0"])
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let base = serde_json::from_str::<serde_json::Value>(&first).unwrap()["listening"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(format!("{base}/intelecom/dr"))
+        .header("content-type", "application/json")
+        .header("x-api-key", "s3")
+        .body(r#"{"dr":[{"messageid":"c","statuscode":0}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500, "not printed, so to be redelivered");
+    let (status, err) = tokio::task::spawn_blocking(move || {
+        let s = child.wait().unwrap();
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+        (s, err)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?} {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

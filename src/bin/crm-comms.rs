@@ -22,6 +22,31 @@ use crm_comms::sms::{Diagnosis, SmsSettings};
 use crm_comms::testing::intelecom_emulator::IntelecomEmulator;
 use crm_comms::testing::pswincom_emulator::PswincomEmulator;
 
+/// `println!` that ends the process quietly when stdout is closed
+/// (`crm-comms … | head -n1`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if let Err(e) = emit(&format!($($arg)*)) {
+            closed_stdout(e)
+        }
+    };
+}
+
+/// Writes one line to stdout and flushes it.
+fn emit(line: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
+}
+
+fn closed_stdout(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(i32::from(exit::FAILURE));
+}
+
 /// Exit statuses, for scripts.
 mod exit {
     /// Something else went wrong (a file that cannot be read, a port in use).
@@ -218,14 +243,51 @@ struct EmulateArgs {
     service_id: i64,
 }
 
+/// Where `receive` takes its callback secret from (never the command line,
+/// which every user of the machine can read in `/proc`).
+const SECRET_ENV: &str = "CRM_COMMS_CALLBACK_SECRET";
+
 #[derive(Args)]
 struct ReceiveArgs {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// The callback secret (X-API-Key header or `secret` query parameter).
-    #[arg(long)]
+    /// Read the callback secret (X-API-Key header or `secret` query
+    /// parameter) from this file's first line. Without it, the secret comes
+    /// from the environment variable CRM_COMMS_CALLBACK_SECRET.
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// Not accepted: a secret on the command line is visible to every user
+    /// of the machine.
+    #[arg(long, hide = true)]
     secret: Option<String>,
+    /// Accept pushes without any secret (anyone who can reach the port can
+    /// post fake messages). Only for a loopback test.
+    #[arg(long)]
+    dangerous_no_secret: bool,
+    /// The largest body accepted, in bytes (a vendor-sized push of 10,000
+    /// delivery reports is about 3 MB).
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// Seconds a client may take to send a request's head.
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
+    header_timeout: f64,
+    /// Seconds a client may take to send a body.
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_BODY_TIMEOUT.as_secs_f64())]
+    body_timeout: f64,
+    /// Seconds a connection may sit without a request.
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
+    idle_timeout: f64,
+    /// The most connections served at once; more are closed at once.
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds pushes in flight get to finish on SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_SHUTDOWN_GRACE.as_secs_f64())]
+    shutdown_grace: f64,
+    /// Append each unreadable pushed entry here as a JSON line (reason and
+    /// raw entry); `-` is stderr.
+    #[arg(long, value_name = "PATH", default_value = "-")]
+    malformed: PathBuf,
 }
 
 /// A failure: the exit status and a one-line message.
@@ -257,7 +319,7 @@ fn report(f: Fail) -> ExitCode {
 
 /// Prints a JSON value as one line.
 fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+    out!("{value}");
 }
 
 async fn run(cli: Cli) -> Result<u8, Fail> {
@@ -362,9 +424,9 @@ async fn sms_test(
             "all_accepted": code == 0,
         }));
     } else {
-        println!("provider: {}", provider.name());
+        out!("provider: {}", provider.name());
         for (to, d) in &results {
-            println!("{to}: {d}");
+            out!("{to}: {d}");
         }
     }
     Ok(code)
@@ -382,16 +444,16 @@ fn sms_preview(json: bool, text: &str, provider: Gateway) -> u8 {
             "exceeds_limit": p.exceeds_limit(),
         }));
     } else {
-        println!("encoding: {}", p.encoding);
-        println!("characters: {}", p.characters);
-        println!("units: {} of at most {}", p.units, p.max_units);
-        println!("parts: {}", p.parts);
-        println!("left in this part: {}", p.remaining_in_part);
+        out!("encoding: {}", p.encoding);
+        out!("characters: {}", p.characters);
+        out!("units: {} of at most {}", p.units, p.max_units);
+        out!("parts: {}", p.parts);
+        out!("left in this part: {}", p.remaining_in_part);
         if !p.forced_ucs2_by.is_empty() {
             let chars: Vec<String> = p.forced_ucs2_by.iter().map(|c| format!("{c:?}")).collect();
-            println!("Unicode because of: {}", chars.join(" "));
+            out!("Unicode because of: {}", chars.join(" "));
         }
-        println!(
+        out!(
             "limit: {}",
             if p.exceeds_limit() {
                 "exceeded"
@@ -430,7 +492,7 @@ fn link_render(
         }));
     } else {
         for l in &links {
-            println!("{l}");
+            out!("{l}");
         }
     }
     Ok(0)
@@ -487,16 +549,16 @@ fn prefs_get(
     } else {
         match &resolved {
             Some(r) => {
-                println!("{}", r.value());
-                println!("from: {}", r.origin());
+                out!("{}", r.value());
+                out!("from: {}", r.origin());
                 if let Some(l) = r.locked_by() {
-                    println!("locked by: {l}");
+                    out!("locked by: {l}");
                 }
             }
-            None => println!("(not set)"),
+            None => out!("(not set)"),
         }
         if let Some(e) = explanation {
-            println!("{e}");
+            out!("{e}");
         }
     }
     Ok(if resolved.is_some() { 0 } else { exit::FAILURE })
@@ -581,7 +643,7 @@ async fn emulate(json: bool, args: EmulateArgs) -> Result<u8, Fail> {
     if json {
         print_json(&serde_json::json!({ "gateway": gateway, "listening": url }));
     } else {
-        println!(
+        out!(
             "{gateway} emulator listening on {url} (user {:?}; password masked in the log)",
             args.user
         );
@@ -601,8 +663,8 @@ async fn emulate(json: bool, args: EmulateArgs) -> Result<u8, Fail> {
                     "gateway": gateway, "request": r.body, "answered": r.status,
                 }));
             } else {
-                println!("request: {}", r.body);
-                println!("answered: HTTP {}", r.status);
+                out!("request: {}", r.body);
+                out!("answered: HTTP {}", r.status);
             }
         }
         flush();
@@ -614,19 +676,182 @@ fn flush() {
     let _ = std::io::stdout().flush();
 }
 
+/// The callback secret: from `--secret-file`, else the environment; `None`
+/// only with `--dangerous-no-secret`.
+fn callback_secret(args: &ReceiveArgs) -> Result<Option<String>, Fail> {
+    if args.secret.is_some() {
+        return Err(fail(
+            exit::BAD_INPUT,
+            format!(
+                "--secret is not accepted (every user of the machine can read a command line); \
+                 put the secret in {SECRET_ENV} or a file for --secret-file"
+            ),
+        ));
+    }
+    let secret = match &args.secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                fail(
+                    exit::BAD_INPUT,
+                    format!("{} cannot be read: {e}", path.display()),
+                )
+            })?;
+            let first = text.lines().next().unwrap_or("").trim().to_owned();
+            if first.is_empty() {
+                return Err(fail(
+                    exit::BAD_INPUT,
+                    format!("{} holds no secret", path.display()),
+                ));
+            }
+            Some(first)
+        }
+        None => std::env::var(SECRET_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty()),
+    };
+    match (secret, args.dangerous_no_secret) {
+        (Some(_), true) => Err(fail(
+            exit::BAD_INPUT,
+            "--dangerous-no-secret with a secret: choose one",
+        )),
+        (Some(s), false) => Ok(Some(s)),
+        (None, true) => {
+            eprintln!(
+                "warning: running WITHOUT a callback secret: anyone who can reach {} can post fake messages",
+                args.listen
+            );
+            Ok(None)
+        }
+        (None, false) => Err(fail(
+            exit::BAD_INPUT,
+            format!(
+                "no callback secret: set {SECRET_ENV} or pass --secret-file \
+                 (or --dangerous-no-secret for a loopback test)"
+            ),
+        )),
+    }
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, Fail> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            fail(
+                exit::BAD_INPUT,
+                format!("--{name} must be a positive number of seconds"),
+            )
+        })
+}
+
+/// Where malformed entries are written, one JSON line each.
+fn malformed_sink(path: &std::path::Path) -> Result<Box<dyn Write + Send>, Fail> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stderr()));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|f| Box::new(f) as Box<dyn Write + Send>)
+        .map_err(|e| {
+            fail(
+                exit::FAILURE,
+                format!("{} cannot be opened: {e}", path.display()),
+            )
+        })
+}
+
+/// Logs to stderr; `RUST_LOG` chooses what (default: warnings, and the
+/// receiver's own notices).
+fn install_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,crm_comms=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Completes on SIGTERM or Ctrl-C, or when stdout is closed.
+async fn stop_signal(stdout_closed: std::sync::Arc<tokio::sync::Notify>) {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+        () = stdout_closed.notified() => {}
+    }
+}
+
 async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
-    let print_mo = |m: Routed| async move {
-        print_json(&serde_json::json!({ "type": "mo", "message": m }));
-        flush();
-        Ok::<(), HandlerError>(())
+    install_logging();
+    let secret = callback_secret(&args)?;
+    let stdout_closed = std::sync::Arc::new(tokio::sync::Notify::new());
+    // A line that cannot be written is an error for the gateway (it
+    // redelivers), and closing stdout stops the receiver.
+    let printer = |closed: std::sync::Arc<tokio::sync::Notify>| {
+        move |line: serde_json::Value| -> Result<(), HandlerError> {
+            emit(&line.to_string()).map_err(|e| {
+                closed.notify_one();
+                HandlerError::new("stdout is closed").with_source(e)
+            })
+        }
     };
-    let print_dr = |e: DeliveryEvent| async move {
-        print_json(&serde_json::json!({ "type": "dr", "event": e }));
-        flush();
-        Ok::<(), HandlerError>(())
+    let print_mo = {
+        let print = printer(stdout_closed.clone());
+        move |m: Routed| {
+            let r = print(serde_json::json!({ "type": "mo", "message": m }));
+            async move { r }
+        }
     };
-    let mut builder = WebhookReceiver::builder(InboundRouter::new(print_mo), print_dr);
-    if let Some(s) = &args.secret {
+    let print_dr = {
+        let print = printer(stdout_closed.clone());
+        move |e: DeliveryEvent| {
+            let r = print(serde_json::json!({ "type": "dr", "event": e }));
+            async move { r }
+        }
+    };
+    let sink = std::sync::Mutex::new(malformed_sink(&args.malformed)?);
+    let report_malformed = move |m: crm_comms::receiver::MalformedEntry| {
+        let line = serde_json::json!({
+            "type": "malformed",
+            "provider": m.provider,
+            "kind": m.kind,
+            "id": m.id,
+            "entry": m.error.entry,
+            "field": m.error.field,
+            "reason": m.error.reason,
+            "raw": m.error.raw,
+        });
+        let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+        if writeln!(sink, "{line}")
+            .and_then(|()| sink.flush())
+            .is_err()
+        {
+            tracing::error!(provider = m.provider, kind = m.kind, id = %m.id, error = %m.error,
+                "an unreadable entry could not be written to the --malformed file");
+        }
+    };
+    let mut builder = WebhookReceiver::builder(InboundRouter::new(print_mo), print_dr)
+        .on_malformed(report_malformed)
+        .max_body(args.max_body)
+        .header_timeout(seconds("header-timeout", args.header_timeout)?)
+        .body_timeout(seconds("body-timeout", args.body_timeout)?)
+        .idle_timeout(seconds("idle-timeout", args.idle_timeout)?)
+        .shutdown_grace(seconds("shutdown-grace", args.shutdown_grace)?)
+        .max_connections(args.max_connections);
+    if let Some(s) = &secret {
         builder = builder
             .secret_header("X-API-Key", s.as_str())
             .secret_query("secret", s.as_str());
@@ -642,9 +867,10 @@ async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
         })?;
     let addr = listener.local_addr().map_err(|e| fail(exit::FAILURE, e))?;
     print_json(&serde_json::json!({ "listening": format!("http://{addr}") }));
-    flush();
-    axum::serve(listener, receiver.router())
+    receiver
+        .serve_with_shutdown(listener, stop_signal(stdout_closed))
         .await
         .map_err(|e| fail(exit::FAILURE, e))?;
+    tracing::info!("stopped");
     Ok(0)
 }

@@ -13,7 +13,7 @@ use crate::phone::PhoneNumber;
 use crate::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
 
 /// Largest callback body read, in bytes.
-pub const MAX_BODY: usize = 4 * 1024 * 1024;
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// The most fields one entry may have (a documented entry has about a
 /// dozen): more make the entry fail, which keeps reading it linear.

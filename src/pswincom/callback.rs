@@ -23,7 +23,7 @@ use crate::phone::PhoneNumber;
 use crate::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
 
 /// Largest callback body read, in bytes.
-pub const MAX_BODY: usize = 4 * 1024 * 1024;
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// The body of the acknowledgement of a form push (with HTTP 200,
 /// `text/plain`).

@@ -82,9 +82,14 @@ use crate::sms::inbound::{HandlerError, InboundRouter};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
 use crate::sms::{CallbackError, DeliveryReceipt, IncomingMessage, Secret};
 
-/// The largest body read by default (1 MiB; a PSWin batch of 100 is about
-/// 30 KiB).
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// The largest body read by default (8 MiB: a vendor-sized push of 10,000
+/// delivery reports is about 3 MB; a PSWin batch of 100 is about 30 KiB).
+/// Peak memory is bounded by about [`DEFAULT_MAX_CONNECTIONS`] bodies of
+/// this size, each parsed in at most 10× its size.
+pub const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// The highest body limit a receiver accepts (what the parsers read).
+pub const MAX_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// How long handled messages with a gateway id are remembered by default
 /// (24 hours; the gateways stop redelivering long before).
@@ -290,6 +295,9 @@ impl ReceiverBuilder {
         }
         if self.max_body == 0 {
             return bad("the body limit is zero");
+        }
+        if self.max_body > MAX_BODY_LIMIT {
+            return bad("the body limit is above 32 MiB, the most the parsers read");
         }
         if self.limits.max_connections == 0 {
             return bad("the connection limit is zero");

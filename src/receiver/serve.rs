@@ -30,8 +30,8 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default: a connection with no request for 60 s is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default: at most 512 connections at once; more are closed at once.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default: at most 256 connections at once; more are closed at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Default: on shutdown, requests in flight get 30 s to finish.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
