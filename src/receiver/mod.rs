@@ -21,6 +21,27 @@
 //! the other entries are handled. A body that cannot be read at all gets
 //! 400 with the reason.
 //!
+//! Parsing is linear in the body (nesting and fields per entry are
+//! limited; the offending entry fails alone), and bodies over 32 KiB are
+//! parsed on Tokio's blocking pool, so no push holds up the others. Every
+//! unreadable entry is reported with its raw text
+//! ([`CallbackError::raw`]).
+//!
+//! **Serving.** [`WebhookReceiver::serve`] (and
+//! [`serve_with_shutdown`](WebhookReceiver::serve_with_shutdown)) serves
+//! the routes with a header timeout, an idle timeout, a connection cap and
+//! a graceful shutdown (defaults [`DEFAULT_HEADER_TIMEOUT`],
+//! [`DEFAULT_IDLE_TIMEOUT`], [`DEFAULT_MAX_CONNECTIONS`],
+//! [`DEFAULT_SHUTDOWN_GRACE`]). The body limit and body timeout live in the
+//! router and hold however it is served; when you mount
+//! [`router`](WebhookReceiver::router) in your own server, give that server
+//! header and idle timeouts and a connection limit too.
+//!
+//! **Restarts.** The default [`MemoryDedup`] and the tracker's held reports
+//! live in memory: after a restart a redelivered push is handled again,
+//! and reports held at a crash are lost (a planned stop hands them on).
+//! Use a shared, durable [`DedupStore`] where that matters.
+//!
 //! Callbacks are authenticated as the gateways offer it: a shared secret in
 //! a header or a query parameter (compared in constant time; the query
 //! parameter is removed before a GET template is read), and optionally an
