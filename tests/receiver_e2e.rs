@@ -131,6 +131,40 @@ async fn start(
     Setup { app, base, tracker }
 }
 
+/// The Intelecom emulator pushing its DRs to `s`, and a client of it.
+async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
+    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
+        ie::PushFormat::Json,
+    );
+    let provider = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    (emu, provider)
+}
+
+/// The PSWinCom emulator pushing its DRs to `s`, and a client of it.
+async fn pswincom_pushing_to(s: &Setup) -> (PswincomEmulator, Pswincom) {
+    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
+        pe::PushFormat::Xml,
+    );
+    let provider = Pswincom::builder()
+        .url(emu.url())
+        .dangerous_allow_http()
+        .no_failover()
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    (emu, provider)
+}
+
 fn secret(b: crm_comms::receiver::ReceiverBuilder) -> crm_comms::receiver::ReceiverBuilder {
     b.secret_header("X-API-Key", "k3y")
         .secret_query("secret", "q5ecret")
@@ -336,18 +370,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
 #[tokio::test]
 async fn pswincom_delivery_reports_arrive_through_the_receiver() {
     let s = start(secret).await;
-    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
-    emu.deliver_reports_to(
-        PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
-        pe::PushFormat::Xml,
-    );
-    let provider = Pswincom::builder()
-        .url(emu.url())
-        .dangerous_allow_http()
-        .no_failover()
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let (_emu, provider) = pswincom_pushing_to(&s).await;
     let message = Message::builder()
         .to("+4741000001".parse().unwrap())
         .text("Hei")
@@ -553,18 +576,7 @@ fn thousand() -> Message {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn intelecom_reports_racing_a_1000_recipient_send_are_all_matched() {
     let s = start(secret).await;
-    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
-    emu.deliver_reports_to(
-        PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
-        ie::PushFormat::Json,
-    );
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let (_emu, provider) = intelecom_pushing_to(&s).await;
     let report = s
         .tracker
         .send("mailing-9", &provider, &thousand())
@@ -579,18 +591,7 @@ async fn intelecom_reports_racing_a_1000_recipient_send_are_all_matched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pswincom_reports_racing_a_1000_recipient_send_are_all_matched() {
     let s = start(secret).await;
-    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
-    emu.deliver_reports_to(
-        PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
-        pe::PushFormat::Xml,
-    );
-    let provider = Pswincom::builder()
-        .url(emu.url())
-        .dangerous_allow_http()
-        .no_failover()
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let (_emu, provider) = pswincom_pushing_to(&s).await;
     let report = s
         .tracker
         .send("mailing-9", &provider, &thousand())
