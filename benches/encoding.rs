@@ -21,12 +21,11 @@ fn naive_table() -> HashMap<char, u8> {
 fn naive(table: &HashMap<char, u8>, text: &str) -> (bool, usize) {
     let mut septets = 0usize;
     for c in text.chars() {
-        match table.get(&c) {
-            Some(n) => septets += *n as usize,
-            None => {
-                let units: usize = text.chars().map(char::len_utf16).sum();
-                return (false, if units <= 70 { 1 } else { units.div_ceil(67) });
-            }
+        if let Some(n) = table.get(&c) {
+            septets += *n as usize
+        } else {
+            let units: usize = text.chars().map(char::len_utf16).sum();
+            return (false, if units <= 70 { 1 } else { units.div_ceil(67) });
         }
     }
     (
@@ -51,13 +50,13 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("detect_and_count/{name}"));
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function("crm_comms_segments", |b| {
-            b.iter(|| segments(black_box(text), &Limits::INTELECOM).parts)
+            b.iter(|| segments(black_box(text), &Limits::INTELECOM).parts);
         });
         g.bench_function("crm_comms_full_preview", |b| {
-            b.iter(|| preview(black_box(text), &Limits::INTELECOM).parts)
+            b.iter(|| preview(black_box(text), &Limits::INTELECOM).parts);
         });
         g.bench_function("naive_hashmap_per_char", |b| {
-            b.iter(|| naive(&table, black_box(text)))
+            b.iter(|| naive(&table, black_box(text)));
         });
         g.finish();
     }

@@ -36,44 +36,44 @@ fn bench(c: &mut Criterion) {
             crm_comms::intelecom::callback::parse_mo_json(&json)
                 .unwrap()
                 .len()
-        })
+        });
     });
     g.bench_function("intelecom_json_75k_fields/naive_serde_json_value", |b| {
         b.iter(|| {
             serde_json::from_slice::<serde_json::Value>(&json).unwrap()["mo"]
                 .as_array()
                 .map(Vec::len)
-        })
+        });
     });
     g.bench_function("intelecom_xml_many_fields/crm_comms", |b| {
         b.iter(|| {
             crm_comms::intelecom::callback::parse_mo_xml(&ixml)
                 .unwrap()
                 .len()
-        })
+        });
     });
     g.bench_function("intelecom_xml_many_fields/naive_tokenize_only", |b| {
-        b.iter(|| tokenize(&ixml))
+        b.iter(|| tokenize(&ixml));
     });
     g.bench_function("pswincom_deep/crm_comms", |b| {
         b.iter(|| {
             crm_comms::pswincom::callback::parse_dr_xml(&deep)
                 .unwrap()
                 .len()
-        })
+        });
     });
     g.bench_function("pswincom_deep/naive_tokenize_only", |b| {
-        b.iter(|| tokenize(&deep))
+        b.iter(|| tokenize(&deep));
     });
     g.bench_function("pswincom_wide/crm_comms", |b| {
         b.iter(|| {
             crm_comms::pswincom::callback::parse_dr_xml(&wide)
                 .unwrap()
                 .len()
-        })
+        });
     });
     g.bench_function("pswincom_wide/naive_tokenize_only", |b| {
-        b.iter(|| tokenize(&wide))
+        b.iter(|| tokenize(&wide));
     });
     g.finish();
 }

@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let report = rt.block_on(provider.send(black_box(&message)));
             assert!(report.all_accepted());
-        })
+        });
     });
     g.bench_function("naive_one_request_per_recipient", |b| {
         b.iter(|| {
@@ -57,8 +57,8 @@ fn bench(c: &mut Criterion) {
                     assert!(resp.status().is_success());
                     resp.bytes().await.unwrap();
                 }
-            })
-        })
+            });
+        });
     });
     g.finish();
 
@@ -78,8 +78,8 @@ fn bench(c: &mut Criterion) {
                     .await
                     .unwrap();
                 resp.bytes().await.unwrap();
-            })
-        })
+            });
+        });
     });
 }
 

@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("render_call_link");
     g.bench_function("crm_comms_preparsed", |b| {
-        b.iter(|| format.render(black_box(&number), black_box(&vars)).unwrap())
+        b.iter(|| format.render(black_box(&number), black_box(&vars)).unwrap());
     });
     g.bench_function("naive_replace_and_regex", |b| {
         b.iter(|| {
@@ -44,12 +44,12 @@ fn bench(c: &mut Criterion) {
                 black_box("+4722334455"),
                 black_box(&vars),
             )
-        })
+        });
     });
     g.finish();
 
     c.bench_function("parse_format", |b| {
-        b.iter(|| black_box(FORMAT).parse::<PhoneLinkFormat>().unwrap())
+        b.iter(|| black_box(FORMAT).parse::<PhoneLinkFormat>().unwrap());
     });
 }
 

@@ -51,30 +51,30 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             PhoneNumber::parse(black_box(NUMBERS[i % 4]), None).unwrap()
-        })
+        });
     });
     g.bench_function("naive_phonenumber_parse_format", |b| {
         let mut i = 0;
         b.iter(|| {
             i += 1;
             naive(black_box(NUMBERS[i % 4]))
-        })
+        });
     });
     g.finish();
 
     let no: DefaultCountry = "NO".parse().unwrap();
     c.bench_function("parse_national_with_default_country", |b| {
-        b.iter(|| PhoneNumber::parse(black_box("22 33 44 55"), Some(&no)).unwrap())
+        b.iter(|| PhoneNumber::parse(black_box("22 33 44 55"), Some(&no)).unwrap());
     });
 
     // A UK number in E.164 form starting with 1, as GB's `180020` national
     // prefix does: the fast path tells them apart.
     let mut g = c.benchmark_group("normalise_e164_uk");
     g.bench_function("crm_comms_fast_path", |b| {
-        b.iter(|| PhoneNumber::parse(black_box("+441632960123"), None).unwrap())
+        b.iter(|| PhoneNumber::parse(black_box("+441632960123"), None).unwrap());
     });
     g.bench_function("naive_phonenumber_parse_format", |b| {
-        b.iter(|| naive(black_box("+441632960123")))
+        b.iter(|| naive(black_box("+441632960123")));
     });
     g.finish();
 
@@ -85,10 +85,10 @@ fn bench(c: &mut Criterion) {
     assert!(crm_comms::phone::takes_fast_path("+441632960123"));
     let mut g = c.benchmark_group("parse_national_uk");
     g.bench_function("crm_comms", |b| {
-        b.iter(|| PhoneNumber::parse(black_box("01632 960123"), Some(&gb)).unwrap())
+        b.iter(|| PhoneNumber::parse(black_box("01632 960123"), Some(&gb)).unwrap());
     });
     g.bench_function("naive_phonenumber_parse_format", |b| {
-        b.iter(|| naive_national(phonenumber::country::Id::GB, "01632 960123"))
+        b.iter(|| naive_national(phonenumber::country::Id::GB, "01632 960123"));
     });
     g.finish();
 
@@ -101,10 +101,10 @@ fn bench(c: &mut Criterion) {
     assert!(!crm_comms::phone::takes_fast_path("+61212345678"));
     let mut g = c.benchmark_group("parse_national_slow_path");
     g.bench_function("crm_comms", |b| {
-        b.iter(|| PhoneNumber::parse(black_box("02 1234 5678"), Some(&au)).unwrap())
+        b.iter(|| PhoneNumber::parse(black_box("02 1234 5678"), Some(&au)).unwrap());
     });
     g.bench_function("naive_phonenumber_parse_format", |b| {
-        b.iter(|| naive_national(phonenumber::country::Id::AU, "02 1234 5678"))
+        b.iter(|| naive_national(phonenumber::country::Id::AU, "02 1234 5678"));
     });
     g.finish();
 
@@ -112,19 +112,19 @@ fn bench(c: &mut Criterion) {
     // the naive code does.
     let mut g = c.benchmark_group("normalise_e164_slow_path");
     g.bench_function("crm_comms", |b| {
-        b.iter(|| PhoneNumber::parse(black_box("+61212345678"), None).unwrap())
+        b.iter(|| PhoneNumber::parse(black_box("+61212345678"), None).unwrap());
     });
     g.bench_function("naive_phonenumber_parse_format", |b| {
-        b.iter(|| naive(black_box("+61212345678")))
+        b.iter(|| naive(black_box("+61212345678")));
     });
     g.finish();
 
     let mut g = c.benchmark_group("normalise_e164_two_threads");
     g.bench_function("crm_comms_fast_path", |b| {
-        b.iter_custom(|iters| on_threads(2, iters, |s| drop(PhoneNumber::parse(s, None))))
+        b.iter_custom(|iters| on_threads(2, iters, |s| drop(PhoneNumber::parse(s, None))));
     });
     g.bench_function("naive_phonenumber_parse_format", |b| {
-        b.iter_custom(|iters| on_threads(2, iters, |s| drop(naive(s))))
+        b.iter_custom(|iters| on_threads(2, iters, |s| drop(naive(s))));
     });
     g.finish();
 }

@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 snap.get_str(black_box(&ctx), black_box("Section17"), black_box(key))
                     .map(|r| r.value().len())
-            })
+            });
         });
         g.bench_function("naive_three_hashmaps", |b| {
             b.iter(|| {
@@ -79,7 +79,7 @@ fn bench(c: &mut Criterion) {
                     black_box("Section17"),
                     black_box(key),
                 )
-            })
+            });
         });
         g.finish();
     }

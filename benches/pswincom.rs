@@ -1,4 +1,4 @@
-//! Bulk send of 10,000 recipients to the loopback PSWinCom emulator: the
+//! Bulk send of 10,000 recipients to the loopback `PSWinCom` emulator: the
 //! provider (100 `MSG` per request — the gateway's limit — 4 in flight, one
 //! connection pool) against the naive loop a user would write (one
 //! `format!`-built request per recipient, awaited in turn), plus the
@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let report = rt.block_on(provider.send(black_box(&message)));
             assert!(report.all_accepted());
-        })
+        });
     });
     g.bench_function("naive_one_request_per_recipient", |b| {
         b.iter(|| {
@@ -68,8 +68,8 @@ fn bench(c: &mut Criterion) {
                     let text = resp.text().await.unwrap();
                     assert!(text.contains("<STATUS>OK</STATUS>"));
                 }
-            })
-        })
+            });
+        });
     });
     g.finish();
 
@@ -85,8 +85,8 @@ fn bench(c: &mut Criterion) {
                     .await
                     .unwrap();
                 resp.bytes().await.unwrap();
-            })
-        })
+            });
+        });
     });
 }
 

@@ -145,7 +145,7 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
-        })
+        });
     };
 
     let mut g = c.benchmark_group("receiver_dr_push_100");

@@ -48,8 +48,7 @@ fn main() {
     println!("phonenumber 0.3.10+9.0.33");
     println!("first parse (loads metadata): {first:?}");
     println!(
-        "resident memory KiB: before {:?}, after first parse {:?}, after warm-up {:?}",
-        before, after_first, after_warm
+        "resident memory KiB: before {before:?}, after first parse {after_first:?}, after warm-up {after_warm:?}"
     );
     for (name, f) in [
         (
@@ -57,7 +56,7 @@ fn main() {
             (|s: &str| drop(parse_without_fast_path(s, None))) as fn(&str),
         ),
         ("E.164 fast path", |s: &str| {
-            drop(PhoneNumber::parse(s, None))
+            drop(PhoneNumber::parse(s, None));
         }),
     ] {
         let one = per_parse_ns(1, f);

@@ -6,7 +6,7 @@
 //!    service (a loopback emulator) and through its e-mail mode (a real SMTP
 //!    server on loopback);
 //! 3. a message to several recipients with one outcome each;
-//! 4. a test SMS through PSWinCom's XML API (a loopback emulator), with
+//! 4. a test SMS through `PSWinCom`'s XML API (a loopback emulator), with
 //!    Norwegian and Unicode text and the request as the gateway saw it;
 //! 5. the webhook receiver: a message sent, its delivery report pushed back
 //!    and matched to it, and incoming SMS routed by the "SMS endpoint" code.
@@ -164,7 +164,7 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
     for o in report.outcomes() {
         match &o.outcome {
             Outcome::Accepted { reference } => {
-                println!("  {} accepted, reference {reference:?}", o.recipient.e164())
+                println!("  {} accepted, reference {reference:?}", o.recipient.e164());
             }
             Outcome::Rejected(e) => println!(
                 "  {} rejected ({:?}, retryable: {}): {e}",

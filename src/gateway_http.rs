@@ -37,6 +37,7 @@ macro_rules! http_builder_methods {
     () => {
         /// **Dangerous**: allows plain `http://` gateway URLs, sending the
         /// password unencrypted. For loopback emulators in tests only.
+        #[must_use]
         pub fn dangerous_allow_http(mut self) -> Self {
             self.options.allow_http = true;
             self
@@ -44,12 +45,14 @@ macro_rules! http_builder_methods {
 
         /// Time allowed for a whole request (default 30 s). A timeout after
         /// the request was sent is an unknown outcome.
+        #[must_use]
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.options.timeout = timeout;
             self
         }
 
         /// Time allowed to connect (default 10 s).
+        #[must_use]
         pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.options.connect_timeout = timeout;
             self
@@ -57,6 +60,7 @@ macro_rules! http_builder_methods {
 
         /// Requests in flight at once for a large message (default 4), over
         /// one connection pool.
+        #[must_use]
         pub fn concurrency(mut self, n: usize) -> Self {
             self.concurrency = n.max(1);
             self

@@ -102,17 +102,20 @@ impl PhoneNumber {
     }
 
     /// The number in E.164 form, e.g. `+4722334455`.
+    #[must_use]
     pub fn e164(&self) -> &str {
         &self.e164
     }
 
-    /// The digits without the leading `+`, e.g. `4722334455` (PSWinCom's
+    /// The digits without the leading `+`, e.g. `4722334455` (`PSWinCom`'s
     /// receiver form).
+    #[must_use]
     pub fn digits(&self) -> &str {
         &self.e164()[1..]
     }
 
     /// The country calling code, e.g. `47`.
+    #[must_use]
     pub fn country_code(&self) -> u16 {
         self.e164()[1..1 + self.cc_len as usize]
             .parse()
@@ -121,23 +124,27 @@ impl PhoneNumber {
 
     /// The national significant number: the digits after the country code,
     /// e.g. `22334455`.
+    #[must_use]
     pub fn national_significant(&self) -> &str {
         &self.e164()[1 + self.cc_len as usize..]
     }
 
     /// The number as it is written inside its country, e.g. `22 33 44 55`
     /// or `020 7946 0018`.
+    #[must_use]
     pub fn national(&self) -> String {
         self.format(phonenumber::Mode::National)
     }
 
     /// The number in international format with the country's grouping, e.g.
     /// `+47 22 33 44 55`.
+    #[must_use]
     pub fn international(&self) -> String {
         self.format(phonenumber::Mode::International)
     }
 
     /// The number as an RFC 3966 `tel:` URI, e.g. `tel:+47-22-33-44-55`.
+    #[must_use]
     pub fn rfc3966(&self) -> String {
         self.format(phonenumber::Mode::Rfc3966)
     }
@@ -145,10 +152,10 @@ impl PhoneNumber {
     /// Whether the number is in a range the metadata knows to be allocated
     /// (libphonenumber's `is_valid`), stricter than the length check every
     /// parse makes.
+    #[must_use]
     pub fn is_valid_strict(&self) -> bool {
         self.as_dependency()
-            .map(|n| phonenumber::is_valid(&n))
-            .unwrap_or(false)
+            .is_some_and(|n| phonenumber::is_valid(&n))
     }
 
     fn as_dependency(&self) -> Option<phonenumber::PhoneNumber> {
@@ -273,11 +280,13 @@ impl DefaultCountry {
     }
 
     /// The region code, e.g. `NO`.
+    #[must_use]
     pub fn region(&self) -> &str {
         self.region.as_ref()
     }
 
     /// The country calling code, e.g. `47`.
+    #[must_use]
     pub fn calling_code(&self) -> u16 {
         self.code
     }
@@ -386,6 +395,7 @@ pub struct PhoneError {
 
 impl PhoneError {
     /// Builds an error for `input` (stored masked).
+    #[must_use]
     pub fn new(kind: PhoneErrorKind, input: &str) -> Self {
         PhoneError {
             kind,
@@ -394,11 +404,13 @@ impl PhoneError {
     }
 
     /// What is wrong.
+    #[must_use]
     pub fn kind(&self) -> PhoneErrorKind {
         self.kind
     }
 
     /// The input, with its middle digits masked and cut to 32 characters.
+    #[must_use]
     pub fn masked_input(&self) -> &str {
         &self.input
     }
@@ -793,6 +805,7 @@ pub fn parse_without_fast_path(
 
 /// Whether `input` takes the fast path; for tests.
 #[doc(hidden)]
+#[must_use]
 pub fn takes_fast_path(input: &str) -> bool {
     fast_e164(input).is_some()
 }

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 /// Text of ISO-8859-1 bytes (every byte is a character).
+#[must_use]
 pub fn from_latin1(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(ascii) if ascii.is_ascii() => ascii.to_owned(),
@@ -17,6 +18,7 @@ pub fn from_latin1(bytes: &[u8]) -> String {
 }
 
 /// The encoding an XML declaration names, lowercased (`None` without one).
+#[must_use]
 pub fn declared_encoding(body: &[u8]) -> Option<String> {
     let head = &body[..body.len().min(200)];
     let head = String::from_utf8_lossy(head);

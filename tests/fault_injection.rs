@@ -401,7 +401,7 @@ async fn pswincom_faults() {
     run(Gateway::Pswincom).await;
 }
 
-/// PSWinCom's own failover host: used after a connect or TLS failure, never
+/// `PSWinCom`'s own failover host: used after a connect or TLS failure, never
 /// after the first host may have taken the request.
 #[tokio::test]
 async fn pswincom_failover_host_never_sends_twice() {

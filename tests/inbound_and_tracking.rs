@@ -363,7 +363,7 @@ struct ReportsMidSend {
     inner: StubProvider,
     tracker: DeliveryTracker,
     /// Whether the reports echo the client reference (Intelecom) or carry
-    /// only the gateway's reference (PSWinCom).
+    /// only the gateway's reference (`PSWinCom`).
     echo_client_reference: bool,
     /// Events `on_receipt` returned straight away.
     direct: Arc<Mutex<Vec<DeliveryEvent>>>,

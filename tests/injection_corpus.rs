@@ -118,7 +118,7 @@ fn hostile_schemes_and_executables_cannot_break_the_reg_file() {
     }
 }
 
-/// The `TEXT`, `OP`, `CLIENT` and `PW` a PSWin body carries, read back.
+/// The `TEXT`, `OP`, `CLIENT` and `PW` a `PSWin` body carries, read back.
 fn read_pswin(body: &[u8]) -> (Vec<(String, String)>, String, String) {
     let doc = pw::decode_document(body).unwrap();
     let mut r = quick_xml::Reader::from_str(&doc);
@@ -164,7 +164,7 @@ fn hostile_texts_and_credentials_stay_inside_their_pswin_elements() {
             .build();
         let Ok(message) = message else {
             // Only texts no SMS can carry are refused.
-            assert!(value.chars().all(|c| c.is_control()), "{value:?}");
+            assert!(value.chars().all(char::is_control), "{value:?}");
             continue;
         };
         let sent = pw::wire_messages(&message, &Limits::PSWINCOM, SystemTime::now()).unwrap();
@@ -260,16 +260,15 @@ fn hostile_mail_settings_are_refused_before_any_mail() {
             ("domain", base().domain(value)),
             ("subject", base().subject(value)),
         ] {
-            match b.build() {
-                Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{what} {value:?}"),
-                Ok(_) => {
-                    let breaks_a_header = value.contains(['\r', '\n']);
-                    let breaks_an_address = header_breaking && what != "subject";
-                    assert!(
-                        !breaks_a_header && !breaks_an_address,
-                        "{what} {value:?} was accepted"
-                    );
-                }
+            if let Err(e) = b.build() {
+                assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{what} {value:?}")
+            } else {
+                let breaks_a_header = value.contains(['\r', '\n']);
+                let breaks_an_address = header_breaking && what != "subject";
+                assert!(
+                    !breaks_a_header && !breaks_an_address,
+                    "{what} {value:?} was accepted"
+                );
             }
         }
     }

@@ -99,7 +99,7 @@ fn rejections_name_what_and_where() {
         ("x:%p?c={cuid", K::UnterminatedVariable, 7),
         ("x:%p?c={cu{id}", K::UnterminatedVariable, 7),
         ("x:%p?c=cuid}", K::UnmatchedBrace, 11),
-        ("x:%p?c={}", K::InvalidVariableName("".into()), 7),
+        ("x:%p?c={}", K::InvalidVariableName(String::new()), 7),
         ("x:%p?c={cu id}", K::InvalidVariableName("cu id".into()), 7),
         ("x:%p?c={cu-id}", K::InvalidVariableName("cu-id".into()), 7),
         ("x:%p?c={padd32}", K::FillVariable("padd32".into()), 7),
@@ -227,7 +227,10 @@ fn renders_all_of_a_persons_numbers() {
         .map(|s| s.parse().unwrap())
         .collect();
     let links = f.render_all(&numbers, &NoVariables).unwrap();
-    let links: Vec<&str> = links.iter().map(|l| l.as_str()).collect();
+    let links: Vec<&str> = links
+        .iter()
+        .map(crm_comms::links::PhoneLink::as_str)
+        .collect();
     assert_eq!(
         links,
         ["tel:+4722334455", "tel:+4790123456", "tel:+46701234567"]
@@ -475,7 +478,7 @@ fn reg_file_refuses_what_would_break_it() {
     );
     assert_eq!(
         bad("", r"C:\a.exe"),
-        RegistrationError::InvalidScheme("".into())
+        RegistrationError::InvalidScheme(String::new())
     );
     assert_eq!(
         bad("javascript", r"C:\a.exe"),

@@ -1,4 +1,4 @@
-//! The PSWinCom provider against the strict loopback emulator: conformance,
+//! The `PSWinCom` provider against the strict loopback emulator: conformance,
 //! the fields on the wire, credentials, faults and failover — each
 //! recipient always gets exactly one outcome.
 #![cfg(all(feature = "pswincom", feature = "testing"))]
@@ -155,7 +155,11 @@ async fn wrong_password_is_an_auth_failure_with_the_gateways_reason() {
 #[tokio::test]
 async fn faults_give_one_typed_outcome_per_recipient() {
     type Expected = Vec<(&'static str, Option<ErrorKind>)>;
-    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let ids = |v: &[&str]| {
+        v.iter()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>()
+    };
     let ok = ("accepted", None);
     let cases: Vec<(Fault, Expected)> = vec![
         (

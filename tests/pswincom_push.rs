@@ -1,4 +1,4 @@
-//! The PSWinCom emulator pushes delivery reports and incoming SMS like the
+//! The `PSWinCom` emulator pushes delivery reports and incoming SMS like the
 //! real gateway (ISO-8859-1 XML `MSGLST` with per-ID acknowledgements,
 //! Latin-1 forms), and the crate's callback parsers and acks handle every
 //! push.

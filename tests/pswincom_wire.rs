@@ -1,4 +1,4 @@
-//! PSWinCom's wire format: the request as the gateway documents it (and
+//! `PSWinCom`'s wire format: the request as the gateway documents it (and
 //! nothing a user typed can break out of its element), the response mapped
 //! by ID, and the callbacks and acknowledgements.
 #![cfg(feature = "pswincom")]

@@ -126,7 +126,7 @@ async fn start(
             app_router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
-        .unwrap()
+        .unwrap();
     });
     Setup { app, base, tracker }
 }
@@ -148,7 +148,7 @@ async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
     (emu, provider)
 }
 
-/// The PSWinCom emulator pushing its DRs to `s`, and a client of it.
+/// The `PSWinCom` emulator pushing its DRs to `s`, and a client of it.
 async fn pswincom_pushing_to(s: &Setup) -> (PswincomEmulator, Pswincom) {
     let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
     emu.deliver_reports_to(
@@ -586,7 +586,7 @@ async fn intelecom_reports_racing_a_1000_recipient_send_are_all_matched() {
     all_matched(&s, &report).await;
 }
 
-/// The same for PSWinCom, whose reports carry only the gateway's reference:
+/// The same for `PSWinCom`, whose reports carry only the gateway's reference:
 /// those that beat the send's answer are held until it is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pswincom_reports_racing_a_1000_recipient_send_are_all_matched() {
@@ -772,7 +772,7 @@ async fn shutdown_finishes_the_push_in_flight() {
     );
 }
 
-/// Issue 19, item 11: a PSWinCom MO without `REF` is deduplicated only
+/// Issue 19, item 11: a `PSWinCom` MO without `REF` is deduplicated only
 /// within the short window; the same text again later is a new message.
 #[tokio::test(flavor = "multi_thread")]
 async fn ref_less_mos_are_deduplicated_only_briefly() {

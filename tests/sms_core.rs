@@ -10,7 +10,7 @@ use crm_comms::sms::{
 };
 
 fn msg(n: usize) -> Message {
-    let numbers = (0..n).map(|i| format!("+479000{:04}", i).parse().unwrap());
+    let numbers = (0..n).map(|i| format!("+479000{i:04}").parse().unwrap());
     Message::builder()
         .to_all(numbers)
         .text("Hei")

@@ -254,7 +254,7 @@ struct ReceiveArgs {
     listen: SocketAddr,
     /// Read the callback secret (X-API-Key header or `secret` query
     /// parameter) from this file's first line. Without it, the secret comes
-    /// from the environment variable CRM_COMMS_CALLBACK_SECRET.
+    /// from the environment variable `CRM_COMMS_CALLBACK_SECRET`.
     #[arg(long, value_name = "PATH")]
     secret_file: Option<PathBuf>,
     /// Not accepted: a secret on the command line is visible to every user
@@ -488,7 +488,7 @@ fn link_render(
     if json {
         print_json(&serde_json::json!({
             "format": format.to_string(),
-            "links": links.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+            "links": links.iter().map(crm_comms::links::PhoneLink::as_str).collect::<Vec<_>>(),
         }));
     } else {
         for l in &links {
@@ -541,9 +541,9 @@ fn prefs_get(
         print_json(&serde_json::json!({
             "section": section,
             "key": key,
-            "value": resolved.as_ref().map(|r| r.value()),
+            "value": resolved.as_ref().map(crm_comms::prefs::Resolved::value),
             "origin": resolved.as_ref().map(|r| r.origin().to_string()),
-            "locked_by": resolved.as_ref().and_then(|r| r.locked_by()).map(|o| o.to_string()),
+            "locked_by": resolved.as_ref().and_then(crm_comms::prefs::Resolved::locked_by).map(|o| o.to_string()),
             "explain": explanation,
         }));
     } else {
@@ -834,7 +834,9 @@ async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
             "reason": m.error.reason,
             "raw": m.error.raw,
         });
-        let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sink = sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if writeln!(sink, "{line}")
             .and_then(|()| sink.flush())
             .is_err()

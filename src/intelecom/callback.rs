@@ -69,6 +69,7 @@ impl FromIterator<(String, String)> for Fields {
 }
 
 /// What a DR `statuscode` means.
+#[must_use]
 pub fn dr_state(code: i64) -> DeliveryState {
     match code {
         // 390: sent but not billed — delivered as far as the sender cares.

@@ -58,18 +58,21 @@ impl IntelecomBuilder {
     crate::gateway_http::http_builder_methods!();
 
     /// The gateway's base URL (default [`DEFAULT_BASE_URL`]).
+    #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
     }
 
     /// The service ID.
+    #[must_use]
     pub fn service_id(mut self, id: u32) -> Self {
         self.service_id = Some(id);
         self
     }
 
     /// User name and password.
+    #[must_use]
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<Secret>) -> Self {
         self.username = user.into();
         self.password = password.into();
@@ -77,6 +80,7 @@ impl IntelecomBuilder {
     }
 
     /// Messages per request (default 100; the gateway documents no limit).
+    #[must_use]
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
         self
@@ -147,6 +151,7 @@ impl fmt::Debug for Intelecom {
 
 impl Intelecom {
     /// Starts a builder.
+    #[must_use]
     pub fn builder() -> IntelecomBuilder {
         IntelecomBuilder::default()
     }

@@ -18,7 +18,7 @@
 //!   for a report that never comes.
 //! - **No sender**: the service's default originator is used; a message
 //!   with a sender is refused with [`ErrorKind::InvalidSender`].
-//! - **Priority is ignored** (a documented no-op, as for PSWinCom); the
+//! - **Priority is ignored** (a documented no-op, as for `PSWinCom`); the
 //!   capabilities say `priority: false`.
 //! - **GSM-7 text only, at most 918 characters** (6 parts). The gateway
 //!   says "only plain text" and does not say how it treats characters
@@ -197,6 +197,7 @@ impl Default for IntelecomMailBuilder {
 
 impl IntelecomMailBuilder {
     /// The service ID (the part after the `-` in the address).
+    #[must_use]
     pub fn service_id(mut self, id: u32) -> Self {
         self.service_id = Some(id);
         self
@@ -205,6 +206,7 @@ impl IntelecomMailBuilder {
     /// The sender address of the mails (`crm@example.com` or
     /// `CRM <crm@example.com>`); the gateway allow-lists the sending
     /// server, not this address.
+    #[must_use]
     pub fn from(mut self, from: impl Into<String>) -> Self {
         self.from = Some(from.into());
         self
@@ -212,12 +214,14 @@ impl IntelecomMailBuilder {
 
     /// A subject for the mails (default: none). The gateway ignores it
     /// unless the service is set up to append it to the text.
+    #[must_use]
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
         self
     }
 
     /// The gateway's mail domain (default [`DEFAULT_MAIL_DOMAIN`]).
+    #[must_use]
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = domain.into();
         self
@@ -225,6 +229,7 @@ impl IntelecomMailBuilder {
 
     /// Write the recipient as `+4799999999` instead of `4799999999` in the
     /// address (see the [module docs](self)).
+    #[must_use]
     pub fn recipient_with_plus(mut self, yes: bool) -> Self {
         self.with_plus = yes;
         self
@@ -233,6 +238,7 @@ impl IntelecomMailBuilder {
     /// The SMTP relay (the CRM's outgoing mail server) and how the
     /// connection is secured. Not needed with
     /// [`build_with_transport`](Self::build_with_transport).
+    #[must_use]
     pub fn smtp(mut self, host: impl Into<String>, security: SmtpSecurity) -> Self {
         self.smtp_host = Some(host.into());
         self.security = security;
@@ -240,12 +246,14 @@ impl IntelecomMailBuilder {
     }
 
     /// The relay's port (default: the security's usual port).
+    #[must_use]
     pub fn smtp_port(mut self, port: u16) -> Self {
         self.smtp_port = Some(port);
         self
     }
 
     /// Log in to the relay (`AUTH`) with these credentials.
+    #[must_use]
     pub fn smtp_credentials(
         mut self,
         user: impl Into<String>,
@@ -260,6 +268,7 @@ impl IntelecomMailBuilder {
     /// command and answer (default 30 s); a whole mail gets at most three
     /// times this. A timeout after the mail was handed over is an unknown
     /// outcome.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -267,6 +276,7 @@ impl IntelecomMailBuilder {
 
     /// Mails in flight at once, and pooled connections (default 2: the
     /// gateway calls e-mail a low-volume channel).
+    #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -419,6 +429,7 @@ impl<T: fmt::Debug> fmt::Debug for IntelecomMail<T> {
 
 impl IntelecomMail<SmtpRelay> {
     /// Starts a builder.
+    #[must_use]
     pub fn builder() -> IntelecomMailBuilder {
         IntelecomMailBuilder::default()
     }

@@ -95,6 +95,7 @@ pub struct Parameter<'a> {
 /// The gateway's coded validity for `d`: the smallest code whose period is
 /// at least `d` (0–143: (v+1)×5 min; 144–167: 12 h + (v−143)×30 min;
 /// 168–173: (v−166) days).
+#[must_use]
 pub fn validity_code(d: Duration) -> u8 {
     let minutes = d.as_secs().div_ceil(60);
     if minutes <= 144 * 5 {
@@ -108,6 +109,7 @@ pub fn validity_code(d: Duration) -> u8 {
 }
 
 /// Builds the per-recipient entries of a request for `message`.
+#[must_use]
 pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
     let originator = message.sender().map(|s| match s {
         Sender::Alphanumeric(name) => OriginatorSettings {
@@ -211,6 +213,7 @@ pub struct MessageStatus {
 }
 
 /// The outcome a documented `statusCode` means.
+#[must_use]
 pub fn status_outcome(status: &MessageStatus) -> Outcome {
     let text = status
         .status_message
@@ -256,6 +259,7 @@ pub fn status_outcome(status: &MessageStatus) -> Outcome {
 /// by position; a message without a status gets an unknown outcome (the
 /// gateway answered but did not say), and so does every message when the
 /// body cannot be read.
+#[must_use]
 pub fn outcomes(body: &[u8], sent: &[WireMessage<'_>]) -> Vec<Outcome> {
     let response: SendResponse = match serde_json::from_slice(body) {
         Ok(r) => r,

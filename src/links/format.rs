@@ -95,6 +95,7 @@ impl PhoneLinkFormat {
     }
 
     /// The scheme, lowercase, without the `:` (`tel`, `domycall`).
+    #[must_use]
     pub fn scheme(&self) -> &str {
         &self.canonical[..self.scheme_len as usize]
     }
@@ -109,6 +110,7 @@ impl PhoneLinkFormat {
     }
 
     /// The canonical spelling (the same as `to_string()`).
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.canonical
     }
@@ -186,12 +188,14 @@ pub struct ParseOptions {
 
 impl ParseOptions {
     /// Sets the scheme policy.
+    #[must_use]
     pub fn schemes(mut self, policy: SchemePolicy) -> Self {
         self.schemes = policy;
         self
     }
 
     /// Keeps variable names' case.
+    #[must_use]
     pub fn case_sensitive_variables(mut self, yes: bool) -> Self {
         self.case_sensitive_variables = yes;
         self
@@ -246,6 +250,7 @@ pub struct SchemePolicy {
 
 impl SchemePolicy {
     /// Also allows `http` and `https`, for web dialers.
+    #[must_use]
     pub fn allow_web(mut self) -> Self {
         self.allow_web = true;
         self
@@ -271,6 +276,7 @@ impl SchemePolicy {
     }
 
     /// Whether `scheme` (lowercase) is allowed.
+    #[must_use]
     pub fn allows(&self, scheme: &str) -> bool {
         let web = matches!(scheme, "http" | "https");
         if web && self.allow_web {
@@ -333,11 +339,13 @@ pub struct FormatError {
 
 impl FormatError {
     /// What is wrong.
+    #[must_use]
     pub fn kind(&self) -> &FormatErrorKind {
         &self.kind
     }
 
     /// The byte offset in the input where the problem is.
+    #[must_use]
     pub fn offset(&self) -> usize {
         self.offset
     }
@@ -480,8 +488,7 @@ impl<'a> Parser<'a> {
         let scheme_end = input
             .char_indices()
             .find(|&(_, c)| !is_scheme_char(c))
-            .map(|(i, _)| i)
-            .unwrap_or(input.len());
+            .map_or(input.len(), |(i, _)| i);
         match input[scheme_end..].chars().next() {
             Some(':') if scheme_end > 0 => {}
             _ if !input.contains(':') || scheme_end == 0 => {

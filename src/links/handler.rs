@@ -16,11 +16,13 @@ pub struct ReceivedCall {
 
 impl ReceivedCall {
     /// The number to call.
+    #[must_use]
     pub fn number(&self) -> &PhoneNumber {
         &self.number
     }
 
     /// The value of template variable `name`, decoded.
+    #[must_use]
     pub fn variable(&self, name: &str) -> Option<&str> {
         self.variables
             .iter()

@@ -82,18 +82,21 @@ impl WindowsRegistration {
     }
 
     /// The key's description (default `URL:<scheme> Protocol`).
+    #[must_use]
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = Some(text.into());
         self
     }
 
     /// Registers for the current user only.
+    #[must_use]
     pub fn hive(mut self, hive: Hive) -> Self {
         self.hive = hive;
         self
     }
 
     /// The scheme policy (default: [`SchemePolicy::default`]).
+    #[must_use]
     pub fn scheme_policy(mut self, policy: SchemePolicy) -> Self {
         self.policy = policy;
         self
@@ -154,6 +157,7 @@ impl WindowsRegistration {
     }
 
     /// The command line Windows runs: `"<exe>" "%1"`.
+    #[must_use]
     pub fn command_line(&self) -> String {
         format!("\"{}\" \"%1\"", self.exe)
     }
@@ -162,6 +166,7 @@ impl WindowsRegistration {
     /// Save it as UTF-16LE with a byte-order mark (see
     /// [`to_reg_file_bytes`](Self::to_reg_file_bytes)) if the path has
     /// non-ASCII characters.
+    #[must_use]
     pub fn to_reg_text(&self) -> String {
         let root = match self.hive {
             Hive::ClassesRoot => format!("HKEY_CLASSES_ROOT\\{}", self.scheme),
@@ -185,6 +190,7 @@ impl WindowsRegistration {
 
     /// The `.reg` file as Registry Editor saves it: UTF-16LE with a
     /// byte-order mark.
+    #[must_use]
     pub fn to_reg_file_bytes(&self) -> Vec<u8> {
         let text = self.to_reg_text();
         let mut out = vec![0xFF, 0xFE];

@@ -93,6 +93,7 @@ pub struct RenderOptions {
 
 impl RenderOptions {
     /// Renders unknown variables as empty strings instead of failing.
+    #[must_use]
     pub fn unknown_variables_empty(mut self) -> Self {
         self.unknown_variables = UnknownVariables::Empty;
         self
@@ -123,16 +124,19 @@ pub struct PhoneLink(String);
 
 impl PhoneLink {
     /// The link.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The link as a `String`.
+    #[must_use]
     pub fn into_string(self) -> String {
         self.0
     }
 
     /// The link's scheme, without the `:`.
+    #[must_use]
     pub fn scheme(&self) -> &str {
         self.0.split(':').next().unwrap_or("")
     }

@@ -83,12 +83,14 @@ pub enum Level {
 
 impl Level {
     /// The CRM's number for the level (1–5).
+    #[must_use]
     pub fn number(self) -> u8 {
         self as u8
     }
 
     /// The level with the CRM's number (1–5); 6 (machine-specific, kept in
     /// the Windows registry) is not handled by this crate.
+    #[must_use]
     pub fn from_number(n: u8) -> Option<Level> {
         Some(match n {
             1 => Level::Default,
@@ -101,6 +103,7 @@ impl Level {
     }
 
     /// Lowercase name, as in files.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Level::Default => "default",
@@ -128,16 +131,19 @@ pub struct Origin {
 
 impl Origin {
     /// An origin.
+    #[must_use]
     pub fn new(level: Level, owner: u32) -> Self {
         Origin { level, owner }
     }
 
     /// The level.
+    #[must_use]
     pub fn level(&self) -> Level {
         self.level
     }
 
     /// The owner id at that level (0 for default and system).
+    #[must_use]
     pub fn owner(&self) -> u32 {
         self.owner
     }
@@ -167,11 +173,13 @@ pub struct Context {
 
 impl Context {
     /// No user, group or database: only default and system values apply.
+    #[must_use]
     pub fn system() -> Self {
         Context::default()
     }
 
     /// A user, with no group or database yet.
+    #[must_use]
     pub fn user(id: u32) -> Self {
         Context {
             user: Some(id),
@@ -180,12 +188,14 @@ impl Context {
     }
 
     /// Sets the primary group.
+    #[must_use]
     pub fn in_group(mut self, id: u32) -> Self {
         self.group = Some(id);
         self
     }
 
     /// Sets the database.
+    #[must_use]
     pub fn in_database(mut self, id: u32) -> Self {
         self.database = Some(id);
         self
@@ -243,12 +253,14 @@ impl Entry {
 
     /// Locks the value: levels more specific than `maxlevel` cannot override
     /// it. `locked_at(Level::System)` on a system value makes it mandatory.
+    #[must_use]
     pub fn locked_at(mut self, maxlevel: Level) -> Self {
         self.maxlevel = Some(maxlevel);
         self
     }
 
     /// Where it is set.
+    #[must_use]
     pub fn origin(&self) -> Origin {
         Origin::new(self.level, self.owner)
     }

@@ -200,22 +200,26 @@ pub struct Resolved<'a> {
 
 impl<'a> Resolved<'a> {
     /// The value.
+    #[must_use]
     pub fn value(&self) -> &'a str {
         self.value
     }
 
     /// Where the value is set.
+    #[must_use]
     pub fn origin(&self) -> Origin {
         self.origin
     }
 
     /// The value whose lock stops more specific levels from overriding,
     /// if any (possibly the winning value itself).
+    #[must_use]
     pub fn locked_by(&self) -> Option<Origin> {
         self.locked_by
     }
 
     /// Whether the user could not override the value.
+    #[must_use]
     pub fn is_locked(&self) -> bool {
         self.locked_by.is_some()
     }
@@ -303,6 +307,7 @@ pub struct Explanation {
 
 impl Explanation {
     /// The winning value, if any.
+    #[must_use]
     pub fn winner(&self) -> Option<&Considered> {
         self.considered.iter().find(|c| c.outcome == Outcome::Won)
     }
@@ -372,6 +377,7 @@ impl Snapshot {
 
     /// The value for `ctx`, as text, and where it came from; `None` when it
     /// is set nowhere (and has no built-in default). Does not allocate.
+    #[must_use]
     pub fn get_str(&self, ctx: &Context, section: &str, key: &str) -> Option<Resolved<'_>> {
         let slot = self.index.slot(section, key)?;
         let mut cap = Level::User;
@@ -437,6 +443,7 @@ impl Snapshot {
     /// over for the next less specific value that applies (the errors are
     /// kept in [`Typed::skipped`]). `Ok(None)` when no applicable value
     /// parses.
+    #[must_use]
     pub fn get_or_fall_back<T>(&self, ctx: &Context, section: &str, key: &str) -> Option<Typed<T>>
     where
         T: FromStr,
@@ -473,6 +480,7 @@ impl Snapshot {
 
     /// Every value that applies to `ctx`, and what happened to each: the
     /// answer to "why do I get this value?".
+    #[must_use]
     pub fn explain(&self, ctx: &Context, section: &str, key: &str) -> Explanation {
         let mut considered: Vec<Considered> = Vec::new();
         self.walk(ctx, section, key, |origin, val, excluded_by| {
@@ -505,6 +513,7 @@ impl Snapshot {
 
     /// Every stored value (built-in defaults excluded), sorted by section,
     /// key, level and owner.
+    #[must_use]
     pub fn entries(&self) -> Vec<Entry> {
         self.index.entries()
     }

@@ -187,6 +187,7 @@ impl Default for Preferences<MemoryStore> {
 impl Preferences<MemoryStore> {
     /// Empty in-memory preferences, with the built-in defaults (phone link
     /// format `tel:%p`).
+    #[must_use]
     pub fn new() -> Self {
         Preferences::open(MemoryStore::default()).expect("the memory store cannot fail")
     }
@@ -223,6 +224,7 @@ impl<S: PrefStore> Preferences<S> {
     }
 
     /// Adds a built-in default (level 1), used when no level has a value.
+    #[must_use]
     pub fn with_default(self, section: &str, key: &str, value: &str) -> Self {
         let mut index = Index::clone(&self.current.load());
         index.slot_mut(section, key).put(
@@ -273,7 +275,10 @@ impl<S: PrefStore> Preferences<S> {
         &self,
         f: impl FnOnce(&mut Edit<'_>) -> Result<R, PrefsError>,
     ) -> Result<R, PrefsError> {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut index = Index::clone(&self.current.load());
         let mut edit = Edit {
             index: &mut index,

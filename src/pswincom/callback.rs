@@ -1,4 +1,4 @@
-//! Delivery reports and incoming SMS pushed by PSWinCom, and the
+//! Delivery reports and incoming SMS pushed by `PSWinCom`, and the
 //! acknowledgements it expects.
 //!
 //! - XML: `<MSGLST><MSG>…</MSG>…</MSGLST>`, usually ISO-8859-1 and possibly
@@ -55,6 +55,7 @@ fn non_empty<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
 
 /// What a DR `STATE` means. `DELIVRD` is the only success; states this
 /// crate does not know are [`DeliveryState::Unknown`].
+#[must_use]
 pub fn dr_state(state: &str) -> DeliveryState {
     match state.trim().to_ascii_uppercase().as_str() {
         "DELIVRD" => DeliveryState::Delivered,
@@ -72,6 +73,7 @@ pub fn dr_state(state: &str) -> DeliveryState {
 /// `DELIVERYTIME` as `yyyy-MM-dd HH:mm:ss` from either documented form
 /// (`yyyy.MM.dd HH:mm:ss`, `yyyyMMddHHmm`); the text as given when it is in
 /// neither.
+#[must_use]
 pub fn normalize_delivery_time(raw: &str) -> String {
     let t = raw.trim();
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -290,7 +292,7 @@ fn msglst_entries(body: &[u8]) -> Result<(String, Vec<RawEntry>), CallbackError>
                         e.attributes()
                             .flatten()
                             .find(|a| a.key.as_ref().eq_ignore_ascii_case(n.as_bytes()))
-                            .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                            .and_then(|a| a.unescape_value().ok().map(std::borrow::Cow::into_owned))
                     };
                     if let (Some(k), Some(v), Some(entry)) =
                         (attr("KEY"), attr("VALUE"), entries.last_mut())
@@ -355,7 +357,7 @@ fn msglst_entries(body: &[u8]) -> Result<(String, Vec<RawEntry>), CallbackError>
 
 fn unescape(t: &BytesText<'_>) -> Result<String, String> {
     t.unescape()
-        .map(|v| v.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .map_err(|e| format!("cannot be read: {e}"))
 }
 
@@ -437,6 +439,7 @@ fn form_fields(body: &[u8], charset: Option<&str>) -> Result<Fields, CallbackErr
 }
 
 /// The charset a `Content-Type` header names, if any.
+#[must_use]
 pub fn charset_of(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;

@@ -1,4 +1,4 @@
-//! The PSWin XML API client.
+//! The `PSWin` XML API client.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -65,6 +65,7 @@ impl PswincomBuilder {
     /// (a proxy, an emulator) there is no failover unless
     /// [`failover_url`](Self::failover_url) names one: a request meant for
     /// a test host must never reach the real gateway.
+    #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
         self
@@ -74,18 +75,21 @@ impl PswincomBuilder {
     /// URL is the default one, else none), tried only when the first
     /// answer [`is_retryable`](crate::sms::Outcome::is_retryable) (certainly
     /// not sent) — never after a request may have been taken.
+    #[must_use]
     pub fn failover_url(mut self, url: impl Into<String>) -> Self {
         self.failover_url = Some(Some(url.into()));
         self
     }
 
     /// No failover endpoint.
+    #[must_use]
     pub fn no_failover(mut self) -> Self {
         self.failover_url = Some(None);
         self
     }
 
     /// User name (`CLIENT`) and password (`PW`).
+    #[must_use]
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<Secret>) -> Self {
         self.username = user.into();
         self.password = password.into();
@@ -93,6 +97,7 @@ impl PswincomBuilder {
     }
 
     /// Messages per request (default and maximum [`MAX_BATCH`]).
+    #[must_use]
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.clamp(1, MAX_BATCH);
         self
@@ -161,6 +166,7 @@ impl fmt::Debug for Pswincom {
 
 impl Pswincom {
     /// Starts a builder.
+    #[must_use]
     pub fn builder() -> PswincomBuilder {
         PswincomBuilder::default()
     }

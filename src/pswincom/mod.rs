@@ -1,4 +1,4 @@
-//! PSWinCom (now LINK Mobility "PSWin") SMS gateway (feature `pswincom`).
+//! `PSWinCom` (now LINK Mobility "`PSWin`") SMS gateway (feature `pswincom`).
 //!
 //! - [`Pswincom`]: the XML API provider (`POST https://xml.pswin.com/`,
 //!   ISO-8859-1 XML over HTTPS with rustls, failover host).
@@ -6,7 +6,7 @@
 //! - [`callback`]: delivery reports and incoming SMS (XML and form), and
 //!   the acknowledgements the gateway expects.
 //!
-//! PSWinCom has no priority: the setting is ignored for this provider and
+//! `PSWinCom` has no priority: the setting is ignored for this provider and
 //! its capabilities say `priority: false`.
 
 /// The provider name in reports: `pswincom`.

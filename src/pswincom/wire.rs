@@ -1,4 +1,4 @@
-//! The PSWin XML API on the wire, as pure functions: the `SESSION` request
+//! The `PSWin` XML API on the wire, as pure functions: the `SESSION` request
 //! for a batch, the body bytes in ISO-8859-1, and the response mapped back
 //! to one outcome per message **by `ID`**.
 //!
@@ -54,6 +54,7 @@ fn xml_char(c: char) -> bool {
 }
 
 /// How `text` is carried: plain when it can be, Unicode otherwise.
+#[must_use]
 pub fn wire_text(text: &str) -> WireText {
     let plain = text
         .chars()
@@ -97,13 +98,15 @@ pub fn check_length(text: &str, wire: &WireText, limits: &Limits) -> Result<(), 
 /// The fewest digits a receiver may have (country code included).
 pub const MIN_RECEIVER_DIGITS: usize = 9;
 
-/// Whether PSWinCom takes `number` as a receiver (`RCV`: international
+/// Whether `PSWinCom` takes `number` as a receiver (`RCV`: international
 /// digits without `+`, at least [`MIN_RECEIVER_DIGITS`]).
+#[must_use]
 pub fn receiver_allowed(number: &crate::PhoneNumber) -> bool {
     number.digits().len() >= MIN_RECEIVER_DIGITS
 }
 
 /// `SND` for a sender: a name as is, numbers as digits without `+`.
+#[must_use]
 pub fn sender_text(sender: &Sender) -> String {
     match sender {
         Sender::International(n) => n.digits().to_owned(),
@@ -113,6 +116,7 @@ pub fn sender_text(sender: &Sender) -> String {
 
 /// `TTL`: whole minutes, rounded up, at least 1 (0 would mean "the
 /// default").
+#[must_use]
 pub fn ttl_minutes(validity: Duration) -> u64 {
     validity.as_secs().div_ceil(60).max(1)
 }
@@ -220,7 +224,7 @@ pub struct WireMessage {
 ///
 /// # Errors
 ///
-/// The message's length or schedule cannot be sent to PSWinCom.
+/// The message's length or schedule cannot be sent to `PSWinCom`.
 pub fn wire_messages(
     message: &Message,
     limits: &Limits,
@@ -260,6 +264,7 @@ fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The request document (UTF-8, before [`to_latin1`]).
+#[must_use]
 pub fn request_xml(user: &str, password: &Secret, messages: &[WireMessage]) -> String {
     let mut w = Writer::new(Vec::new());
     // Writing to a Vec cannot fail; the results are ignored on purpose.
@@ -308,6 +313,7 @@ pub fn request_xml(user: &str, password: &Secret, messages: &[WireMessage]) -> S
 
 /// ISO-8859-1 bytes of an XML document whose markup is ASCII: characters
 /// above U+00FF (only ever in text) become character references.
+#[must_use]
 pub fn to_latin1(xml: &str) -> Vec<u8> {
     if xml.is_ascii() {
         return xml.as_bytes().to_vec();
@@ -492,6 +498,7 @@ fn fail_kind(info: &str) -> ErrorKind {
 /// outcome, and so does one whose `ID` appears twice with different
 /// answers; `LOGON FAIL` is an auth failure for all with the gateway's
 /// reason; a body that is not a readable `SESSION` is unknown for all.
+#[must_use]
 pub fn outcomes(body: &[u8], sent: &[WireMessage]) -> Vec<Outcome> {
     let err = |kind, m: String| SmsError::new(kind, PROVIDER, m);
     let response = match parse_response(body) {

@@ -61,6 +61,7 @@ struct Inner {
 impl MemoryDedup {
     /// Remembers up to 100,000 keys, each for at most 24 hours (the
     /// gateways give up redelivering long before).
+    #[must_use]
     pub fn new() -> Self {
         MemoryDedup::with_limits(100_000, Duration::from_secs(24 * 3600))
     }
@@ -69,6 +70,7 @@ impl MemoryDedup {
     /// with but never longer than `ttl`; the oldest are forgotten first
     /// when full. A claim that was never finished (a crashed handler)
     /// expires too.
+    #[must_use]
     pub fn with_limits(capacity: usize, ttl: Duration) -> Self {
         MemoryDedup {
             inner: Mutex::new(Inner::default()),
@@ -88,7 +90,9 @@ impl MemoryDedup {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

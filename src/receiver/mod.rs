@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `POST /intelecom/mo`, `POST /intelecom/dr` | Intelecom | JSON `{"mo":[…]}` / `{"dr":[…]}` or XML | 200 (empty) once every entry is handled; 500 to have the batch redelivered |
 //! | `GET /intelecom/mo`, `GET /intelecom/dr` | Intelecom | a GET template's query | 200 / 500 |
-//! | `POST /pswincom/mo`, `POST /pswincom/dr` | PSWinCom | XML `MSGLST` or a form | XML: 200 with a `MSGLST` ack, `OK` or `FAIL` per `ID`; form: 200 `OK` / 500 |
+//! | `POST /pswincom/mo`, `POST /pswincom/dr` | `PSWinCom` | XML `MSGLST` or a form | XML: 200 with a `MSGLST` ack, `OK` or `FAIL` per `ID`; form: 200 `OK` / 500 |
 //!
 //! Each message reaches the application once: incoming SMS go through the
 //! [`InboundRouter`] (by "SMS endpoint" code), delivery reports become
@@ -104,7 +104,7 @@ use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
 use crate::sms::{CallbackError, DeliveryReceipt, IncomingMessage, Secret};
 
 /// The largest body read by default (8 MiB: a vendor-sized push of 10,000
-/// delivery reports is about 3 MB; a PSWin batch of 100 is about 30 KiB).
+/// delivery reports is about 3 MB; a `PSWin` batch of 100 is about 30 KiB).
 /// Peak memory is bounded by about [`DEFAULT_MAX_CONNECTIONS`] bodies of
 /// this size, each parsed in at most 10× its size.
 pub const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
@@ -178,19 +178,21 @@ impl ReceiverBuilder {
     /// How long a handled message with a gateway id is remembered, so its
     /// redeliveries are acknowledged without handling (default
     /// [`DEFAULT_DEDUP_WINDOW`]).
+    #[must_use]
     pub fn dedup_window(mut self, window: std::time::Duration) -> Self {
         self.dedup_window = window;
         self
     }
 
-    /// How long an incoming SMS **without** a gateway id (PSWinCom's MO
+    /// How long an incoming SMS **without** a gateway id (`PSWinCom`'s MO
     /// without `REF`) is remembered (default
     /// [`DEFAULT_DEDUP_WINDOW_WITHOUT_ID`]). Such a message is told apart
     /// only by sender, number and text, so a second `STOPP` from the same
     /// phone is real traffic once the gateway's redelivery horizon has
-    /// passed; keep this short. PSWinCom does not document its retry
+    /// passed; keep this short. `PSWinCom` does not document its retry
     /// schedule; redeliveries follow a failed or late answer within
     /// minutes.
+    #[must_use]
     pub fn dedup_window_without_id(mut self, window: std::time::Duration) -> Self {
         self.dedup_window_without_id = window;
         self
@@ -199,6 +201,7 @@ impl ReceiverBuilder {
     /// How long a client may take to send the whole body once the head is
     /// in (default [`DEFAULT_BODY_TIMEOUT`]); slower ones get 408. Holds
     /// wherever the router is served.
+    #[must_use]
     pub fn body_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.body_timeout = timeout;
         self
@@ -208,6 +211,7 @@ impl ReceiverBuilder {
     /// [`DEFAULT_HEADER_TIMEOUT`]); then the connection is closed. Applies
     /// to [`WebhookReceiver::serve`]; configure your own server likewise
     /// when you mount the router yourself.
+    #[must_use]
     pub fn header_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.limits.header_timeout = timeout;
         self
@@ -215,6 +219,7 @@ impl ReceiverBuilder {
 
     /// How long a connection may sit without a request (default
     /// [`DEFAULT_IDLE_TIMEOUT`]). Applies to [`WebhookReceiver::serve`].
+    #[must_use]
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.limits.idle_timeout = timeout;
         self
@@ -224,6 +229,7 @@ impl ReceiverBuilder {
     /// [`DEFAULT_MAX_CONNECTIONS`]); one more is closed as soon as it is
     /// accepted, so file descriptors never run out. Applies to
     /// [`WebhookReceiver::serve`].
+    #[must_use]
     pub fn max_connections(mut self, n: usize) -> Self {
         self.limits.max_connections = n;
         self
@@ -232,6 +238,7 @@ impl ReceiverBuilder {
     /// How long requests in flight may take to finish on shutdown (default
     /// [`DEFAULT_SHUTDOWN_GRACE`]). Applies to
     /// [`WebhookReceiver::serve_with_shutdown`].
+    #[must_use]
     pub fn shutdown_grace(mut self, grace: std::time::Duration) -> Self {
         self.limits.shutdown_grace = grace;
         self
@@ -239,6 +246,7 @@ impl ReceiverBuilder {
 
     /// Matches delivery reports to sent messages (without one, every
     /// [`DeliveryEvent`] has `sent: None`).
+    #[must_use]
     pub fn tracker(mut self, tracker: DeliveryTracker) -> Self {
         self.tracker = Some(tracker);
         self
@@ -246,6 +254,7 @@ impl ReceiverBuilder {
 
     /// Where handled messages are remembered (default [`MemoryDedup::new`];
     /// use a shared store when several processes receive).
+    #[must_use]
     pub fn dedup(mut self, store: impl DedupStore + 'static) -> Self {
         self.dedup = Arc::new(store);
         self
@@ -253,6 +262,7 @@ impl ReceiverBuilder {
 
     /// Requires the header `name` to carry `secret` (Intelecom's fixed
     /// header, e.g. `X-API-Key`).
+    #[must_use]
     pub fn secret_header(mut self, name: &str, secret: impl Into<Secret>) -> Self {
         self.header_secret = Some((name.to_owned(), secret.into()));
         self
@@ -260,7 +270,8 @@ impl ReceiverBuilder {
 
     /// Requires the query parameter `name` to carry `secret` (a fixed query
     /// parameter in the URL given to the gateway; the only option for
-    /// PSWinCom). With a header secret too, either one is enough.
+    /// `PSWinCom`). With a header secret too, either one is enough.
+    #[must_use]
     pub fn secret_query(mut self, name: &str, secret: impl Into<Secret>) -> Self {
         self.query_secret = Some((name.to_owned(), secret.into()));
         self
@@ -269,6 +280,7 @@ impl ReceiverBuilder {
     /// Accepts requests only from these networks (the gateways' published
     /// addresses). Needs the connection's address: serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    #[must_use]
     pub fn allow_sources(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
         self.sources.extend(networks);
         self
@@ -276,6 +288,7 @@ impl ReceiverBuilder {
 
     /// The largest body read (default [`DEFAULT_MAX_BODY`]); larger ones get
     /// 413.
+    #[must_use]
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self
@@ -283,6 +296,7 @@ impl ReceiverBuilder {
 
     /// Called for every entry that cannot be read (default: a `tracing`
     /// warning without the entry's content).
+    #[must_use]
     pub fn on_malformed(mut self, hook: impl Fn(MalformedEntry) + Send + Sync + 'static) -> Self {
         self.on_malformed = Arc::new(hook);
         self
@@ -722,7 +736,7 @@ fn dedup_key(parts: &[&str]) -> String {
 }
 
 /// An incoming SMS's dedup key: the gateway's id with the sender, the
-/// number and the text (PSWinCom's `ID` without a `REF` only numbers the
+/// number and the text (`PSWinCom`'s `ID` without a `REF` only numbers the
 /// entries of one push, so the content tells messages apart).
 fn mo_key(m: &IncomingMessage) -> String {
     dedup_key(&[
@@ -745,7 +759,9 @@ fn dr_key(r: &DeliveryReceipt) -> String {
         &r.reference,
         r.client_reference.as_deref().unwrap_or(""),
         &r.status_code,
-        r.recipient.as_ref().map(|n| n.digits()).unwrap_or(""),
+        r.recipient
+            .as_ref()
+            .map_or("", super::phone::PhoneNumber::digits),
     ])
 }
 

@@ -50,6 +50,7 @@ pub struct Limits {
 
 impl Limits {
     /// The usual 3GPP sizes (160/153, 70/67) with at most `max_parts` parts.
+    #[must_use]
     pub const fn standard(max_parts: usize) -> Self {
         Limits {
             gsm_single: 160,
@@ -63,7 +64,7 @@ impl Limits {
     /// Intelecom/Puzzel: at most 6 parts (918 GSM-7 characters).
     pub const INTELECOM: Limits = Limits::standard(6);
 
-    /// PSWinCom: at most 16 parts of 134 characters (2144), as documented.
+    /// `PSWinCom`: at most 16 parts of 134 characters (2144), as documented.
     /// The UCS-2 part size is not documented; we take the safe reading of
     /// half the GSM-7 budget (67 units a part).
     pub const PSWINCOM: Limits = Limits {
@@ -75,6 +76,7 @@ impl Limits {
     };
 
     /// The most units (septets or UTF-16 units) a message may have.
+    #[must_use]
     pub fn max_units(&self, encoding: Encoding) -> usize {
         match (encoding, self.max_parts) {
             (_, 0) => 0,
@@ -108,6 +110,7 @@ pub struct TextPreview {
 
 impl TextPreview {
     /// Whether the text is longer than the gateway accepts.
+    #[must_use]
     pub fn exceeds_limit(&self) -> bool {
         self.units > self.max_units
     }
@@ -160,6 +163,7 @@ static LOW_COST: [u8; 0x400] = {
 };
 
 /// Septet cost of a character: 1, 2 (extension table) or 0 (not GSM).
+#[must_use]
 pub fn gsm_cost(c: char) -> u8 {
     match c as u32 {
         n if n < 0x400 => LOW_COST[n as usize],
@@ -191,6 +195,7 @@ fn utf16_units(bytes: &[u8]) -> usize {
 /// Detects the encoding and counts units and parts: the hot path behind a
 /// typing preview or a send, stopping the GSM check at the first character
 /// that forces UCS-2.
+#[must_use]
 pub fn segments(text: &str, limits: &Limits) -> Segments {
     let bytes = text.as_bytes();
     let (encoding, units, tricky) = if let Some((septets, extended)) =
@@ -262,6 +267,7 @@ fn ascii_septets(bytes: &[u8]) -> Option<(usize, bool)> {
 }
 
 /// The alphabet `text` needs.
+#[must_use]
 pub fn detect(text: &str) -> Encoding {
     if text.is_ascii() && ascii_septets(text.as_bytes()).is_some() {
         return Encoding::Gsm7;
@@ -373,6 +379,7 @@ pub fn preview(text: &str, limits: &Limits) -> TextPreview {
 /// Splits `text` into the parts it would be sent in (for tests and for
 /// gateways that need the parts); escapes and surrogate pairs are never
 /// split. Concatenating the parts gives `text` back.
+#[must_use]
 pub fn split(text: &str, limits: &Limits) -> Vec<String> {
     let p = preview(text, limits);
     if p.parts <= 1 {
@@ -424,7 +431,7 @@ mod tests {
     fn single_and_concatenated_sizes() {
         let l = Limits::INTELECOM;
         let cases: &[(String, Encoding, usize, usize, usize)] = &[
-            ("".into(), Encoding::Gsm7, 0, 1, 160),
+            (String::new(), Encoding::Gsm7, 0, 1, 160),
             ("a".repeat(160), Encoding::Gsm7, 160, 1, 0),
             ("a".repeat(161), Encoding::Gsm7, 161, 2, 145),
             ("a".repeat(306), Encoding::Gsm7, 306, 2, 0),

@@ -68,7 +68,10 @@ impl fmt::Debug for SmsError {
             .field("kind", &self.kind)
             .field("provider", &self.provider)
             .field("message", &self.message)
-            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .field(
+                "source",
+                &self.source.as_ref().map(std::string::ToString::to_string),
+            )
             .finish()
     }
 }
@@ -95,38 +98,45 @@ impl SmsError {
     }
 
     /// Attaches the underlying error.
+    #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
     }
 
     /// The kind.
+    #[must_use]
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The provider's name.
+    #[must_use]
     pub fn provider(&self) -> &str {
         &self.provider
     }
 
     /// The message (no provider prefix).
+    #[must_use]
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// Whether the credentials were rejected.
+    #[must_use]
     pub fn is_auth(&self) -> bool {
         self.kind == ErrorKind::Unauthenticated
     }
 
     /// Whether it is a timeout.
+    #[must_use]
     pub fn is_timeout(&self) -> bool {
         self.kind == ErrorKind::Timeout
     }
 
     /// Whether the settings or the message are at fault (fix them, do not
     /// retry).
+    #[must_use]
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self.kind,

@@ -92,11 +92,13 @@ impl SmsEndpoint {
     }
 
     /// The keyword, as given.
+    #[must_use]
     pub fn keyword(&self) -> Option<&str> {
         self.keyword.as_deref()
     }
 
     /// The number, digits without `+`.
+    #[must_use]
     pub fn number(&self) -> Option<&str> {
         self.number.as_deref()
     }
@@ -234,11 +236,13 @@ pub struct Routed {
 
 impl Routed {
     /// The gateway's id of the message (the same on redelivery).
+    #[must_use]
     pub fn id(&self) -> &str {
         &self.message.id
     }
 
     /// Intelecom's session id, to continue a session in a reply.
+    #[must_use]
     pub fn session_id(&self) -> Option<&str> {
         self.message.session_id.as_deref().filter(|s| !s.is_empty())
     }
@@ -264,6 +268,7 @@ impl HandlerError {
     }
 
     /// With the underlying error.
+    #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
@@ -343,6 +348,7 @@ impl InboundRouter {
 
     /// Adds a handler for `endpoint` (a later handler for the same endpoint
     /// replaces the earlier one).
+    #[must_use]
     pub fn route(mut self, endpoint: SmsEndpoint, handler: impl IncomingHandler + 'static) -> Self {
         self.routes.retain(|(e, _)| *e != endpoint);
         self.routes.push((endpoint, Arc::new(handler)));
@@ -356,6 +362,7 @@ impl InboundRouter {
 
     /// Which endpoint `message` matches and what its handler gets, without
     /// handing it over.
+    #[must_use]
     pub fn resolve(&self, message: IncomingMessage) -> Routed {
         self.pick(message).0
     }

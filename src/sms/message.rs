@@ -32,6 +32,7 @@ pub enum Priority {
 
 impl Priority {
     /// The CRM's number: 1, 2 or 3.
+    #[must_use]
     pub fn number(self) -> u8 {
         match self {
             Priority::Low => 1,
@@ -128,6 +129,7 @@ impl Sender {
     }
 
     /// The sender as text (`+4799999999` for international numbers).
+    #[must_use]
     pub fn as_text(&self) -> String {
         match self {
             Sender::Alphanumeric(s) | Sender::Short(s) => s.clone(),
@@ -171,7 +173,7 @@ impl SenderRules {
         punctuation: "%&-+.,",
         space: true,
     };
-    /// PSWinCom: `a–z A–Z 0–9` and `!"#%&'()*+ -./?><;`.
+    /// `PSWinCom`: `a–z A–Z 0–9` and `!"#%&'()*+ -./?><;`.
     pub const PSWINCOM: SenderRules = SenderRules {
         max_alphanumeric: 11,
         punctuation: "!\"#%&'()*+-./?><;",
@@ -253,31 +255,37 @@ pub struct Message {
 
 impl Message {
     /// Starts a message.
+    #[must_use]
     pub fn builder() -> MessageBuilder {
         MessageBuilder::default()
     }
 
     /// The recipients, in order; outcomes come back in this order.
+    #[must_use]
     pub fn recipients(&self) -> &[PhoneNumber] {
         &self.recipients
     }
 
     /// The text.
+    #[must_use]
     pub fn text(&self) -> &str {
         &self.text
     }
 
     /// The sender, if set (else the gateway's default for the account).
+    #[must_use]
     pub fn sender(&self) -> Option<&Sender> {
         self.sender.as_ref()
     }
 
     /// The priority (the default, 2, when none was set).
+    #[must_use]
     pub fn priority(&self) -> Priority {
         self.priority.unwrap_or_default()
     }
 
     /// Whether a delivery report is requested (no, when not set).
+    #[must_use]
     pub fn delivery_report(&self) -> bool {
         self.delivery_report.unwrap_or(false)
     }
@@ -318,22 +326,26 @@ impl Message {
     }
 
     /// The caller's reference, echoed in delivery reports.
+    #[must_use]
     pub fn client_reference(&self) -> Option<&str> {
         self.client_reference.as_deref()
     }
 
     /// How long the network should keep trying to deliver.
+    #[must_use]
     pub fn validity(&self) -> Option<Duration> {
         self.validity
     }
 
     /// When to send, if not now.
+    #[must_use]
     pub fn send_at(&self) -> Option<SystemTime> {
         self.send_at
     }
 
     /// The same message to other recipients (for failover). `recipients`
     /// must not be empty.
+    #[must_use]
     pub fn with_recipients(&self, recipients: Vec<PhoneNumber>) -> Message {
         Message {
             recipients,
@@ -354,6 +366,7 @@ impl Message {
     /// The recipients `start..start + len` as a batch of this message:
     /// [`recipient_reference`](Self::recipient_reference) keeps numbering
     /// them by their place in the whole message.
+    #[must_use]
     pub fn batch(&self, start: usize, len: usize) -> Message {
         let end = (start + len).min(self.recipients.len());
         let (offset, total) = match self.batch_of {
@@ -384,6 +397,7 @@ impl Message {
     /// assert_eq!(m.batch(2, 1).recipient_reference(0).as_deref(), Some("case-7-3"));
     /// # Ok::<(), crm_comms::sms::MessageError>(())
     /// ```
+    #[must_use]
     pub fn recipient_reference(&self, index: usize) -> Option<String> {
         let r = self.client_reference.as_deref()?;
         let (offset, total) = match self.batch_of {
@@ -442,6 +456,7 @@ pub struct MessageDefaults {
 
 impl MessageDefaults {
     /// No defaults.
+    #[must_use]
     pub fn new() -> Self {
         MessageDefaults::default()
     }
@@ -470,54 +485,63 @@ impl MessageDefaults {
 
 impl MessageBuilder {
     /// Adds a recipient.
+    #[must_use]
     pub fn to(mut self, number: PhoneNumber) -> Self {
         self.recipients.push(number);
         self
     }
 
     /// Adds recipients.
+    #[must_use]
     pub fn to_all(mut self, numbers: impl IntoIterator<Item = PhoneNumber>) -> Self {
         self.recipients.extend(numbers);
         self
     }
 
     /// Sets the text.
+    #[must_use]
     pub fn text(mut self, text: impl Into<String>) -> Self {
         self.text = text.into();
         self
     }
 
     /// Sets the sender.
+    #[must_use]
     pub fn sender(mut self, sender: Sender) -> Self {
         self.sender = Some(sender);
         self
     }
 
     /// Sets the priority.
+    #[must_use]
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = Some(priority);
         self
     }
 
     /// Requests (or not) a delivery report.
+    #[must_use]
     pub fn delivery_report(mut self, yes: bool) -> Self {
         self.delivery_report = Some(yes);
         self
     }
 
     /// Sets the caller's reference (1–64 printable ASCII characters).
+    #[must_use]
     pub fn client_reference(mut self, reference: impl Into<String>) -> Self {
         self.client_reference = Some(reference.into());
         self
     }
 
     /// Sets how long the network keeps trying (5 minutes to 7 days).
+    #[must_use]
     pub fn validity(mut self, validity: Duration) -> Self {
         self.validity = Some(validity);
         self
     }
 
     /// Sends at a later time.
+    #[must_use]
     pub fn send_at(mut self, at: SystemTime) -> Self {
         self.send_at = Some(at);
         self

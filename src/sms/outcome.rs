@@ -28,6 +28,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Whether it is `Accepted`.
+    #[must_use]
     pub fn is_accepted(&self) -> bool {
         matches!(self, Outcome::Accepted { .. })
     }
@@ -40,6 +41,7 @@ impl Outcome {
     /// assert_eq!(o.reference(), Some("4A4B0034DC"));
     /// assert_eq!(Outcome::Accepted { reference: None }.reference(), None);
     /// ```
+    #[must_use]
     pub fn reference(&self) -> Option<&str> {
         match self {
             Outcome::Accepted { reference } => reference.as_deref(),
@@ -72,6 +74,7 @@ impl Outcome {
     /// let bad = SmsError::new(ErrorKind::InvalidRecipient, "gw", "no such number");
     /// assert!(!Outcome::Rejected(bad).is_retryable());
     /// ```
+    #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             Outcome::Rejected(e) => matches!(
@@ -89,11 +92,13 @@ impl Outcome {
 
     /// Whether the gateway may have accepted it: `Accepted` or `Unknown`.
     /// The opposite of "certainly not sent".
+    #[must_use]
     pub fn may_have_been_sent(&self) -> bool {
         !matches!(self, Outcome::Rejected(_))
     }
 
     /// The error of a rejected or unknown outcome.
+    #[must_use]
     pub fn error(&self) -> Option<&SmsError> {
         match self {
             Outcome::Accepted { .. } => None,
@@ -123,12 +128,14 @@ pub struct SendReport {
 
 impl SendReport {
     /// A report from outcomes in recipient order.
+    #[must_use]
     pub fn new(outcomes: Vec<RecipientOutcome>) -> Self {
         SendReport { outcomes }
     }
 
     /// The same outcome for every recipient of `message` (a whole-request
     /// failure, a refusal before sending).
+    #[must_use]
     pub fn same_for_all(message: &Message, provider: &str, outcome: Outcome) -> Self {
         SendReport {
             outcomes: message
@@ -144,21 +151,25 @@ impl SendReport {
     }
 
     /// Every outcome, in recipient order.
+    #[must_use]
     pub fn outcomes(&self) -> &[RecipientOutcome] {
         &self.outcomes
     }
 
     /// The outcomes, taken.
+    #[must_use]
     pub fn into_outcomes(self) -> Vec<RecipientOutcome> {
         self.outcomes
     }
 
     /// Whether every recipient was accepted.
+    #[must_use]
     pub fn all_accepted(&self) -> bool {
         self.outcomes.iter().all(|o| o.outcome.is_accepted())
     }
 
     /// Whether some recipients were accepted and others not.
+    #[must_use]
     pub fn is_partial(&self) -> bool {
         let accepted = self.accepted().count();
         accepted > 0 && accepted < self.outcomes.len()

@@ -41,6 +41,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// Everything supported, 6 parts, batches of 100, any sender: a
     /// starting point for `with_*` changes.
+    #[must_use]
     pub const fn full() -> Self {
         Capabilities {
             limits: Limits::INTELECOM,
@@ -56,54 +57,63 @@ impl Capabilities {
     }
 
     /// Sets the limits.
+    #[must_use]
     pub const fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
     /// Sets the batch size (at least 1).
+    #[must_use]
     pub const fn with_max_batch(mut self, n: usize) -> Self {
         self.max_batch = if n == 0 { 1 } else { n };
         self
     }
 
     /// Sets the sender rules.
+    #[must_use]
     pub const fn with_sender_rules(mut self, rules: SenderRules) -> Self {
         self.sender_rules = rules;
         self
     }
 
     /// Sets Unicode support.
+    #[must_use]
     pub const fn with_unicode(mut self, yes: bool) -> Self {
         self.unicode = yes;
         self
     }
 
     /// Sets priority support.
+    #[must_use]
     pub const fn with_priority(mut self, yes: bool) -> Self {
         self.priority = yes;
         self
     }
 
     /// Sets scheduling support.
+    #[must_use]
     pub const fn with_scheduling(mut self, yes: bool) -> Self {
         self.scheduling = yes;
         self
     }
 
     /// Sets whether references are returned.
+    #[must_use]
     pub const fn with_references(mut self, yes: bool) -> Self {
         self.references = yes;
         self
     }
 
     /// Sets whether a sender can be set.
+    #[must_use]
     pub const fn with_custom_sender(mut self, yes: bool) -> Self {
         self.custom_sender = yes;
         self
     }
 
     /// Sets delivery-report support.
+    #[must_use]
     pub const fn with_delivery_reports(mut self, yes: bool) -> Self {
         self.delivery_reports = yes;
         self

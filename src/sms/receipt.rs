@@ -50,6 +50,7 @@ impl DeliveryReceipt {
     /// A report from `provider` on the message with the gateway's
     /// `reference`, in `state`, with the gateway's own status code; set the
     /// other fields as the gateway gives them.
+    #[must_use]
     pub fn new(
         provider: &'static str,
         reference: &str,
@@ -80,8 +81,8 @@ pub struct IncomingMessage {
     /// The gateway's id of the message; the same on redelivery.
     pub id: String,
     /// Whether `id` tells this message from every other (true for
-    /// Intelecom's `messageid` and PSWinCom's `REF`). False when the
-    /// gateway gave only a number within the push (PSWinCom's `ID` without
+    /// Intelecom's `messageid` and `PSWinCom`'s `REF`). False when the
+    /// gateway gave only a number within the push (`PSWinCom`'s `ID` without
     /// a `REF`): then a second, identical message from the same sender is
     /// indistinguishable from a redelivery, and the receiver dedups it
     /// only within its short window.
@@ -104,7 +105,7 @@ pub struct IncomingMessage {
     pub received_at: Option<String>,
     /// The sender's network as `mcc:mnc`.
     pub network: Option<String>,
-    /// Other fields the gateway sent, by name (PSWinCom's `ADDRESS`,
+    /// Other fields the gateway sent, by name (`PSWinCom`'s `ADDRESS`,
     /// `POSITION/POS/LATITUDE`, `METADATA/…`; Intelecom's `serviceid`,
     /// `sctimestamp`, …).
     pub extras: Vec<(String, String)>,
@@ -121,6 +122,7 @@ impl IncomingMessage {
     /// m.to = Some("26112".into());
     /// assert_eq!(m.from.unwrap().e164(), "+4741000001");
     /// ```
+    #[must_use]
     pub fn new(provider: &'static str, id: &str, from_raw: &str, text: &str) -> Self {
         let international = if from_raw.starts_with('+') {
             from_raw.to_owned()

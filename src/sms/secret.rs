@@ -23,11 +23,13 @@ impl Secret {
     }
 
     /// The secret value, for the one place that must send it.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
 
     /// Whether the secret is empty (a missing password).
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

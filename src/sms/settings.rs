@@ -17,13 +17,14 @@ use crate::phone::{DefaultCountry, PhoneNumber};
 pub enum ProviderKind {
     /// Intelecom, now Puzzel.
     Intelecom,
-    /// PSWinCom, now LINK Mobility.
+    /// `PSWinCom`, now LINK Mobility.
     #[serde(alias = "linkmobility")]
     Pswincom,
 }
 
 impl ProviderKind {
     /// What the gateway can do, as documented.
+    #[must_use]
     pub fn capabilities(self) -> Capabilities {
         match self {
             ProviderKind::Intelecom => Capabilities::full()
@@ -61,6 +62,7 @@ pub enum SmtpSecurity {
 
 impl SmtpSecurity {
     /// The usual port for this kind of connection.
+    #[must_use]
     pub fn default_port(self) -> u16 {
         match self {
             SmtpSecurity::StartTls => 587,
@@ -179,7 +181,7 @@ pub struct SmsSettings {
     /// Country assumed for numbers typed without a country code (`NO`, `47`).
     #[serde(default)]
     pub default_country: Option<String>,
-    /// The gateway's base URL (Intelecom) or XML endpoint (PSWinCom),
+    /// The gateway's base URL (Intelecom) or XML endpoint (`PSWinCom`),
     /// instead of its real host (for an emulator or a proxy).
     #[serde(default)]
     pub base_url: Option<String>,
@@ -259,6 +261,7 @@ pub(crate) struct Checked {
 
 impl SmsSettings {
     /// Settings for `provider` with everything else empty or default.
+    #[must_use]
     pub fn new(provider: ProviderKind) -> Self {
         SmsSettings {
             provider,
@@ -278,6 +281,7 @@ impl SmsSettings {
     }
 
     /// Switches to Intelecom's e-mail mode through `smtp`.
+    #[must_use]
     pub fn with_email(mut self, smtp: SmtpSettings) -> Self {
         self.use_web_service = false;
         self.smtp = Some(smtp);
@@ -287,6 +291,7 @@ impl SmsSettings {
     /// What the configured channel can do: the gateway's capabilities, or
     /// the e-mail mode's (no reference, no delivery report, no sender, no
     /// priority, GSM-7 only).
+    #[must_use]
     pub fn capabilities(&self) -> Capabilities {
         match (self.provider, self.use_web_service) {
             (ProviderKind::Intelecom, false) => Self::email_capabilities(),
@@ -310,12 +315,14 @@ impl SmsSettings {
     }
 
     /// Sets the service ID.
+    #[must_use]
     pub fn with_service_id(mut self, id: u32) -> Self {
         self.service_id = Some(NumberOrText::Number(i64::from(id)));
         self
     }
 
     /// Sets user name and password.
+    #[must_use]
     pub fn with_credentials(
         mut self,
         user: impl Into<String>,
@@ -333,7 +340,7 @@ impl SmsSettings {
     /// A [`SettingsError`]: priority not 1–3, service ID missing or not a
     /// positive number, missing user name or password for the web service,
     /// an invalid sender for the gateway, an unknown default country,
-    /// e-mail mode for PSWinCom (its address is not documented), and for
+    /// e-mail mode for `PSWinCom` (its address is not documented), and for
     /// Intelecom's e-mail mode a missing `smtp` relay or sender address, or
     /// a delivery report or sender (which that mode cannot do). Priority is
     /// ignored in e-mail mode.
@@ -441,7 +448,7 @@ impl SmsSettings {
     /// Builds the configured provider in one call.
     ///
     /// Each channel is its real client: Intelecom's web service (feature
-    /// `intelecom`), Intelecom's e-mail mode (`smtp`) and PSWinCom's XML
+    /// `intelecom`), Intelecom's e-mail mode (`smtp`) and `PSWinCom`'s XML
     /// API (`pswincom`). The provider carries these settings' `sender`,
     /// `priority` and `delivery_report` as [`MessageDefaults`] for every
     /// message that does not set its own (see [`WithDefaults`]).
@@ -525,11 +532,13 @@ impl SmsSettings {
     }
 
     /// The service ID as a number, if set and valid.
+    #[must_use]
     pub fn service_id(&self) -> Option<u32> {
         self.check().ok().and_then(|c| c.service_id)
     }
 
     /// The default country, if set and valid.
+    #[must_use]
     pub fn default_country(&self) -> Option<DefaultCountry> {
         self.check().ok().and_then(|c| c.default_country)
     }
@@ -600,6 +609,7 @@ pub enum Diagnosis {
 
 impl Diagnosis {
     /// Whether the test SMS was accepted.
+    #[must_use]
     pub fn is_accepted(&self) -> bool {
         matches!(self, Diagnosis::Accepted { .. })
     }
@@ -608,6 +618,7 @@ impl Diagnosis {
     /// `number_invalid`, `credentials_rejected`, `sender_invalid`,
     /// `text_invalid`, `gateway_unreachable`, `tls_failure`,
     /// `rate_limited`, `rejected`, `unknown`).
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Diagnosis::Accepted { .. } => "accepted",
@@ -626,6 +637,7 @@ impl Diagnosis {
 
     /// Whether the gateway may have taken the message although it did not
     /// say so (do not resend blindly).
+    #[must_use]
     pub fn is_unknown(&self) -> bool {
         matches!(self, Diagnosis::Unknown(_))
     }

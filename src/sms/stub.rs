@@ -48,13 +48,14 @@ impl fmt::Debug for StubProvider {
         f.debug_struct("StubProvider")
             .field("name", &self.name)
             .field("capabilities", &self.caps)
-            .field("sent", &self.sent.lock().map(|s| s.len()).unwrap_or(0))
+            .field("sent", &self.sent.lock().map_or(0, |s| s.len()))
             .finish_non_exhaustive()
     }
 }
 
 impl StubProvider {
     /// Accepts everything, with references `stub-1`, `stub-2`, …
+    #[must_use]
     pub fn new_ok() -> Self {
         let counter = AtomicU64::new(0);
         StubProvider::scripted(move |_| Outcome::Accepted {
@@ -66,6 +67,7 @@ impl StubProvider {
     }
 
     /// Rejects every recipient with an error of `kind`.
+    #[must_use]
     pub fn new_error(kind: ErrorKind) -> Self {
         StubProvider::scripted(move |_| {
             Outcome::Rejected(SmsError::new(kind, "stub", format!("scripted {kind:?}")))
@@ -73,6 +75,7 @@ impl StubProvider {
     }
 
     /// Gives every recipient an unknown outcome (as after a timeout).
+    #[must_use]
     pub fn new_unknown() -> Self {
         StubProvider::scripted(|_| {
             Outcome::Unknown(SmsError::new(
@@ -94,12 +97,14 @@ impl StubProvider {
     }
 
     /// Sets the name reported in outcomes.
+    #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
     /// Sets the capabilities (and so the checks and batch size).
+    #[must_use]
     pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
         self.caps = caps;
         self
@@ -107,7 +112,10 @@ impl StubProvider {
 
     /// Every batch "sent" so far, in order.
     pub fn messages(&self) -> Vec<Message> {
-        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -134,7 +142,7 @@ impl SmsProvider for StubProvider {
                 .collect();
             self.sent
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(batch);
             std::future::ready(SendReport::new(outcomes))
         })

@@ -11,7 +11,7 @@
 //!
 //! - a report that echoes the client reference (Intelecom) matches the
 //!   record made before the send;
-//! - a report that carries only the gateway's reference (PSWinCom) and
+//! - a report that carries only the gateway's reference (`PSWinCom`) and
 //!   arrives before the send returned is **held** for a bounded time
 //!   ([`hold_unmatched`](DeliveryTracker::hold_unmatched), default
 //!   [`DEFAULT_HOLD`]) and handed on as soon as the reference is recorded;
@@ -122,6 +122,7 @@ impl SentRecord {
 
     /// Whether the gateway's reference is still unknown (recorded before
     /// the send, or the send's outcome was unknown).
+    #[must_use]
     pub fn is_pending(&self) -> bool {
         self.reference.is_none()
     }
@@ -146,6 +147,7 @@ impl StoreError {
     }
 
     /// With the underlying error.
+    #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
@@ -207,16 +209,15 @@ impl MemoryInner {
     }
 
     fn insert(&mut self, r: SentRecord) {
-        let id = match self.existing(&r) {
-            Some(id) => id,
-            None => {
-                self.next += 1;
-                self.order.push_back(self.next);
-                if let Some(c) = &r.client_reference {
-                    self.by_client.entry(c.clone()).or_default().push(self.next);
-                }
-                self.next
+        let id = if let Some(id) = self.existing(&r) {
+            id
+        } else {
+            self.next += 1;
+            self.order.push_back(self.next);
+            if let Some(c) = &r.client_reference {
+                self.by_client.entry(c.clone()).or_default().push(self.next);
             }
+            self.next
         };
         if let Some(reference) = &r.reference {
             self.by_reference.insert(reference.clone(), id);
@@ -249,11 +250,13 @@ impl MemoryInner {
 
 impl MemorySentStore {
     /// A store for up to 1,000,000 records.
+    #[must_use]
     pub fn new() -> Self {
         MemorySentStore::with_capacity(1_000_000)
     }
 
     /// A store for up to `capacity` records; the oldest go first.
+    #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         MemorySentStore {
             inner: Mutex::new(MemoryInner::default()),
@@ -272,7 +275,9 @@ impl MemorySentStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -333,6 +338,7 @@ pub struct DeliveryEvent {
 
 impl DeliveryEvent {
     /// An event for a report no record matched.
+    #[must_use]
     pub fn unmatched(receipt: DeliveryReceipt) -> Self {
         DeliveryEvent {
             sent: None,
@@ -341,11 +347,13 @@ impl DeliveryEvent {
     }
 
     /// The final state.
+    #[must_use]
     pub fn state(&self) -> DeliveryState {
         self.receipt.state
     }
 
     /// Why it failed, as the gateway said, for a failed or expired message.
+    #[must_use]
     pub fn reason(&self) -> Option<&str> {
         match self.receipt.state {
             DeliveryState::Delivered => None,
@@ -359,6 +367,7 @@ impl DeliveryEvent {
     }
 
     /// The recipient: the recorded one, else the one the report names.
+    #[must_use]
     pub fn recipient(&self) -> Option<PhoneNumber> {
         self.sent
             .as_ref()
@@ -548,13 +557,15 @@ impl std::fmt::Debug for DeliveryTracker {
 
 impl TrackerInner {
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn handler(&self) -> Option<Arc<dyn DeliveryHandler>> {
         self.handler
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }
@@ -565,8 +576,7 @@ fn generated_client_reference() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let millis = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_millis() as u64);
     format!("dt{millis:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -607,10 +617,15 @@ impl DeliveryTracker {
     /// [`WebhookReceiver`](crate::receiver::WebhookReceiver) sets its
     /// delivery handler here; without a handler, reports are never held.
     pub fn deliver_held_to(&self, handler: Arc<dyn DeliveryHandler>) {
-        *self.inner.handler.lock().unwrap_or_else(|p| p.into_inner()) = Some(handler);
+        *self
+            .inner
+            .handler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handler);
     }
 
     /// How many reports are held.
+    #[must_use]
     pub fn held(&self) -> usize {
         self.inner.held().entries.len()
     }

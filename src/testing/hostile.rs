@@ -7,6 +7,7 @@
 
 /// Intelecom JSON MO push whose first entry has as many fields as fit in
 /// `bytes` (`{"mo":[{"field00000":"v",…},{…good…}]}`).
+#[must_use]
 pub fn intelecom_json_many_fields(bytes: usize) -> Vec<u8> {
     let mut body = String::with_capacity(bytes + 128);
     body.push_str(r#"{"mo":[{"messageid":"m1","originator":"+4741000001","content":"Hei""#);
@@ -21,6 +22,7 @@ pub fn intelecom_json_many_fields(bytes: usize) -> Vec<u8> {
 
 /// Intelecom XML MO push whose first entry has as many fields as fit in
 /// `bytes`.
+#[must_use]
 pub fn intelecom_xml_many_fields(bytes: usize) -> Vec<u8> {
     let mut body = String::with_capacity(bytes + 256);
     body.push_str("<mo><message><messageid>m1</messageid><originator>+4741000001</originator>");
@@ -36,8 +38,9 @@ pub fn intelecom_xml_many_fields(bytes: usize) -> Vec<u8> {
     body.into_bytes()
 }
 
-/// PSWinCom XML DR push whose first `MSG` nests elements as deep as fit
+/// `PSWinCom` XML DR push whose first `MSG` nests elements as deep as fit
 /// in `bytes`.
+#[must_use]
 pub fn pswincom_deep(bytes: usize) -> Vec<u8> {
     let depth = bytes.saturating_sub(200) / 7;
     format!(
@@ -49,8 +52,9 @@ pub fn pswincom_deep(bytes: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-/// PSWinCom XML DR push whose first `MSG` has as many fields as fit in
+/// `PSWinCom` XML DR push whose first `MSG` has as many fields as fit in
 /// `bytes`.
+#[must_use]
 pub fn pswincom_wide(bytes: usize) -> Vec<u8> {
     let mut body = String::with_capacity(bytes + 256);
     body.push_str("<?xml version=\"1.0\"?><MSGLST><MSG><ID>1</ID>");

@@ -186,6 +186,7 @@ impl IntelecomEmulator {
     }
 
     /// The base URL to give the client (`http://127.0.0.1:<port>`).
+    #[must_use]
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -202,17 +203,21 @@ impl IntelecomEmulator {
 
     /// How many requests were recorded since the start (keeps counting
     /// when [`received`](Self::received) drops the oldest).
+    #[must_use]
     pub fn requests_seen(&self) -> u64 {
         self.lock().seen
     }
 
     /// The requests received so far (the last [`MAX_RECORDED`]).
+    #[must_use]
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.iter().cloned().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -403,7 +408,9 @@ fn record(inner: &Arc<Mutex<Inner>>, body: &Bytes, req: Option<&Req>, status: u1
             )
         })
         .unwrap_or_default();
-    let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut g = inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     g.seen += 1;
     if g.received.len() >= MAX_RECORDED {
         g.received.pop_front();
@@ -423,7 +430,7 @@ async fn send_messages(
 ) -> Response {
     let fault = inner
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .faults
         .pop_front();
     if let Some(Fault::Slow(d)) = &fault {
@@ -456,7 +463,9 @@ async fn send_messages(
         }
     };
     let (auth_ok, max_batch) = {
-        let i = inner.lock().unwrap_or_else(|p| p.into_inner());
+        let i = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         (
             req.service_id == i.service_id
                 && req.username == i.username
@@ -485,7 +494,9 @@ async fn send_messages(
         _ => None,
     };
     let first_id = {
-        let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         g.next_id += req.message.len() as u64;
         g.next_id - req.message.len() as u64
     };
@@ -523,11 +534,14 @@ async fn send_messages(
         .collect();
     let dr_target = inner
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .dr_target
         .clone();
     if let Some((target, format)) = dr_target {
-        let status = inner.lock().unwrap_or_else(|p| p.into_inner()).dr_status;
+        let status = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .dr_status;
         let drs: Vec<Fields> = statuses
             .iter()
             .zip(&req.message)
@@ -577,7 +591,9 @@ fn skips_dr(m: &Msg) -> bool {
 
 impl ResetHooks for Mutex<Inner> {
     fn take_reset(&self) -> Option<Reset> {
-        let mut g = self.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let reset = match g.faults.front() {
             Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
             Some(Fault::ResetAfterBody) => Reset::AfterBody,

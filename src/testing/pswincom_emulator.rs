@@ -1,4 +1,4 @@
-//! A loopback PSWinCom XML gateway for tests and examples: it checks
+//! A loopback `PSWinCom` XML gateway for tests and examples: it checks
 //! requests as strictly as the documentation and DTDs describe them, answers
 //! with the documented `SESSION` bodies, can be told to fail, and pushes
 //! delivery reports and incoming SMS to a URL like the real gateway.
@@ -119,7 +119,7 @@ impl Inner {
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A running emulator on `127.0.0.1`; stops when dropped.
@@ -174,6 +174,7 @@ impl PswincomEmulator {
     }
 
     /// The URL to give the client (`http://127.0.0.1:<port>/`).
+    #[must_use]
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
@@ -185,11 +186,13 @@ impl PswincomEmulator {
 
     /// How many requests were recorded since the start (keeps counting
     /// when [`received`](Self::received) drops the oldest).
+    #[must_use]
     pub fn requests_seen(&self) -> u64 {
         lock(&self.inner).seen
     }
 
     /// The requests received so far (the last [`MAX_RECORDED`]).
+    #[must_use]
     pub fn received(&self) -> Vec<Received> {
         lock(&self.inner).received.iter().cloned().collect()
     }

@@ -31,12 +31,14 @@ impl PushTarget {
     }
 
     /// Adds a header to every push.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Sets how many redeliveries follow a failed push.
+    #[must_use]
     pub fn retries(mut self, n: usize) -> Self {
         self.retries = n;
         self
@@ -51,7 +53,7 @@ pub struct PushResult {
     /// listed one after another.
     pub statuses: Vec<u16>,
     /// Whether every request was finally acknowledged: answered with 200
-    /// (and, for PSWinCom XML pushes, every `ID` acknowledged `OK`).
+    /// (and, for `PSWinCom` XML pushes, every `ID` acknowledged `OK`).
     pub delivered: bool,
 }
 
@@ -64,7 +66,7 @@ pub(crate) struct PushRequest {
     /// Headers of this request (besides the target's).
     pub(crate) headers: Vec<(&'static str, String)>,
     /// The entry IDs it carries, where the receiver acknowledges each
-    /// (PSWinCom XML); empty otherwise.
+    /// (`PSWinCom` XML); empty otherwise.
     pub(crate) ids: Vec<String>,
 }
 

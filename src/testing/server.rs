@@ -83,7 +83,7 @@ async fn route<H: ResetHooks>(
                 .into_body()
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             hooks.record_reset(&body);
             Err(ScriptedReset)
@@ -93,7 +93,7 @@ async fn route<H: ResetHooks>(
             let whole = body
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             parts.headers.insert(
                 axum::http::header::CONTENT_LENGTH,

@@ -144,21 +144,25 @@ impl SmtpServer {
     }
 
     /// The host to connect to: `127.0.0.1`.
+    #[must_use]
     pub fn host(&self) -> String {
         self.addr.ip().to_string()
     }
 
     /// The port it listens on.
+    #[must_use]
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
     /// Every mail accepted so far, in order.
+    #[must_use]
     pub fn received(&self) -> Vec<ReceivedMail> {
         lock(&self.state).received.clone()
     }
 
     /// How many logins were refused (wrong user name or password).
+    #[must_use]
     pub fn logins_refused(&self) -> usize {
         lock(&self.state).logins_refused
     }
