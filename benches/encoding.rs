@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use crm_comms::sms::encoding::{Limits, preview, segments};
+use crm_comms::sms::encoding::{preview, segments};
 
 const GSM: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const EXT: &str = "^{}\\[~]|€\u{0C}";
@@ -50,10 +50,10 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("detect_and_count/{name}"));
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function("crm_comms_segments", |b| {
-            b.iter(|| segments(black_box(text), &Limits::INTELECOM).parts);
+            b.iter(|| segments(black_box(text), &crm_comms::intelecom::LIMITS).parts);
         });
         g.bench_function("crm_comms_full_preview", |b| {
-            b.iter(|| preview(black_box(text), &Limits::INTELECOM).parts);
+            b.iter(|| preview(black_box(text), &crm_comms::intelecom::LIMITS).parts);
         });
         g.bench_function("naive_hashmap_per_char", |b| {
             b.iter(|| naive(&table, black_box(text)));

@@ -17,8 +17,9 @@ use crm_comms::intelecom::MAIL_PROVIDER;
 use crm_comms::links::{PhoneLinkFormat, WindowsRegistration};
 use crm_comms::phone::{DefaultCountry, PhoneNumber};
 use crm_comms::prefs::{Context, Entry, Level, PHONE_LINK_FORMAT, Preferences};
-use crm_comms::sms::encoding::{Limits, preview};
-use crm_comms::sms::{Message, Outcome, SmsSettings};
+use crm_comms::settings::SmsSettings;
+use crm_comms::sms::encoding::preview;
+use crm_comms::sms::{Message, Outcome};
 use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
 use crm_comms::testing::pswincom_emulator::PswincomEmulator;
 use crm_comms::testing::smtp_server::SmtpServer;
@@ -146,7 +147,7 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
 
     // What a typing UI shows before sending.
     let text = "Hei! Møtet er flyttet til kl. 10 😀";
-    let p = preview(text, &Limits::INTELECOM);
+    let p = preview(text, &crm_comms::intelecom::LIMITS);
     println!(
         "\n{text:?}: {} with {} units in {} part(s); Unicode because of {:?}",
         p.encoding, p.units, p.parts, p.forced_ucs2_by

@@ -1,6 +1,6 @@
 //! The crate-wide error.
 
-use crate::{links, phone, prefs, sms};
+use crate::{links, phone, prefs, settings, sms};
 
 /// A `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,7 +41,7 @@ pub enum Error {
     Sms(#[from] sms::SmsError),
     /// The SMS settings are invalid.
     #[error(transparent)]
-    SmsSettings(#[from] sms::SettingsError),
+    SmsSettings(#[from] settings::SettingsError),
 }
 
 #[cfg(test)]

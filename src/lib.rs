@@ -14,9 +14,28 @@
 //!   values and an answer to "where did this value come from".
 //! - [`sms`]: the provider-neutral SMS core (the `SmsProvider` contract,
 //!   messages, GSM-7/UCS-2 encoding, one outcome per recipient, receipts,
-//!   incoming messages, the CRM's SMS settings and "send a test SMS"), with
-//!   gateways in `intelecom` and `pswincom` and, for integrators, `testing`
-//!   (conformance suite, loopback emulators, a loopback SMTP server).
+//!   incoming messages, delivery tracking); it names no gateway.
+//! - [`intelecom`], [`pswincom`]: one module per gateway — its documented
+//!   facts (capabilities, limits, sender rules) in any build, its client,
+//!   wire format and callback parsers behind its feature.
+//! - [`settings`]: the CRM's SMS settings page and "send a test SMS",
+//!   building the configured gateway's provider.
+//! - `receiver` (feature): the webhook receiver for the gateways' pushes;
+//!   `testing` (feature): the conformance suite, loopback emulators and a
+//!   loopback SMTP server for integrators.
+//!
+//! ## Layering
+//!
+//! Dependencies run one way, and a module only uses those to its left:
+//!
+//! ```text
+//! phone ← sms (neutral core) ← intelecom, pswincom ← settings, receiver, testing ← the CLI
+//! links, prefs: on their own (no HTTP, no async runtime)
+//! ```
+//!
+//! Data flows the same way: a `Message` is validated and encoded by the
+//! core, written to the wire by a gateway, and its answer comes back as
+//! one `Outcome` per recipient.
 //!
 //! ## Features
 //!
@@ -48,18 +67,15 @@
 mod error;
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 mod gateway_http;
-#[cfg(any(feature = "intelecom", feature = "smtp"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "intelecom", feature = "smtp"))))]
 pub mod intelecom;
 pub mod links;
 pub mod phone;
 pub mod prefs;
-#[cfg(feature = "pswincom")]
-#[cfg_attr(docsrs, doc(cfg(feature = "pswincom")))]
 pub mod pswincom;
 #[cfg(feature = "receiver")]
 #[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
 pub mod receiver;
+pub mod settings;
 pub mod sms;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -1,7 +1,7 @@
 //! Segmenting never splits an escape or a surrogate pair and reassembles to
 //! the input; the counts agree with the parts.
 
-use crm_comms::sms::encoding::{Encoding, Limits, gsm_cost, preview, split};
+use crm_comms::sms::encoding::{Encoding, gsm_cost, preview, split};
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {
@@ -25,7 +25,7 @@ proptest! {
 
     #[test]
     fn parts_reassemble_and_fit(t in text(), pswin in any::<bool>()) {
-        let limits = if pswin { Limits::PSWINCOM } else { Limits::INTELECOM };
+        let limits = if pswin { crm_comms::pswincom::LIMITS } else { crm_comms::intelecom::LIMITS };
         let p = preview(&t, &limits);
         let parts = split(&t, &limits);
         prop_assert_eq!(parts.concat(), t.clone());
@@ -56,7 +56,7 @@ proptest! {
 
     #[test]
     fn segments_agrees_with_preview(t in text()) {
-        for limits in [Limits::INTELECOM, Limits::PSWINCOM] {
+        for limits in [crm_comms::intelecom::LIMITS, crm_comms::pswincom::LIMITS] {
             let p = preview(&t, &limits);
             let s = crm_comms::sms::encoding::segments(&t, &limits);
             prop_assert_eq!((s.encoding, s.units, s.parts), (p.encoding, p.units, p.parts));

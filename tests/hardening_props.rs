@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use crm_comms::phone::PhoneNumber;
 use crm_comms::pswincom::wire::{self as pw, WireText};
-use crm_comms::sms::encoding::Limits;
 use crm_comms::sms::{Message, Outcome, Secret, Sender};
 use proptest::prelude::*;
 use quick_xml::events::Event;
@@ -116,7 +115,7 @@ proptest! {
             b = b.sender(s);
         }
         let Ok(message) = b.build() else { return Ok(()) };
-        let Ok(sent) = pw::wire_messages(&message, &Limits::PSWINCOM, SystemTime::now()) else {
+        let Ok(sent) = pw::wire_messages(&message, &crm_comms::pswincom::LIMITS, SystemTime::now()) else {
             return Ok(());
         };
         let body = pw::to_latin1(&pw::request_xml(&user, &Secret::new(password.clone()), &sent));
@@ -158,7 +157,7 @@ proptest! {
         ],
     ) {
         let message = Message::builder().to_all(to.clone()).text("Hei").build().unwrap();
-        let sent = pw::wire_messages(&message, &Limits::PSWINCOM, SystemTime::now()).unwrap();
+        let sent = pw::wire_messages(&message, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
         let outcomes = pw::outcomes(&body, &sent);
         prop_assert_eq!(outcomes.len(), to.len());
         // Only an explicit OK for that ID is ever "accepted".

@@ -337,7 +337,7 @@ fn the_memory_store_forgets_the_oldest_beyond_its_capacity() {
 
 #[test]
 fn the_settings_sms_endpoint_is_a_routing_code() {
-    let settings = |code: &str| -> crm_comms::sms::SmsSettings {
+    let settings = |code: &str| -> crm_comms::settings::SmsSettings {
         serde_json::from_value(serde_json::json!({
             "provider": "pswincom", "sms_endpoint": code,
             "pswin_username": "crm", "pswin_password": "pw"

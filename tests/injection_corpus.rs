@@ -8,12 +8,12 @@
 use std::time::SystemTime;
 
 use crm_comms::intelecom::IntelecomMail;
+use crm_comms::intelecom::SmtpSecurity;
 use crm_comms::intelecom::wire as iw;
 use crm_comms::links::{PhoneLinkFormat, WindowsRegistration};
 use crm_comms::phone::{DefaultCountry, PhoneNumber};
 use crm_comms::pswincom::wire as pw;
-use crm_comms::sms::encoding::Limits;
-use crm_comms::sms::{ErrorKind, Message, Secret, Sender, SmtpSecurity};
+use crm_comms::sms::{ErrorKind, Message, Secret, Sender};
 use quick_xml::events::Event;
 
 const HOSTILE: &[&str] = &[
@@ -167,7 +167,8 @@ fn hostile_texts_and_credentials_stay_inside_their_pswin_elements() {
             assert!(value.chars().all(char::is_control), "{value:?}");
             continue;
         };
-        let sent = pw::wire_messages(&message, &Limits::PSWINCOM, SystemTime::now()).unwrap();
+        let sent =
+            pw::wire_messages(&message, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
         let body = pw::to_latin1(&pw::request_xml(value, &Secret::new(value), &sent));
         let (msgs, client, password) = read_pswin(&body);
         assert_eq!(msgs.len(), 2, "{value:?}");
@@ -208,7 +209,7 @@ fn hostile_senders_are_typed_errors_or_carried_exactly() {
                     .sender(s)
                     .build()
                     .unwrap();
-                let sent = pw::wire_messages(&m, &Limits::PSWINCOM, SystemTime::now());
+                let sent = pw::wire_messages(&m, &crm_comms::pswincom::LIMITS, SystemTime::now());
                 if let Ok(sent) = sent {
                     assert_eq!(sent[0].sender.as_deref(), Some(value.trim()), "{value:?}");
                 }

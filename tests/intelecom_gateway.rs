@@ -262,7 +262,7 @@ fn builder_validates() {
 
 #[tokio::test]
 async fn settings_build_the_real_provider_and_send_a_test_sms() {
-    use crm_comms::sms::{Diagnosis, ProviderKind, SmsSettings};
+    use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
     let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
         .await
         .unwrap();
@@ -290,7 +290,7 @@ async fn settings_build_the_real_provider_and_send_a_test_sms() {
 /// sender, priority and delivery-report choice for messages that set none.
 #[tokio::test]
 async fn the_provider_built_from_settings_carries_their_defaults() {
-    use crm_comms::sms::{ProviderKind, SmsSettings};
+    use crm_comms::settings::{ProviderKind, SmsSettings};
     let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
         .await
         .unwrap();

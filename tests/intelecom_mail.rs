@@ -6,10 +6,8 @@
 use std::time::Duration;
 
 use crm_comms::intelecom::{IntelecomMail, SmtpRelay, SmtpSecurity};
-use crm_comms::sms::{
-    Diagnosis, ErrorKind, Message, Outcome, Priority, ProviderKind, SendReport, Sender,
-    SmsProvider, SmsSettings, SmtpSettings,
-};
+use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings, SmtpSettings};
+use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
 use crm_comms::testing::smtp_server::{ReceivedMail, SmtpFault, SmtpServer};
 
@@ -420,7 +418,10 @@ async fn settings_in_email_mode_build_the_mail_provider() {
     assert_eq!(mail.to, vec!["4741000000-1234@smsmail.intele.com"]);
     let (headers, body) = parse(mail);
     assert!(headers.contains(&("subject".into(), "SMS".into())));
-    assert_eq!(body, format!("{}\r\n", crm_comms::sms::DEFAULT_TEST_TEXT));
+    assert_eq!(
+        body,
+        format!("{}\r\n", crm_comms::settings::DEFAULT_TEST_TEXT)
+    );
 
     // What the mode cannot do is a settings error naming the field.
     let mut with_dr = settings.clone();

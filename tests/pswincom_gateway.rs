@@ -6,10 +6,8 @@
 use std::time::Duration;
 
 use crm_comms::pswincom::Pswincom;
-use crm_comms::sms::{
-    Diagnosis, ErrorKind, Message, Outcome, Priority, ProviderKind, SendReport, Sender,
-    SmsProvider, SmsSettings,
-};
+use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
+use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
 use crm_comms::testing::pswincom_emulator::{Fault, PswincomEmulator};
 
@@ -335,7 +333,7 @@ async fn settings_build_the_real_provider_and_send_a_test_sms() {
     );
     let got = &emu.received()[0].messages[0];
     assert_eq!(got.receiver, "4741000000");
-    assert_eq!(got.text, crm_comms::sms::DEFAULT_TEST_TEXT);
+    assert_eq!(got.text, crm_comms::settings::DEFAULT_TEST_TEXT);
 
     let mut wrong = settings.clone();
     wrong.password = Some("nope".into());

@@ -13,7 +13,6 @@ use crm_comms::pswincom::wire::{
     self, WireText, delivery_time, from_latin1, outcomes, parse_response, request_xml, to_latin1,
     wire_messages, wire_text,
 };
-use crm_comms::sms::encoding::Limits;
 use crm_comms::sms::{DeliveryState, ErrorKind, Message, Outcome, Secret, Sender};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -75,7 +74,7 @@ fn the_request_is_the_documented_session() {
         .validity(Duration::from_secs(3630))
         .build()
         .unwrap();
-    let sent = wire_messages(&m, &Limits::PSWINCOM, SystemTime::now()).unwrap();
+    let sent = wire_messages(&m, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
     let xml = request_xml("user", &Secret::new("pass"), &sent);
     assert_eq!(
         xml,
@@ -94,7 +93,12 @@ fn the_request_is_the_documented_session() {
 
 #[test]
 fn ids_count_from_one_and_receivers_have_no_plus() {
-    let sent = wire_messages(&message("x"), &Limits::PSWINCOM, SystemTime::now()).unwrap();
+    let sent = wire_messages(
+        &message("x"),
+        &crm_comms::pswincom::LIMITS,
+        SystemTime::now(),
+    )
+    .unwrap();
     let got: Vec<_> = sent.iter().map(|m| (m.id, m.receiver.as_str())).collect();
     assert_eq!(got, [(1, "4799999999"), (2, "4741000000")]);
     let sender = Message::builder()
@@ -103,7 +107,7 @@ fn ids_count_from_one_and_receivers_have_no_plus() {
         .sender(Sender::parse("+4712345678").unwrap())
         .build()
         .unwrap();
-    let sent = wire_messages(&sender, &Limits::PSWINCOM, SystemTime::now()).unwrap();
+    let sent = wire_messages(&sender, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
     assert_eq!(sent[0].sender.as_deref(), Some("4712345678"));
 }
 
@@ -133,7 +137,12 @@ fn texts_go_plain_only_when_latin1_and_gsm() {
         }
     }
     // OP 9 follows TEXT in the MSG.
-    let sent = wire_messages(&message("😀"), &Limits::PSWINCOM, SystemTime::now()).unwrap();
+    let sent = wire_messages(
+        &message("😀"),
+        &crm_comms::pswincom::LIMITS,
+        SystemTime::now(),
+    )
+    .unwrap();
     let xml = request_xml("u", &Secret::new("p"), &sent);
     let fields = &msgs(&xml)[0];
     let names: Vec<_> = fields.iter().map(|(k, _)| k.as_str()).collect();
@@ -149,7 +158,7 @@ fn nothing_typed_breaks_out_of_its_element() {
         .text(hostile)
         .build()
         .unwrap();
-    let sent = wire_messages(&m, &Limits::PSWINCOM, SystemTime::now()).unwrap();
+    let sent = wire_messages(&m, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
     let xml = request_xml("us</CLIENT>er", &Secret::new("p<w>&\"€"), &sent);
     let parsed = msgs(&xml);
     assert_eq!(parsed.len(), 1);
@@ -172,7 +181,7 @@ fn nothing_typed_breaks_out_of_its_element() {
 
 #[test]
 fn lengths_are_checked_as_sent() {
-    let limits = Limits::PSWINCOM;
+    let limits = crm_comms::pswincom::LIMITS;
     assert!(wire_messages(&message(&"a".repeat(2144)), &limits, SystemTime::now()).is_ok());
     let e = wire_messages(&message(&"a".repeat(2145)), &limits, SystemTime::now()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TextTooLong);
@@ -213,7 +222,7 @@ fn responses_are_matched_by_id() {
             .text("x")
             .build()
             .unwrap(),
-        &Limits::PSWINCOM,
+        &crm_comms::pswincom::LIMITS,
         SystemTime::now(),
     )
     .unwrap();

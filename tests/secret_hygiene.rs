@@ -21,11 +21,10 @@ use std::time::Duration;
 use crm_comms::intelecom::{Intelecom, IntelecomMail, SmtpSecurity};
 use crm_comms::pswincom::Pswincom;
 use crm_comms::receiver::WebhookReceiver;
+use crm_comms::settings::{ProviderKind, SmsSettings, SmtpSettings};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::tracking::DeliveryEvent;
-use crm_comms::sms::{
-    Failover, Message, ProviderKind, Secret, SendReport, SmsProvider, SmsSettings, SmtpSettings,
-};
+use crm_comms::sms::{Failover, Message, Secret, SendReport, SmsProvider};
 use crm_comms::testing::intelecom_emulator::{self, IntelecomEmulator};
 use crm_comms::testing::pswincom_emulator::{self, PswincomEmulator};
 use crm_comms::testing::smtp_server::SmtpServer;

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crm_comms::intelecom::SmtpSecurity;
+use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings, SmtpSettings, send_test_sms};
 use crm_comms::sms::{
-    Capabilities, Diagnosis, ErrorKind, Failover, Message, Outcome, ProviderKind, SenderRules,
-    SmsError, SmsProvider, SmsProviderExt, SmsSettings, SmtpSecurity, SmtpSettings, StubProvider,
-    send_test_sms,
+    Capabilities, ErrorKind, Failover, Message, Outcome, SmsError, SmsProvider, SmsProviderExt,
+    StubProvider,
 };
 
 fn msg(n: usize) -> Message {
@@ -389,7 +390,7 @@ async fn test_sms_diagnosis() {
         (
             StubProvider::new_ok().with_capabilities(
                 Capabilities::full()
-                    .with_sender_rules(SenderRules::INTELECOM)
+                    .with_sender_rules(crm_comms::intelecom::SENDER_RULES)
                     .with_unicode(false),
             ),
             "22334455",

@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use crm_comms::pswincom::wire;
 use crm_comms::sms::Message;
-use crm_comms::sms::encoding::Limits;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         .text("Hei")
         .build()
         .unwrap();
-    let sent = wire::wire_messages(&message, &Limits::PSWINCOM, SystemTime::now()).unwrap();
+    let sent = wire::wire_messages(&message, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
     assert_eq!(wire::outcomes(data, &sent).len(), sent.len());
     let _ = wire::parse_response(data);
 });

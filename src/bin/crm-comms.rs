@@ -15,10 +15,10 @@ use crm_comms::links::{PhoneLinkFormat, WindowsRegistration};
 use crm_comms::phone::{DefaultCountry, PhoneNumber};
 use crm_comms::prefs::{Context, Preferences};
 use crm_comms::receiver::WebhookReceiver;
-use crm_comms::sms::encoding::{Limits, preview};
+use crm_comms::settings::{Diagnosis, SmsSettings};
+use crm_comms::sms::encoding::preview;
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::tracking::DeliveryEvent;
-use crm_comms::sms::{Diagnosis, SmsSettings};
 use crm_comms::testing::intelecom_emulator::IntelecomEmulator;
 use crm_comms::testing::pswincom_emulator::PswincomEmulator;
 
@@ -434,8 +434,8 @@ async fn sms_test(
 
 fn sms_preview(json: bool, text: &str, provider: Gateway) -> u8 {
     let limits = match provider {
-        Gateway::Intelecom => Limits::INTELECOM,
-        Gateway::Pswincom => Limits::PSWINCOM,
+        Gateway::Intelecom => crm_comms::intelecom::LIMITS,
+        Gateway::Pswincom => crm_comms::pswincom::LIMITS,
     };
     let p = preview(text, &limits);
     if json {

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use super::wire::{self, PROVIDER, SendRequest};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
-    Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
-    SmsError, SmsProvider, check_and_send_in_batches,
+    Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
+    SmsProvider, check_and_send_in_batches,
 };
 
 /// The gateway's current host.
@@ -209,9 +209,7 @@ impl SmsProvider for Intelecom {
     }
 
     fn capabilities(&self) -> Capabilities {
-        ProviderKind::Intelecom
-            .capabilities()
-            .with_max_batch(self.max_batch)
+        super::CAPABILITIES.with_max_batch(self.max_batch)
     }
 
     async fn send(&self, message: &Message) -> SendReport {

@@ -62,11 +62,11 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 
-pub use crate::sms::SmtpSecurity;
+pub use super::{MAIL_CAPABILITIES, SmtpSecurity};
 use crate::sms::error::{error_chain, mentions_tls};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
-    SmsProvider, SmsSettings, check_and_send_in_batches,
+    SmsProvider, check_and_send_in_batches,
 };
 
 /// The provider name in reports: `intelecom-mail`.
@@ -74,9 +74,6 @@ pub const MAIL_PROVIDER: &str = "intelecom-mail";
 
 /// The gateway's documented mail domain.
 pub const DEFAULT_MAIL_DOMAIN: &str = "smsmail.intele.com";
-
-/// What the e-mail mode can do; see the [module docs](self) for why.
-pub const MAIL_CAPABILITIES: Capabilities = SmsSettings::email_capabilities();
 
 /// An error of the [`SmtpRelay`] transport.
 #[derive(Debug, thiserror::Error)]

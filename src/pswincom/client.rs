@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::wire::{self, CONTENT_TYPE, PROVIDER};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
-    Capabilities, ErrorKind, Message, Outcome, ProviderKind, RecipientOutcome, Secret, SendReport,
-    SmsError, SmsProvider, check_and_send_in_batches,
+    Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
+    SmsProvider, check_and_send_in_batches,
 };
 
 /// The gateway's XML endpoint.
@@ -253,9 +253,7 @@ impl SmsProvider for Pswincom {
     }
 
     fn capabilities(&self) -> Capabilities {
-        ProviderKind::Pswincom
-            .capabilities()
-            .with_max_batch(self.max_batch)
+        super::CAPABILITIES.with_max_batch(self.max_batch)
     }
 
     async fn send(&self, message: &Message) -> SendReport {

@@ -17,7 +17,7 @@ use super::provider::{Capabilities, SmsProvider};
 /// [`delivery_reports`](Capabilities::delivery_reports). What a message sets
 /// itself is always passed on, and refused by the provider if unsupported.
 ///
-/// [`SmsSettings::build_provider`](super::SmsSettings::build_provider)
+/// [`SmsSettings::build_provider`](crate::settings::SmsSettings::build_provider)
 /// returns its provider wrapped in this, carrying the settings' `sender`,
 /// `priority` and `delivery_report`.
 ///

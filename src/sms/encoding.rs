@@ -61,20 +61,6 @@ impl Limits {
         }
     }
 
-    /// Intelecom/Puzzel: at most 6 parts (918 GSM-7 characters).
-    pub const INTELECOM: Limits = Limits::standard(6);
-
-    /// `PSWinCom`: at most 16 parts of 134 characters (2144), as documented.
-    /// The UCS-2 part size is not documented; we take the safe reading of
-    /// half the GSM-7 budget (67 units a part).
-    pub const PSWINCOM: Limits = Limits {
-        gsm_single: 160,
-        gsm_part: 134,
-        ucs2_single: 70,
-        ucs2_part: 67,
-        max_parts: 16,
-    };
-
     /// The most units (septets or UTF-16 units) a message may have.
     #[must_use]
     pub fn max_units(&self, encoding: Encoding) -> usize {
@@ -300,15 +286,15 @@ fn pack(costs: impl Iterator<Item = usize>, part: usize) -> (usize, usize) {
 /// ```
 /// use crm_comms::sms::encoding::{preview, Encoding, Limits};
 ///
-/// let p = preview("Hei på deg!", &Limits::INTELECOM);
+/// let p = preview("Hei på deg!", &Limits::standard(6));
 /// assert_eq!((p.encoding, p.units, p.parts, p.remaining_in_part), (Encoding::Gsm7, 11, 1, 149));
 ///
-/// let p = preview("Møte kl 10 ✅", &Limits::INTELECOM);
+/// let p = preview("Møte kl 10 ✅", &Limits::standard(6));
 /// assert_eq!(p.encoding, Encoding::Ucs2);
 /// assert_eq!(p.forced_ucs2_by, ['✅']);
 ///
 /// let long = "a".repeat(919);
-/// assert!(preview(&long, &Limits::INTELECOM).exceeds_limit());
+/// assert!(preview(&long, &Limits::standard(6)).exceeds_limit());
 /// ```
 pub fn preview(text: &str, limits: &Limits) -> TextPreview {
     // Fast path: ASCII text in the default alphabet only.
@@ -408,6 +394,15 @@ pub fn split(text: &str, limits: &Limits) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    /// PSWinCom's limits, as `crate::pswincom::LIMITS` has them.
+    const PSWIN: Limits = Limits {
+        gsm_single: 160,
+        gsm_part: 134,
+        ucs2_single: 70,
+        ucs2_part: 67,
+        max_parts: 16,
+    };
+
     use super::*;
 
     #[test]
@@ -429,7 +424,7 @@ mod tests {
 
     #[test]
     fn single_and_concatenated_sizes() {
-        let l = Limits::INTELECOM;
+        let l = Limits::standard(6);
         let cases: &[(String, Encoding, usize, usize, usize)] = &[
             (String::new(), Encoding::Gsm7, 0, 1, 160),
             ("a".repeat(160), Encoding::Gsm7, 160, 1, 0),
@@ -461,29 +456,29 @@ mod tests {
         // 152 'a' then '€': the escape pair does not fit in part 1's last
         // septet, so it moves to part 2 whole.
         let text = format!("{}€{}", "a".repeat(152), "b".repeat(10));
-        let parts = split(&text, &Limits::INTELECOM);
+        let parts = split(&text, &Limits::standard(6));
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], "a".repeat(152));
         assert_eq!(parts.concat(), text);
         let text = format!("{}😀{}", "Ж".repeat(66), "Ж".repeat(10));
-        let parts = split(&text, &Limits::INTELECOM);
+        let parts = split(&text, &Limits::standard(6));
         assert_eq!(parts[0], "Ж".repeat(66));
         assert_eq!(parts.concat(), text);
     }
 
     #[test]
     fn forced_characters_are_listed_once_in_order() {
-        let p = preview("Hei ✅ på deg ✅ 😀 `x`", &Limits::PSWINCOM);
+        let p = preview("Hei ✅ på deg ✅ 😀 `x`", &PSWIN);
         assert_eq!(p.encoding, Encoding::Ucs2);
         assert_eq!(p.forced_ucs2_by, ['✅', '😀', '`']);
     }
 
     #[test]
     fn gateway_limits() {
-        assert_eq!(Limits::INTELECOM.max_units(Encoding::Gsm7), 918);
-        assert_eq!(Limits::INTELECOM.max_units(Encoding::Ucs2), 402);
-        assert_eq!(Limits::PSWINCOM.max_units(Encoding::Gsm7), 2144);
-        assert!(!preview(&"a".repeat(2144), &Limits::PSWINCOM).exceeds_limit());
-        assert!(preview(&"a".repeat(2145), &Limits::PSWINCOM).exceeds_limit());
+        assert_eq!(Limits::standard(6).max_units(Encoding::Gsm7), 918);
+        assert_eq!(Limits::standard(6).max_units(Encoding::Ucs2), 402);
+        assert_eq!(PSWIN.max_units(Encoding::Gsm7), 2144);
+        assert!(!preview(&"a".repeat(2144), &PSWIN).exceeds_limit());
+        assert!(preview(&"a".repeat(2145), &PSWIN).exceeds_limit());
     }
 }

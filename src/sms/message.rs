@@ -166,20 +166,6 @@ impl SenderRules {
         punctuation: "%&-+.,!\"#'()*/?<>;",
         space: true,
     };
-    /// Intelecom/Puzzel: `a–z`, `0–9`, space, `% & - + . ,` (upper case
-    /// letters accepted: the documentation's "a–z" is read as letters).
-    pub const INTELECOM: SenderRules = SenderRules {
-        max_alphanumeric: 11,
-        punctuation: "%&-+.,",
-        space: true,
-    };
-    /// `PSWinCom`: `a–z A–Z 0–9` and `!"#%&'()*+ -./?><;`.
-    pub const PSWINCOM: SenderRules = SenderRules {
-        max_alphanumeric: 11,
-        punctuation: "!\"#%&'()*+-./?><;",
-        space: true,
-    };
-
     /// Checks an alphanumeric sender name.
     ///
     /// # Errors
@@ -656,22 +642,6 @@ mod tests {
             Sender::parse("4799999999").unwrap(),
             Sender::International(_)
         ));
-        assert!(
-            SenderRules::INTELECOM
-                .check_alphanumeric("Puzzel AS")
-                .is_ok()
-        );
-        assert_eq!(
-            SenderRules::INTELECOM
-                .check_alphanumeric("Hi!")
-                .unwrap_err(),
-            SenderError::InvalidCharacter('!')
-        );
-        assert!(SenderRules::PSWINCOM.check_alphanumeric("Hi!").is_ok());
-        assert_eq!(
-            SenderRules::PSWINCOM.check_alphanumeric("a,b").unwrap_err(),
-            SenderError::InvalidCharacter(',')
-        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! SMS: the provider-neutral core the gateways are built on.
+//! SMS: the provider-neutral core the gateways are built on. Nothing here
+//! names a gateway: their facts live in [`crate::intelecom`] and
+//! [`crate::pswincom`], the CRM's settings in [`crate::settings`].
 //!
 //! - [`SmsProvider`]: the object-safe async contract (see its "Contract"
 //!   section), with [`SmsProviderExt`] conveniences, [`Capabilities`],
@@ -9,7 +11,6 @@
 //! - [`SmsError`]: one error type with a kind and predicates.
 //! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview.
 //! - [`StubProvider`] (a fake), [`Failover`] and [`WithDefaults`].
-//! - [`SmsSettings`]: the CRM's SMS settings, and [`send_test_sms`].
 //! - [`DeliveryReceipt`] and [`IncomingMessage`]: what gateways push, in
 //!   provider-neutral form; [`inbound`] routes incoming SMS by the CRM's
 //!   "SMS endpoint" code, [`tracking`] matches delivery reports to sent
@@ -25,7 +26,6 @@ mod outcome;
 mod provider;
 mod receipt;
 mod secret;
-mod settings;
 mod stub;
 pub mod tracking;
 
@@ -43,8 +43,4 @@ pub use provider::{
 };
 pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage, MAX_RAW_ENTRY};
 pub use secret::Secret;
-pub use settings::{
-    DEFAULT_TEST_TEXT, Diagnosis, ProviderKind, SettingsError, SmsSettings, SmtpSecurity,
-    SmtpSettings, send_test_sms,
-};
 pub use stub::StubProvider;

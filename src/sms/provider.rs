@@ -39,12 +39,38 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Everything supported, 6 parts, batches of 100, any sender: a
-    /// starting point for `with_*` changes.
+    /// Nothing beyond plain GSM-7 text to one recipient at a time: one
+    /// part, batches of 1, no Unicode, reports, priority, scheduling,
+    /// custom sender or references. The safe start for an adapter: switch
+    /// on with `with_*` what its gateway documents.
+    ///
+    /// ```
+    /// use crm_comms::sms::Capabilities;
+    /// let caps = Capabilities::none().with_unicode(true).with_max_batch(50);
+    /// assert!(caps.unicode && !caps.delivery_reports && caps.max_batch == 50);
+    /// ```
+    #[must_use]
+    pub const fn none() -> Self {
+        Capabilities {
+            limits: Limits::standard(1),
+            unicode: false,
+            delivery_reports: false,
+            priority: false,
+            scheduling: false,
+            max_batch: 1,
+            custom_sender: false,
+            sender_rules: SenderRules::ANY,
+            references: false,
+        }
+    }
+
+    /// Everything supported, 6 parts, batches of 100, any sender: for
+    /// fakes. An adapter should start from [`none`](Self::none), so that
+    /// it never claims what its gateway does not do.
     #[must_use]
     pub const fn full() -> Self {
         Capabilities {
-            limits: Limits::INTELECOM,
+            limits: Limits::standard(6),
             unicode: true,
             delivery_reports: true,
             priority: true,

@@ -2,14 +2,13 @@
 
 use std::fmt;
 
-use super::defaults::WithDefaults;
-use super::encoding::Limits;
-use super::error::ErrorKind;
-use super::message::{Message, MessageDefaults, Priority, Sender, SenderRules};
-use super::outcome::Outcome;
-use super::provider::{Capabilities, SmsProvider};
-use super::secret::Secret;
+use crate::intelecom::SmtpSecurity;
 use crate::phone::{DefaultCountry, PhoneNumber};
+use crate::sms::Secret;
+use crate::sms::{
+    Capabilities, ErrorKind, Message, MessageDefaults, Outcome, Priority, Sender, SmsProvider,
+    WithDefaults,
+};
 
 /// Which gateway the CRM uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,47 +26,8 @@ impl ProviderKind {
     #[must_use]
     pub fn capabilities(self) -> Capabilities {
         match self {
-            ProviderKind::Intelecom => Capabilities::full()
-                .with_limits(Limits::INTELECOM)
-                .with_sender_rules(SenderRules::INTELECOM)
-                .with_scheduling(false),
-            ProviderKind::Pswincom => Capabilities::full()
-                .with_limits(Limits::PSWINCOM)
-                .with_sender_rules(SenderRules::PSWINCOM)
-                .with_priority(false)
-                .with_scheduling(true)
-                // REF comes back only when the account has references on or
-                // a report was asked for.
-                .with_references(false),
-        }
-    }
-}
-
-/// How the connection to an SMTP relay is secured (Intelecom's e-mail
-/// mode).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum SmtpSecurity {
-    /// Plain connection upgraded with `STARTTLS`, which is required
-    /// (default; port 587).
-    #[default]
-    StartTls,
-    /// TLS from the first byte ("SMTPS"; port 465).
-    Tls,
-    /// **Dangerous**: no encryption at all (port 25). Mail and any SMTP
-    /// password travel in clear text. For loopback test servers only.
-    DangerousPlaintext,
-}
-
-impl SmtpSecurity {
-    /// The usual port for this kind of connection.
-    #[must_use]
-    pub fn default_port(self) -> u16 {
-        match self {
-            SmtpSecurity::StartTls => 587,
-            SmtpSecurity::Tls => 465,
-            SmtpSecurity::DangerousPlaintext => 25,
+            ProviderKind::Intelecom => crate::intelecom::CAPABILITIES,
+            ProviderKind::Pswincom => crate::pswincom::CAPABILITIES,
         }
     }
 }
@@ -294,24 +254,9 @@ impl SmsSettings {
     #[must_use]
     pub fn capabilities(&self) -> Capabilities {
         match (self.provider, self.use_web_service) {
-            (ProviderKind::Intelecom, false) => Self::email_capabilities(),
+            (ProviderKind::Intelecom, false) => crate::intelecom::MAIL_CAPABILITIES,
             (kind, _) => kind.capabilities(),
         }
-    }
-
-    /// Intelecom's e-mail mode: see `crm_comms::intelecom::mail` (feature
-    /// `smtp`) for why each of these.
-    pub(crate) const fn email_capabilities() -> Capabilities {
-        Capabilities::full()
-            .with_limits(Limits::INTELECOM)
-            .with_unicode(false)
-            .with_delivery_reports(false)
-            .with_priority(false)
-            .with_scheduling(false)
-            .with_max_batch(1)
-            .with_custom_sender(false)
-            .with_sender_rules(SenderRules::INTELECOM)
-            .with_references(false)
     }
 
     /// Sets the service ID.
@@ -348,20 +293,20 @@ impl SmsSettings {
         self.check().map(|_| ())
     }
 
-    /// The "SMS endpoint" code as an [`SmsEndpoint`](super::inbound::SmsEndpoint)
-    /// for an [`InboundRouter`](super::inbound::InboundRouter); `None` when
+    /// The "SMS endpoint" code as an [`SmsEndpoint`](crate::sms::inbound::SmsEndpoint)
+    /// for an [`InboundRouter`](crate::sms::inbound::InboundRouter); `None` when
     /// it is not set.
     ///
     /// # Errors
     ///
     /// When the code is not a keyword, a number or `KEYWORD@number`.
-    pub fn endpoint(&self) -> Result<Option<super::inbound::SmsEndpoint>, SettingsError> {
+    pub fn endpoint(&self) -> Result<Option<crate::sms::inbound::SmsEndpoint>, SettingsError> {
         match self.sms_endpoint.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
             Some(code) => code
                 .parse()
                 .map(Some)
-                .map_err(|e: super::inbound::EndpointError| bad("sms_endpoint", e.reason)),
+                .map_err(|e: crate::sms::inbound::EndpointError| bad("sms_endpoint", e.reason)),
         }
     }
 
