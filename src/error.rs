@@ -42,10 +42,53 @@ pub enum Error {
     /// The SMS settings are invalid.
     #[error(transparent)]
     SmsSettings(#[from] settings::SettingsError),
+    /// A gateway's push (or one entry of it) cannot be read.
+    #[error(transparent)]
+    Callback(#[from] sms::CallbackError),
+    /// An "SMS endpoint" code cannot be read.
+    #[error(transparent)]
+    Endpoint(#[from] sms::inbound::EndpointError),
+    /// An application's handler of incoming SMS or delivery reports failed.
+    #[error(transparent)]
+    Handler(#[from] sms::inbound::HandlerError),
+    /// A store of sent messages or handled pushes failed.
+    #[error(transparent)]
+    Store(#[from] sms::tracking::StoreError),
+    /// A webhook receiver cannot be built.
+    #[cfg(feature = "receiver")]
+    #[error(transparent)]
+    Receiver(#[from] crate::receiver::ReceiverError),
+    /// The SMTP relay of Intelecom's e-mail mode failed.
+    #[cfg(feature = "smtp")]
+    #[error(transparent)]
+    SmtpRelay(#[from] crate::intelecom::SmtpRelayError),
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_public_error_converts() {
+        fn converts<E: Into<super::Error>>() {}
+        converts::<crate::phone::PhoneError>();
+        converts::<crate::links::FormatError>();
+        converts::<crate::links::RenderError>();
+        converts::<crate::links::ArgumentError>();
+        converts::<crate::links::RegistrationError>();
+        converts::<crate::prefs::PrefsError>();
+        converts::<crate::sms::MessageError>();
+        converts::<crate::sms::SenderError>();
+        converts::<crate::sms::SmsError>();
+        converts::<crate::sms::CallbackError>();
+        converts::<crate::sms::inbound::EndpointError>();
+        converts::<crate::sms::inbound::HandlerError>();
+        converts::<crate::sms::tracking::StoreError>();
+        converts::<crate::settings::SettingsError>();
+        #[cfg(feature = "receiver")]
+        converts::<crate::receiver::ReceiverError>();
+        #[cfg(feature = "smtp")]
+        converts::<crate::intelecom::SmtpRelayError>();
+    }
+
     #[test]
     fn error_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync + 'static>() {}

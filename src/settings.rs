@@ -163,20 +163,84 @@ fn two() -> u8 {
     2
 }
 
-/// A setting that is missing or wrong: which field and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// What kind of [`SettingsError`] it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SettingsErrorKind {
+    /// A field is missing or its value is wrong.
+    Invalid,
+    /// The gateway's client refused the settings (its error is the
+    /// [`source`](std::error::Error::source)).
+    Refused,
+    /// This build lacks the feature the configured channel needs.
+    FeatureMissing,
+    /// The settings file cannot be read or parsed.
+    File,
+}
+
+/// A setting that is missing or wrong: which field, what kind, and why.
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("SMS setting `{field}`: {reason}")]
+#[non_exhaustive]
 pub struct SettingsError {
     /// The field (the settings page's name for it).
     pub field: &'static str,
     /// What is wrong.
     pub reason: String,
+    kind: SettingsErrorKind,
+    #[source]
+    source: Option<crate::sms::SmsError>,
+}
+
+impl SettingsError {
+    /// What kind of error it is.
+    #[must_use]
+    pub fn kind(&self) -> SettingsErrorKind {
+        self.kind
+    }
+
+    /// Whether the build lacks the channel's feature.
+    #[must_use]
+    pub fn is_feature_missing(&self) -> bool {
+        self.kind == SettingsErrorKind::FeatureMissing
+    }
 }
 
 fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError {
         field,
         reason: reason.into(),
+        kind: if field == "file" {
+            SettingsErrorKind::File
+        } else {
+            SettingsErrorKind::Invalid
+        },
+        source: None,
+    }
+}
+
+/// The gateway client's refusal of these settings, blamed on the field
+/// its message names (`provider` when it names none), with the error kept
+/// as the source.
+#[cfg(any(feature = "intelecom", feature = "pswincom", feature = "smtp"))]
+fn refused(default_field: &'static str, e: crate::sms::SmsError) -> SettingsError {
+    let text = e.message().to_ascii_lowercase();
+    let field = if text.contains("url") || text.contains("http") {
+        "base_url"
+    } else if text.contains("password") {
+        "password"
+    } else if text.contains("user") {
+        "user_name"
+    } else if text.contains("service") {
+        "service_id"
+    } else {
+        default_field
+    };
+    SettingsError {
+        field,
+        reason: e.message().to_owned(),
+        kind: SettingsErrorKind::Refused,
+        source: Some(e),
     }
 }
 
@@ -312,7 +376,8 @@ impl SmsSettings {
 
     pub(crate) fn check(&self) -> Result<Checked, SettingsError> {
         self.endpoint()?;
-        let priority = Priority::try_from(self.priority).map_err(|e| bad("priority", e))?;
+        let priority =
+            Priority::try_from(self.priority).map_err(|e| bad("priority", e.to_string()))?;
         let service_id = match &self.service_id {
             None => None,
             Some(NumberOrText::Number(n)) => Some(
@@ -434,7 +499,7 @@ impl SmsSettings {
             if self.allow_insecure_http {
                 b = b.dangerous_allow_http();
             }
-            let provider = b.build().map_err(|e| bad("base_url", e.message()))?;
+            let provider = b.build().map_err(|e| refused("provider", e))?;
             return Ok(Box::new(provider));
         }
         #[cfg(feature = "pswincom")]
@@ -450,7 +515,7 @@ impl SmsSettings {
             if self.allow_insecure_http {
                 b = b.dangerous_allow_http();
             }
-            let provider = b.build().map_err(|e| bad("base_url", e.message()))?;
+            let provider = b.build().map_err(|e| refused("provider", e))?;
             return Ok(Box::new(provider));
         }
         #[cfg(feature = "smtp")]
@@ -468,12 +533,15 @@ impl SmsSettings {
             (ProviderKind::Intelecom, false) => ("Intelecom by e-mail", "smtp"),
             (ProviderKind::Pswincom, _) => ("PSWinCom", "pswincom"),
         };
-        Err(bad(
-            "provider",
-            format!(
-                "this build of crm-comms cannot send through {channel}; enable the `{feature}` feature"
-            ),
-        ))
+        Err(SettingsError {
+            kind: SettingsErrorKind::FeatureMissing,
+            ..bad(
+                "provider",
+                format!(
+                    "this build of crm-comms cannot send through {channel}; enable the `{feature}` feature"
+                ),
+            )
+        })
     }
 
     /// The service ID as a number, if set and valid.
@@ -518,7 +586,7 @@ fn build_mail(
     {
         b = b.domain(domain);
     }
-    b.build().map_err(|e| bad("smtp", e.message()))
+    b.build().map_err(|e| refused("smtp", e))
 }
 
 /// The result of "send a test SMS", for a settings page.
@@ -808,6 +876,7 @@ mod tests {
                 Err(e) => {
                     assert!(!built_in, "{e}");
                     assert_eq!(e.field, "provider");
+                    assert!(e.is_feature_missing());
                     assert!(e.to_string().contains(feature), "{e}");
                 }
             }

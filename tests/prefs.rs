@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crm_comms::links::PhoneLinkFormat;
 use crm_comms::prefs::{
-    Below, Change, Context, Entry, Level, Origin, Outcome, PrefStore, Preferences, PrefsError,
-    StoreError,
+    BackendError, Below, Change, Context, Entry, Level, Origin, PrefStore, Preferences, PrefsError,
+    Verdict,
 };
 
 const S: &str = "Phone";
@@ -288,21 +288,21 @@ fn explanation_says_what_was_ignored_and_why() {
     ])
     .unwrap();
     let x = prefs.snapshot().explain(&me(), S, K);
-    let outcomes: Vec<(Level, Outcome)> = x
+    let outcomes: Vec<(Level, Verdict)> = x
         .considered
         .iter()
-        .map(|c| (c.origin.level(), c.outcome))
+        .map(|c| (c.origin.level(), c.verdict))
         .collect();
     let by_db = Origin::new(Database, 1);
     let lock = Origin::new(System, 0);
     assert_eq!(
         outcomes,
         [
-            (Default, Outcome::Overridden { by: by_db }),
-            (System, Outcome::Overridden { by: by_db }),
-            (Database, Outcome::Won),
-            (Group, Outcome::IgnoredLocked { by: lock }),
-            (User, Outcome::IgnoredLocked { by: lock }),
+            (Default, Verdict::Overridden { by: by_db }),
+            (System, Verdict::Overridden { by: by_db }),
+            (Database, Verdict::Won),
+            (Group, Verdict::IgnoredLocked { by: lock }),
+            (User, Verdict::IgnoredLocked { by: lock }),
         ]
     );
     assert_eq!(x.winner().unwrap().value, "d:%p");
@@ -560,10 +560,10 @@ struct RecordingStore {
 }
 
 impl PrefStore for RecordingStore {
-    fn load(&mut self) -> Result<Vec<Entry>, StoreError> {
+    fn load(&mut self) -> Result<Vec<Entry>, BackendError> {
         Ok(self.rows.clone())
     }
-    fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+    fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError> {
         if self.fail.load(Ordering::Relaxed) {
             return Err("database is read-only".into());
         }

@@ -516,7 +516,7 @@ async fn a_get_template_secret_is_removed_before_the_message_is_read() {
 #[tokio::test]
 async fn only_allowed_source_addresses_get_through() {
     let json = r#"{"mo":[{"messageid":"s1","originator":"+4741000001","content":"hei"}]}"#;
-    let blocked = start(|b| b.allow_sources(["10.0.0.0/8".parse().unwrap()])).await;
+    let blocked = start(|b| b.allow_sources(["10.0.0.0/8"])).await;
     let (status, _) = post(
         &format!("{}/intelecom/mo", blocked.base),
         "application/json",
@@ -525,7 +525,7 @@ async fn only_allowed_source_addresses_get_through() {
     )
     .await;
     assert_eq!(status, 403);
-    let allowed = start(|b| b.allow_sources(["127.0.0.0/8".parse().unwrap()])).await;
+    let allowed = start(|b| b.allow_sources(["127.0.0.0/8"])).await;
     let (status, _) = post(
         &format!("{}/intelecom/mo", allowed.base),
         "application/json",
@@ -554,6 +554,17 @@ fn bad_receiver_settings_are_refused() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("not a valid header name"));
+    let err = WebhookReceiver::builder(router(), deliveries)
+        .allow_sources(["10.0.0.0/33"])
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+    assert!(
+        WebhookReceiver::builder(router(), deliveries)
+            .allow_sources(["192.0.2.7", "2001:db8::/32"])
+            .build()
+            .is_ok()
+    );
     let receiver = WebhookReceiver::builder(router(), deliveries)
         .secret_header("X-API-Key", "hunter2")
         .build()

@@ -3,7 +3,7 @@
 use super::Origin;
 
 /// An error from a preference store's backend (a database, a file).
-pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A preference could not be read, stored or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -49,5 +49,5 @@ pub enum PrefsError {
     Format(String),
     /// The store failed.
     #[error("preference store failed: {0}")]
-    Store(#[source] StoreError),
+    Store(#[source] BackendError),
 }

@@ -52,8 +52,8 @@ mod file;
 mod resolve;
 mod store;
 
-pub use error::{PrefsError, StoreError};
-pub use resolve::{Considered, Explanation, Outcome, Resolved, Snapshot, Typed};
+pub use error::{BackendError, PrefsError};
+pub use resolve::{Considered, Explanation, Resolved, Snapshot, Typed, Verdict};
 pub use store::{Below, Change, Edit, MemoryStore, PrefStore, Preferences};
 
 use std::fmt;

@@ -265,7 +265,7 @@ impl<T> Typed<T> {
 /// What happened to one value when a preference was resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum Verdict {
     /// It is the answer.
     Won,
     /// A more specific value overrode it.
@@ -290,7 +290,7 @@ pub struct Considered {
     /// Its `maxlevel`, if it has a lock.
     pub maxlevel: Option<Level>,
     /// What happened to it.
-    pub outcome: Outcome,
+    pub verdict: Verdict,
 }
 
 /// Why a preference has the value it has: every value that applied to the
@@ -309,14 +309,14 @@ impl Explanation {
     /// The winning value, if any.
     #[must_use]
     pub fn winner(&self) -> Option<&Considered> {
-        self.considered.iter().find(|c| c.outcome == Outcome::Won)
+        self.considered.iter().find(|c| c.verdict == Verdict::Won)
     }
 
     /// The values ignored because of a lock.
     pub fn ignored(&self) -> impl Iterator<Item = &Considered> {
         self.considered
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::IgnoredLocked { .. }))
+            .filter(|c| matches!(c.verdict, Verdict::IgnoredLocked { .. }))
     }
 }
 
@@ -331,10 +331,10 @@ impl fmt::Display for Explanation {
                 .maxlevel
                 .map(|m| format!(" (locked: nothing below {m} may override)"))
                 .unwrap_or_default();
-            let what = match c.outcome {
-                Outcome::Won => "applies".to_string(),
-                Outcome::Overridden { by } => format!("overridden by {by}"),
-                Outcome::IgnoredLocked { by } => format!("ignored: locked by {by}"),
+            let what = match c.verdict {
+                Verdict::Won => "applies".to_string(),
+                Verdict::Overridden { by } => format!("overridden by {by}"),
+                Verdict::IgnoredLocked { by } => format!("ignored: locked by {by}"),
             };
             writeln!(f, "  {}: {:?}{lock} — {what}", c.origin, c.value)?;
         }
@@ -488,19 +488,19 @@ impl Snapshot {
                 origin,
                 value: val.value.to_string(),
                 maxlevel: (val.maxlevel != Level::User).then_some(val.maxlevel),
-                outcome: match excluded_by {
-                    Some(by) => Outcome::IgnoredLocked { by },
-                    None => Outcome::Won,
+                verdict: match excluded_by {
+                    Some(by) => Verdict::IgnoredLocked { by },
+                    None => Verdict::Won,
                 },
             });
         });
         // Only the most specific accepted value wins; the others were
         // overridden by it.
-        if let Some(w) = considered.iter().rposition(|c| c.outcome == Outcome::Won) {
+        if let Some(w) = considered.iter().rposition(|c| c.verdict == Verdict::Won) {
             let by = considered[w].origin;
             for c in &mut considered[..w] {
-                if c.outcome == Outcome::Won {
-                    c.outcome = Outcome::Overridden { by };
+                if c.verdict == Verdict::Won {
+                    c.verdict = Verdict::Overridden { by };
                 }
             }
         }

@@ -93,7 +93,7 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 
 pub use dedup::{DedupStore, MemoryDedup, Seen};
-pub use ipnet::IpNet;
+use ipnet::IpNet;
 pub use serve::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_SHUTDOWN_GRACE,
@@ -151,6 +151,7 @@ pub struct ReceiverBuilder {
     header_secret: Option<(String, Secret)>,
     query_secret: Option<(String, Secret)>,
     sources: Vec<IpNet>,
+    bad_sources: Vec<String>,
     max_body: usize,
     body_timeout: std::time::Duration,
     limits: serve::Limits,
@@ -278,11 +279,24 @@ impl ReceiverBuilder {
     }
 
     /// Accepts requests only from these networks (the gateways' published
-    /// addresses). Needs the connection's address: serve with
+    /// addresses), in CIDR form: `"185.39.124.0/22"`, `"2001:db8::/32"`, or
+    /// a single address. [`WebhookReceiver::serve`] passes the connection's
+    /// address; in your own server, serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    ///
+    /// A network that cannot be read makes [`build`](Self::build) fail.
     #[must_use]
-    pub fn allow_sources(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
-        self.sources.extend(networks);
+    pub fn allow_sources<S: AsRef<str>>(mut self, networks: impl IntoIterator<Item = S>) -> Self {
+        for n in networks {
+            let text = n.as_ref().trim();
+            match text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+            {
+                Ok(net) => self.sources.push(net),
+                Err(_) => self.bad_sources.push(text.to_owned()),
+            }
+        }
         self
     }
 
@@ -327,6 +341,11 @@ impl ReceiverBuilder {
             if secret.is_empty() {
                 return bad("the query secret is empty");
             }
+        }
+        if let Some(n) = self.bad_sources.first() {
+            return Err(ReceiverError(format!(
+                "{n:?} is not a network (CIDR such as 185.39.124.0/22) or an address"
+            )));
         }
         if self.max_body == 0 {
             return bad("the body limit is zero");
@@ -415,6 +434,7 @@ impl WebhookReceiver {
             header_secret: None,
             query_secret: None,
             sources: Vec::new(),
+            bad_sources: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             limits: serve::Limits::default(),

@@ -43,14 +43,14 @@ impl Priority {
 }
 
 impl TryFrom<u8> for Priority {
-    type Error = String;
+    type Error = MessageError;
 
     fn try_from(n: u8) -> Result<Self, Self::Error> {
         match n {
             1 => Ok(Priority::Low),
             2 => Ok(Priority::Medium),
             3 => Ok(Priority::High),
-            n => Err(format!("SMS priority must be 1, 2 or 3, not {n}")),
+            n => Err(MessageError::InvalidPriority(n)),
         }
     }
 }
@@ -591,6 +591,9 @@ pub enum MessageError {
     /// A validity outside 5 minutes to 7 days.
     #[error("the validity must be between 5 minutes and 7 days, not {0:?}")]
     InvalidValidity(Duration),
+    /// A priority other than the CRM's 1, 2 or 3.
+    #[error("SMS priority must be 1, 2 or 3, not {0}")]
+    InvalidPriority(u8),
 }
 
 #[cfg(test)]
@@ -607,6 +610,10 @@ mod tests {
         assert_eq!(Priority::try_from(3).unwrap().number(), 3);
         assert_eq!(
             Priority::try_from(4).unwrap_err(),
+            MessageError::InvalidPriority(4)
+        );
+        assert_eq!(
+            MessageError::InvalidPriority(4).to_string(),
             "SMS priority must be 1, 2 or 3, not 4"
         );
         assert_eq!(
