@@ -214,6 +214,29 @@ fn delivery_time_is_norwegian_local_time_within_7_days() {
     assert_eq!(wire::ttl_minutes(Duration::from_secs(3600)), 60);
 }
 
+/// Across both 2026 transitions (01:00 UTC on 29 March and 25 October):
+/// the minute before and the minute of each, on the Oslo wall clock.
+#[test]
+fn delivery_time_follows_oslo_across_dst_transitions() {
+    let spring = 1_774_746_000; // 2026-03-29T01:00:00Z
+    let autumn = 1_792_890_000; // 2026-10-25T01:00:00Z
+    for (utc, local) in [
+        (spring - 60, "202603290159"), // CET, the last minute before
+        (spring, "202603290300"),      // CEST: 02:00–02:59 never happen
+        (spring + 1, "202603290301"),  // rounded up to the minute
+        (autumn - 60, "202610250259"), // CEST, the first 02:59
+        (autumn, "202610250200"),      // CET: 02:00–02:59 again
+        (autumn + 3600, "202610250300"),
+    ] {
+        let now = at(utc - 86_400);
+        assert_eq!(
+            delivery_time(at(utc), now).unwrap().as_deref(),
+            Some(local),
+            "{utc}"
+        );
+    }
+}
+
 #[test]
 fn responses_are_matched_by_id() {
     let sent = wire_messages(

@@ -24,7 +24,7 @@
 //!   a fixed UTC+1 — local time is taken, see [`delivery_time`]), rounded
 //!   up to the minute, at most 7 days ahead.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -143,62 +143,26 @@ pub fn delivery_time(at: SystemTime, now: SystemTime) -> Result<Option<String>, 
             "PSWinCom schedules messages at most 7 days ahead",
         ));
     }
-    let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let minute = secs.div_ceil(60) as i64 * 60;
-    let local = minute + oslo_offset(minute);
-    let days = local.div_euclid(86_400);
-    let rem = local.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    Ok(Some(format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )))
+    oslo_minute(at).map(Some).ok_or_else(|| {
+        SmsError::new(
+            ErrorKind::InvalidMessage,
+            PROVIDER,
+            "the delivery time cannot be written in Norwegian local time",
+        )
+    })
 }
 
-/// Norway's offset from UTC at `utc` (Unix seconds): CET, or CEST between
-/// 01:00 UTC on the last Sundays of March and October (the EU rule).
-fn oslo_offset(utc: i64) -> i64 {
-    let (y, _, _) = civil_from_days(utc.div_euclid(86_400));
-    let start = last_sunday_utc_1am(y, 3);
-    let end = last_sunday_utc_1am(y, 10);
-    if (start..end).contains(&utc) {
-        7200
-    } else {
-        3600
-    }
-}
-
-fn last_sunday_utc_1am(year: i64, month: u32) -> i64 {
-    let last = days_from_civil(year, month, 31);
-    // 1970-01-01 was a Thursday (weekday 4, Sunday = 0).
-    let weekday = (last + 4).rem_euclid(7);
-    (last - weekday) * 86_400 + 3600
-}
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// `at` rounded up to the minute, as `yyyyMMddHHmm` on the wall clock in
+/// Europe/Oslo (CET/CEST, from jiff's bundled time-zone database).
+fn oslo_minute(at: SystemTime) -> Option<String> {
+    use jiff::{RoundMode, TimestampRound, Unit};
+    let ts = jiff::Timestamp::try_from(at).ok()?.round(
+        TimestampRound::new()
+            .smallest(Unit::Minute)
+            .mode(RoundMode::Ceil),
+    );
+    let oslo = jiff::tz::TimeZone::get("Europe/Oslo").ok()?;
+    Some(ts.ok()?.to_zoned_datetime(oslo).strftime("%Y%m%d%H%M").to_string())
 }
 
 /// One `MSG` as it will be sent.
