@@ -1,7 +1,7 @@
 //! Decoding XML documents as their declaration says (both gateways push
 //! ISO-8859-1 as well as UTF-8).
 
-// Public through `pswincom::wire` when that feature is on.
+// Public through `testing::wire::pswincom` when those features are on.
 #![allow(unreachable_pub)]
 
 /// Text of ISO-8859-1 bytes (every byte is a character).

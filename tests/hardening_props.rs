@@ -6,8 +6,8 @@
 use std::time::SystemTime;
 
 use crm_comms::phone::PhoneNumber;
-use crm_comms::pswincom::wire::{self as pw, WireText};
 use crm_comms::sms::{Message, Outcome, Secret, Sender};
+use crm_comms::testing::wire::pswincom::{self as pw, WireText};
 use proptest::prelude::*;
 use quick_xml::events::Event;
 
@@ -184,7 +184,7 @@ proptest! {
                 }),
         ],
     ) {
-        use crm_comms::intelecom::wire as iw;
+        use crm_comms::testing::wire::intelecom as iw;
         let message = Message::builder().to_all(to.clone()).text("Hei").build().unwrap();
         let sent = iw::wire_messages(&message);
         let outcomes = iw::outcomes(&body, &sent);

@@ -9,11 +9,11 @@ use std::time::SystemTime;
 
 use crm_comms::intelecom::IntelecomMail;
 use crm_comms::intelecom::SmtpSecurity;
-use crm_comms::intelecom::wire as iw;
 use crm_comms::links::{PhoneLinkFormat, WindowsRegistration};
 use crm_comms::phone::{DefaultCountry, PhoneNumber};
-use crm_comms::pswincom::wire as pw;
 use crm_comms::sms::{ErrorKind, Message, Secret, Sender};
+use crm_comms::testing::wire::intelecom as iw;
+use crm_comms::testing::wire::pswincom as pw;
 use quick_xml::events::Event;
 
 const HOSTILE: &[&str] = &[

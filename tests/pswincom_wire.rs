@@ -9,11 +9,11 @@ use crm_comms::pswincom::callback::{
     ack_xml, dr_state, normalize_delivery_time, parse_dr_form, parse_dr_xml, parse_mo_form,
     parse_mo_xml,
 };
-use crm_comms::pswincom::wire::{
-    self, WireText, delivery_time, from_latin1, outcomes, parse_response, request_xml, to_latin1,
-    wire_messages, wire_text,
-};
 use crm_comms::sms::{DeliveryState, ErrorKind, Message, Outcome, Secret, Sender};
+use crm_comms::testing::wire::pswincom::{
+    self as wire, WireText, delivery_time, from_latin1, outcomes, parse_response, request_xml,
+    to_latin1, wire_messages, wire_text,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(

@@ -2,7 +2,7 @@
 //! message, never a panic.
 #![no_main]
 
-use crm_comms::intelecom::wire;
+use crm_comms::testing::wire::intelecom as wire;
 use crm_comms::sms::Message;
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crm_comms::pswincom::wire;
+use crm_comms::testing::wire::pswincom as wire;
 use crm_comms::sms::Message;
 use libfuzzer_sys::fuzz_target;
 

@@ -4,8 +4,6 @@
 //!   (`POST {base}/gw/rs/sendMessages`, REST JSON over HTTPS with rustls).
 //! - [`IntelecomMail`] (feature `smtp`): the e-mail mode ("use web service"
 //!   off), one mail per recipient through an SMTP relay.
-//! - [`wire`] (feature `intelecom`): the request and response as pure
-//!   functions.
 //! - [`callback`] (feature `intelecom`): delivery reports and incoming SMS
 //!   (JSON, XML, GET).
 
@@ -100,8 +98,12 @@ pub mod callback;
 mod client;
 #[cfg(feature = "smtp")]
 pub mod mail;
+// Not API: reach it through `testing::wire` (fuzz targets, benches).
 #[cfg(feature = "intelecom")]
-pub mod wire;
+#[allow(unreachable_pub)]
+// Parts only tests and fuzz targets read (documented answer fields).
+#[cfg_attr(not(feature = "testing"), allow(dead_code, unused_imports))]
+pub(crate) mod wire;
 
 #[cfg(feature = "intelecom")]
 pub use client::{DEFAULT_BASE_URL, Intelecom, IntelecomBuilder, SEND_PATH};

@@ -3,7 +3,6 @@
 //!
 //! - [`Pswincom`]: the XML API provider (`POST https://xml.pswin.com/`,
 //!   ISO-8859-1 XML over HTTPS with rustls, failover host).
-//! - [`wire`]: the request and response as pure functions.
 //! - [`callback`]: delivery reports and incoming SMS (XML and form), and
 //!   the acknowledgements the gateway expects.
 //!
@@ -49,8 +48,12 @@ pub const CAPABILITIES: Capabilities = Capabilities::none()
 pub mod callback;
 #[cfg(feature = "pswincom")]
 mod client;
+// Not API: reach it through `testing::wire` (fuzz targets, benches).
 #[cfg(feature = "pswincom")]
-pub mod wire;
+#[allow(unreachable_pub)]
+// Parts only tests and fuzz targets read (documented answer fields).
+#[cfg_attr(not(feature = "testing"), allow(dead_code, unused_imports))]
+pub(crate) mod wire;
 
 #[cfg(feature = "pswincom")]
 pub use client::{DEFAULT_FAILOVER_URL, DEFAULT_URL, MAX_BATCH, Pswincom, PswincomBuilder};

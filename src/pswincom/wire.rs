@@ -162,7 +162,12 @@ fn oslo_minute(at: SystemTime) -> Option<String> {
             .mode(RoundMode::Ceil),
     );
     let oslo = jiff::tz::TimeZone::get("Europe/Oslo").ok()?;
-    Some(ts.ok()?.to_zoned_datetime(oslo).strftime("%Y%m%d%H%M").to_string())
+    Some(
+        ts.ok()?
+            .to_zoned_datetime(oslo)
+            .strftime("%Y%m%d%H%M")
+            .to_string(),
+    )
 }
 
 /// One `MSG` as it will be sent.

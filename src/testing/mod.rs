@@ -13,3 +13,20 @@ pub mod push;
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 mod server;
 pub mod smtp_server;
+
+/// The gateways' wire formats (request writers, answer readers), for fuzz
+/// targets, benchmarks and tests. **Not API**: they follow the gateways'
+/// protocols and change without notice; adapters talk to
+/// [`SmsProvider`](crate::sms::SmsProvider)s instead.
+pub mod wire {
+    /// Intelecom's REST JSON request and response.
+    #[cfg(feature = "intelecom")]
+    pub mod intelecom {
+        pub use crate::intelecom::wire::*;
+    }
+    /// PSWinCom's XML request and response, ISO-8859-1 and `DELIVERYTIME`.
+    #[cfg(feature = "pswincom")]
+    pub mod pswincom {
+        pub use crate::pswincom::wire::*;
+    }
+}
