@@ -69,6 +69,7 @@ mod error;
 mod gateway_http;
 pub mod intelecom;
 pub mod links;
+mod mask;
 pub mod phone;
 pub mod prefs;
 pub mod pswincom;

@@ -151,7 +151,7 @@ impl fmt::Display for PhoneLink {
 impl fmt::Debug for PhoneLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A link holds a phone number; show its shape, not the digits.
-        write!(f, "PhoneLink({})", crate::phone::mask(&self.0))
+        write!(f, "PhoneLink({})", crate::mask::mask(&self.0))
     }
 }
 

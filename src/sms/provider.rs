@@ -356,7 +356,7 @@ where
 /// (trace), and a summary: numbers masked, gateway texts with digit runs
 /// masked, never a credential (errors never hold one).
 fn log_report(provider: &str, report: &SendReport) {
-    use crate::phone::{mask, mask_digit_runs};
+    use crate::mask::{mask, mask_digit_runs};
     for o in report.outcomes() {
         match &o.outcome {
             Outcome::Accepted { reference } => tracing::trace!(
