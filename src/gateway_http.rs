@@ -1,7 +1,18 @@
-//! The HTTP side both web-service gateways share: a validated base URL
-//! (HTTPS unless dangerously allowed), one pooled reqwest client with
-//! timeouts, and what a transport failure or a non-200 answer means for
-//! the messages in the request.
+//! The HTTP side of a web-service gateway (feature `http`): a validated
+//! base URL (HTTPS unless dangerously allowed), one pooled reqwest client
+//! with timeouts, and what a transport failure or a non-200 answer means
+//! for the messages in the request. Both built-in gateways use it; an
+//! adapter for a third gateway should too (see
+//! `examples/custom_provider.rs`).
+//!
+//! The rule it encodes: **connected → rejected, sent → unknown.** A request
+//! that never reached the gateway (refused connection, DNS, TLS) is
+//! certainly not sent, so it is [`Outcome::Rejected`] and
+//! [`is_retryable`](Outcome::is_retryable); once the request may have been
+//! written (a reset, a timeout, a cut-off answer, HTTP 5xx) it is
+//! [`Outcome::Unknown`], never to be sent again blindly. 401/403 are
+//! `Unauthenticated`, 400/413/415 `InvalidMessage` and 429 `RateLimited`,
+//! all rejected.
 
 use std::time::Duration;
 
@@ -10,21 +21,54 @@ use crate::sms::{ErrorKind, Outcome, SmsError};
 
 /// A gateway's HTTP client.
 #[derive(Clone, Debug)]
-pub(crate) struct GatewayHttp {
+pub struct GatewayHttp {
     provider: &'static str,
     client: reqwest::Client,
 }
 
 /// Timeouts and the plain-HTTP opt-in, as the builders collect them.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HttpOptions {
-    pub(crate) allow_http: bool,
-    pub(crate) timeout: Duration,
-    pub(crate) connect_timeout: Duration,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// **Dangerous**: allow plain `http://` (loopback emulators only).
+    pub allow_http: bool,
+    /// Time allowed for a whole request.
+    pub timeout: Duration,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions::DEFAULT
+    }
 }
 
 impl HttpOptions {
-    pub(crate) const DEFAULT: HttpOptions = HttpOptions {
+    /// **Dangerous**: allows plain `http://` (sends credentials
+    /// unencrypted). For loopback emulators and fakes only.
+    #[must_use]
+    pub const fn dangerous_allow_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// With this time allowed for a whole request.
+    #[must_use]
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// With this time allowed to connect.
+    #[must_use]
+    pub const fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// HTTPS only, 30 s a request, 10 s to connect.
+    pub const DEFAULT: HttpOptions = HttpOptions {
         allow_http: false,
         timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(10),
@@ -33,6 +77,7 @@ impl HttpOptions {
 
 /// The builder methods both web-service gateways share; the builder has
 /// the fields `options: HttpOptions` and `concurrency: usize`.
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
 macro_rules! http_builder_methods {
     () => {
         /// **Dangerous**: allows plain `http://` gateway URLs, sending the
@@ -67,11 +112,16 @@ macro_rules! http_builder_methods {
         }
     };
 }
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub(crate) use http_builder_methods;
 
 impl GatewayHttp {
-    /// A client for `provider`.
-    pub(crate) fn new(provider: &'static str, options: HttpOptions) -> Result<Self, SmsError> {
+    /// A client for `provider` (the name its outcomes carry).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when the TLS stack cannot be set up.
+    pub fn new(provider: &'static str, options: HttpOptions) -> Result<Self, SmsError> {
         let mut http = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
@@ -91,8 +141,13 @@ impl GatewayHttp {
         Ok(GatewayHttp { provider, client })
     }
 
-    /// Checks a gateway URL: `https://`, or `http://` when allowed.
-    pub(crate) fn check_url(
+    /// Checks a gateway URL (`what` names it in errors): `https://`, or
+    /// `http://` when allowed; never with a user name or password in it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] saying what is wrong.
+    pub fn check_url(
         provider: &'static str,
         what: &str,
         url: &str,
@@ -122,19 +177,55 @@ impl GatewayHttp {
 
     /// Posts `body`; the status and body of any answer, or the outcome
     /// every message gets when no complete answer came.
-    pub(crate) async fn post(
+    ///
+    /// # Errors
+    ///
+    /// The outcome for every message of the request: rejected when the
+    /// gateway was never reached, unknown when the request may have been
+    /// written.
+    pub async fn post(
         &self,
         url: &str,
         content_type: &str,
         accept: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), Outcome> {
-        let response = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .header(reqwest::header::ACCEPT, accept)
-            .body(body)
+        self.post_with_headers(
+            url,
+            &[("content-type", content_type), ("accept", accept)],
+            body,
+        )
+        .await
+    }
+
+    /// As [`post`](Self::post), with these headers (an `Authorization`
+    /// header is marked sensitive, so it never shows in logs or `Debug`).
+    ///
+    /// # Errors
+    ///
+    /// As [`post`](Self::post); a header that cannot be sent is an
+    /// [`ErrorKind::InvalidConfig`] rejection.
+    pub async fn post_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), Outcome> {
+        let mut request = self.client.post(url).body(body);
+        for (name, value) in headers {
+            let Ok(mut v) = reqwest::header::HeaderValue::from_str(value) else {
+                return Err(Outcome::Rejected(SmsError::new(
+                    ErrorKind::InvalidConfig,
+                    self.provider,
+                    format!("the {name} header cannot be sent (a control character in it)"),
+                )));
+            };
+            if name.eq_ignore_ascii_case("authorization") {
+                v.set_sensitive(true);
+            }
+            request = request.header(*name, v);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| self.classify(e.without_url()))?;
@@ -150,21 +241,46 @@ impl GatewayHttp {
 
     /// Posts `body`; the body of a 200 answer, or the outcome every message
     /// of the request gets (no complete answer, or another status).
-    pub(crate) async fn post_ok(
+    ///
+    /// # Errors
+    ///
+    /// As [`post`](Self::post), and [`status_outcome`](Self::status_outcome)
+    /// for an answer other than 200.
+    pub async fn post_ok(
         &self,
         url: &str,
         content_type: &str,
         accept: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, Outcome> {
-        match self.post(url, content_type, accept, body).await? {
+        self.post_ok_with_headers(
+            url,
+            &[("content-type", content_type), ("accept", accept)],
+            body,
+        )
+        .await
+    }
+
+    /// As [`post_ok`](Self::post_ok), with these headers.
+    ///
+    /// # Errors
+    ///
+    /// As [`post_ok`](Self::post_ok).
+    pub async fn post_ok_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, Outcome> {
+        match self.post_with_headers(url, headers, body).await? {
             (200, answer) => Ok(answer),
             (status, _) => Err(self.status_outcome(status)),
         }
     }
 
     /// What a non-200 answer means for every message of the request.
-    pub(crate) fn status_outcome(&self, status: u16) -> Outcome {
+    #[must_use]
+    pub fn status_outcome(&self, status: u16) -> Outcome {
         let err = |kind, m: String| SmsError::new(kind, self.provider, m);
         match status {
             401 | 403 => Outcome::Rejected(err(

@@ -65,8 +65,9 @@
 #![warn(unreachable_pub, rustdoc::broken_intra_doc_links)]
 
 mod error;
-#[cfg(any(feature = "intelecom", feature = "pswincom"))]
-mod gateway_http;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod gateway_http;
 pub mod intelecom;
 pub mod links;
 mod mask;

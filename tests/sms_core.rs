@@ -499,3 +499,14 @@ async fn send_in_batches_gives_one_outcome_per_recipient() {
     assert_eq!(kinds, [true, false, true, true, false]);
     assert!(!r.outcomes()[1].outcome.is_retryable());
 }
+
+/// Issue 20, item 7: the suite does not panic on an empty number list.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn conformance_with_no_numbers_uses_the_defaults() {
+    let config = crm_comms::testing::conformance::Config {
+        numbers: Vec::new(),
+        ..Default::default()
+    };
+    crm_comms::testing::conformance::run_all(&StubProvider::new_ok(), &config).await;
+}

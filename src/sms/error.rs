@@ -150,7 +150,7 @@ impl SmsError {
     }
 }
 
-#[cfg(any(feature = "intelecom", feature = "pswincom", feature = "smtp"))]
+#[cfg(any(feature = "http", feature = "smtp"))]
 /// An error and its sources as one line (`a: b: c`), skipping a source
 /// whose text the line already has (many errors print their source).
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -167,7 +167,7 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-#[cfg(any(feature = "intelecom", feature = "pswincom", feature = "smtp"))]
+#[cfg(any(feature = "http", feature = "smtp"))]
 /// Whether an error chain's text says TLS failed (certificates, handshake):
 /// HTTP and SMTP clients report these as connection errors.
 pub(crate) fn mentions_tls(text: &str) -> bool {

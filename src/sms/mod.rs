@@ -29,6 +29,9 @@ mod secret;
 mod stub;
 pub mod tracking;
 
+/// The attribute [`SmsProvider`] implementations need (re-exported so an
+/// adapter does not depend on `async-trait` itself).
+pub use async_trait::async_trait;
 pub use defaults::WithDefaults;
 pub use error::{ErrorKind, SmsError};
 pub use failover::Failover;

@@ -26,7 +26,7 @@ use crate::sms::{ErrorKind, Message, Outcome, SendReport, Sender, SmsProvider};
 /// What the checks need to know.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Numbers the provider will accept (at least 3).
+    /// Numbers the provider will accept (the defaults when empty).
     pub numbers: Vec<PhoneNumber>,
     /// Secrets that must never appear in the provider's `Debug` or in any
     /// error message.
@@ -50,10 +50,17 @@ impl Default for Config {
     }
 }
 
+/// `n` numbers from the config, repeated as needed; the default numbers
+/// when the config gives none.
 fn numbers(config: &Config, n: usize) -> Vec<PhoneNumber> {
-    (0..n)
-        .map(|i| config.numbers[i % config.numbers.len()])
-        .collect()
+    let defaults;
+    let pool = if config.numbers.is_empty() {
+        defaults = Config::default().numbers;
+        &defaults
+    } else {
+        &config.numbers
+    };
+    (0..n).map(|i| pool[i % pool.len()]).collect()
 }
 
 fn assert_in_order(report: &SendReport, message: &Message, rule: &str) {

@@ -1,0 +1,289 @@
+//! A third gateway from the docs alone: an adapter for "Acme SMS", a
+//! made-up JSON API, written the way this crate's own gateways are, its
+//! delivery-report route next to the webhook receiver, and the
+//! conformance suite every provider must pass.
+//!
+//! ```sh
+//! cargo run --example custom_provider --features http,testing,receiver
+//! ```
+//!
+//! Acme's API (served here by a strict loopback fake):
+//!
+//! - `POST /v1/messages`, `Authorization: Bearer <key>`, JSON
+//!   `{"to":["+47…"],"text":"…","from":"…"?}`, at most 50 numbers;
+//! - answer `{"results":[{"to":"+47…","id":"acme-1"} | {"to":"+47…","error":"…"}]}`,
+//!   one per number, in order; 401 for a wrong key;
+//! - delivery reports pushed as `POST /acme/dr` with `{"id":"acme-1","status":"delivered"|"failed"}`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use crm_comms::gateway_http::{GatewayHttp, HttpOptions};
+use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
+use crm_comms::sms::{
+    Capabilities, DeliveryReceipt, DeliveryState, ErrorKind, Message, Outcome, RecipientOutcome,
+    Secret, SendReport, SmsError, SmsProvider, async_trait, check_and_send_in_batches,
+};
+use serde_json::{Value, json};
+
+/// The name Acme's outcomes carry.
+const PROVIDER: &str = "acme";
+
+/// What Acme documents: Unicode, 50 numbers a request, a reference per
+/// message, its own sender names; no reports asked per message (they are
+/// on for the account), no priority, no scheduling. Starting from
+/// `Capabilities::none()` means nothing is claimed by accident.
+const CAPABILITIES: Capabilities = Capabilities::none()
+    .with_unicode(true)
+    .with_max_batch(50)
+    .with_references(true)
+    .with_custom_sender(true)
+    .with_delivery_reports(true);
+
+/// The adapter. `Debug` must not show the key: `Secret` sees to that.
+#[derive(Debug)]
+struct Acme {
+    http: GatewayHttp,
+    url: String,
+    key: Secret,
+}
+
+impl Acme {
+    fn new(base_url: &str, key: &str, options: HttpOptions) -> Result<Self, SmsError> {
+        let url = GatewayHttp::check_url(PROVIDER, "Acme URL", base_url, options.allow_http)?;
+        Ok(Acme {
+            http: GatewayHttp::new(PROVIDER, options)?,
+            url: format!("{}/v1/messages", url.as_str().trim_end_matches('/')),
+            key: Secret::new(key),
+        })
+    }
+
+    /// One request for one batch: the wire out, the answer back, exactly
+    /// one outcome per recipient.
+    async fn send_batch(&self, batch: Message) -> SendReport {
+        let body = json!({
+            "to": batch.recipients().iter().map(|n| n.e164()).collect::<Vec<_>>(),
+            "text": batch.text(),
+            "from": batch.sender().map(|s| s.as_text()),
+        });
+        // The key goes in a header, never in a URL or an error.
+        let bearer = format!("Bearer {}", self.key.expose());
+        let headers = [
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+            ("authorization", bearer.as_str()),
+        ];
+        let answer = self
+            .http
+            .post_ok_with_headers(&self.url, &headers, body.to_string().into_bytes())
+            .await;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(outcome) => return SendReport::same_for_all(&batch, PROVIDER, outcome),
+        };
+        let results = serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["results"].as_array().cloned())
+            .unwrap_or_default();
+        let outcomes = batch
+            .recipients()
+            .iter()
+            .enumerate()
+            .map(|(i, &recipient)| {
+                let r = results.get(i).filter(|r| r["to"] == recipient.e164());
+                let outcome = match r {
+                    Some(r) if r["id"].is_string() => Outcome::Accepted {
+                        reference: r["id"].as_str().map(str::to_owned),
+                    },
+                    Some(r) => Outcome::Rejected(SmsError::new(
+                        ErrorKind::InvalidRecipient,
+                        PROVIDER,
+                        r["error"].as_str().unwrap_or("refused"),
+                    )),
+                    // The gateway had the request and said nothing about
+                    // this number: it may have sent it.
+                    None => Outcome::Unknown(SmsError::new(
+                        ErrorKind::Protocol,
+                        PROVIDER,
+                        "the answer has no result for this recipient",
+                    )),
+                };
+                RecipientOutcome {
+                    recipient,
+                    outcome,
+                    provider: PROVIDER.to_owned(),
+                }
+            })
+            .collect();
+        SendReport::new(outcomes)
+    }
+}
+
+#[async_trait]
+impl SmsProvider for Acme {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn send(&self, message: &Message) -> SendReport {
+        // Validation against the capabilities, batching, one outcome per
+        // recipient and logging, as every built-in provider does.
+        check_and_send_in_batches(message, &CAPABILITIES, PROVIDER, 4, |batch| {
+            self.send_batch(batch)
+        })
+        .await
+    }
+}
+
+/// Acme's delivery-report push, in the crate's neutral form.
+fn acme_receipt(v: &Value) -> Option<DeliveryReceipt> {
+    let state = match v["status"].as_str()? {
+        "delivered" => DeliveryState::Delivered,
+        "failed" => DeliveryState::Failed { permanent: true },
+        _ => DeliveryState::Unknown,
+    };
+    Some(DeliveryReceipt::new(
+        PROVIDER,
+        v["id"].as_str()?,
+        state,
+        v["status"].as_str()?,
+    ))
+}
+
+/// The strict loopback fake of Acme's API.
+async fn fake_acme(key: &'static str) -> String {
+    let next = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        post(move |headers: HeaderMap, Json(body): Json<Value>| {
+            let next = next.clone();
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some(&format!("Bearer {key}")) {
+                    return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad key"})));
+                }
+                let to = body["to"].as_array().cloned().unwrap_or_default();
+                if to.is_empty() || to.len() > 50 || !body["text"].is_string() {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "bad request"})),
+                    );
+                }
+                let results: Vec<Value> = to
+                    .iter()
+                    .map(|n| {
+                        if n.as_str().is_some_and(|n| n.ends_with("99")) {
+                            json!({"to": n, "error": "not a mobile number"})
+                        } else {
+                            let id = next.fetch_add(1, Ordering::Relaxed) + 1;
+                            json!({"to": n, "id": format!("acme-{id}")})
+                        }
+                    })
+                    .collect();
+                (StatusCode::OK, Json(json!({ "results": results })))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = fake_acme("acme-key-123").await;
+    let options = HttpOptions::default().dangerous_allow_http(); // loopback fake only
+    let acme = Acme::new(&url, "acme-key-123", options)?;
+
+    // 1. The contract every provider must keep.
+    let config = crm_comms::testing::conformance::Config {
+        secrets: vec!["acme-key-123".into()],
+        refused_number: Some("+4790000099".parse()?),
+        ..Default::default()
+    };
+    crm_comms::testing::conformance::run_all(&acme, &config).await;
+    println!("conformance: passed");
+
+    // 2. A send, tracked so its delivery reports match.
+    let tracker = DeliveryTracker::new(MemorySentStore::new());
+    let message = Message::builder()
+        .to_all(["+4741000001", "+4741000002", "+4790000099"].map(|n| n.parse().unwrap()))
+        .text("Hei fra Acme")
+        .build()?;
+    let report = tracker.send("case-1", &acme, &message).await?;
+    for o in report.outcomes() {
+        println!("{}: {:?}", o.recipient, o.outcome);
+    }
+
+    // 3. Its delivery-report route, next to the receiver's own routes.
+    let deliveries = |e: DeliveryEvent| async move {
+        println!(
+            "delivery report for {:?}: {:?}",
+            e.sent.as_ref().map(|s| s.key.as_str()),
+            e.state()
+        );
+        Ok::<(), HandlerError>(())
+    };
+    let receiver = crm_comms::receiver::WebhookReceiver::builder(
+        InboundRouter::new(|_: Routed| async { Ok(()) }),
+        deliveries,
+    )
+    .tracker(tracker.clone())
+    .build()?;
+    let dr_route = {
+        let tracker = tracker.clone();
+        post(move |Json(body): Json<Value>| {
+            let tracker = tracker.clone();
+            async move {
+                let Some(receipt) = acme_receipt(&body) else {
+                    return StatusCode::BAD_REQUEST;
+                };
+                match tracker.on_receipt(receipt).await {
+                    Ok(Some(event)) => {
+                        let _ = deliveries(event).await;
+                        StatusCode::OK
+                    }
+                    Ok(None) => StatusCode::OK, // held; handed on when it matches
+                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                }
+            }
+        })
+    };
+    let app = receiver.router().route("/acme/dr", dr_route);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let first = report.outcomes()[0].outcome.reference().unwrap_or_default();
+    let pushed = push(&base, &json!({"id": first, "status": "delivered"})).await?;
+    println!("DR push answered HTTP {pushed}");
+    Ok(())
+}
+
+/// Posts JSON with the crate's own client (an adapter needs no other).
+async fn push(base: &str, body: &Value) -> Result<u16, SmsError> {
+    let http = GatewayHttp::new("push", HttpOptions::default().dangerous_allow_http())?;
+    match http
+        .post(
+            &format!("{base}/acme/dr"),
+            "application/json",
+            "*/*",
+            body.to_string().into_bytes(),
+        )
+        .await
+    {
+        Ok((status, _)) => Ok(status),
+        Err(o) => Err(o
+            .error()
+            .cloned()
+            .unwrap_or_else(|| SmsError::new(ErrorKind::Protocol, "push", "no answer"))),
+    }
+}
