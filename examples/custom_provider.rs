@@ -1,7 +1,8 @@
 //! A third gateway from the docs alone: an adapter for "Acme SMS", a
-//! made-up JSON API, written the way this crate's own gateways are, its
-//! delivery-report route next to the webhook receiver, and the
-//! conformance suite every provider must pass.
+//! made-up JSON API, written the way this crate's own gateways are; its
+//! delivery reports mounted on the webhook receiver through `PushFormat`
+//! (dedup, tracking and answers for free); and the conformance suite every
+//! provider must pass.
 //!
 //! ```sh
 //! cargo run --example custom_provider --features http,testing,receiver
@@ -23,10 +24,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use crm_comms::gateway_http::{GatewayHttp, HttpOptions};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+use crm_comms::sms::push::{
+    EntryFate, PushAnswer, PushEntry, PushFormat, PushKind, PushRequest, Pushed,
+};
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
 use crm_comms::sms::{
-    Capabilities, DeliveryReceipt, DeliveryState, ErrorKind, Message, Outcome, RecipientOutcome,
-    Secret, SendReport, SmsError, SmsProvider, async_trait, check_and_send_in_batches,
+    CallbackError, Capabilities, DeliveryReceipt, DeliveryState, ErrorKind, Message, Outcome,
+    RecipientOutcome, Secret, SendReport, SmsError, SmsProvider, async_trait,
+    check_and_send_in_batches,
 };
 use serde_json::{Value, json};
 
@@ -143,19 +148,60 @@ impl SmsProvider for Acme {
     }
 }
 
-/// Acme's delivery-report push, in the crate's neutral form.
-fn acme_receipt(v: &Value) -> Option<DeliveryReceipt> {
-    let state = match v["status"].as_str()? {
-        "delivered" => DeliveryState::Delivered,
-        "failed" => DeliveryState::Failed { permanent: true },
-        _ => DeliveryState::Unknown,
-    };
-    Some(DeliveryReceipt::new(
-        PROVIDER,
-        v["id"].as_str()?,
-        state,
-        v["status"].as_str()?,
-    ))
+/// Acme's pushes for the webhook receiver: it then routes, dedups,
+/// tracks and answers them like the built-in gateways' (`/acme/dr`).
+struct AcmePushes;
+
+impl PushFormat for AcmePushes {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn parse(
+        &self,
+        kind: PushKind,
+        request: &PushRequest<'_>,
+    ) -> Result<Vec<PushEntry<Pushed>>, CallbackError> {
+        if kind != PushKind::Delivery || request.media_type() != "application/json" {
+            return Err(CallbackError::unsupported_content_type(
+                "Acme pushes delivery reports as JSON",
+            ));
+        }
+        let v: Value = serde_json::from_slice(request.body)
+            .map_err(|e| CallbackError::body(format!("is not JSON: {e}")))?;
+        let receipt = (|| {
+            let status = v["status"].as_str()?;
+            let state = match status {
+                "delivered" => DeliveryState::Delivered,
+                "failed" => DeliveryState::Failed { permanent: true },
+                _ => DeliveryState::Unknown,
+            };
+            Some(DeliveryReceipt::new(
+                PROVIDER,
+                v["id"].as_str()?,
+                state,
+                status,
+            ))
+        })();
+        let result = receipt.ok_or_else(|| {
+            CallbackError::field(0, "id", "id and status are required")
+                .with_raw(&String::from_utf8_lossy(request.body))
+        });
+        Ok(vec![PushEntry {
+            id: String::new(),
+            result: result.map(Pushed::Delivery),
+        }])
+    }
+
+    fn answer(
+        &self,
+        _: PushKind,
+        _: &PushRequest<'_>,
+        entries: &[(String, EntryFate)],
+    ) -> PushAnswer {
+        let fates: Vec<EntryFate> = entries.iter().map(|(_, f)| *f).collect();
+        PushAnswer::all_or_redeliver(&fates)
+    }
 }
 
 /// The strict loopback fake of Acme's API.
@@ -238,27 +284,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         deliveries,
     )
     .tracker(tracker.clone())
+    .gateway(AcmePushes)
     .build()?;
-    let dr_route = {
-        let tracker = tracker.clone();
-        post(move |Json(body): Json<Value>| {
-            let tracker = tracker.clone();
-            async move {
-                let Some(receipt) = acme_receipt(&body) else {
-                    return StatusCode::BAD_REQUEST;
-                };
-                match tracker.on_receipt(receipt).await {
-                    Ok(Some(event)) => {
-                        let _ = deliveries(event).await;
-                        StatusCode::OK
-                    }
-                    Ok(None) => StatusCode::OK, // held; handed on when it matches
-                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                }
-            }
-        })
-    };
-    let app = receiver.router().route("/acme/dr", dr_route);
+    let app = receiver.router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -96,7 +96,7 @@ enum NumberOrText {
 /// `Debug` never shows the password.
 ///
 /// ```
-/// use crm_comms::sms::{ProviderKind, SmsSettings};
+/// use crm_comms::settings::{ProviderKind, SmsSettings};
 ///
 /// let s: SmsSettings = serde_json::from_str(r#"{
 ///     "provider": "intelecom", "intele_serviceId": "1234",

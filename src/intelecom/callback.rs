@@ -650,3 +650,76 @@ pub fn parse_mo_xml(
 pub fn parse_mo_query(query: &str) -> Result<IncomingMessage, CallbackError> {
     mo_from_fields(0, query_fields(query))
 }
+
+/// Intelecom's pushes for the webhook receiver: JSON and XML `POST`s and
+/// `GET` templates on `/intelecom/mo` and `/intelecom/dr`, answered 200
+/// (empty) once every entry is handled and 500 to have the batch
+/// redelivered (the gateway repeats the whole push).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IntelecomPushes;
+
+impl crate::sms::push::PushFormat for IntelecomPushes {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn accepts_get(&self) -> bool {
+        true
+    }
+
+    fn parse(
+        &self,
+        kind: crate::sms::push::PushKind,
+        request: &crate::sms::push::PushRequest<'_>,
+    ) -> Result<Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>>, CallbackError> {
+        use crate::sms::push::{PushEntry, PushKind, Pushed};
+        let entry = |result| PushEntry {
+            id: String::new(),
+            result,
+        };
+        if request.method.eq_ignore_ascii_case("GET") {
+            return Ok(vec![entry(match kind {
+                PushKind::Delivery => parse_dr_query(request.query).map(Pushed::Delivery),
+                _ => parse_mo_query(request.query).map(Pushed::Incoming),
+            })]);
+        }
+        let xml = match request.media_type().as_str() {
+            "application/json" => false,
+            "application/xml" | "text/xml" => true,
+            other => {
+                return Err(CallbackError::unsupported_content_type(format!(
+                    "content type {other:?} is not JSON or XML"
+                )));
+            }
+        };
+        Ok(match (kind, xml) {
+            (PushKind::Delivery, false) => wrap(parse_dr_json(request.body)?, Pushed::Delivery),
+            (PushKind::Delivery, true) => wrap(parse_dr_xml(request.body)?, Pushed::Delivery),
+            (_, false) => wrap(parse_mo_json(request.body)?, Pushed::Incoming),
+            (_, true) => wrap(parse_mo_xml(request.body)?, Pushed::Incoming),
+        })
+    }
+
+    fn answer(
+        &self,
+        _: crate::sms::push::PushKind,
+        _: &crate::sms::push::PushRequest<'_>,
+        entries: &[(String, crate::sms::push::EntryFate)],
+    ) -> crate::sms::push::PushAnswer {
+        let fates: Vec<_> = entries.iter().map(|(_, f)| *f).collect();
+        crate::sms::push::PushAnswer::all_or_redeliver(&fates)
+    }
+}
+
+fn wrap<T>(
+    entries: Vec<Result<T, CallbackError>>,
+    f: fn(T) -> crate::sms::push::Pushed,
+) -> Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>> {
+    entries
+        .into_iter()
+        .map(|r| crate::sms::push::PushEntry {
+            id: String::new(),
+            result: r.map(f),
+        })
+        .collect()
+}

@@ -29,15 +29,7 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// `text/plain`).
 pub const FORM_ACK: &str = "OK";
 
-/// One entry of a push: its `ID` (empty when it had none) and what it
-/// says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PushEntry<T> {
-    /// The `ID` the acknowledgement must repeat.
-    pub id: String,
-    /// The entry, or what is wrong with it.
-    pub result: Result<T, CallbackError>,
-}
+pub use crate::sms::push::PushEntry;
 
 /// An entry's fields in document order: element paths below `MSG`
 /// (`TEXT`, `POSITION/POS/LATITUDE`, `METADATA/TIMESTAMP`) and values.
@@ -517,4 +509,85 @@ pub fn ack_xml<'a>(entries: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<u8
         Ok(())
     });
     super::wire::to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default())
+}
+
+/// PSWinCom's pushes for the webhook receiver, on `/pswincom/mo` and
+/// `/pswincom/dr`: an XML `MSGLST` is answered 200 with an ack listing
+/// each `ID` as `OK` or `FAIL` (the gateway redelivers the `FAIL`ed ones
+/// alone); a form push (one entry) is answered 200 [`FORM_ACK`], or 500 to
+/// have it redelivered.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PswincomPushes;
+
+impl crate::sms::push::PushFormat for PswincomPushes {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn parse(
+        &self,
+        kind: crate::sms::push::PushKind,
+        request: &crate::sms::push::PushRequest<'_>,
+    ) -> Result<Vec<PushEntry<crate::sms::push::Pushed>>, CallbackError> {
+        use crate::sms::push::{PushKind, Pushed};
+        let delivery = kind == PushKind::Delivery;
+        match request.media_type().as_str() {
+            "application/x-www-form-urlencoded" => {
+                let charset = charset_of(request.content_type);
+                let result = if delivery {
+                    parse_dr_form(request.body, charset).map(Pushed::Delivery)
+                } else {
+                    parse_mo_form(request.body, charset).map(Pushed::Incoming)
+                };
+                // One entry per request: unreadable means the whole push is.
+                Ok(vec![PushEntry {
+                    id: String::new(),
+                    result: Ok(result?),
+                }])
+            }
+            "application/xml" | "text/xml" => Ok(if delivery {
+                wrap(parse_dr_xml(request.body)?, Pushed::Delivery)
+            } else {
+                wrap(parse_mo_xml(request.body)?, Pushed::Incoming)
+            }),
+            other => Err(CallbackError::unsupported_content_type(format!(
+                "content type {other:?} is not XML or a form"
+            ))),
+        }
+    }
+
+    fn answer(
+        &self,
+        _: crate::sms::push::PushKind,
+        request: &crate::sms::push::PushRequest<'_>,
+        entries: &[(String, crate::sms::push::EntryFate)],
+    ) -> crate::sms::push::PushAnswer {
+        use crate::sms::push::{EntryFate, PushAnswer};
+        if request.media_type() == "application/x-www-form-urlencoded" {
+            return if entries.iter().all(|(_, f)| *f == EntryFate::Acknowledged) {
+                PushAnswer::with_body(200, "text/plain; charset=utf-8", FORM_ACK)
+            } else {
+                PushAnswer::all_or_redeliver(&[EntryFate::Redeliver])
+            };
+        }
+        let body = ack_xml(
+            entries
+                .iter()
+                .map(|(id, f)| (id.as_str(), *f == EntryFate::Acknowledged)),
+        );
+        PushAnswer::with_body(200, "text/xml; charset=iso-8859-1", body)
+    }
+}
+
+fn wrap<T>(
+    entries: Vec<PushEntry<T>>,
+    f: fn(T) -> crate::sms::push::Pushed,
+) -> Vec<PushEntry<crate::sms::push::Pushed>> {
+    entries
+        .into_iter()
+        .map(|e| PushEntry {
+            id: e.id,
+            result: e.result.map(f),
+        })
+        .collect()
 }

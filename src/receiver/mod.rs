@@ -1,6 +1,12 @@
 //! The webhook receiver: an [`axum::Router`] the CRM mounts to take the
 //! gateways' pushes of incoming SMS (MO) and delivery reports (DR).
 //!
+//! Each gateway is a [`PushFormat`] (the seam in
+//! [`crate::sms::push`]): the built-in ones are mounted when their
+//! features are on, and [`ReceiverBuilder::gateway`] mounts any other
+//! under `/{name}/mo` and `/{name}/dr` with the same routing, dedup,
+//! tracking, limits and answers. For the built-in gateways:
+//!
 //! | route | gateway | takes | answers |
 //! |---|---|---|---|
 //! | `POST /intelecom/mo`, `POST /intelecom/dr` | Intelecom | JSON `{"mo":[…]}` / `{"dr":[…]}` or XML | 200 (empty) once every entry is handled; 500 to have the batch redelivered |
@@ -78,6 +84,7 @@
 //! ```
 
 mod dedup;
+mod keys;
 mod serve;
 
 use std::fmt;
@@ -86,7 +93,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -100,8 +107,10 @@ pub use serve::{
 };
 
 use crate::sms::inbound::{HandlerError, InboundRouter};
+use crate::sms::push::{EntryFate, PushEntry, PushFormat, PushKind, PushRequest, Pushed};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
 use crate::sms::{CallbackError, DeliveryReceipt, IncomingMessage, Secret};
+use keys::{dr_key, mo_key};
 
 /// The largest body read by default (8 MiB: a vendor-sized push of 10,000
 /// delivery reports is about 3 MB; a `PSWin` batch of 100 is about 30 KiB).
@@ -157,6 +166,7 @@ pub struct ReceiverBuilder {
     limits: serve::Limits,
     dedup_window: std::time::Duration,
     dedup_window_without_id: std::time::Duration,
+    gateways: Vec<Arc<dyn PushFormat>>,
     on_malformed: MalformedHook,
 }
 
@@ -176,6 +186,18 @@ impl fmt::Debug for ReceiverBuilder {
 }
 
 impl ReceiverBuilder {
+    /// Mounts another gateway's pushes under `/{name}/mo` and
+    /// `/{name}/dr` (replacing a built-in one of the same name): routing,
+    /// dedup, tracking, limits and answers come with it. The built-in
+    /// gateways are mounted when their features are on.
+    #[must_use]
+    pub fn gateway(mut self, format: impl PushFormat) -> Self {
+        let name = format.name();
+        self.gateways.retain(|g| g.name() != name);
+        self.gateways.push(Arc::new(format));
+        self
+    }
+
     /// How long a handled message with a gateway id is remembered, so its
     /// redeliveries are acknowledged without handling (default
     /// [`DEFAULT_DEDUP_WINDOW`]).
@@ -379,6 +401,7 @@ impl ReceiverBuilder {
                 limits: self.limits,
                 dedup_window: self.dedup_window,
                 dedup_window_without_id: self.dedup_window_without_id,
+                gateways: self.gateways,
                 on_malformed: self.on_malformed,
                 sweeping: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -414,6 +437,7 @@ struct Inner {
     limits: serve::Limits,
     dedup_window: std::time::Duration,
     dedup_window_without_id: std::time::Duration,
+    gateways: Vec<Arc<dyn PushFormat>>,
     on_malformed: MalformedHook,
     /// Whether the held-report sweeper runs.
     sweeping: std::sync::atomic::AtomicBool,
@@ -440,6 +464,7 @@ impl WebhookReceiver {
             limits: serve::Limits::default(),
             dedup_window: DEFAULT_DEDUP_WINDOW,
             dedup_window_without_id: DEFAULT_DEDUP_WINDOW_WITHOUT_ID,
+            gateways: built_in_gateways(),
             on_malformed: Arc::new(|e: MalformedEntry| {
                 tracing::warn!(
                     provider = e.provider,
@@ -460,12 +485,9 @@ impl WebhookReceiver {
     /// stops when the receiver is dropped.
     pub fn router(&self) -> Router {
         self.start_sweeper();
-        Router::new()
-            .route("/intelecom/mo", get(intelecom_mo).post(intelecom_mo))
-            .route("/intelecom/dr", get(intelecom_dr).post(intelecom_dr))
-            .route("/pswincom/mo", post(pswincom_mo))
-            .route("/pswincom/dr", post(pswincom_dr))
-            .with_state(self.inner.clone())
+        self.inner.gateways.iter().fold(Router::new(), |router, g| {
+            router.merge(gateway_routes(&self.inner, g))
+        })
     }
 }
 
@@ -511,6 +533,18 @@ impl WebhookReceiver {
             None => 0,
         }
     }
+}
+
+/// The gateways this build can read.
+#[allow(clippy::vec_init_then_push)]
+fn built_in_gateways() -> Vec<Arc<dyn PushFormat>> {
+    #[allow(unused_mut)]
+    let mut v: Vec<Arc<dyn PushFormat>> = Vec::new();
+    #[cfg(feature = "intelecom")]
+    v.push(Arc::new(crate::intelecom::callback::IntelecomPushes));
+    #[cfg(feature = "pswincom")]
+    v.push(Arc::new(crate::pswincom::callback::PswincomPushes));
+    v
 }
 
 /// A request after the checks every route makes.
@@ -736,111 +770,26 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// 64-bit FNV-1a: a stable fingerprint of a text for dedup keys.
-fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// A dedup key of `parts`, each written as its length and itself
-/// (`7:intelecom|2:mo|…`), so no two different part lists give one key
-/// whatever the parts contain.
-fn dedup_key(parts: &[&str]) -> String {
-    use std::fmt::Write;
-    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 6).sum());
-    for p in parts {
-        let _ = write!(key, "{}:{p}|", p.len());
-    }
-    key
-}
-
-/// An incoming SMS's dedup key: the gateway's id with the sender, the
-/// number and the text (`PSWinCom`'s `ID` without a `REF` only numbers the
-/// entries of one push, so the content tells messages apart).
-fn mo_key(m: &IncomingMessage) -> String {
-    dedup_key(&[
-        m.provider,
-        "mo",
-        if m.unique_id { "id" } else { "push-number" },
-        &m.id,
-        &m.from_raw,
-        m.to.as_deref().unwrap_or(""),
-        &format!("{:016x}", fingerprint(&m.text)),
-    ])
-}
-
-/// A delivery report's dedup key: reference, state and recipient (a later
-/// report with another state is new).
-fn dr_key(r: &DeliveryReceipt) -> String {
-    dedup_key(&[
-        r.provider,
-        "dr",
-        &r.reference,
-        r.client_reference.as_deref().unwrap_or(""),
-        &r.status_code,
-        r.recipient
-            .as_ref()
-            .map_or("", super::phone::PhoneNumber::digits),
-    ])
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::*;
-
-    /// Issue 19, item 11: parts that contain the separator cannot collide.
-    #[test]
-    fn dedup_keys_are_unambiguous() {
-        let mut a = IncomingMessage::new("pswincom", "A:B", "C", "STOP");
-        let mut b = IncomingMessage::new("pswincom", "A", "B:C", "STOP");
-        assert_ne!(mo_key(&a), mo_key(&b));
-        a.to = Some("1|2".into());
-        b.to = Some("1".into());
-        b.from_raw = "B:C|1:2".into();
-        assert_ne!(mo_key(&a), mo_key(&b));
-        assert_ne!(dedup_key(&["a|", "b"]), dedup_key(&["a", "|b"]));
-        assert_ne!(dedup_key(&["1:a"]), dedup_key(&["1", "a"]));
-    }
-}
-
-fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// The answer to a push whose entries had these fates: 200 when all are
-/// acknowledged, 500 to have the push redelivered.
-fn all_or_redeliver(fates: &[Fate]) -> Response {
-    if fates.contains(&Fate::Redeliver) {
-        text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "not all entries could be handled; please redeliver",
-        )
-    } else {
-        StatusCode::OK.into_response()
-    }
-}
-
 /// Bodies larger than this are parsed on Tokio's blocking pool, so a big
 /// push never holds up the requests served beside it.
 const PARSE_INLINE_MAX: usize = 32 * 1024;
 
-/// `parse(c)`, on the blocking pool for a large body.
-async fn parse_off_thread<T: Send + 'static>(
+/// `gateway.parse` of the push, on the blocking pool for a large body.
+async fn parse_off_thread(
+    gateway: &Arc<dyn PushFormat>,
+    kind: PushKind,
     c: &Checked,
-    parse: fn(&Checked, Kind) -> Result<T, Refusal>,
-    kind: Kind,
-) -> Result<T, Refusal> {
+) -> Result<Vec<PushEntry<Pushed>>, Refusal> {
+    let parse = move |gateway: &dyn PushFormat, c: &Checked| {
+        gateway
+            .parse(kind, &c.request())
+            .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
+    };
     if c.body.len() <= PARSE_INLINE_MAX {
-        return parse(c, kind);
+        return parse(gateway.as_ref(), c);
     }
-    let owned = c.clone();
-    tokio::task::spawn_blocking(move || parse(&owned, kind))
+    let (owned, gateway) = (c.clone(), gateway.clone());
+    tokio::task::spawn_blocking(move || parse(gateway.as_ref(), &owned))
         .await
         .unwrap_or_else(|_| {
             Err(refuse(
@@ -850,188 +799,78 @@ async fn parse_off_thread<T: Send + 'static>(
         })
 }
 
-/// Which kind of push a route takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Mo,
-    Dr,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Mo => "mo",
-            Kind::Dr => "dr",
-        }
+impl Checked {
+    fn request(&self) -> PushRequest<'_> {
+        PushRequest::new(
+            self.method.as_str(),
+            &self.content_type,
+            &self.query,
+            &self.body,
+        )
     }
-}
-
-/// One entry of a push.
-enum Item {
-    Mo(IncomingMessage),
-    Dr(DeliveryReceipt),
-}
-
-type Items = Vec<Result<Item, CallbackError>>;
-
-fn items<T>(
-    parsed: Result<Vec<Result<T, CallbackError>>, CallbackError>,
-    f: fn(T) -> Item,
-) -> Result<Items, CallbackError> {
-    parsed.map(|entries| entries.into_iter().map(|e| e.map(f)).collect())
 }
 
 impl Inner {
-    async fn take(&self, item: Item) -> Fate {
+    async fn take(&self, item: Pushed) -> Fate {
         match item {
-            Item::Mo(m) => self.take_mo(m).await,
-            Item::Dr(r) => self.take_dr(r).await,
+            Pushed::Incoming(m) => self.take_mo(m).await,
+            Pushed::Delivery(r) => self.take_dr(r).await,
         }
     }
-}
 
-mod intelecom_routes {
-    use super::*;
-    use crate::intelecom::callback as cb;
-
-    /// The entries of an Intelecom push, by method and content type.
-    fn entries(c: &Checked, kind: Kind) -> Result<Items, Refusal> {
-        if c.method == Method::GET {
-            return Ok(vec![match kind {
-                Kind::Mo => cb::parse_mo_query(&c.query).map(Item::Mo),
-                Kind::Dr => cb::parse_dr_query(&c.query).map(Item::Dr),
-            }]);
-        }
-        let parsed = match (media_type(&c.content_type).as_str(), kind) {
-            ("application/json", Kind::Mo) => items(cb::parse_mo_json(&c.body), Item::Mo),
-            ("application/json", Kind::Dr) => items(cb::parse_dr_json(&c.body), Item::Dr),
-            ("application/xml" | "text/xml", Kind::Mo) => {
-                items(cb::parse_mo_xml(&c.body), Item::Mo)
-            }
-            ("application/xml" | "text/xml", Kind::Dr) => {
-                items(cb::parse_dr_xml(&c.body), Item::Dr)
-            }
-            (other, _) => {
-                return Err(refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!("content type {other:?} is not JSON or XML"),
-                ));
-            }
-        };
-        parsed.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
-    }
-
-    /// Every entry handled (or reported), then 200 — or 500 to have the
-    /// batch redelivered.
-    async fn push(inner: &Inner, request: Request, kind: Kind) -> Result<Response, Refusal> {
-        let c = inner.check(request).await?;
-        let mut fates = Vec::new();
-        for entry in parse_off_thread(&c, entries, kind).await? {
-            fates.push(match entry {
-                Ok(item) => inner.take(item).await,
+    /// One push to `gateway`: checked, parsed, each entry handled once (or
+    /// reported), then answered as the gateway expects.
+    async fn push(
+        &self,
+        gateway: &Arc<dyn PushFormat>,
+        kind: PushKind,
+        request: Request,
+    ) -> Result<Response, Refusal> {
+        let c = self.check(request).await?;
+        let entries = parse_off_thread(gateway, kind, &c).await?;
+        let mut fates = Vec::with_capacity(entries.len());
+        for PushEntry { id, result } in entries {
+            let fate = match result {
+                Ok(item) => self.take(item).await,
                 Err(e) => {
-                    inner.malformed("intelecom", kind.name(), "", e);
+                    self.malformed(gateway.name(), kind.route(), &id, e);
                     Fate::Ack
                 }
-            });
+            };
+            fates.push((
+                id,
+                match fate {
+                    Fate::Ack => EntryFate::Acknowledged,
+                    Fate::Redeliver => EntryFate::Redeliver,
+                },
+            ));
         }
-        Ok(all_or_redeliver(&fates))
-    }
-
-    pub(super) async fn intelecom_mo(
-        State(inner): State<Arc<Inner>>,
-        request: Request,
-    ) -> Response {
-        push(&inner, request, Kind::Mo).await.into_response()
-    }
-
-    pub(super) async fn intelecom_dr(
-        State(inner): State<Arc<Inner>>,
-        request: Request,
-    ) -> Response {
-        push(&inner, request, Kind::Dr).await.into_response()
-    }
-}
-use intelecom_routes::{intelecom_dr, intelecom_mo};
-
-mod pswincom_routes {
-    use super::*;
-    use crate::pswincom::callback::{self as cb, PushEntry};
-
-    /// A form push's one entry and answer, or an XML push's per-`ID` ack.
-    async fn push(inner: &Inner, request: Request, kind: Kind) -> Result<Response, Refusal> {
-        let c = inner.check(request).await?;
-        let bad = |e: CallbackError| refuse(StatusCode::BAD_REQUEST, e.to_string());
-        match media_type(&c.content_type).as_str() {
-            "application/x-www-form-urlencoded" => {
-                let charset = cb::charset_of(&c.content_type);
-                let item = match kind {
-                    Kind::Mo => cb::parse_mo_form(&c.body, charset).map(Item::Mo),
-                    Kind::Dr => cb::parse_dr_form(&c.body, charset).map(Item::Dr),
-                }
-                .map_err(bad)?;
-                Ok(match inner.take(item).await {
-                    Fate::Ack => text(StatusCode::OK, cb::FORM_ACK),
-                    Fate::Redeliver => all_or_redeliver(&[Fate::Redeliver]),
-                })
-            }
-            "application/xml" | "text/xml" => {
-                let entries = parse_off_thread(&c, xml_entries, kind).await?;
-                let mut acks = Vec::with_capacity(entries.len());
-                for PushEntry { id, result } in entries {
-                    let fate = match result {
-                        Ok(item) => inner.take(item).await,
-                        Err(e) => {
-                            inner.malformed("pswincom", kind.name(), &id, e);
-                            Fate::Ack
-                        }
-                    };
-                    acks.push((id, fate == Fate::Ack));
-                }
-                let body = cb::ack_xml(acks.iter().map(|(id, ok)| (id.as_str(), *ok)));
-                Ok((
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "text/xml; charset=iso-8859-1")],
-                    body,
-                )
-                    .into_response())
-            }
-            other => Err(refuse(
-                StatusCode::BAD_REQUEST,
-                format!("content type {other:?} is not XML or a form"),
-            )),
-        }
-    }
-
-    fn xml_entries(c: &Checked, kind: Kind) -> Result<Vec<PushEntry<Item>>, Refusal> {
-        match kind {
-            Kind::Mo => with_items(cb::parse_mo_xml(&c.body), Item::Mo),
-            Kind::Dr => with_items(cb::parse_dr_xml(&c.body), Item::Dr),
-        }
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
-    }
-
-    fn with_items<T>(
-        parsed: Result<Vec<PushEntry<T>>, CallbackError>,
-        f: fn(T) -> Item,
-    ) -> Result<Vec<PushEntry<Item>>, CallbackError> {
-        parsed.map(|entries| {
-            entries
-                .into_iter()
-                .map(|e| PushEntry {
-                    id: e.id,
-                    result: e.result.map(f),
-                })
-                .collect()
+        let answer = gateway.answer(kind, &c.request(), &fates);
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+        Ok(match answer.content_type {
+            Some(ct) => (status, [(header::CONTENT_TYPE, ct)], answer.body).into_response(),
+            None => (status, answer.body).into_response(),
         })
     }
-
-    pub(super) async fn pswincom_mo(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-        push(&inner, request, Kind::Mo).await.into_response()
-    }
-
-    pub(super) async fn pswincom_dr(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-        push(&inner, request, Kind::Dr).await.into_response()
-    }
 }
-use pswincom_routes::{pswincom_dr, pswincom_mo};
+
+/// The routes of one gateway: `/{name}/mo` and `/{name}/dr`.
+fn gateway_routes(inner: &Arc<Inner>, gateway: &Arc<dyn PushFormat>) -> Router {
+    let mut router = Router::new();
+    for kind in [PushKind::Incoming, PushKind::Delivery] {
+        let handler = {
+            let (inner, gateway) = (inner.clone(), gateway.clone());
+            move |request: Request| {
+                let (inner, gateway) = (inner.clone(), gateway.clone());
+                async move { inner.push(&gateway, kind, request).await.into_response() }
+            }
+        };
+        let route = if gateway.accepts_get() {
+            get(handler.clone()).post(handler)
+        } else {
+            post(handler)
+        };
+        router = router.route(&format!("/{}/{}", gateway.name(), kind.route()), route);
+    }
+    router
+}

@@ -12,7 +12,8 @@
 //! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview.
 //! - [`StubProvider`] (a fake), [`Failover`] and [`WithDefaults`].
 //! - [`DeliveryReceipt`] and [`IncomingMessage`]: what gateways push, in
-//!   provider-neutral form; [`inbound`] routes incoming SMS by the CRM's
+//!   provider-neutral form; [`push`] is the seam a gateway's callback
+//!   parser implements; [`inbound`] routes incoming SMS by the CRM's
 //!   "SMS endpoint" code, [`tracking`] matches delivery reports to sent
 //!   messages.
 
@@ -24,6 +25,7 @@ pub mod inbound;
 mod message;
 mod outcome;
 mod provider;
+pub mod push;
 mod receipt;
 mod secret;
 mod stub;

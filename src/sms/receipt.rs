@@ -155,7 +155,7 @@ pub const MAX_RAW_ENTRY: usize = 4096;
 /// Its `Display` never includes the entry's text (personal data); the raw
 /// entry is in [`raw`](Self::raw) for whoever must keep a trace of it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}{field}: {reason}", entry.map(|e| format!("entry {e}: ")).unwrap_or_default())]
+#[error("{}{}{reason}", entry.map(|e| format!("entry {e}: ")).unwrap_or_default(), if field == "content-type" { String::new() } else { format!("{field}: ") })]
 #[non_exhaustive]
 pub struct CallbackError {
     /// The 0-based entry of a batch, or `None` for the whole body.
@@ -176,6 +176,17 @@ impl CallbackError {
         CallbackError {
             entry: None,
             field: "body".into(),
+            reason: reason.into(),
+            raw: None,
+        }
+    }
+
+    /// A push whose content type the gateway's format does not take (its
+    /// `field` is `content-type`).
+    pub fn unsupported_content_type(reason: impl Into<String>) -> Self {
+        CallbackError {
+            entry: None,
+            field: "content-type".into(),
             reason: reason.into(),
             raw: None,
         }
