@@ -22,7 +22,7 @@ fn naive(table: &HashMap<char, u8>, text: &str) -> (bool, usize) {
     let mut septets = 0usize;
     for c in text.chars() {
         if let Some(n) = table.get(&c) {
-            septets += *n as usize
+            septets += *n as usize;
         } else {
             let units: usize = text.chars().map(char::len_utf16).sum();
             return (false, if units <= 70 { 1 } else { units.div_ceil(67) });

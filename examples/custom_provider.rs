@@ -71,9 +71,9 @@ impl Acme {
     /// one outcome per recipient.
     async fn send_batch(&self, batch: Message) -> SendReport {
         let body = json!({
-            "to": batch.recipients().iter().map(|n| n.e164()).collect::<Vec<_>>(),
+            "to": batch.recipients().iter().map(crm_comms::PhoneNumber::e164).collect::<Vec<_>>(),
             "text": batch.text(),
-            "from": batch.sender().map(|s| s.as_text()),
+            "from": batch.sender().map(crm_comms::sms::Sender::as_text),
         });
         // The key goes in a header, never in a URL or an error.
         let bearer = format!("Bearer {}", self.key.expose());

@@ -40,6 +40,10 @@ pub fn declared_encoding(body: &[u8]) -> Option<String> {
 
 /// A document's text: decoded as its declaration says (ISO-8859-1 or
 /// UTF-8; UTF-8 when undeclared, as XML specifies).
+///
+/// # Errors
+///
+/// What is wrong: not valid UTF-8, or an encoding this crate does not read.
 pub fn decode_document(body: &[u8]) -> Result<String, String> {
     match declared_encoding(body).as_deref() {
         Some("iso-8859-1" | "latin1" | "latin-1" | "iso8859-1" | "l1") => Ok(from_latin1(body)),

@@ -371,7 +371,7 @@ struct ReportsMidSend {
 
 #[async_trait::async_trait]
 impl SmsProvider for ReportsMidSend {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "stub"
     }
     fn capabilities(&self) -> crm_comms::sms::Capabilities {

@@ -262,7 +262,7 @@ fn hostile_mail_settings_are_refused_before_any_mail() {
             ("subject", base().subject(value)),
         ] {
             if let Err(e) = b.build() {
-                assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{what} {value:?}")
+                assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{what} {value:?}");
             } else {
                 let breaks_a_header = value.contains(['\r', '\n']);
                 let breaks_an_address = header_breaking && what != "subject";

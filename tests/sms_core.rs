@@ -58,7 +58,7 @@ mod conformance {
         struct Lossy;
         #[async_trait::async_trait]
         impl SmsProvider for Lossy {
-            fn name(&self) -> &str {
+            fn name(&self) -> &'static str {
                 "lossy"
             }
             fn capabilities(&self) -> Capabilities {

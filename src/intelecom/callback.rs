@@ -364,7 +364,7 @@ mod json {
 
     struct KeyVisitor;
 
-    impl<'de> Visitor<'de> for KeyVisitor {
+    impl Visitor<'_> for KeyVisitor {
         type Value = Key;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -145,7 +145,7 @@ impl fmt::Debug for Intelecom {
             .field("username", &self.username)
             .field("password", &self.password)
             .field("max_batch", &self.max_batch)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -275,7 +275,8 @@ pub fn outcomes(body: &[u8], sent: &[WireMessage<'_>]) -> Vec<Outcome> {
     // Statuses by their 1-based sequence index, and (for statuses without
     // one) by client reference; each status answers one message at most.
     let mut by_index: Vec<Option<usize>> = vec![None; sent.len()];
-    let mut by_reference: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    let mut by_reference: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::default();
     for (j, s) in response.message_status.iter().enumerate() {
         match s.sequence_index {
             Some(n) if n >= 1 && (n as usize) <= sent.len() => {

@@ -48,7 +48,7 @@ pub(crate) enum Segment {
 /// - `%` followed by two hex digits is a percent-encoded octet, kept as it
 ///   is (hex digits normalised to uppercase).
 /// - Everything else must be a character allowed in a URI: letters, digits
-///   and `-._~!$&'()*+,;=:@/?`. Spaces, quotes, `<>\^`|`, control and
+///   and `-._~!$&'()*+,;=:@/?`. Spaces, quotes, `<`, `>`, `\`, `^`, `|`, control and
 ///   non-ASCII characters must be percent-encoded by the administrator; they
 ///   are refused, not silently encoded.
 ///

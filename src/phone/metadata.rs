@@ -144,7 +144,7 @@ fn build_table() -> CodeTable {
         *entry = CodeEntry {
             lengths,
             min_len: lengths.trailing_zeros() as u8,
-            max_len: (31 - lengths.leading_zeros()) as u8,
+            max_len: lengths.ilog2() as u8,
             fast,
             risky_first_digit: risk.first_digits,
             risky_prefixes: risk.prefixes,

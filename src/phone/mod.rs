@@ -130,7 +130,7 @@ impl PhoneNumber {
     /// The country calling code, e.g. `47`.
     #[must_use]
     pub fn country_code(&self) -> u16 {
-        self.e164()[1..1 + self.cc_len as usize]
+        self.e164()[1..=(self.cc_len as usize)]
             .parse()
             .unwrap_or_default()
     }

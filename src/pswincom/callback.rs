@@ -511,7 +511,7 @@ pub fn ack_xml<'a>(entries: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<u8
     super::wire::to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default())
 }
 
-/// PSWinCom's pushes for the webhook receiver, on `/pswincom/mo` and
+/// `PSWinCom`'s pushes for the webhook receiver, on `/pswincom/mo` and
 /// `/pswincom/dr`: an XML `MSGLST` is answered 200 with an ack listing
 /// each `ID` as `OK` or `FAIL` (the gateway redelivers the `FAIL`ed ones
 /// alone); a form push (one entry) is answered 200 [`FORM_ACK`], or 500 to

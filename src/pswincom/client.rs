@@ -160,7 +160,7 @@ impl fmt::Debug for Pswincom {
             .field("username", &self.username)
             .field("password", &self.password)
             .field("max_batch", &self.max_batch)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -73,6 +73,10 @@ pub fn wire_text(text: &str) -> WireText {
 /// Checks the length of `text` as it will be carried; the plain/Unicode
 /// decision here can differ from the generic GSM-7 detection (a `€` is
 /// GSM-7 but not Latin-1, so it goes as Unicode).
+///
+/// # Errors
+///
+/// [`ErrorKind::TextTooLong`] when it needs more parts than `limits` allow.
 pub fn check_length(text: &str, wire: &WireText, limits: &Limits) -> Result<(), SmsError> {
     let (units, encoding) = match wire {
         WireText::Plain(t) => (

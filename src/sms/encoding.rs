@@ -394,7 +394,7 @@ pub fn split(text: &str, limits: &Limits) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    /// PSWinCom's limits, as `crate::pswincom::LIMITS` has them.
+    /// `PSWinCom`'s limits, as `crate::pswincom::LIMITS` has them.
     const PSWIN: Limits = Limits {
         gsm_single: 160,
         gsm_part: 134,

@@ -34,7 +34,7 @@ impl<P: SmsProvider, S: SmsProvider> Failover<P, S> {
 
 #[async_trait]
 impl<P: SmsProvider, S: SmsProvider> SmsProvider for Failover<P, S> {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "failover"
     }
 

@@ -5,7 +5,7 @@
 //! (`crm_comms::receiver`, feature `receiver`) mounts it under its
 //! [`name`](PushFormat::name) and gives it routing by "SMS endpoint" code,
 //! dedup of redeliveries, delivery tracking, body and time limits, and the
-//! answer the gateway expects. This crate's Intelecom and PSWinCom parsers
+//! answer the gateway expects. This crate's Intelecom and `PSWinCom` parsers
 //! are implementations; an integrator's third gateway is one more.
 //!
 //! The contract:

@@ -69,7 +69,7 @@ macro_rules! refuse_without_quoting {
 /// password in the settings loader's error).
 struct SecretVisitor;
 
-impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+impl serde::de::Visitor<'_> for SecretVisitor {
     type Value = Secret;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

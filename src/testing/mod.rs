@@ -24,7 +24,7 @@ pub mod wire {
     pub mod intelecom {
         pub use crate::intelecom::wire::*;
     }
-    /// PSWinCom's XML request and response, ISO-8859-1 and `DELIVERYTIME`.
+    /// `PSWinCom`'s XML request and response, ISO-8859-1 and `DELIVERYTIME`.
     #[cfg(feature = "pswincom")]
     pub mod pswincom {
         pub use crate::pswincom::wire::*;

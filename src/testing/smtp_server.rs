@@ -341,7 +341,7 @@ impl Handler for MailHandler {
         self.number = state.started;
         state.started += 1;
         drop(state);
-        self.from = from.to_owned();
+        from.clone_into(&mut self.from);
         self.to.clear();
         mailin::response::OK
     }
