@@ -2,7 +2,7 @@
 //! calling codes exist, which national lengths they allow, and which
 //! prefixes the full parse would rewrite. The most fragile code in the
 //! crate (it reads another crate's data structures and regex sources):
-//! `tests/phone_fast_path.rs` checks every literal prefix against the full
+//! `tests/core/phone_fast_path.rs` checks every literal prefix against the full
 //! parse.
 
 use std::sync::LazyLock;

@@ -251,12 +251,12 @@ impl Emulator {
 async fn untrusted_tls_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
     let certs = rustls::pki_types::CertificateDer::pem_slice_iter(include_bytes!(
-        "fixtures/tls/untrusted-cert.pem"
+        "../fixtures/tls/untrusted-cert.pem"
     ))
     .collect::<Result<Vec<_>, _>>()
     .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(include_bytes!(
-        "fixtures/tls/untrusted-key.pem"
+        "../fixtures/tls/untrusted-key.pem"
     ))
     .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(

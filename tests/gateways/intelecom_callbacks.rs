@@ -8,10 +8,10 @@ use crm_comms::intelecom::callback::{
 };
 use crm_comms::sms::DeliveryState;
 
-const DR_JSON: &[u8] = include_bytes!("fixtures/intelecom/dr_push.json");
-const DR_XML: &[u8] = include_bytes!("fixtures/intelecom/dr_push.xml");
-const MO_JSON: &[u8] = include_bytes!("fixtures/intelecom/mo_push.json");
-const MO_XML: &[u8] = include_bytes!("fixtures/intelecom/mo_push.xml");
+const DR_JSON: &[u8] = include_bytes!("../fixtures/intelecom/dr_push.json");
+const DR_XML: &[u8] = include_bytes!("../fixtures/intelecom/dr_push.xml");
+const MO_JSON: &[u8] = include_bytes!("../fixtures/intelecom/mo_push.json");
+const MO_XML: &[u8] = include_bytes!("../fixtures/intelecom/mo_push.xml");
 
 #[test]
 fn documented_dr_pushes_json_and_xml_agree() {

@@ -403,7 +403,7 @@ async fn test_sms_diagnosis() {
         assert!(!d.to_string().is_empty());
     }
     // Without the gateway's feature the settings refuse to build anything
-    // (never a stub that claims success); with it, tests/pswincom_gateway.rs
+    // (never a stub that claims success); with it, tests/gateways/pswincom_gateway.rs
     // tests the real client.
     #[cfg(not(feature = "pswincom"))]
     {

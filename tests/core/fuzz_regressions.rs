@@ -10,7 +10,7 @@ use crm_comms::phone::{DefaultCountry, PhoneNumber};
 /// `to_string()` did not parse back. Now the parser refuses it.
 #[test]
 fn link_format_whose_canonical_spelling_is_too_long() {
-    let input = include_str!("fixtures/fuzz/link_format-canonical-too-long");
+    let input = include_str!("../fixtures/fuzz/link_format-canonical-too-long");
     assert!(input.len() <= 2048);
     match input.parse::<PhoneLinkFormat>() {
         Err(e) => assert!(e.to_string().contains("longer than 2048 bytes"), "{e}"),
@@ -32,16 +32,16 @@ fn link_format_whose_canonical_spelling_is_too_long() {
 /// E.164 form parses back to it.)
 #[test]
 fn an_international_number_does_not_depend_on_the_default_country() {
-    let fuzzed = include_str!("fixtures/fuzz/phone-national-prefix-after-country-code");
+    let fuzzed = include_str!("../fixtures/fuzz/phone-national-prefix-after-country-code");
     // `(+4)6)0 (93M1tn0)`: the country code inside parentheses, so the
     // input did not look international and the default country's rules
     // were applied to it.
-    let parenthesised = include_str!("fixtures/fuzz/phone-country-code-in-parentheses");
+    let parenthesised = include_str!("../fixtures/fuzz/phone-country-code-in-parentheses");
     // `+860 (0-000)  22  e4500`: `phonenumber` strips one national prefix
     // per parse, so each E.164 form parsed to a shorter number.
-    let zeros = include_str!("fixtures/fuzz/phone-repeated-national-prefix");
+    let zeros = include_str!("../fixtures/fuzz/phone-repeated-national-prefix");
     // `+5509) 011-00k00`: read as a number whose E.164 form was too short.
-    let carrier = include_str!("fixtures/fuzz/phone-carrier-code");
+    let carrier = include_str!("../fixtures/fuzz/phone-carrier-code");
     let norway: DefaultCountry = "NO".parse().unwrap();
     let sweden: DefaultCountry = "SE".parse().unwrap();
     for input in [
