@@ -2,15 +2,15 @@
 //! end to end, fault injection, hostile input and secret hygiene: one test
 //! binary, a module per concern.
 
-mod intelecom_gateway;
-mod intelecom_callbacks;
-mod intelecom_push;
-mod intelecom_mail;
-mod pswincom_gateway;
-mod pswincom_wire;
-mod pswincom_push;
 mod fault_injection;
 mod hardening_props;
 mod injection_corpus;
-mod secret_hygiene;
+mod intelecom_callbacks;
+mod intelecom_gateway;
+mod intelecom_mail;
+mod intelecom_push;
+mod pswincom_gateway;
+mod pswincom_push;
+mod pswincom_wire;
 mod receiver_e2e;
+mod secret_hygiene;
