@@ -31,8 +31,109 @@ use quick_xml::events::{BytesText, Event};
 use super::push::{PushRequest, deliver, deliver_until};
 pub use super::push::{PushResult, PushTarget};
 use super::server::{Reset, ResetHooks, serve};
-use crate::pswincom::wire::{declared_encoding, decode_document, to_latin1};
+
+/// The emulator reads the wire on its own, as the real gateway would: it
+/// shares no decoder with the client it checks (a bug there would
+/// otherwise pass both ways).
+mod own_reading {
+    /// The encoding the XML declaration names, lower-cased, as quick-xml's
+    /// own declaration parser reads it.
+    pub(super) fn declared_encoding(body: &[u8]) -> Option<String> {
+        let mut reader = quick_xml::Reader::from_reader(body);
+        let mut buf = Vec::new();
+        loop {
+            match reader.read_event_into(&mut buf).ok()? {
+                quick_xml::events::Event::Decl(d) => {
+                    let enc = d.encoding()?.ok()?;
+                    return Some(String::from_utf8_lossy(&enc).to_ascii_lowercase());
+                }
+                quick_xml::events::Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
+                _ => return None,
+            }
+            buf.clear();
+        }
+    }
+
+    /// The document's text: ISO-8859-1 byte for byte when so declared,
+    /// strict UTF-8 otherwise.
+    pub(super) fn decode_document(body: &[u8]) -> Result<String, String> {
+        match declared_encoding(body).as_deref() {
+            Some("iso-8859-1" | "latin1" | "latin-1") => {
+                Ok(body.iter().copied().map(char::from).collect())
+            }
+            Some("utf-8") | None => String::from_utf8(body.to_vec())
+                .map_err(|_| "the body is not valid UTF-8".to_owned()),
+            Some(other) => Err(format!("encoding {other:?} is not supported")),
+        }
+    }
+
+    /// ISO-8859-1 bytes of the emulator's own answers (characters beyond
+    /// it as character references).
+    pub(super) fn to_latin1(xml: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(xml.len());
+        for c in xml.chars() {
+            match u8::try_from(u32::from(c)) {
+                Ok(b) => out.push(b),
+                Err(_) => out.extend_from_slice(format!("&#{};", u32::from(c)).as_bytes()),
+            }
+        }
+        out
+    }
+
+    /// The `ID`s an acknowledgement marks `OK` (`MSGLST/MSG/{ID,STATUS}`),
+    /// read as the gateway reads it; nothing when it cannot be read.
+    pub(super) fn acknowledged_ids(body: &[u8]) -> std::collections::HashSet<String> {
+        use quick_xml::events::Event;
+        let Ok(text) = decode_document(body) else {
+            return std::collections::HashSet::new();
+        };
+        let mut reader = quick_xml::Reader::from_str(&text);
+        let (mut path, mut id, mut status) = (Vec::<String>::new(), String::new(), String::new());
+        let mut ok = std::collections::HashSet::new();
+        loop {
+            match reader.read_event() {
+                Ok(Event::Start(e)) => {
+                    path.push(String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase());
+                }
+                Ok(Event::Text(t)) => {
+                    let v = t
+                        .unescape()
+                        .map(|v| v.trim().to_owned())
+                        .unwrap_or_default();
+                    match path.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                        ["MSGLST", "MSG", "ID"] => id = v,
+                        ["MSGLST", "MSG", "STATUS"] => status = v,
+                        _ => {}
+                    }
+                }
+                Ok(Event::End(_)) => {
+                    if path.len() == 2 {
+                        if status.eq_ignore_ascii_case("OK") && !id.is_empty() {
+                            ok.insert(std::mem::take(&mut id));
+                        }
+                        id.clear();
+                        status.clear();
+                    }
+                    path.pop();
+                }
+                Ok(Event::Eof) | Err(_) => return ok,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The `charset` parameter of a `Content-Type`.
+    pub(super) fn charset_of(content_type: &str) -> Option<&str> {
+        content_type.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| v.trim().trim_matches('"'))
+        })
+    }
+}
 use crate::sms::encoding::gsm_cost;
+use own_reading::{charset_of, declared_encoding, decode_document, to_latin1};
 
 /// What the emulator does with the next request instead of answering
 /// normally.
@@ -611,10 +712,8 @@ async fn submit(
             "Content-Type must be text/xml",
         );
     }
-    if let (Some(charset), Some(declared)) = (
-        crate::pswincom::callback::charset_of(&content_type),
-        declared_encoding(&body),
-    ) && !charset.eq_ignore_ascii_case(&declared)
+    if let (Some(charset), Some(declared)) = (charset_of(&content_type), declared_encoding(&body))
+        && !charset.eq_ignore_ascii_case(&declared)
     {
         rec(400, None);
         return error_page(
@@ -933,14 +1032,7 @@ async fn push(
         if status != 200 {
             return Some(request.clone());
         }
-        let acked: HashSet<String> = crate::pswincom::callback::parse_ack(body)
-            .map(|acks| {
-                acks.into_iter()
-                    .filter(|(_, ok)| *ok)
-                    .map(|(id, _)| id)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let acked: HashSet<String> = own_reading::acknowledged_ids(body);
         let left: Vec<Fields> = entries
             .iter()
             .filter(|f| {
