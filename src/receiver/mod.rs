@@ -83,8 +83,10 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod dedup;
 mod keys;
+mod routes;
 mod serve;
 
 use std::fmt;
@@ -94,10 +96,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use subtle::ConstantTimeEq;
 
 pub use dedup::{DedupStore, MemoryDedup, Seen};
 use ipnet::IpNet;
@@ -111,6 +112,7 @@ use crate::sms::push::{EntryFate, PushEntry, PushFormat, PushKind, PushRequest, 
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
 use crate::sms::{CallbackError, DeliveryReceipt, IncomingMessage, Secret};
 use keys::{dr_key, mo_key};
+use routes::gateway_routes;
 
 /// The largest body read by default (8 MiB: a vendor-sized push of 10,000
 /// delivery reports is about 3 MB; a `PSWin` batch of 100 is about 30 KiB).
@@ -590,10 +592,6 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 }
 
 impl Inner {
-    fn authenticates(&self) -> bool {
-        self.header_secret.is_some() || self.query_secret.is_some()
-    }
-
     /// Source, secret and body checks; the response to give instead when
     /// one fails.
     async fn check(&self, request: Request) -> Result<Checked, Refusal> {
@@ -649,34 +647,6 @@ impl Inner {
             query,
             body,
         })
-    }
-
-    fn header_ok(&self, headers: &HeaderMap) -> bool {
-        let Some((name, secret)) = &self.header_secret else {
-            return false;
-        };
-        headers
-            .get_all(name)
-            .iter()
-            .any(|v| same(v.as_bytes(), secret.expose().as_bytes()))
-    }
-
-    /// The query without the secret parameter, and whether it carried the
-    /// secret.
-    fn strip_query_secret(&self, query: &str) -> (String, bool) {
-        let Some((name, secret)) = &self.query_secret else {
-            return (query.to_owned(), false);
-        };
-        let mut ok = false;
-        let mut kept = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            if k == name.as_str() {
-                ok |= same(v.as_bytes(), secret.expose().as_bytes());
-            } else {
-                kept.append_pair(&k, &v);
-            }
-        }
-        (kept.finish(), ok)
     }
 
     /// Hands one incoming SMS to its handler, once.
@@ -763,114 +733,4 @@ impl Inner {
             error,
         });
     }
-}
-
-/// Compares in constant time (for equal lengths).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-/// Bodies larger than this are parsed on Tokio's blocking pool, so a big
-/// push never holds up the requests served beside it.
-const PARSE_INLINE_MAX: usize = 32 * 1024;
-
-/// `gateway.parse` of the push, on the blocking pool for a large body.
-async fn parse_off_thread(
-    gateway: &Arc<dyn PushFormat>,
-    kind: PushKind,
-    c: &Checked,
-) -> Result<Vec<PushEntry<Pushed>>, Refusal> {
-    let parse = move |gateway: &dyn PushFormat, c: &Checked| {
-        gateway
-            .parse(kind, &c.request())
-            .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
-    };
-    if c.body.len() <= PARSE_INLINE_MAX {
-        return parse(gateway.as_ref(), c);
-    }
-    let (owned, gateway) = (c.clone(), gateway.clone());
-    tokio::task::spawn_blocking(move || parse(gateway.as_ref(), &owned))
-        .await
-        .unwrap_or_else(|_| {
-            Err(refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the body could not be parsed; please redeliver",
-            ))
-        })
-}
-
-impl Checked {
-    fn request(&self) -> PushRequest<'_> {
-        PushRequest::new(
-            self.method.as_str(),
-            &self.content_type,
-            &self.query,
-            &self.body,
-        )
-    }
-}
-
-impl Inner {
-    async fn take(&self, item: Pushed) -> Fate {
-        match item {
-            Pushed::Incoming(m) => self.take_mo(m).await,
-            Pushed::Delivery(r) => self.take_dr(r).await,
-        }
-    }
-
-    /// One push to `gateway`: checked, parsed, each entry handled once (or
-    /// reported), then answered as the gateway expects.
-    async fn push(
-        &self,
-        gateway: &Arc<dyn PushFormat>,
-        kind: PushKind,
-        request: Request,
-    ) -> Result<Response, Refusal> {
-        let c = self.check(request).await?;
-        let entries = parse_off_thread(gateway, kind, &c).await?;
-        let mut fates = Vec::with_capacity(entries.len());
-        for PushEntry { id, result } in entries {
-            let fate = match result {
-                Ok(item) => self.take(item).await,
-                Err(e) => {
-                    self.malformed(gateway.name(), kind.route(), &id, e);
-                    Fate::Ack
-                }
-            };
-            fates.push((
-                id,
-                match fate {
-                    Fate::Ack => EntryFate::Acknowledged,
-                    Fate::Redeliver => EntryFate::Redeliver,
-                },
-            ));
-        }
-        let answer = gateway.answer(kind, &c.request(), &fates);
-        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-        Ok(match answer.content_type {
-            Some(ct) => (status, [(header::CONTENT_TYPE, ct)], answer.body).into_response(),
-            None => (status, answer.body).into_response(),
-        })
-    }
-}
-
-/// The routes of one gateway: `/{name}/mo` and `/{name}/dr`.
-fn gateway_routes(inner: &Arc<Inner>, gateway: &Arc<dyn PushFormat>) -> Router {
-    let mut router = Router::new();
-    for kind in [PushKind::Incoming, PushKind::Delivery] {
-        let handler = {
-            let (inner, gateway) = (inner.clone(), gateway.clone());
-            move |request: Request| {
-                let (inner, gateway) = (inner.clone(), gateway.clone());
-                async move { inner.push(&gateway, kind, request).await.into_response() }
-            }
-        };
-        let route = if gateway.accepts_get() {
-            get(handler.clone()).post(handler)
-        } else {
-            post(handler)
-        };
-        router = router.route(&format!("/{}/{}", gateway.name(), kind.route()), route);
-    }
-    router
 }
