@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::category;
 use crm_comms::intelecom::Intelecom;
 use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{
@@ -102,15 +103,6 @@ fn message() -> Message {
         .text("Møte kl. 10")
         .build()
         .unwrap()
-}
-
-fn category(o: &Outcome) -> Expected {
-    match o {
-        Outcome::Accepted { .. } => ACCEPTED,
-        Outcome::Rejected(e) => ("rejected", Some(e.kind())),
-        Outcome::Unknown(e) => ("unknown", Some(e.kind())),
-        _ => ("other", None),
-    }
 }
 
 /// Either emulator, started for one case.

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use crate::support::kinds;
 use crm_comms::intelecom::Intelecom;
-use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
+use crm_comms::sms::{ErrorKind, Message, Priority, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
 use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
 
@@ -35,18 +36,6 @@ fn msg(n: usize) -> Message {
         .text("Hei på deg")
         .build()
         .unwrap()
-}
-
-fn kinds(r: &crm_comms::sms::SendReport) -> Vec<(&'static str, Option<ErrorKind>)> {
-    r.outcomes()
-        .iter()
-        .map(|o| match &o.outcome {
-            Outcome::Accepted { .. } => ("accepted", None),
-            Outcome::Rejected(e) => ("rejected", Some(e.kind())),
-            Outcome::Unknown(e) => ("unknown", Some(e.kind())),
-            _ => ("other", None),
-        })
-        .collect()
 }
 
 #[tokio::test]

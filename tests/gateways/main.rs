@@ -14,3 +14,4 @@ mod pswincom_push;
 mod pswincom_wire;
 mod receiver_e2e;
 mod secret_hygiene;
+mod support;

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use crate::support::kinds;
 use crm_comms::pswincom::Pswincom;
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
-use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsProvider};
+use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
 use crm_comms::testing::pswincom_emulator::{Fault, PswincomEmulator};
 
@@ -34,18 +35,6 @@ fn msg(n: usize) -> Message {
         .text("Hei på deg")
         .build()
         .unwrap()
-}
-
-fn kinds(r: &SendReport) -> Vec<(&'static str, Option<ErrorKind>)> {
-    r.outcomes()
-        .iter()
-        .map(|o| match &o.outcome {
-            Outcome::Accepted { .. } => ("accepted", None),
-            Outcome::Rejected(e) => ("rejected", Some(e.kind())),
-            Outcome::Unknown(e) => ("unknown", Some(e.kind())),
-            _ => ("other", None),
-        })
-        .collect()
 }
 
 #[tokio::test]
