@@ -115,6 +115,39 @@ macro_rules! http_builder_methods {
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub(crate) use http_builder_methods;
 
+/// The `SmsProvider` impl both web-service gateways share: their facts'
+/// capabilities with the builder's batch size, and `send` through
+/// `check_and_send_in_batches` to the type's own `send_batch`. The type has
+/// the fields `max_batch` and `concurrency`; its module has `PROVIDER`.
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+macro_rules! batched_sms_provider {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl crate::sms::SmsProvider for $ty {
+            fn name(&self) -> &str {
+                PROVIDER
+            }
+
+            fn capabilities(&self) -> crate::sms::Capabilities {
+                super::CAPABILITIES.with_max_batch(self.max_batch)
+            }
+
+            async fn send(&self, message: &crate::sms::Message) -> crate::sms::SendReport {
+                crate::sms::check_and_send_in_batches(
+                    message,
+                    &crate::sms::SmsProvider::capabilities(self),
+                    PROVIDER,
+                    self.concurrency,
+                    |batch| async move { self.send_batch(&batch).await },
+                )
+                .await
+            }
+        }
+    };
+}
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+pub(crate) use batched_sms_provider;
+
 impl GatewayHttp {
     /// A client for `provider` (the name its outcomes carry).
     ///

@@ -2,14 +2,9 @@
 
 use std::fmt;
 
-use async_trait::async_trait;
-
 use super::wire::{self, PROVIDER, SendRequest};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
-use crate::sms::{
-    Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
-    SmsProvider, check_and_send_in_batches,
-};
+use crate::sms::{ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError};
 
 /// The gateway's current host.
 pub const DEFAULT_BASE_URL: &str = "https://smsgw.puzzel.com";
@@ -202,24 +197,4 @@ impl Intelecom {
     }
 }
 
-#[async_trait]
-impl SmsProvider for Intelecom {
-    fn name(&self) -> &str {
-        PROVIDER
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        super::CAPABILITIES.with_max_batch(self.max_batch)
-    }
-
-    async fn send(&self, message: &Message) -> SendReport {
-        check_and_send_in_batches(
-            message,
-            &self.capabilities(),
-            PROVIDER,
-            self.concurrency,
-            |batch| async move { self.send_batch(&batch).await },
-        )
-        .await
-    }
-}
+crate::gateway_http::batched_sms_provider!(Intelecom);

@@ -3,13 +3,10 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use async_trait::async_trait;
-
 use super::wire::{self, CONTENT_TYPE, PROVIDER};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
-    Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
-    SmsProvider, check_and_send_in_batches,
+    ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError, SmsProvider,
 };
 
 /// The gateway's XML endpoint.
@@ -246,24 +243,4 @@ impl Pswincom {
     }
 }
 
-#[async_trait]
-impl SmsProvider for Pswincom {
-    fn name(&self) -> &str {
-        PROVIDER
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        super::CAPABILITIES.with_max_batch(self.max_batch)
-    }
-
-    async fn send(&self, message: &Message) -> SendReport {
-        check_and_send_in_batches(
-            message,
-            &self.capabilities(),
-            PROVIDER,
-            self.concurrency,
-            |batch| async move { self.send_batch(&batch).await },
-        )
-        .await
-    }
-}
+crate::gateway_http::batched_sms_provider!(Pswincom);

@@ -1,7 +1,7 @@
 //! Properties that must hold for any input: `PSWin` XML bodies read back to
 //! the messages they carry, and every send report has exactly one outcome
 //! per recipient whatever the gateway answers.
-#![cfg(all(feature = "intelecom", feature = "pswincom"))]
+#![cfg(all(feature = "intelecom", feature = "pswincom", feature = "testing"))]
 
 use std::time::SystemTime;
 

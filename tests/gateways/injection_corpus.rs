@@ -3,7 +3,12 @@
 //! characters, JSON breakouts, Windows command-line metacharacters — run
 //! against every output the crate writes. Each case gets the exact safe
 //! output back (the value round-trips) or a typed error.
-#![cfg(all(feature = "intelecom", feature = "pswincom", feature = "smtp"))]
+#![cfg(all(
+    feature = "intelecom",
+    feature = "pswincom",
+    feature = "smtp",
+    feature = "testing"
+))]
 
 use std::time::SystemTime;
 

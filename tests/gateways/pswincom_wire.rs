@@ -1,7 +1,7 @@
 //! `PSWinCom`'s wire format: the request as the gateway documents it (and
 //! nothing a user typed can break out of its element), the response mapped
 //! by ID, and the callbacks and acknowledgements.
-#![cfg(feature = "pswincom")]
+#![cfg(all(feature = "pswincom", feature = "testing"))]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

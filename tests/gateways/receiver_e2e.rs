@@ -2,7 +2,12 @@
 //! delivery reports to the webhook receiver — duplicates, a batch with one
 //! malformed entry, a push while a handler fails — and every message
 //! reaches its handler exactly once.
-#![cfg(all(feature = "receiver", feature = "testing"))]
+#![cfg(all(
+    feature = "receiver",
+    feature = "testing",
+    feature = "intelecom",
+    feature = "pswincom"
+))]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
