@@ -187,10 +187,7 @@ impl PushFormat for AcmePushes {
             CallbackError::field(0, "id", "id and status are required")
                 .with_raw(&String::from_utf8_lossy(request.body))
         });
-        Ok(vec![PushEntry {
-            id: String::new(),
-            result: result.map(Pushed::Delivery),
-        }])
+        Ok(vec![PushEntry::without_id(result).map(Pushed::Delivery)])
     }
 
     fn answer(

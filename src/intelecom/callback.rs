@@ -673,12 +673,8 @@ impl crate::sms::push::PushFormat for IntelecomPushes {
         request: &crate::sms::push::PushRequest<'_>,
     ) -> Result<Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>>, CallbackError> {
         use crate::sms::push::{PushEntry, PushKind, Pushed};
-        let entry = |result| PushEntry {
-            id: String::new(),
-            result,
-        };
         if request.method.eq_ignore_ascii_case("GET") {
-            return Ok(vec![entry(match kind {
+            return Ok(vec![PushEntry::without_id(match kind {
                 PushKind::Delivery => parse_dr_query(request.query).map(Pushed::Delivery),
                 _ => parse_mo_query(request.query).map(Pushed::Incoming),
             })]);
@@ -693,10 +689,10 @@ impl crate::sms::push::PushFormat for IntelecomPushes {
             }
         };
         Ok(match (kind, xml) {
-            (PushKind::Delivery, false) => wrap(parse_dr_json(request.body)?, Pushed::Delivery),
-            (PushKind::Delivery, true) => wrap(parse_dr_xml(request.body)?, Pushed::Delivery),
-            (_, false) => wrap(parse_mo_json(request.body)?, Pushed::Incoming),
-            (_, true) => wrap(parse_mo_xml(request.body)?, Pushed::Incoming),
+            (PushKind::Delivery, false) => entries(parse_dr_json(request.body)?, Pushed::Delivery),
+            (PushKind::Delivery, true) => entries(parse_dr_xml(request.body)?, Pushed::Delivery),
+            (_, false) => entries(parse_mo_json(request.body)?, Pushed::Incoming),
+            (_, true) => entries(parse_mo_xml(request.body)?, Pushed::Incoming),
         })
     }
 
@@ -711,15 +707,14 @@ impl crate::sms::push::PushFormat for IntelecomPushes {
     }
 }
 
-fn wrap<T>(
-    entries: Vec<Result<T, CallbackError>>,
+/// A batch's results as push entries (Intelecom acknowledges the whole
+/// push, so they carry no id).
+fn entries<T>(
+    parsed: Vec<Result<T, CallbackError>>,
     f: fn(T) -> crate::sms::push::Pushed,
 ) -> Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>> {
-    entries
+    parsed
         .into_iter()
-        .map(|r| crate::sms::push::PushEntry {
-            id: String::new(),
-            result: r.map(f),
-        })
+        .map(|r| crate::sms::push::PushEntry::without_id(r).map(f))
         .collect()
 }

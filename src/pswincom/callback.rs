@@ -540,15 +540,18 @@ impl crate::sms::push::PushFormat for PswincomPushes {
                     parse_mo_form(request.body, charset).map(Pushed::Incoming)
                 };
                 // One entry per request: unreadable means the whole push is.
-                Ok(vec![PushEntry {
-                    id: String::new(),
-                    result: Ok(result?),
-                }])
+                Ok(vec![PushEntry::without_id(Ok(result?))])
             }
             "application/xml" | "text/xml" => Ok(if delivery {
-                wrap(parse_dr_xml(request.body)?, Pushed::Delivery)
+                parse_dr_xml(request.body)?
+                    .into_iter()
+                    .map(|e| e.map(Pushed::Delivery))
+                    .collect()
             } else {
-                wrap(parse_mo_xml(request.body)?, Pushed::Incoming)
+                parse_mo_xml(request.body)?
+                    .into_iter()
+                    .map(|e| e.map(Pushed::Incoming))
+                    .collect()
             }),
             other => Err(CallbackError::unsupported_content_type(format!(
                 "content type {other:?} is not XML or a form"
@@ -577,17 +580,4 @@ impl crate::sms::push::PushFormat for PswincomPushes {
         );
         PushAnswer::with_body(200, "text/xml; charset=iso-8859-1", body)
     }
-}
-
-fn wrap<T>(
-    entries: Vec<PushEntry<T>>,
-    f: fn(T) -> crate::sms::push::Pushed,
-) -> Vec<PushEntry<crate::sms::push::Pushed>> {
-    entries
-        .into_iter()
-        .map(|e| PushEntry {
-            id: e.id,
-            result: e.result.map(f),
-        })
-        .collect()
 }

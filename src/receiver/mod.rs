@@ -559,16 +559,6 @@ struct Checked {
     body: axum::body::Bytes,
 }
 
-/// What became of one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fate {
-    /// Handled now, handled before, or unreadable (reported): acknowledge.
-    Ack,
-    /// The handler failed or the entry is being handled elsewhere: ask for
-    /// redelivery.
-    Redeliver,
-}
-
 /// A request refused before any handler: the status and the reason.
 struct Refusal(StatusCode, String);
 
@@ -650,7 +640,7 @@ impl Inner {
     }
 
     /// Hands one incoming SMS to its handler, once.
-    async fn take_mo(&self, message: IncomingMessage) -> Fate {
+    async fn take_mo(&self, message: IncomingMessage) -> EntryFate {
         let key = mo_key(&message);
         let window = if message.unique_id {
             self.dedup_window
@@ -664,7 +654,7 @@ impl Inner {
     }
 
     /// Hands one delivery report to the delivery handler, once.
-    async fn take_dr(&self, receipt: DeliveryReceipt) -> Fate {
+    async fn take_dr(&self, receipt: DeliveryReceipt) -> EntryFate {
         let key = dr_key(&receipt);
         self.once(&key, self.dedup_window, async {
             let event = match &self.tracker {
@@ -690,16 +680,16 @@ impl Inner {
         key: &str,
         window: std::time::Duration,
         handle: impl std::future::Future<Output = Result<(), HandlerError>>,
-    ) -> Fate {
+    ) -> EntryFate {
         use futures_util::FutureExt;
 
         match self.dedup.begin(key, window).await {
             Ok(Seen::New) => {}
-            Ok(Seen::Done) => return Fate::Ack,
-            Ok(Seen::InProgress) => return Fate::Redeliver,
+            Ok(Seen::Done) => return EntryFate::Acknowledged,
+            Ok(Seen::InProgress) => return EntryFate::Redeliver,
             Err(e) => {
                 tracing::warn!(error = %e, "the dedup store failed; asking for redelivery");
-                return Fate::Redeliver;
+                return EntryFate::Redeliver;
             }
         }
         let handled = match std::panic::AssertUnwindSafe(handle).catch_unwind().await {
@@ -716,7 +706,11 @@ impl Inner {
         if let Err(e) = self.dedup.finish(key, handled).await {
             tracing::warn!(error = %e, "the dedup store failed to record an entry");
         }
-        if handled { Fate::Ack } else { Fate::Redeliver }
+        if handled {
+            EntryFate::Acknowledged
+        } else {
+            EntryFate::Redeliver
+        }
     }
 
     fn malformed(

@@ -45,7 +45,7 @@ impl Checked {
 }
 
 impl Inner {
-    async fn take(&self, item: Pushed) -> Fate {
+    async fn take(&self, item: Pushed) -> EntryFate {
         match item {
             Pushed::Incoming(m) => self.take_mo(m).await,
             Pushed::Delivery(r) => self.take_dr(r).await,
@@ -68,16 +68,10 @@ impl Inner {
                 Ok(item) => self.take(item).await,
                 Err(e) => {
                     self.malformed(gateway.name(), kind.route(), &id, e);
-                    Fate::Ack
+                    EntryFate::Acknowledged
                 }
             };
-            fates.push((
-                id,
-                match fate {
-                    Fate::Ack => EntryFate::Acknowledged,
-                    Fate::Redeliver => EntryFate::Redeliver,
-                },
-            ));
+            fates.push((id, fate));
         }
         let answer = gateway.answer(kind, &c.request(), &fates);
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);

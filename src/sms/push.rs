@@ -103,6 +103,26 @@ pub struct PushEntry<T> {
     pub result: Result<T, CallbackError>,
 }
 
+impl<T> PushEntry<T> {
+    /// An entry of a format that acknowledges the push as a whole (no id).
+    #[must_use]
+    pub fn without_id(result: Result<T, CallbackError>) -> Self {
+        PushEntry {
+            id: String::new(),
+            result,
+        }
+    }
+
+    /// The same entry with its value mapped (`Pushed::Delivery`, …).
+    #[must_use]
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> PushEntry<U> {
+        PushEntry {
+            id: self.id,
+            result: self.result.map(f),
+        }
+    }
+}
+
 /// What became of one entry, for the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
