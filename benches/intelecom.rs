@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use crm_comms::intelecom::Intelecom;
 use crm_comms::sms::{Message, SmsProvider};
-use crm_comms::testing::intelecom_emulator::IntelecomEmulator;
+use crm_comms::testing::intelecom_emulator::{IntelecomEmulator, IntelecomWire};
 
 const N: usize = 10_000;
 
@@ -19,7 +19,9 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let emu = rt
-        .block_on(IntelecomEmulator::start(1000, "crm", "pw"))
+        .block_on(IntelecomEmulator::start(IntelecomWire::new(
+            1000, "crm", "pw",
+        )))
         .unwrap();
     emu.set_max_batch(1000);
     let provider = Intelecom::builder()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{Message, SmsProvider};
-use crm_comms::testing::pswincom_emulator::PswincomEmulator;
+use crm_comms::testing::pswincom_emulator::{PswincomEmulator, PswincomWire};
 
 const N: usize = 10_000;
 
@@ -27,9 +27,11 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let emu = rt.block_on(PswincomEmulator::start("crm", "pw")).unwrap();
+    let emu = rt
+        .block_on(PswincomEmulator::start(PswincomWire::new("crm", "pw")))
+        .unwrap();
     let provider = Pswincom::builder()
-        .url(emu.url())
+        .url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")
@@ -41,7 +43,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = emu.url();
+    let url = emu.base_url();
     let content_type = "text/xml; charset=iso-8859-1";
 
     let mut g = c.benchmark_group("pswincom_bulk_send_10000");

@@ -20,8 +20,10 @@ use crm_comms::prefs::{Context, Entry, Level, PHONE_LINK_FORMAT, Preferences};
 use crm_comms::settings::SmsSettings;
 use crm_comms::sms::encoding::preview;
 use crm_comms::sms::{Message, Outcome};
-use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
-use crm_comms::testing::pswincom_emulator::PswincomEmulator;
+use crm_comms::testing::intelecom_emulator::{
+    AnswerFault, Fault, IntelecomEmulator, IntelecomWire,
+};
+use crm_comms::testing::pswincom_emulator::{PswincomEmulator, PswincomWire};
 use crm_comms::testing::smtp_server::SmtpServer;
 
 #[tokio::main]
@@ -115,7 +117,7 @@ fn links_and_preferences() -> Result<(), crm_comms::Error> {
 
 async fn sms() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== SMS through Intelecom (loopback emulator)");
-    let gateway = IntelecomEmulator::start(1234, "crm", "hunter2").await?;
+    let gateway = IntelecomEmulator::start(IntelecomWire::new(1234, "crm", "hunter2")).await?;
 
     // The CRM's SMS settings as an administrator saved them, pointed at the
     // emulator instead of the real host.
@@ -159,7 +161,7 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
         .to_all(["+4741000001", "+4741000002", "+4741000003"].map(|n| n.parse().unwrap()))
         .text(text)
         .build()?;
-    gateway.fail_next(Fault::StatusCodes(vec![1, 5, 1]));
+    gateway.fail_next(Fault::Answer(AnswerFault::StatusCodes(vec![1, 5, 1])));
     let report = provider.send(&message).await;
     println!("sent to {} recipients:", report.outcomes().len());
     for o in report.outcomes() {
@@ -210,7 +212,7 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn pswincom() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== SMS through PSWinCom (loopback emulator)");
-    let gateway = PswincomEmulator::start("crm", "hunter2").await?;
+    let gateway = PswincomEmulator::start(PswincomWire::new("crm", "hunter2")).await?;
     let settings: SmsSettings = serde_json::from_str(&format!(
         r#"{{
             "provider": "pswincom",
@@ -222,7 +224,7 @@ async fn pswincom() -> Result<(), Box<dyn std::error::Error>> {
             "base_url": "{}",
             "allow_insecure_http": true
         }}"#,
-        gateway.url()
+        gateway.base_url()
     ))?;
     println!(
         "test SMS to 41 00 00 00: {}",
@@ -327,7 +329,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // The gateway pushes delivery reports to the receiver.
-    let gateway = IntelecomEmulator::start(1234, "crm", "hunter2").await?;
+    let gateway = IntelecomEmulator::start(IntelecomWire::new(1234, "crm", "hunter2")).await?;
     gateway.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")).header("X-API-Key", "callback-secret"),
         PushFormat::Json,

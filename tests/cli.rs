@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crm_comms::prefs::{Entry, Level, Preferences};
 use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{Message, SmsProvider};
-use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
-use crm_comms::testing::pswincom_emulator::PswincomEmulator;
+use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::pswincom_emulator::{PswincomEmulator, PswincomWire};
 use crm_comms::testing::smtp_server::SmtpServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crm-comms");
@@ -68,7 +68,7 @@ fn code(o: &Output) -> i32 {
 
 #[tokio::test]
 async fn a_test_sms_through_intelecom_succeeds_and_a_wrong_password_is_rejected() {
-    let emu = IntelecomEmulator::start(1000, "crm", "hunter2")
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "hunter2"))
         .await
         .unwrap();
     let ok = intelecom_settings(&emu.base_url(), "hunter2");
@@ -87,7 +87,7 @@ async fn a_test_sms_through_intelecom_succeeds_and_a_wrong_password_is_rejected(
         "{}",
         stdout(&o)
     );
-    assert_eq!(emu.received()[0].recipients, ["+4741000000"]);
+    assert_eq!(emu.received()[0].request.recipients, ["+4741000000"]);
 
     let wrong = intelecom_settings(&emu.base_url(), "not-it");
     let o = run(&[
@@ -110,7 +110,9 @@ async fn a_test_sms_through_intelecom_succeeds_and_a_wrong_password_is_rejected(
 
 #[tokio::test]
 async fn an_unclear_answer_exits_5_and_a_bad_number_2() {
-    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
     let settings = intelecom_settings(&emu.base_url(), "pw");
     emu.fail_next(Fault::ResetAfterBody);
     let o = run(&[
@@ -139,13 +141,15 @@ async fn an_unclear_answer_exits_5_and_a_bad_number_2() {
 
 #[tokio::test]
 async fn a_test_sms_through_pswincom_to_several_numbers_as_json() {
-    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", "pw"))
+        .await
+        .unwrap();
     let settings = temp_file(
         "sms.json",
         &format!(
             r#"{{"provider": "pswincom", "pswin_username": "crm", "pswin_password": "pw",
                 "default_country": "NO", "base_url": "{}", "allow_insecure_http": true}}"#,
-            emu.url()
+            emu.base_url()
         ),
     );
     let o = run(&[
@@ -171,7 +175,7 @@ async fn a_test_sms_through_pswincom_to_several_numbers_as_json() {
     let texts: Vec<String> = emu
         .received()
         .iter()
-        .map(|r| r.messages[0].text.clone())
+        .map(|r| r.request.messages[0].text.clone())
         .collect();
     assert_eq!(texts, ["Hei på deg", "Hei på deg"]);
 }

@@ -5,219 +5,92 @@
 //! ([`IntelecomEmulator::deliver_reports_to`], [`IntelecomEmulator::push_drs`],
 //! [`IntelecomEmulator::push_mos`]).
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 
+pub use super::loopback::MAX_RECORDED;
+use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire};
 use super::push::{PushRequest, deliver};
 pub use super::push::{PushResult, PushTarget};
-use super::server::{Reset, ResetHooks, serve};
 
-/// What the emulator does with the next request instead of answering
-/// normally.
+/// A running Intelecom emulator: the [loopback core](super::loopback) with
+/// Intelecom's [`IntelecomWire`].
+pub type IntelecomEmulator = LoopbackGateway<IntelecomWire>;
+
+/// What the emulator does with the next request: the transport faults
+/// every loopback gateway has, or one of Intelecom's [`AnswerFault`]s.
+pub type Fault = loopback::Fault<AnswerFault>;
+
+/// A request the emulator received, password masked.
+pub type Received = loopback::Received<Request>;
+
+/// Intelecom's own answer faults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and an HTML error page.
-    Http(u16),
-    /// Wait this long before answering normally.
-    Slow(Duration),
+pub enum AnswerFault {
     /// Answer 200 with a body that is not JSON.
     MalformedJson,
     /// Answer 200 with these status codes, one per message in turn.
     StatusCodes(Vec<i64>),
     /// Answer 200 but leave the last message out of `messageStatus`.
     DropLastStatus,
-    /// Close the connection as soon as the request line and headers are
-    /// read, before the body: nothing was accepted, but the client cannot
-    /// tell.
-    ResetBeforeBody,
-    /// Read the whole request (it is recorded with status 0, as if the
-    /// gateway had queued it), then close the connection without answering.
-    ResetAfterBody,
-    /// Handle the request (it is recorded as answered), but close the
-    /// connection halfway through the answer's body. The answer is the one the request
-    /// would get otherwise — including the next scripted fault, if any
-    /// (script this and then a partial answer to cut that one off).
-    TruncatedAnswer,
 }
 
-/// How many requests the emulator remembers (the oldest are forgotten).
-pub const MAX_RECORDED: usize = 1000;
-
-/// A request the emulator received, password masked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
+/// What an Intelecom request carries, as the emulator read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
     /// The recipients, in order.
     pub recipients: Vec<String>,
     /// The texts, in order.
     pub contents: Vec<String>,
-    /// The request body with the password replaced by `***`.
-    pub body: String,
-    /// The answer's HTTP status.
-    pub status: u16,
 }
 
+/// Intelecom's wire for the loopback core: `POST /gw/rs/sendMessages`,
+/// read with the emulator's own serde structs (unknown fields refused),
+/// answered as the gateway documents.
 #[derive(Debug)]
-struct Inner {
-    dr_target: Option<(PushTarget, PushFormat)>,
-    dr_status: i64,
+pub struct IntelecomWire {
     service_id: i64,
     username: String,
     password: crate::sms::Secret,
-    max_batch: usize,
-    faults: VecDeque<Fault>,
-    received: VecDeque<Received>,
-    /// Requests recorded since the start.
-    seen: u64,
-    next_id: u64,
+    max_batch: AtomicU64,
+    dr_status: Mutex<i64>,
+    next_id: AtomicU64,
 }
 
-/// A running emulator on `127.0.0.1`; stops when dropped.
-#[derive(Debug)]
-pub struct IntelecomEmulator {
-    addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for IntelecomEmulator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl IntelecomEmulator {
-    /// Starts an emulator on `127.0.0.1:0` that accepts service `service_id`
-    /// with `username`/`password`. Needs a running tokio runtime.
-    ///
-    /// # Errors
-    ///
-    /// If the loopback port cannot be bound.
-    pub async fn start(service_id: i64, username: &str, password: &str) -> std::io::Result<Self> {
-        Self::start_on(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            service_id,
-            username,
-            password,
-        )
-        .await
-    }
-
-    /// As [`start`](Self::start), listening on `addr` (for the command-line
-    /// emulator; keep it on a loopback address).
-    ///
-    /// # Errors
-    ///
-    /// If `addr` cannot be bound.
-    pub async fn start_on(
-        addr: SocketAddr,
-        service_id: i64,
-        username: &str,
-        password: &str,
-    ) -> std::io::Result<Self> {
-        let inner = Arc::new(Mutex::new(Inner {
-            dr_target: None,
-            dr_status: 0,
+impl IntelecomWire {
+    /// A gateway that accepts service `service_id` with
+    /// `username`/`password`, at most 1000 messages a request, and reports
+    /// delivery with `statuscode` 0.
+    #[must_use]
+    pub fn new(service_id: i64, username: &str, password: &str) -> Self {
+        IntelecomWire {
             service_id,
             username: username.into(),
             password: password.into(),
-            max_batch: 1000,
-            faults: VecDeque::new(),
-            received: VecDeque::new(),
-            seen: 0,
-            next_id: 0,
-        }));
-        let app = Router::new()
-            .route("/gw/rs/sendMessages", post(send_messages))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, app, inner.clone()));
-        Ok(IntelecomEmulator { addr, inner, task })
+            max_batch: AtomicU64::new(1000),
+            dr_status: Mutex::new(0),
+            next_id: AtomicU64::new(0),
+        }
     }
+}
 
-    /// From now on, push a delivery report for every message the emulator
-    /// accepts (unless it was sent with `skip_customer_report_delivery`),
-    /// like a service with DRs enabled. The DR's `statuscode` is 0
-    /// (delivered) unless [`set_dr_status`](Self::set_dr_status) says
-    /// otherwise. Pushes happen in the background, one request per
-    /// accepted batch (one per message for GET templates).
-    pub fn deliver_reports_to(&self, target: PushTarget, format: PushFormat) {
-        self.lock().dr_target = Some((target, format));
-    }
-
+impl LoopbackGateway<IntelecomWire> {
     /// The `statuscode` of automatic delivery reports (default 0).
     pub fn set_dr_status(&self, code: i64) {
-        self.lock().dr_status = code;
-    }
-
-    /// Pushes delivery reports to `target` now, redelivering on failure as
-    /// configured; says what each attempt got.
-    pub async fn push_drs(
-        &self,
-        target: &PushTarget,
-        format: &PushFormat,
-        drs: &[PushedDr],
-    ) -> PushResult {
-        let entries: Vec<Fields> = drs.iter().map(PushedDr::fields).collect();
-        deliver(target, requests(target, format, "dr", &entries)).await
-    }
-
-    /// Pushes incoming SMS to `target` now, redelivering on failure as
-    /// configured; says what each attempt got.
-    pub async fn push_mos(
-        &self,
-        target: &PushTarget,
-        format: &PushFormat,
-        mos: &[PushedMo],
-    ) -> PushResult {
-        let entries: Vec<Fields> = mos.iter().map(PushedMo::fields).collect();
-        deliver(target, requests(target, format, "mo", &entries)).await
-    }
-
-    /// The base URL to give the client (`http://127.0.0.1:<port>`).
-    #[must_use]
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Makes the next request fail with `fault` (faults queue up).
-    pub fn fail_next(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
+        *self
+            .wire()
+            .dr_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = code;
     }
 
     /// Sets the most messages one request may carry (default 1000).
     pub fn set_max_batch(&self, n: usize) {
-        self.lock().max_batch = n;
-    }
-
-    /// How many requests were recorded since the start (keeps counting
-    /// when [`received`](Self::received) drops the oldest).
-    #[must_use]
-    pub fn requests_seen(&self) -> u64 {
-        self.lock().seen
-    }
-
-    /// The requests received so far (the last [`MAX_RECORDED`]).
-    #[must_use]
-    pub fn received(&self) -> Vec<Received> {
-        self.lock().received.iter().cloned().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.wire().max_batch.store(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -383,201 +256,174 @@ fn syntax_error(m: &Msg) -> Option<String> {
     None
 }
 
-fn error_page(status: StatusCode, reason: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html")],
-        format!(
-            "<html><body><h1>{}</h1><p>{reason}</p></body></html>",
-            status.as_u16()
-        ),
-    )
-        .into_response()
+/// The body with the password's JSON string replaced by `"***"`.
+fn masked(body: &[u8], req: Option<&Req>) -> String {
+    let text = String::from_utf8_lossy(body).into_owned();
+    match req.filter(|r| !r.password.is_empty()) {
+        Some(r) => text.replace(&format!("\"{}\"", r.password), "\"***\""),
+        None => text,
+    }
 }
 
-fn record(inner: &Arc<Mutex<Inner>>, body: &Bytes, req: Option<&Req>, status: u16) {
-    let mut masked: String = String::from_utf8_lossy(body).into_owned();
-    if let Some(r) = req.filter(|r| !r.password.is_empty()) {
-        masked = masked.replace(&format!("\"{}\"", r.password), "\"***\"");
+fn recorded(body: &[u8], req: Option<&Req>) -> Recorded<Request> {
+    Recorded {
+        request: req
+            .map(|r| Request {
+                recipients: r.message.iter().map(|m| m.recipient.clone()).collect(),
+                contents: r.message.iter().map(|m| m.content.clone()).collect(),
+            })
+            .unwrap_or_default(),
+        masked_body: masked(body, req),
     }
-    let (recipients, contents) = req
-        .map(|r| {
-            (
-                r.message.iter().map(|m| m.recipient.clone()).collect(),
-                r.message.iter().map(|m| m.content.clone()).collect(),
-            )
-        })
-        .unwrap_or_default();
-    let mut g = inner
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    g.seen += 1;
-    if g.received.len() >= MAX_RECORDED {
-        g.received.pop_front();
-    }
-    g.received.push_back(Received {
-        recipients,
-        contents,
-        body: masked,
-        status,
-    });
 }
 
-async fn send_messages(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let fault = inner
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .faults
-        .pop_front();
-    if let Some(Fault::Slow(d)) = &fault {
-        tokio::time::sleep(*d).await;
+#[async_trait::async_trait]
+impl Wire for IntelecomWire {
+    type Request = Request;
+    type AnswerFault = AnswerFault;
+    type PushFormat = PushFormat;
+    type Dr = PushedDr;
+    type Mo = PushedMo;
+
+    fn path(&self) -> &'static str {
+        "/gw/rs/sendMessages"
     }
-    if let Some(Fault::Http(code)) = fault {
-        record(&inner, &body, None, code);
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error_page(status, "scripted failure");
+
+    fn read(&self, _headers: &HeaderMap, body: &[u8]) -> Recorded<Request> {
+        let req: Option<Req> = serde_json::from_slice(body).ok();
+        recorded(body, req.as_ref())
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
-        record(&inner, &body, None, 415);
-        return error_page(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
-        );
+
+    fn recipients(request: &Request) -> usize {
+        request.recipients.len()
     }
-    let req: Req = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            record(&inner, &body, None, 400);
-            return error_page(StatusCode::BAD_REQUEST, &format!("invalid request: {e}"));
+
+    fn answer(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        fault: Option<&AnswerFault>,
+    ) -> Answer<Self> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+        {
+            return Answer::error_page(415, "Content-Type must be application/json")
+                .recorded(recorded(body, None));
         }
-    };
-    let (auth_ok, max_batch) = {
-        let i = inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (
-            req.service_id == i.service_id
-                && req.username == i.username
-                && req.password == i.password.expose(),
-            i.max_batch,
-        )
-    };
-    if req.message.is_empty() || req.message.len() > max_batch {
-        record(&inner, &body, Some(&req), 400);
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "message must have 1 to max-batch entries",
-        );
-    }
-    if matches!(fault, Some(Fault::MalformedJson)) {
-        record(&inner, &body, Some(&req), 200);
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            "{\"messageStatus\":[{\"statusCode\":1,",
-        )
-            .into_response();
-    }
-    let scripted = match &fault {
-        Some(Fault::StatusCodes(codes)) => Some(codes.clone()),
-        _ => None,
-    };
-    let first_id = {
-        let mut g = inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.next_id += req.message.len() as u64;
-        g.next_id - req.message.len() as u64
-    };
-    let mut statuses: Vec<StatusOut<'_>> = req
-        .message
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (code, text) = if !auth_ok {
-                (
-                    2,
-                    "Access error: invalid service, user name or password".to_string(),
-                )
-            } else if let Some(codes) = &scripted {
-                (
-                    codes.get(i).copied().unwrap_or(1),
-                    "scripted status".to_string(),
-                )
-            } else if let Some(reason) = syntax_error(m) {
-                (5, format!("Syntax error: {reason}"))
-            } else {
-                (1, "Message enqueued for sending".to_string())
-            };
-            StatusOut {
-                status_code: code,
-                status_message: text,
-                client_reference: m.client_reference.as_deref(),
-                recipient: &m.recipient,
-                message_id: (code == 1)
-                    .then(|| format!("{:012x}", 0x7600_0000_0000u64 + first_id + i as u64 + 1)),
-                session_id: None,
-                sequence_index: i + 1,
+        let req: Req = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Answer::error_page(400, &format!("invalid request: {e}"))
+                    .recorded(recorded(body, None));
             }
-        })
-        .collect();
-    let dr_target = inner
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .dr_target
-        .clone();
-    if let Some((target, format)) = dr_target {
-        let status = inner
+        };
+        let record = recorded(body, Some(&req));
+        let auth_ok = req.service_id == self.service_id
+            && req.username == self.username
+            && req.password == self.password.expose();
+        let max_batch = self.max_batch.load(Ordering::Relaxed) as usize;
+        if req.message.is_empty() || req.message.len() > max_batch {
+            return Answer::error_page(400, "message must have 1 to max-batch entries")
+                .recorded(record);
+        }
+        if matches!(fault, Some(AnswerFault::MalformedJson)) {
+            return Answer::new(
+                200,
+                "application/json",
+                "{\"messageStatus\":[{\"statusCode\":1,",
+            )
+            .recorded(record);
+        }
+        let scripted = match fault {
+            Some(AnswerFault::StatusCodes(codes)) => Some(codes.clone()),
+            _ => None,
+        };
+        let n = req.message.len() as u64;
+        let first_id = self.next_id.fetch_add(n, Ordering::Relaxed);
+        let mut statuses: Vec<StatusOut<'_>> = req
+            .message
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let (code, text) = if !auth_ok {
+                    (
+                        2,
+                        "Access error: invalid service, user name or password".to_string(),
+                    )
+                } else if let Some(codes) = &scripted {
+                    (
+                        codes.get(i).copied().unwrap_or(1),
+                        "scripted status".to_string(),
+                    )
+                } else if let Some(reason) = syntax_error(m) {
+                    (5, format!("Syntax error: {reason}"))
+                } else {
+                    (1, "Message enqueued for sending".to_string())
+                };
+                StatusOut {
+                    status_code: code,
+                    status_message: text,
+                    client_reference: m.client_reference.as_deref(),
+                    recipient: &m.recipient,
+                    message_id: (code == 1)
+                        .then(|| format!("{:012x}", 0x7600_0000_0000u64 + first_id + i as u64 + 1)),
+                    session_id: None,
+                    sequence_index: i + 1,
+                }
+            })
+            .collect();
+        let dr_status = *self
+            .dr_status
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .dr_status;
-        let drs: Vec<Fields> = statuses
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reports: Vec<PushedDr> = statuses
             .iter()
             .zip(&req.message)
             .filter(|(st, m)| st.status_code == 1 && !skips_dr(m))
-            .map(|(st, _)| {
-                PushedDr {
-                    message_id: st.message_id.clone().unwrap_or_default(),
-                    client_reference: st.client_reference.map(str::to_owned),
-                    batch_reference: req.batch_reference.clone(),
-                    status_code: status,
-                }
-                .fields()
+            .map(|(st, _)| PushedDr {
+                message_id: st.message_id.clone().unwrap_or_default(),
+                client_reference: st.client_reference.map(str::to_owned),
+                batch_reference: req.batch_reference.clone(),
+                status_code: dr_status,
             })
             .collect();
-        if !drs.is_empty() {
-            let requests = requests(&target, &format, "dr", &drs);
-            tokio::spawn(async move {
-                deliver(&target, requests).await;
-            });
+        if matches!(fault, Some(AnswerFault::DropLastStatus)) {
+            statuses.pop();
         }
+        let answer = serde_json::to_string(&ResponseOut {
+            batch_reference: req.batch_reference.as_deref(),
+            message_status: statuses,
+        })
+        .unwrap_or_default();
+        Answer::new(200, "application/json", answer)
+            .recorded(record)
+            .reports(reports)
     }
-    if matches!(fault, Some(Fault::DropLastStatus)) {
-        statuses.pop();
+
+    async fn push_drs(
+        &self,
+        target: &PushTarget,
+        format: &PushFormat,
+        drs: &[PushedDr],
+    ) -> PushResult {
+        let entries: Vec<Fields> = drs.iter().map(PushedDr::fields).collect();
+        deliver(target, requests(target, format, "dr", &entries)).await
     }
-    let answer = serde_json::to_string(&ResponseOut {
-        batch_reference: req.batch_reference.as_deref(),
-        message_status: statuses,
-    })
-    .unwrap_or_default();
-    record(&inner, &body, Some(&req), 200);
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        answer,
-    )
-        .into_response()
+
+    async fn push_mos(
+        &self,
+        target: &PushTarget,
+        format: &PushFormat,
+        mos: &[PushedMo],
+    ) -> PushResult {
+        let entries: Vec<Fields> = mos.iter().map(PushedMo::fields).collect();
+        deliver(target, requests(target, format, "mo", &entries)).await
+    }
 }
 
 /// Whether a message asked the gateway not to report its delivery.
@@ -587,27 +433,6 @@ fn skips_dr(m: &Msg) -> bool {
             .iter()
             .any(|p| p.key == "skip_customer_report_delivery" && p.value == "true")
     })
-}
-
-impl ResetHooks for Mutex<Inner> {
-    fn take_reset(&self) -> Option<Reset> {
-        let mut g = self
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let reset = match g.faults.front() {
-            Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
-            Some(Fault::ResetAfterBody) => Reset::AfterBody,
-            Some(Fault::TruncatedAnswer) => Reset::TruncateAnswer,
-            _ => return None,
-        };
-        g.faults.pop_front();
-        Some(reset)
-    }
-
-    fn record_reset(self: Arc<Self>, body: &Bytes) {
-        let parsed: Option<Req> = serde_json::from_slice(body).ok();
-        record(&self, body, parsed.as_ref(), 0);
-    }
 }
 
 /// How the emulator formats pushes: the gateway's three transports.

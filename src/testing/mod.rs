@@ -6,11 +6,10 @@ pub mod conformance;
 pub mod hostile;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
+pub mod loopback;
 #[cfg(feature = "pswincom")]
 pub mod pswincom_emulator;
-#[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub mod push;
-#[cfg(any(feature = "intelecom", feature = "pswincom"))]
 mod server;
 pub mod smtp_server;
 

@@ -15,22 +15,17 @@
 //! `TEXT` valid UTF-16BE hex; `RCPREQ` `Y`; `TTL` a number;
 //! `DELIVERYTIME` `yyyyMMddHHmm`.
 
-use std::collections::{HashSet, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::http::{HeaderMap, header};
 use quick_xml::events::{BytesText, Event};
 
+pub use super::loopback::MAX_RECORDED;
+use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire};
 use super::push::{PushRequest, deliver, deliver_until};
 pub use super::push::{PushResult, PushTarget};
-use super::server::{Reset, ResetHooks, serve};
 
 /// The emulator reads the wire on its own, as the real gateway would: it
 /// shares no decoder with the client it checks (a bug there would
@@ -135,11 +130,21 @@ mod own_reading {
 use crate::sms::encoding::gsm_cost;
 use own_reading::{charset_of, declared_encoding, decode_document, to_latin1};
 
-/// What the emulator does with the next request instead of answering
-/// normally.
+/// A running `PSWinCom` emulator: the [loopback core](super::loopback) with
+/// `PSWinCom`'s [`PswincomWire`].
+pub type PswincomEmulator = LoopbackGateway<PswincomWire>;
+
+/// What the emulator does with the next request: the transport faults
+/// every loopback gateway has, or one of `PSWinCom`'s [`AnswerFault`]s.
+pub type Fault = loopback::Fault<AnswerFault>;
+
+/// A request the emulator received, password masked.
+pub type Received = loopback::Received<Request>;
+
+/// `PSWinCom`'s own answer faults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Fault {
+pub enum AnswerFault {
     /// Answer `LOGON FAIL` with this `REASON`, whatever the credentials.
     LogonFail(String),
     /// Answer `STATUS FAIL` (with `INFO` "scripted failure") for these IDs.
@@ -148,25 +153,9 @@ pub enum Fault {
     MissingIds(Vec<String>),
     /// Answer these IDs twice, once OK and once FAIL.
     RepeatedIds(Vec<String>),
-    /// Answer with this HTTP status and an HTML error page.
-    Http(u16),
-    /// Wait this long before answering normally.
-    Slow(Duration),
-    /// Close the connection before reading the body.
-    ResetBeforeBody,
-    /// Read the body (recorded with status 0), then close without answering.
-    ResetAfterBody,
-    /// Handle the request (recorded as answered), but close the connection
-    /// halfway through the answer's body. The answer is the one the request
-    /// would get otherwise — including the next scripted fault, if any
-    /// (script this and then a partial answer to cut that one off).
-    TruncatedAnswer,
     /// Answer 200 with a body that is not well-formed XML.
     MalformedXml,
 }
-
-/// How many requests the emulator remembers.
-pub const MAX_RECORDED: usize = 1000;
 
 /// One `MSG` the emulator received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,137 +172,94 @@ pub struct ReceivedMsg {
     pub fields: Vec<(String, String)>,
 }
 
-/// A request the emulator received.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
+/// What a `PSWinCom` request carries, as the emulator read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
     /// The messages, in order.
     pub messages: Vec<ReceivedMsg>,
-    /// The body decoded as declared, with the password replaced by `***`.
-    pub body: String,
-    /// The request's `Content-Type`.
-    pub content_type: String,
-    /// The answer's HTTP status (0: the connection was reset).
-    pub status: u16,
 }
 
+/// `PSWinCom`'s wire for the loopback core: `POST /` of a `SESSION`
+/// document, read with the emulator's own XML reading (never the
+/// client's), answered with the documented `SESSION` bodies.
 #[derive(Debug)]
-struct Inner {
+pub struct PswincomWire {
     user: String,
     password: crate::sms::Secret,
-    faults: VecDeque<Fault>,
-    received: VecDeque<Received>,
-    next_ref: u64,
-    dr_target: Option<(PushTarget, PushFormat)>,
-    dr_state: String,
-    /// Requests recorded since the start.
-    seen: u64,
+    next_ref: AtomicU64,
+    dr_state: Mutex<String>,
 }
 
-impl Inner {
-    fn record(&mut self, r: Received) {
-        self.seen += 1;
-        if self.received.len() >= MAX_RECORDED {
-            self.received.pop_front();
-        }
-        self.received.push_back(r);
-    }
-}
-
-fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A running emulator on `127.0.0.1`; stops when dropped.
-#[derive(Debug)]
-pub struct PswincomEmulator {
-    addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for PswincomEmulator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl PswincomEmulator {
-    /// Starts an emulator on `127.0.0.1:0` that accepts `user`/`password`.
-    /// Needs a running Tokio runtime.
-    ///
-    /// # Errors
-    ///
-    /// If the loopback port cannot be bound.
-    pub async fn start(user: &str, password: &str) -> std::io::Result<Self> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), user, password).await
-    }
-
-    /// As [`start`](Self::start), listening on `addr` (for the command-line
-    /// emulator; keep it on a loopback address).
-    ///
-    /// # Errors
-    ///
-    /// If `addr` cannot be bound.
-    pub async fn start_on(addr: SocketAddr, user: &str, password: &str) -> std::io::Result<Self> {
-        let inner = Arc::new(Mutex::new(Inner {
+impl PswincomWire {
+    /// A gateway that accepts `user`/`password` and reports delivery with
+    /// `STATE` `DELIVRD`.
+    #[must_use]
+    pub fn new(user: &str, password: &str) -> Self {
+        PswincomWire {
             user: user.into(),
             password: password.into(),
-            faults: VecDeque::new(),
-            received: VecDeque::new(),
-            next_ref: 0x004A_4B00_34DB,
-            dr_target: None,
-            dr_state: "DELIVRD".into(),
-            seen: 0,
-        }));
-        let app = Router::new()
-            .route("/", post(submit))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, app, inner.clone()));
-        Ok(PswincomEmulator { addr, inner, task })
+            next_ref: AtomicU64::new(0x004A_4B00_34DB),
+            dr_state: Mutex::new("DELIVRD".into()),
+        }
     }
+}
 
-    /// The URL to give the client (`http://127.0.0.1:<port>/`).
-    #[must_use]
-    pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
-    }
-
-    /// Makes the next request fail with `fault` (faults queue up).
-    pub fn fail_next(&self, fault: Fault) {
-        lock(&self.inner).faults.push_back(fault);
-    }
-
-    /// How many requests were recorded since the start (keeps counting
-    /// when [`received`](Self::received) drops the oldest).
-    #[must_use]
-    pub fn requests_seen(&self) -> u64 {
-        lock(&self.inner).seen
-    }
-
-    /// The requests received so far (the last [`MAX_RECORDED`]).
-    #[must_use]
-    pub fn received(&self) -> Vec<Received> {
-        lock(&self.inner).received.iter().cloned().collect()
-    }
-
-    /// From now on, push a delivery report for every accepted message sent
-    /// with `RCPREQ` `Y` (in the background, one push per request).
-    pub fn deliver_reports_to(&self, target: PushTarget, format: PushFormat) {
-        lock(&self.inner).dr_target = Some((target, format));
-    }
-
+impl LoopbackGateway<PswincomWire> {
     /// The `STATE` of automatic delivery reports (default `DELIVRD`).
     pub fn set_dr_state(&self, state: &str) {
-        lock(&self.inner).dr_state = state.into();
+        *self
+            .wire()
+            .dr_state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state.into();
+    }
+}
+
+fn recorded(parsed: Option<Parsed>) -> Recorded<Request> {
+    parsed
+        .map(|p| Recorded {
+            request: Request {
+                messages: p.messages,
+            },
+            masked_body: p.masked,
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl Wire for PswincomWire {
+    type Request = Request;
+    type AnswerFault = AnswerFault;
+    type PushFormat = PushFormat;
+    type Dr = PushedDr;
+    type Mo = PushedMo;
+
+    fn path(&self) -> &'static str {
+        "/"
     }
 
-    /// Pushes delivery reports now. Form pushes are redelivered on anything
-    /// but 200; XML pushes redeliver the entries the answer does not
-    /// acknowledge `OK` (see [`ack_xml`](crate::pswincom::callback::ack_xml)),
-    /// up to the target's retries.
-    pub async fn push_drs(
+    fn read(&self, _headers: &HeaderMap, body: &[u8]) -> Recorded<Request> {
+        recorded(parse(body, self.password.expose()).ok())
+    }
+
+    fn recipients(request: &Request) -> usize {
+        request.messages.len()
+    }
+
+    fn answer(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        fault: Option<&AnswerFault>,
+    ) -> Answer<Self> {
+        submit(self, headers, body, fault)
+    }
+
+    /// Form pushes are redelivered on anything but 200; XML pushes
+    /// redeliver the entries the answer does not acknowledge `OK` (see
+    /// [`ack_xml`](crate::pswincom::callback::ack_xml)), up to the target's
+    /// retries.
+    async fn push_drs(
         &self,
         target: &PushTarget,
         format: &PushFormat,
@@ -328,9 +274,7 @@ impl PswincomEmulator {
         .await
     }
 
-    /// Pushes incoming SMS now, redelivering as [`push_drs`](Self::push_drs)
-    /// does.
-    pub async fn push_mos(
+    async fn push_mos(
         &self,
         target: &PushTarget,
         format: &PushFormat,
@@ -343,35 +287,6 @@ impl PswincomEmulator {
             mos.iter().map(PushedMo::fields).collect(),
         )
         .await
-    }
-}
-
-impl ResetHooks for Mutex<Inner> {
-    fn take_reset(&self) -> Option<Reset> {
-        let mut g = lock(self);
-        let reset = match g.faults.front() {
-            Some(Fault::ResetBeforeBody) => Reset::BeforeBody,
-            Some(Fault::ResetAfterBody) => Reset::AfterBody,
-            Some(Fault::TruncatedAnswer) => Reset::TruncateAnswer,
-            _ => return None,
-        };
-        g.faults.pop_front();
-        Some(reset)
-    }
-
-    fn record_reset(self: Arc<Self>, body: &Bytes) {
-        let mut g = lock(&self);
-        let password = g.password.clone();
-        let (messages, text) = match parse(body, password.expose()) {
-            Ok(p) => (p.messages, p.masked),
-            Err(_) => (Vec::new(), String::new()),
-        };
-        g.record(Received {
-            messages,
-            body: text,
-            content_type: String::new(),
-            status: 0,
-        });
     }
 }
 
@@ -613,28 +528,15 @@ fn message_error(m: &ReceivedMsg) -> Option<String> {
     None
 }
 
-fn error_page(status: StatusCode, reason: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html")],
-        format!(
-            "<html><body><h1>{}</h1><p>{}</p></body></html>",
-            status.as_u16(),
-            quick_xml::escape::escape(reason)
-        ),
-    )
-        .into_response()
-}
-
 /// One answered `MSG`.
-struct Answer {
+struct MsgAnswer {
     id: String,
     ok: bool,
     info: String,
     reference: String,
 }
 
-fn session_xml(logon_ok: bool, reason: &str, answers: &[Answer]) -> Vec<u8> {
+fn session_xml(logon_ok: bool, reason: &str, answers: &[MsgAnswer]) -> Vec<u8> {
     let mut w = quick_xml::Writer::new(Vec::new());
     let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
         "1.0",
@@ -669,36 +571,17 @@ fn session_xml(logon_ok: bool, reason: &str, answers: &[Answer]) -> Vec<u8> {
     to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default())
 }
 
-async fn submit(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let fault = lock(&inner).faults.pop_front();
-    if let Some(Fault::Slow(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
+fn submit(
+    wire: &PswincomWire,
+    headers: &HeaderMap,
+    body: &[u8],
+    fault: Option<&AnswerFault>,
+) -> Answer<PswincomWire> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let password = lock(&inner).password.clone();
-    let parsed = parse(&body, password.expose());
-    let rec = |status: u16, parsed: Option<Parsed>| {
-        let (messages, text) = parsed.map(|p| (p.messages, p.masked)).unwrap_or_default();
-        lock(&inner).record(Received {
-            messages,
-            body: text,
-            content_type: content_type.clone(),
-            status,
-        });
-    };
-    if let Some(Fault::Http(code)) = fault {
-        rec(code, parsed.ok());
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error_page(status, "scripted failure");
-    }
     let media = content_type
         .split(';')
         .next()
@@ -706,27 +589,20 @@ async fn submit(
         .trim()
         .to_ascii_lowercase();
     if media != "text/xml" && media != "application/xml" {
-        rec(415, None);
-        return error_page(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be text/xml",
-        );
+        return Answer::error_page(415, "Content-Type must be text/xml").recorded(recorded(None));
     }
-    if let (Some(charset), Some(declared)) = (charset_of(&content_type), declared_encoding(&body))
+    if let (Some(charset), Some(declared)) = (charset_of(&content_type), declared_encoding(body))
         && !charset.eq_ignore_ascii_case(&declared)
     {
-        rec(400, None);
-        return error_page(
-            StatusCode::BAD_REQUEST,
+        return Answer::error_page(
+            400,
             &format!("Content-Type says {charset} but the XML declares {declared}"),
-        );
+        )
+        .recorded(recorded(None));
     }
-    let parsed = match parsed {
+    let parsed = match parse(body, wire.password.expose()) {
         Ok(p) => p,
-        Err(reason) => {
-            rec(400, None);
-            return error_page(StatusCode::BAD_REQUEST, &reason);
-        }
+        Err(reason) => return Answer::error_page(400, &reason).recorded(recorded(None)),
     };
     let mut seen = HashSet::new();
     if let Some(dup) = parsed
@@ -735,108 +611,73 @@ async fn submit(
         .find(|m| !seen.insert(m.id.as_str()))
         .map(|m| m.id.clone())
     {
-        rec(400, Some(parsed));
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            &format!("ID {dup:?} appears twice"),
-        );
+        return Answer::error_page(400, &format!("ID {dup:?} appears twice"))
+            .recorded(recorded(Some(parsed)));
     }
     if parsed.messages.len() > 100 {
-        rec(400, Some(parsed));
-        return error_page(StatusCode::BAD_REQUEST, "more than 100 MSG in one request");
+        return Answer::error_page(400, "more than 100 MSG in one request")
+            .recorded(recorded(Some(parsed)));
     }
-    let xml = |status: u16, body: Vec<u8>| {
-        (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            [(header::CONTENT_TYPE, "text/xml; charset=iso-8859-1")],
-            body,
-        )
-            .into_response()
-    };
-    let (user, pw_ok) = {
-        let g = lock(&inner);
-        (g.user.clone(), g.password.expose() == parsed.pw)
-    };
-    if let Some(Fault::LogonFail(reason)) = &fault {
-        rec(200, Some(parsed));
-        return xml(200, session_xml(false, reason, &[]));
+    let xml = |body: Vec<u8>| Answer::new(200, "text/xml; charset=iso-8859-1", body);
+    if let Some(AnswerFault::LogonFail(reason)) = fault {
+        return xml(session_xml(false, reason, &[])).recorded(recorded(Some(parsed)));
     }
-    if parsed.client != user || !pw_ok {
-        rec(200, Some(parsed));
-        return xml(
-            200,
-            session_xml(false, "Username or password is incorrect", &[]),
-        );
+    if parsed.client != wire.user || wire.password.expose() != parsed.pw {
+        return xml(session_xml(false, "Username or password is incorrect", &[]))
+            .recorded(recorded(Some(parsed)));
     }
-    if matches!(fault, Some(Fault::MalformedXml)) {
-        rec(200, Some(parsed));
-        return xml(
-            200,
-            b"<SESSION><LOGON>OK</LOGON><MSGLST><MSG><ID>1</I".to_vec(),
-        );
+    if matches!(fault, Some(AnswerFault::MalformedXml)) {
+        return xml(b"<SESSION><LOGON>OK</LOGON><MSGLST><MSG><ID>1</I".to_vec())
+            .recorded(recorded(Some(parsed)));
     }
+    let state = wire
+        .dr_state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let mut answers = Vec::new();
-    let mut accepted = Vec::new();
+    let mut reports = Vec::new();
     for m in &parsed.messages {
-        let scripted_fail = matches!(&fault, Some(Fault::FailIds(ids)) if ids.contains(&m.id));
+        let scripted_fail = matches!(fault, Some(AnswerFault::FailIds(ids)) if ids.contains(&m.id));
         let (ok, info) = match (scripted_fail, message_error(m)) {
             (true, _) => (false, "scripted failure".to_owned()),
             (false, Some(e)) => (false, e),
             (false, None) => (true, String::new()),
         };
         let reference = if ok {
-            let mut g = lock(&inner);
-            g.next_ref += 1;
-            format!("{:X}", g.next_ref)
+            format!("{:X}", wire.next_ref.fetch_add(1, Ordering::Relaxed) + 1)
         } else {
             String::new()
         };
         if ok && field(&m.fields, "RCPREQ") == Some("Y") {
-            accepted.push((m.id.clone(), m.receiver.clone(), reference.clone()));
+            reports.push(PushedDr {
+                id: m.id.clone(),
+                reference: reference.clone(),
+                receiver: m.receiver.clone(),
+                state: state.clone(),
+            });
         }
-        if matches!(&fault, Some(Fault::MissingIds(ids)) if ids.contains(&m.id)) {
+        if matches!(fault, Some(AnswerFault::MissingIds(ids)) if ids.contains(&m.id)) {
             continue;
         }
-        if matches!(&fault, Some(Fault::RepeatedIds(ids)) if ids.contains(&m.id)) {
-            answers.push(Answer {
+        if matches!(fault, Some(AnswerFault::RepeatedIds(ids)) if ids.contains(&m.id)) {
+            answers.push(MsgAnswer {
                 id: m.id.clone(),
                 ok: !ok,
                 info: "repeated".into(),
                 reference: String::new(),
             });
         }
-        answers.push(Answer {
+        answers.push(MsgAnswer {
             id: m.id.clone(),
             ok,
             info,
             reference,
         });
     }
-    let dr = {
-        let g = lock(&inner);
-        g.dr_target.clone().map(|t| (t, g.dr_state.clone()))
-    };
-    if let Some(((target, format), state)) = dr {
-        let drs: Vec<Fields> = accepted
-            .into_iter()
-            .map(|(id, receiver, reference)| {
-                PushedDr {
-                    id,
-                    reference,
-                    receiver,
-                    state: state.clone(),
-                }
-                .fields()
-            })
-            .collect();
-        if !drs.is_empty() {
-            tokio::spawn(async move {
-                push(&target, &format, Kind::Dr, drs).await;
-            });
-        }
-    }
-    rec(200, Some(parsed));
-    xml(200, session_xml(true, "", &answers))
+    xml(session_xml(true, "", &answers))
+        .recorded(recorded(Some(parsed)))
+        .reports(reports)
 }
 
 /// How the emulator formats pushes.

@@ -59,20 +59,21 @@ pub struct PushResult {
 
 /// One HTTP request of a push.
 #[derive(Clone, Debug)]
-pub(crate) struct PushRequest {
-    pub(crate) url: String,
-    /// `None` for GET.
-    pub(crate) body: Option<(String, Vec<u8>)>,
+pub struct PushRequest {
+    /// The URL the request goes to.
+    pub url: String,
+    /// The `Content-Type` and body; `None` for GET.
+    pub body: Option<(String, Vec<u8>)>,
     /// Headers of this request (besides the target's).
-    pub(crate) headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, String)>,
     /// The entry IDs it carries, where the receiver acknowledges each
     /// (`PSWinCom` XML); empty otherwise.
-    pub(crate) ids: Vec<String>,
+    pub ids: Vec<String>,
 }
 
 /// Sends `requests` in turn, each redelivered up to `target.retries` times
 /// until it gets 200.
-pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushResult {
+pub async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushResult {
     deliver_until(target, requests, |request, status, _| {
         (status != 200).then(|| request.clone())
     })
@@ -83,7 +84,7 @@ pub(crate) async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> 
 /// body)` says what is still to be delivered (`None`: nothing); that is
 /// sent again after the retry delay, up to `target.retries` times. A failed
 /// connection counts as status 0 with an empty body.
-pub(crate) async fn deliver_until(
+pub async fn deliver_until(
     target: &PushTarget,
     requests: Vec<PushRequest>,
     follow_up: impl Fn(&PushRequest, u16, &[u8]) -> Option<PushRequest>,

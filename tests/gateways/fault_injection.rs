@@ -21,8 +21,8 @@ use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{
     ErrorKind, Failover, Message, Outcome, SendReport, SmsError, SmsProvider, StubProvider,
 };
-use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
-use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator};
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator, PswincomWire};
 
 const PASSWORD: &str = "fault-pw";
 const TIMEOUT: Duration = Duration::from_millis(700);
@@ -115,13 +115,15 @@ impl Emulator {
     async fn start(gateway: Gateway) -> Emulator {
         match gateway {
             Gateway::Intelecom => Emulator::Intelecom(
-                IntelecomEmulator::start(1000, "crm", PASSWORD)
+                IntelecomEmulator::start(IntelecomWire::new(1000, "crm", PASSWORD))
                     .await
                     .unwrap(),
             ),
-            Gateway::Pswincom => {
-                Emulator::Pswincom(PswincomEmulator::start("crm", PASSWORD).await.unwrap())
-            }
+            Gateway::Pswincom => Emulator::Pswincom(
+                PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 
@@ -149,7 +151,7 @@ impl Emulator {
             Fault::NotTls => format!("https://{}{path}", self.addr()),
             _ => match self {
                 Emulator::Intelecom(e) => e.base_url(),
-                Emulator::Pswincom(e) => e.url(),
+                Emulator::Pswincom(e) => e.base_url(),
             },
         }
     }
@@ -157,7 +159,7 @@ impl Emulator {
     fn addr(&self) -> String {
         let url = match self {
             Emulator::Intelecom(e) => e.base_url(),
-            Emulator::Pswincom(e) => e.url(),
+            Emulator::Pswincom(e) => e.base_url(),
         };
         url.trim_start_matches("http://")
             .trim_end_matches('/')
@@ -173,7 +175,9 @@ impl Emulator {
                     Fault::Http(s) => ie::Fault::Http(*s),
                     Fault::SlowPastTimeout => ie::Fault::Slow(TIMEOUT * 3),
                     Fault::TruncatedAnswer => ie::Fault::TruncatedAnswer,
-                    Fault::PartialBatch => ie::Fault::StatusCodes(vec![1, 24, 1]),
+                    Fault::PartialBatch => {
+                        ie::Fault::Answer(ie::AnswerFault::StatusCodes(vec![1, 24, 1]))
+                    }
                     _ => return,
                 };
                 e.fail_next(f);
@@ -185,7 +189,9 @@ impl Emulator {
                     Fault::Http(s) => pe::Fault::Http(*s),
                     Fault::SlowPastTimeout => pe::Fault::Slow(TIMEOUT * 3),
                     Fault::TruncatedAnswer => pe::Fault::TruncatedAnswer,
-                    Fault::PartialBatch => pe::Fault::FailIds(vec!["2".into()]),
+                    Fault::PartialBatch => {
+                        pe::Fault::Answer(pe::AnswerFault::FailIds(vec!["2".into()]))
+                    }
                     _ => return,
                 };
                 e.fail_next(f);
@@ -200,12 +206,12 @@ impl Emulator {
             Emulator::Intelecom(e) => e
                 .received()
                 .into_iter()
-                .flat_map(|r| r.recipients)
+                .flat_map(|r| r.request.recipients)
                 .collect(),
             Emulator::Pswincom(e) => e
                 .received()
                 .into_iter()
-                .flat_map(|r| r.messages)
+                .flat_map(|r| r.request.messages)
                 .map(|m| format!("+{}", m.receiver))
                 .collect(),
         }
@@ -399,13 +405,15 @@ async fn pswincom_faults() {
 async fn pswincom_failover_host_never_sends_twice() {
     for fault in FAULTS {
         let emu = Emulator::start(Gateway::Pswincom).await;
-        let backup = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+        let backup = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+            .await
+            .unwrap();
         let mut tls = None;
         let url = emu.url(fault, &mut tls).await;
         emu.script(fault);
         let p = Pswincom::builder()
             .url(url)
-            .failover_url(backup.url())
+            .failover_url(backup.base_url())
             .dangerous_allow_http()
             .credentials("crm", PASSWORD)
             .timeout(TIMEOUT)
@@ -416,7 +424,11 @@ async fn pswincom_failover_host_never_sends_twice() {
         let r = p.send(&m).await;
         assert_eq!(r.outcomes().len(), 3, "{fault:?}");
         let primary = expected(Gateway::Pswincom, fault);
-        let backed_up: usize = backup.received().iter().map(|r| r.messages.len()).sum();
+        let backed_up: usize = backup
+            .received()
+            .iter()
+            .map(|r| r.request.messages.len())
+            .sum();
         let fails_over = primary.iter().all(|(category, kind)| {
             *category == "rejected"
                 && kind.is_some_and(|k| {

@@ -8,12 +8,14 @@ use crate::support::kinds;
 use crm_comms::intelecom::Intelecom;
 use crm_comms::sms::{ErrorKind, Message, Priority, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
-use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator};
+use crm_comms::testing::intelecom_emulator::{
+    AnswerFault, Fault, IntelecomEmulator, IntelecomWire,
+};
 
 const PASSWORD: &str = "s3cret-pw";
 
 async fn setup() -> (IntelecomEmulator, Intelecom) {
-    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", PASSWORD))
         .await
         .unwrap();
     let p = Intelecom::builder()
@@ -49,7 +51,11 @@ async fn passes_the_conformance_suite() {
     };
     run_all(&p, &config).await;
     // Batches of at most 4 reached the emulator.
-    assert!(emu.received().iter().all(|r| r.recipients.len() <= 4));
+    assert!(
+        emu.received()
+            .iter()
+            .all(|r| r.request.recipients.len() <= 4)
+    );
     assert!(
         emu.received()
             .iter()
@@ -84,7 +90,7 @@ async fn sends_the_documented_fields() {
 
 #[tokio::test]
 async fn wrong_password_is_an_auth_failure_for_every_recipient() {
-    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", PASSWORD))
         .await
         .unwrap();
     let p = Intelecom::builder()
@@ -125,7 +131,7 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             vec![("rejected", Some(ErrorKind::RateLimited)); 3],
         ),
         (
-            Fault::MalformedJson,
+            Fault::Answer(AnswerFault::MalformedJson),
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
         (
@@ -133,7 +139,7 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             vec![("unknown", Some(ErrorKind::Timeout)); 3],
         ),
         (
-            Fault::DropLastStatus,
+            Fault::Answer(AnswerFault::DropLastStatus),
             vec![
                 ("accepted", None),
                 ("accepted", None),
@@ -141,7 +147,7 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             ],
         ),
         (
-            Fault::StatusCodes(vec![1, 24, 6]),
+            Fault::Answer(AnswerFault::StatusCodes(vec![1, 24, 6])),
             vec![
                 ("accepted", None),
                 ("unknown", Some(ErrorKind::RateLimited)),
@@ -180,9 +186,12 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
         let got = emu.received();
         assert_eq!(got[0].status, 0, "{fault:?}: the connection was closed");
         if fault == Fault::ResetAfterBody {
-            assert_eq!(got[0].recipients.len(), 3, "the body was read");
+            assert_eq!(got[0].request.recipients.len(), 3, "the body was read");
         } else {
-            assert!(got[0].recipients.is_empty(), "the body was not read");
+            assert!(
+                got[0].request.recipients.is_empty(),
+                "the body was not read"
+            );
         }
         // The next request goes through on a new connection.
         assert!(p.send(&msg(2)).await.all_accepted());
@@ -193,7 +202,7 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
 async fn a_partly_failed_batch_says_which() {
     let (emu, p) = setup().await;
     // Two requests of 4 and 2: the second fails as a whole.
-    emu.fail_next(Fault::StatusCodes(vec![1, 1, 1, 1]));
+    emu.fail_next(Fault::Answer(AnswerFault::StatusCodes(vec![1, 1, 1, 1])));
     emu.fail_next(Fault::Http(503));
     let r = p.send(&msg(6)).await;
     assert!(r.is_partial());
@@ -252,7 +261,7 @@ fn builder_validates() {
 #[tokio::test]
 async fn settings_build_the_real_provider_and_send_a_test_sms() {
     use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
-    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", PASSWORD))
         .await
         .unwrap();
     let mut s = SmsSettings::new(ProviderKind::Intelecom)
@@ -280,7 +289,7 @@ async fn settings_build_the_real_provider_and_send_a_test_sms() {
 #[tokio::test]
 async fn the_provider_built_from_settings_carries_their_defaults() {
     use crm_comms::settings::{ProviderKind, SmsSettings};
-    let emu = IntelecomEmulator::start(1000, "crm", PASSWORD)
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", PASSWORD))
         .await
         .unwrap();
     let mut s = SmsSettings::new(ProviderKind::Intelecom)

@@ -18,7 +18,7 @@ use crm_comms::intelecom::callback::{
 };
 use crm_comms::sms::{DeliveryState, Message, Outcome, SmsProvider};
 use crm_comms::testing::intelecom_emulator::{
-    IntelecomEmulator, PushFormat, PushTarget, PushedDr, PushedMo,
+    IntelecomEmulator, IntelecomWire, PushFormat, PushTarget, PushedDr, PushedMo,
 };
 
 /// One request the test receiver got.
@@ -75,7 +75,9 @@ async fn receiver() -> (Receiver, String) {
 }
 
 async fn emulator() -> (IntelecomEmulator, Intelecom) {
-    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
     let p = Intelecom::builder()
         .base_url(emu.base_url())
         .dangerous_allow_http()

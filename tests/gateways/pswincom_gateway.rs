@@ -10,14 +10,16 @@ use crm_comms::pswincom::Pswincom;
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
 use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
-use crm_comms::testing::pswincom_emulator::{Fault, PswincomEmulator};
+use crm_comms::testing::pswincom_emulator::{AnswerFault, Fault, PswincomEmulator, PswincomWire};
 
 const PASSWORD: &str = "pæss€word";
 
 async fn setup() -> (PswincomEmulator, Pswincom) {
-    let emu = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+        .await
+        .unwrap();
     let p = Pswincom::builder()
-        .url(emu.url())
+        .url(emu.base_url())
         .no_failover()
         .dangerous_allow_http()
         .credentials("crm", PASSWORD)
@@ -48,7 +50,7 @@ async fn passes_the_conformance_suite() {
     };
     run_all(&p, &config).await;
     let received = emu.received();
-    assert!(received.iter().all(|r| r.messages.len() <= 4));
+    assert!(received.iter().all(|r| r.request.messages.len() <= 4));
     assert!(received.iter().all(|r| !r.body.contains(PASSWORD)));
     assert!(
         received
@@ -76,7 +78,7 @@ async fn sends_the_documented_fields_in_latin1() {
         other => panic!("{other:?}"),
     }
     let got = &emu.received()[0];
-    let m = &got.messages[0];
+    let m = &got.request.messages[0];
     assert_eq!(m.text, "Hei på deg, Åse!");
     let fields: Vec<(&str, &str)> = m
         .fields
@@ -109,16 +111,18 @@ async fn unicode_goes_as_op_9_and_arrives_intact() {
         .build()
         .unwrap();
     assert!(p.send(&m).await.all_accepted());
-    let got = &emu.received()[0].messages[0];
+    let got = &emu.received()[0].request.messages[0];
     assert_eq!(got.op.as_deref(), Some("9"));
     assert_eq!(got.text, text);
 }
 
 #[tokio::test]
 async fn wrong_password_is_an_auth_failure_with_the_gateways_reason() {
-    let emu = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+        .await
+        .unwrap();
     let p = Pswincom::builder()
-        .url(emu.url())
+        .url(emu.base_url())
         .no_failover()
         .dangerous_allow_http()
         .credentials("crm", "wrong-pw")
@@ -150,19 +154,19 @@ async fn faults_give_one_typed_outcome_per_recipient() {
     let ok = ("accepted", None);
     let cases: Vec<(Fault, Expected)> = vec![
         (
-            Fault::LogonFail("Account locked".into()),
+            Fault::Answer(AnswerFault::LogonFail("Account locked".into())),
             vec![("rejected", Some(ErrorKind::Unauthenticated)); 3],
         ),
         (
-            Fault::FailIds(ids(&["2"])),
+            Fault::Answer(AnswerFault::FailIds(ids(&["2"]))),
             vec![ok, ("rejected", Some(ErrorKind::Rejected)), ok],
         ),
         (
-            Fault::MissingIds(ids(&["3"])),
+            Fault::Answer(AnswerFault::MissingIds(ids(&["3"]))),
             vec![ok, ok, ("unknown", Some(ErrorKind::Protocol))],
         ),
         (
-            Fault::RepeatedIds(ids(&["1"])),
+            Fault::Answer(AnswerFault::RepeatedIds(ids(&["1"]))),
             vec![("unknown", Some(ErrorKind::Protocol)), ok, ok],
         ),
         (
@@ -186,7 +190,7 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
         (
-            Fault::MalformedXml,
+            Fault::Answer(AnswerFault::MalformedXml),
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
     ];
@@ -229,11 +233,17 @@ async fn large_messages_go_in_batches_with_ids_from_one() {
     let (emu, p) = setup().await;
     let r = p.send(&msg(10)).await;
     assert!(r.all_accepted());
-    let sizes: Vec<_> = emu.received().iter().map(|r| r.messages.len()).collect();
+    let sizes: Vec<_> = emu
+        .received()
+        .iter()
+        .map(|r| r.request.messages.len())
+        .collect();
     assert_eq!(sizes, [4, 4, 2]);
     for req in emu.received() {
-        let ids: Vec<_> = req.messages.iter().map(|m| m.id.clone()).collect();
-        let expected: Vec<_> = (1..=req.messages.len()).map(|i| i.to_string()).collect();
+        let ids: Vec<_> = req.request.messages.iter().map(|m| m.id.clone()).collect();
+        let expected: Vec<_> = (1..=req.request.messages.len())
+            .map(|i| i.to_string())
+            .collect();
         assert_eq!(ids, expected);
     }
     let refs: std::collections::HashSet<_> = r
@@ -246,13 +256,15 @@ async fn large_messages_go_in_batches_with_ids_from_one() {
 
 #[tokio::test]
 async fn failover_only_when_the_first_host_was_certainly_not_reached() {
-    let backup = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+    let backup = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+        .await
+        .unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
     let p = Pswincom::builder()
         .url(dead)
-        .failover_url(backup.url())
+        .failover_url(backup.base_url())
         .dangerous_allow_http()
         .credentials("crm", PASSWORD)
         .build()
@@ -262,10 +274,12 @@ async fn failover_only_when_the_first_host_was_certainly_not_reached() {
 
     // The first host took the request and dropped the connection: it may
     // have queued the messages, so the failover host must not get them.
-    let primary = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+    let primary = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+        .await
+        .unwrap();
     let p = Pswincom::builder()
-        .url(primary.url())
-        .failover_url(backup.url())
+        .url(primary.base_url())
+        .failover_url(backup.base_url())
         .dangerous_allow_http()
         .credentials("crm", PASSWORD)
         .build()
@@ -306,12 +320,14 @@ async fn the_builder_validates() {
 
 #[tokio::test]
 async fn settings_build_the_real_provider_and_send_a_test_sms() {
-    let emu = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+        .await
+        .unwrap();
     let json = format!(
         r#"{{"provider": "pswincom", "pswin_username": "crm", "pswin_password": "{PASSWORD}",
              "priority": 3, "sender": "SuperOffice", "default_country": "NO",
              "base_url": "{}", "allow_insecure_http": true}}"#,
-        emu.url()
+        emu.base_url()
     );
     let settings: SmsSettings = serde_json::from_str(&json).unwrap();
     assert_eq!(settings.provider, ProviderKind::Pswincom);
@@ -320,7 +336,7 @@ async fn settings_build_the_real_provider_and_send_a_test_sms() {
         matches!(d, Diagnosis::Accepted { reference: Some(_) }),
         "{d}"
     );
-    let got = &emu.received()[0].messages[0];
+    let got = &emu.received()[0].request.messages[0];
     assert_eq!(got.receiver, "4741000000");
     assert_eq!(got.text, crm_comms::settings::DEFAULT_TEST_TEXT);
 

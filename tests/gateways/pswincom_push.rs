@@ -21,7 +21,7 @@ use crm_comms::pswincom::callback::{
 };
 use crm_comms::sms::{DeliveryReceipt, DeliveryState, IncomingMessage, Message, SmsProvider};
 use crm_comms::testing::pswincom_emulator::{
-    PswincomEmulator, PushFormat, PushTarget, PushedDr, PushedMo,
+    PswincomEmulator, PswincomWire, PushFormat, PushTarget, PushedDr, PushedMo,
 };
 
 /// One push the test receiver got, parsed with the crate's parsers.
@@ -145,9 +145,11 @@ async fn receiver() -> (Receiver, String) {
 }
 
 async fn emulator() -> (PswincomEmulator, Pswincom) {
-    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", "pw"))
+        .await
+        .unwrap();
     let p = Pswincom::builder()
-        .url(emu.url())
+        .url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")

@@ -20,8 +20,8 @@ use crm_comms::receiver::{MalformedEntry, WebhookReceiver};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
 use crm_comms::sms::{DeliveryState, Message, SmsProvider};
-use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
-use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator};
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator, PswincomWire};
 use crm_comms::testing::push::PushTarget;
 
 /// What reached the application.
@@ -138,7 +138,9 @@ async fn start(
 
 /// The Intelecom emulator pushing its DRs to `s`, and a client of it.
 async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
-    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
         ie::PushFormat::Json,
@@ -155,13 +157,15 @@ async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
 
 /// The `PSWinCom` emulator pushing its DRs to `s`, and a client of it.
 async fn pswincom_pushing_to(s: &Setup) -> (PswincomEmulator, Pswincom) {
-    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", "pw"))
+        .await
+        .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
         pe::PushFormat::Xml,
     );
     let provider = Pswincom::builder()
-        .url(emu.url())
+        .url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")
@@ -199,7 +203,9 @@ async fn eventually(what: &str, ok: impl Fn() -> bool) {
 #[tokio::test]
 async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_failures() {
     let s = start(secret).await;
-    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
     let target = PushTarget::new(format!("{}/intelecom/mo", s.base)).header("X-API-Key", "k3y");
 
     // A batch with one malformed entry (no originator): the others count.
@@ -259,7 +265,9 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
 #[tokio::test]
 async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
     let s = start(secret).await;
-    let emu = IntelecomEmulator::start(1000, "crm", "pw").await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
         ie::PushFormat::Json,
@@ -302,7 +310,9 @@ async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
 #[tokio::test]
 async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let s = start(secret).await;
-    let emu = PswincomEmulator::start("crm", "pw").await.unwrap();
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", "pw"))
+        .await
+        .unwrap();
     let target = PushTarget::new(format!("{}/pswincom/mo?secret=q5ecret", s.base));
     let pmo = |id: &str, sender: &str, text: &str| pe::PushedMo {
         id: id.into(),

@@ -25,8 +25,8 @@ use crm_comms::settings::{ProviderKind, SmsSettings, SmtpSettings};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::tracking::DeliveryEvent;
 use crm_comms::sms::{Failover, Message, Secret, SendReport, SmsProvider};
-use crm_comms::testing::intelecom_emulator::{self, IntelecomEmulator};
-use crm_comms::testing::pswincom_emulator::{self, PswincomEmulator};
+use crm_comms::testing::intelecom_emulator::{self, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::pswincom_emulator::{self, PswincomEmulator, PswincomWire};
 use crm_comms::testing::smtp_server::SmtpServer;
 
 const PASSWORD: &str = "Pw-7Kq9zX";
@@ -225,8 +225,12 @@ fn settings_errors_never_quote_the_password() {
 fn emulators_and_the_smtp_server_mask_the_password() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let i = IntelecomEmulator::start(1, "crm", PASSWORD).await.unwrap();
-        let p = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+        let i = IntelecomEmulator::start(IntelecomWire::new(1, "crm", PASSWORD))
+            .await
+            .unwrap();
+        let p = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+            .await
+            .unwrap();
         let s = SmtpServer::start_with_login("crm", PASSWORD).await.unwrap();
         clean("IntelecomEmulator", &format!("{i:?}"));
         clean("PswincomEmulator", &format!("{p:?}"));
@@ -241,7 +245,7 @@ fn emulators_and_the_smtp_server_mask_the_password() {
             .unwrap();
         assert!(good.send(&message()).await.all_accepted());
         let good = Pswincom::builder()
-            .url(p.url())
+            .url(p.base_url())
             .dangerous_allow_http()
             .credentials("crm", PASSWORD)
             .build()
@@ -293,7 +297,9 @@ fn failing_sends_log_no_password_and_no_full_number() {
     rt.block_on(async {
         let wrong = "Wr0ng-Pw-1234";
         // Intelecom: wrong password, then a reset after the body was read.
-        let i = IntelecomEmulator::start(1, "crm", PASSWORD).await.unwrap();
+        let i = IntelecomEmulator::start(IntelecomWire::new(1, "crm", PASSWORD))
+            .await
+            .unwrap();
         let p = Intelecom::builder()
             .base_url(i.base_url())
             .dangerous_allow_http()
@@ -315,14 +321,18 @@ fn failing_sends_log_no_password_and_no_full_number() {
         let r = p.send(&message()).await;
         assert_eq!(r.unknown().count(), 3, "{r:?}");
         report_is_clean("intelecom reset", &r);
-        i.fail_next(intelecom_emulator::Fault::StatusCodes(vec![1, 5, 1]));
+        i.fail_next(intelecom_emulator::Fault::Answer(
+            intelecom_emulator::AnswerFault::StatusCodes(vec![1, 5, 1]),
+        ));
         let r = p.send(&message()).await;
         assert_eq!(r.rejected().count(), 1, "{r:?}");
 
         // PSWinCom: LOGON FAIL with the wrong password, a refused ID.
-        let e = PswincomEmulator::start("crm", PASSWORD).await.unwrap();
+        let e = PswincomEmulator::start(PswincomWire::new("crm", PASSWORD))
+            .await
+            .unwrap();
         let p = Pswincom::builder()
-            .url(e.url())
+            .url(e.base_url())
             .dangerous_allow_http()
             .credentials("crm", wrong)
             .build()
@@ -331,12 +341,14 @@ fn failing_sends_log_no_password_and_no_full_number() {
         assert_eq!(r.rejected().count(), 3, "{r:?}");
         report_is_clean("pswincom logon fail", &r);
         let p = Pswincom::builder()
-            .url(e.url())
+            .url(e.base_url())
             .dangerous_allow_http()
             .credentials("crm", PASSWORD)
             .build()
             .unwrap();
-        e.fail_next(pswincom_emulator::Fault::FailIds(vec!["2".into()]));
+        e.fail_next(pswincom_emulator::Fault::Answer(
+            pswincom_emulator::AnswerFault::FailIds(vec!["2".into()]),
+        ));
         let r = p.send(&message()).await;
         assert_eq!(r.rejected().count(), 1, "{r:?}");
 

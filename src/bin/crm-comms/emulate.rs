@@ -37,7 +37,7 @@ impl Emulator {
     fn url(&self) -> String {
         match self {
             Emulator::Intelecom(e) => e.base_url(),
-            Emulator::Pswincom(e) => e.url(),
+            Emulator::Pswincom(e) => e.base_url(),
         }
     }
 
@@ -86,12 +86,15 @@ pub(crate) async fn emulate(json: bool, args: EmulateArgs) -> Result<u8, Fail> {
     };
     let emu = match args.gateway {
         Gateway::Intelecom => Emulator::Intelecom(
-            IntelecomEmulator::start_on(args.listen, args.service_id, &args.user, &args.password)
-                .await
-                .map_err(cannot)?,
+            IntelecomEmulator::start_on(
+                args.listen,
+                IntelecomWire::new(args.service_id, &args.user, &args.password),
+            )
+            .await
+            .map_err(cannot)?,
         ),
         Gateway::Pswincom => Emulator::Pswincom(
-            PswincomEmulator::start_on(args.listen, &args.user, &args.password)
+            PswincomEmulator::start_on(args.listen, PswincomWire::new(&args.user, &args.password))
                 .await
                 .map_err(cannot)?,
         ),

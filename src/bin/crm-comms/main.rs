@@ -19,8 +19,8 @@ use crm_comms::settings::{Diagnosis, SmsSettings};
 use crm_comms::sms::encoding::preview;
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::tracking::DeliveryEvent;
-use crm_comms::testing::intelecom_emulator::IntelecomEmulator;
-use crm_comms::testing::pswincom_emulator::PswincomEmulator;
+use crm_comms::testing::intelecom_emulator::{IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::pswincom_emulator::{PswincomEmulator, PswincomWire};
 
 /// `println!` that ends the process quietly when stdout is closed
 /// (`crm-comms … | head -n1`) instead of panicking.
