@@ -8,7 +8,9 @@
 //! cargo run --example custom_provider --features http,testing,receiver
 //! ```
 //!
-//! Acme's API (served here by a strict loopback fake):
+//! Acme's API (served here by the crate's loopback gateway with Acme's
+//! `Wire`: what an integrator writes to test an adapter without the real
+//! gateway):
 //!
 //! - `POST /v1/messages`, `Authorization: Bearer <key>`, JSON
 //!   `{"to":["+47…"],"text":"…","from":"…"?}`, at most 50 numbers;
@@ -16,12 +18,9 @@
 //!   one per number, in order; 401 for a wrong key;
 //! - delivery reports pushed as `POST /acme/dr` with `{"id":"acme-1","status":"delivered"|"failed"}`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use axum::Json;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use crm_comms::gateway_http::{GatewayHttp, HttpOptions};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::push::{
@@ -33,6 +32,8 @@ use crm_comms::sms::{
     RecipientOutcome, Secret, SendReport, SmsError, SmsProvider, async_trait,
     check_and_send_in_batches,
 };
+use crm_comms::testing::loopback::{Answer, HeaderMap, LoopbackGateway, Recorded, Wire};
+use crm_comms::testing::push::{PushResult, PushTarget};
 use serde_json::{Value, json};
 
 /// The name Acme's outcomes carry.
@@ -201,60 +202,123 @@ impl PushFormat for AcmePushes {
     }
 }
 
-/// The strict loopback fake of Acme's API.
-async fn fake_acme(key: &'static str) -> String {
-    let next = Arc::new(AtomicU64::new(0));
-    let app = axum::Router::new().route(
-        "/v1/messages",
-        post(move |headers: HeaderMap, Json(body): Json<Value>| {
-            let next = next.clone();
-            async move {
-                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-                if auth != Some(&format!("Bearer {key}")) {
-                    return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad key"})));
-                }
-                let to = body["to"].as_array().cloned().unwrap_or_default();
-                if to.is_empty() || to.len() > 50 || !body["text"].is_string() {
-                    return (
-                        StatusCode::BAD_REQUEST,
-                        Json(json!({"error": "bad request"})),
-                    );
-                }
-                let results: Vec<Value> = to
-                    .iter()
-                    .map(|n| {
-                        if n.as_str().is_some_and(|n| n.ends_with("99")) {
-                            json!({"to": n, "error": "not a mobile number"})
-                        } else {
-                            let id = next.fetch_add(1, Ordering::Relaxed) + 1;
-                            json!({"to": n, "id": format!("acme-{id}")})
-                        }
-                    })
-                    .collect();
-                (StatusCode::OK, Json(json!({ "results": results })))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+/// Acme's side of the wire for the crate's loopback gateway: the request
+/// read and checked independently of the adapter, the documented answers.
+/// The loopback core adds the recorder, scripted faults and start/stop.
+#[derive(Debug, Default)]
+struct AcmeWire {
+    next: AtomicU64,
 }
+
+fn acme_numbers(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["to"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[async_trait]
+impl Wire for AcmeWire {
+    type Request = Vec<String>;
+    type AnswerFault = std::convert::Infallible;
+    type PushFormat = ();
+    type Dr = Value;
+    type Mo = Value;
+
+    fn path(&self) -> &'static str {
+        "/v1/messages"
+    }
+
+    // The key travels in a header, so the body has nothing to mask.
+    fn read(&self, _: &HeaderMap, body: &[u8]) -> Recorded<Vec<String>> {
+        Recorded {
+            request: acme_numbers(body),
+            masked_body: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+
+    fn recipients(request: &Vec<String>) -> usize {
+        request.len()
+    }
+
+    fn answer(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        _: Option<&Self::AnswerFault>,
+    ) -> Answer<Self> {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if auth != Some(&format!("Bearer {ACME_KEY}")) {
+            return Answer::new(401, "application/json", r#"{"error":"bad key"}"#);
+        }
+        let text_ok = serde_json::from_slice::<Value>(body).is_ok_and(|v| v["text"].is_string());
+        let to = acme_numbers(body);
+        if to.is_empty() || to.len() > 50 || !text_ok {
+            return Answer::new(400, "application/json", r#"{"error":"bad request"}"#);
+        }
+        let results: Vec<Value> = to
+            .iter()
+            .map(|n| {
+                if n.ends_with("99") {
+                    json!({"to": n, "error": "not a mobile number"})
+                } else {
+                    let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+                    json!({"to": n, "id": format!("acme-{id}")})
+                }
+            })
+            .collect();
+        Answer::new(
+            200,
+            "application/json",
+            json!({ "results": results }).to_string(),
+        )
+    }
+
+    async fn push_drs(&self, target: &PushTarget, (): &(), drs: &[Value]) -> PushResult {
+        let requests = drs
+            .iter()
+            .map(|dr| crm_comms::testing::push::PushRequest {
+                url: target.url.clone(),
+                body: Some(("application/json".into(), dr.to_string().into_bytes())),
+                headers: Vec::new(),
+                ids: Vec::new(),
+            })
+            .collect();
+        crm_comms::testing::push::deliver(target, requests).await
+    }
+
+    async fn push_mos(&self, _: &PushTarget, (): &(), _: &[Value]) -> PushResult {
+        PushResult::default() // Acme has no incoming SMS.
+    }
+}
+
+const ACME_KEY: &str = "acme-key-123";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = fake_acme("acme-key-123").await;
-    let options = HttpOptions::default().dangerous_allow_http(); // loopback fake only
-    let acme = Acme::new(&url, "acme-key-123", options)?;
+    let gateway = LoopbackGateway::start(AcmeWire::default()).await?;
+    let options = HttpOptions::default()
+        .dangerous_allow_http() // loopback only
+        .with_timeout(Duration::from_secs(1));
+    let acme = Acme::new(&gateway.base_url(), ACME_KEY, options)?;
 
-    // 1. The contract every provider must keep.
+    // 1. The contract every provider must keep, on the wire too: batches
+    //    of at most 50, timeouts and resets unknown (and never resent),
+    //    no key in any error.
     let config = crm_comms::testing::conformance::Config {
-        secrets: vec!["acme-key-123".into()],
+        secrets: vec![ACME_KEY.into()],
         refused_number: Some("+4790000099".parse()?),
+        request_timeout: Some(Duration::from_secs(1)),
         ..Default::default()
     };
-    crm_comms::testing::conformance::run_all(&acme, &config).await;
-    println!("conformance: passed");
+    crm_comms::testing::conformance::run_on_loopback(&acme, &gateway, &config).await;
+    println!(
+        "conformance: passed ({} requests on the wire)",
+        gateway.requests_seen()
+    );
 
     // 2. A send, tracked so its delivery reports match.
     let tracker = DeliveryTracker::new(MemorySentStore::new());
@@ -288,27 +352,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     let first = report.outcomes()[0].outcome.reference().unwrap_or_default();
-    let pushed = push(&base, &json!({"id": first, "status": "delivered"})).await?;
-    println!("DR push answered HTTP {pushed}");
-    Ok(())
-}
-
-/// Posts JSON with the crate's own client (an adapter needs no other).
-async fn push(base: &str, body: &Value) -> Result<u16, SmsError> {
-    let http = GatewayHttp::new("push", HttpOptions::default().dangerous_allow_http())?;
-    match http
-        .post(
-            &format!("{base}/acme/dr"),
-            "application/json",
-            "*/*",
-            body.to_string().into_bytes(),
+    // The gateway's report, pushed the way the loopback core pushes
+    // (redelivered until the receiver answers 200).
+    let pushed = gateway
+        .push_drs(
+            &PushTarget::new(format!("{base}/acme/dr")),
+            &(),
+            &[json!({"id": first, "status": "delivered"})],
         )
-        .await
-    {
-        Ok((status, _)) => Ok(status),
-        Err(o) => Err(o
-            .error()
-            .cloned()
-            .unwrap_or_else(|| SmsError::new(ErrorKind::Protocol, "push", "no answer"))),
-    }
+        .await;
+    println!("DR push answered HTTP {:?}", pushed.statuses);
+    Ok(())
 }

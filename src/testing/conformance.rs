@@ -18,10 +18,18 @@
 //!
 //! The checks assume the provider accepts well-formed messages to the
 //! configured numbers (point it at an emulator or a test account).
+//!
+//! [`run_on_loopback`] adds the checks that need the gateway's side of the
+//! wire: the adapter talks to a [`LoopbackGateway`] (its own [`Wire`], or
+//! one of this crate's emulators) that records every request and plays
+//! scripted faults, so the suite sees what the adapter really sent — a
+//! batch never split, a timeout reported as rejected, a resend of a
+//! request the gateway may have taken, a key in an error.
 
 use crate::phone::PhoneNumber;
 use crate::sms::encoding::{Encoding, preview};
 use crate::sms::{ErrorKind, Message, Outcome, SendReport, Sender, SmsProvider};
+use crate::testing::loopback::{Fault, LoopbackGateway, Wire};
 
 /// What the checks need to know.
 #[derive(Clone, Debug)]
@@ -35,6 +43,10 @@ pub struct Config {
     /// emulator is told to refuse), if there is one; the
     /// [`refused_recipient`] check needs it.
     pub refused_number: Option<PhoneNumber>,
+    /// The provider's request timeout, if it is short enough to test (a
+    /// few seconds): [`transport_faults_classified`] then makes the gateway
+    /// answer later than that and expects `Unknown`.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -46,6 +58,7 @@ impl Default for Config {
                 .collect(),
             secrets: Vec::new(),
             refused_number: None,
+            request_timeout: None,
         }
     }
 }
@@ -265,6 +278,137 @@ pub async fn secrets_redacted(p: &dyn SmsProvider, config: &Config) {
             }
         }
     }
+}
+
+/// Panics when an error in `report` shows one of the configured secrets.
+fn assert_no_secret_in(report: &SendReport, config: &Config, rule: &str) {
+    for secret in config.secrets.iter().filter(|s| !s.is_empty()) {
+        for o in report.outcomes() {
+            if let Some(e) = o.outcome.error() {
+                assert!(
+                    !e.to_string().contains(secret.as_str())
+                        && !format!("{e:?}").contains(secret.as_str()),
+                    "{rule}: an error shows a secret"
+                );
+            }
+        }
+    }
+}
+
+/// On the wire, no request carries more messages than the provider's
+/// `max_batch`, and the batches add up to the recipients: an adapter that
+/// never splits is caught even where the gateway would take a big batch.
+pub async fn batches_fit_on_the_wire<W: Wire>(
+    p: &dyn SmsProvider,
+    gateway: &LoopbackGateway<W>,
+    config: &Config,
+) {
+    let max = p.capabilities().max_batch.max(1);
+    let n = 2 * max + 1;
+    let message = Message::builder()
+        .to_all(numbers(config, n))
+        .text("Conformance: batches on the wire")
+        .build()
+        .expect("valid message");
+    let before = gateway.requests_seen();
+    let report = p.send(&message).await;
+    assert_in_order(&report, &message, "batches_fit_on_the_wire");
+    let requests = (gateway.requests_seen() - before) as usize;
+    let received = gateway.received();
+    let new = &received[received.len().saturating_sub(requests)..];
+    for r in new {
+        let carried = W::recipients(&r.request);
+        assert!(
+            carried <= max,
+            "batches_fit_on_the_wire: a request carried {carried} messages; max_batch is {max}"
+        );
+    }
+    let total: usize = new.iter().map(|r| W::recipients(&r.request)).sum();
+    assert_eq!(
+        total, n,
+        "batches_fit_on_the_wire: the requests must carry every recipient exactly once"
+    );
+}
+
+/// What a fault on the wire means for the messages: a refusal the gateway
+/// states (401, 429) is `Rejected`; a 5xx is never `Accepted`; a
+/// connection reset after the request was sent, an answer cut off halfway
+/// and (with [`Config::request_timeout`]) an answer later than the timeout
+/// are `Unknown` — the gateway may have the messages, so calling them
+/// rejected invites a resend that doubles them. None of these is retried
+/// inside `send` (exactly one request reaches the gateway: each may have
+/// been taken). No error shows a secret.
+pub async fn transport_faults_classified<W: Wire>(
+    p: &dyn SmsProvider,
+    gateway: &LoopbackGateway<W>,
+    config: &Config,
+) {
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Expect {
+        Rejected,
+        NotAccepted,
+        Unknown,
+    }
+    let mut cases: Vec<(Fault<W::AnswerFault>, Expect)> = vec![
+        (Fault::Http(401), Expect::Rejected),
+        (Fault::Http(429), Expect::Rejected),
+        (Fault::Http(500), Expect::NotAccepted),
+        (Fault::Http(503), Expect::NotAccepted),
+        (Fault::ResetAfterBody, Expect::Unknown),
+        (Fault::TruncatedAnswer, Expect::Unknown),
+    ];
+    if let Some(timeout) = config.request_timeout {
+        cases.push((
+            Fault::Slow(timeout + std::time::Duration::from_millis(500)),
+            Expect::Unknown,
+        ));
+    }
+    let to = numbers(config, p.capabilities().max_batch.clamp(1, 2));
+    for (fault, expect) in cases {
+        let message = Message::builder()
+            .to_all(to.clone())
+            .text("Conformance: faults")
+            .build()
+            .expect("valid message");
+        let label = format!("{fault:?}");
+        // A slow answer is recorded when the gateway gets round to it.
+        let settle = match &fault {
+            Fault::Slow(_) => std::time::Duration::from_millis(800),
+            _ => std::time::Duration::ZERO,
+        };
+        gateway.fail_next(fault);
+        let before = gateway.requests_seen();
+        let report = p.send(&message).await;
+        let rule = format!("transport_faults_classified ({label})");
+        assert_in_order(&report, &message, &rule);
+        assert_no_secret_in(&report, config, &rule);
+        tokio::time::sleep(settle).await;
+        assert_eq!(
+            gateway.requests_seen() - before,
+            1,
+            "{rule}: a request the gateway answered with a fault (and may have taken) must not be sent again"
+        );
+        for o in report.outcomes() {
+            match (expect, &o.outcome) {
+                (Expect::Rejected, Outcome::Rejected(_))
+                | (Expect::NotAccepted, Outcome::Rejected(_) | Outcome::Unknown(_))
+                | (Expect::Unknown, Outcome::Unknown(_)) => {}
+                (_, other) => panic!("{rule}: expected {expect:?}, the provider said {other:?}"),
+            }
+        }
+    }
+}
+
+/// Every check of [`run_all`], and the wire checks against `gateway`,
+/// which the provider must be configured to talk to.
+pub async fn run_on_loopback<W: Wire>(
+    p: &dyn SmsProvider,
+    gateway: &LoopbackGateway<W>,
+    config: &Config,
+) {
+    run_all(p, config).await;
+    batches_fit_on_the_wire(p, gateway, config).await;
+    transport_faults_classified(p, gateway, config).await;
 }
 
 /// Every check above.

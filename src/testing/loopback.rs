@@ -93,7 +93,9 @@ pub enum Fault<A> {
     /// Answer with this HTTP status and an HTML error page (the request is
     /// recorded with that status).
     Http(u16),
-    /// Wait this long, then answer normally.
+    /// Handle the request at once (recorded, reports pushed) but send the
+    /// answer this much later: a client that times out meanwhile has had
+    /// its messages taken all the same.
     Slow(Duration),
     /// Close the connection as soon as the request head is read, before
     /// the body: nothing was accepted, but the client cannot tell.
@@ -157,6 +159,7 @@ impl<W: Wire + ?Sized> fmt::Debug for Answer<W> {
 
 impl<W: Wire + ?Sized> Answer<W> {
     /// An answer with this status, `Content-Type` and body.
+    #[must_use]
     pub fn new(status: u16, content_type: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
         Answer {
             status,
@@ -168,6 +171,7 @@ impl<W: Wire + ?Sized> Answer<W> {
     }
 
     /// An HTML error page with this status and reason (escaped).
+    #[must_use]
     pub fn error_page(status: u16, reason: &str) -> Self {
         let escaped = reason
             .replace('&', "&amp;")
@@ -439,13 +443,17 @@ impl<W: Wire> ResetHooks for Core<W> {
         Some(reset)
     }
 
-    fn record_reset(self: Arc<Self>, body: &Bytes) {
+    fn record_reset(self: Arc<Self>, headers: &HeaderMap, body: &Bytes) {
         let recorded = if body.is_empty() {
             Recorded::default()
         } else {
-            self.wire.read(&HeaderMap::new(), body)
+            self.wire.read(headers, body)
         };
-        self.record(recorded, "", 0);
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        self.record(recorded, content_type, 0);
     }
 }
 
@@ -460,14 +468,15 @@ async fn handle<W: Wire>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let mut pause = None;
     let answer_fault = match fault {
-        Some(Fault::Slow(pause)) => {
-            tokio::time::sleep(pause).await;
+        Some(Fault::Slow(late)) => {
+            pause = Some(late);
             None
         }
-        Some(Fault::Http(code)) => {
-            core.record(core.wire.read(&headers, &body), &content_type, code);
-            let answer = Answer::<W>::error_page(code, "scripted failure");
+        Some(Fault::Http(status)) => {
+            core.record(core.wire.read(&headers, &body), &content_type, status);
+            let answer = Answer::<W>::error_page(status, "scripted failure");
             return respond(answer.status, &answer.content_type, answer.body);
         }
         Some(Fault::Answer(f)) => Some(f),
@@ -491,6 +500,11 @@ async fn handle<W: Wire>(
         }
     }
     core.record(recorded, &content_type, answer.status);
+    // The gateway has taken the request; only its answer is late (a
+    // client that gives up meanwhile cannot undo it).
+    if let Some(pause) = pause {
+        tokio::time::sleep(pause).await;
+    }
     respond(answer.status, &answer.content_type, answer.body)
 }
 

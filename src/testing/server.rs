@@ -28,7 +28,7 @@ pub(crate) trait ResetHooks: Send + Sync + 'static {
     fn take_reset(&self) -> Option<Reset>;
     /// Records a request that is about to be reset; `body` is empty for
     /// [`Reset::BeforeBody`].
-    fn record_reset(self: Arc<Self>, body: &Bytes);
+    fn record_reset(self: Arc<Self>, headers: &axum::http::HeaderMap, body: &Bytes);
 }
 
 /// Why a connection was closed on purpose.
@@ -75,17 +75,17 @@ async fn route<H: ResetHooks>(
 ) -> Result<Response, ScriptedReset> {
     match hooks.take_reset() {
         Some(Reset::BeforeBody) => {
-            hooks.record_reset(&Bytes::new());
+            hooks.record_reset(req.headers(), &Bytes::new());
             Err(ScriptedReset)
         }
         Some(Reset::AfterBody) => {
-            let body = req
-                .into_body()
+            let (parts, body) = req.into_parts();
+            let body = body
                 .collect()
                 .await
                 .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
-            hooks.record_reset(&body);
+            hooks.record_reset(&parts.headers, &body);
             Err(ScriptedReset)
         }
         Some(Reset::TruncateAnswer) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::kinds;
 use crm_comms::intelecom::Intelecom;
 use crm_comms::sms::{ErrorKind, Message, Priority, Sender, SmsProvider};
-use crm_comms::testing::conformance::{Config, run_all};
+use crm_comms::testing::conformance::{Config, run_on_loopback};
 use crm_comms::testing::intelecom_emulator::{
     AnswerFault, Fault, IntelecomEmulator, IntelecomWire,
 };
@@ -47,9 +47,10 @@ async fn passes_the_conformance_suite() {
         secrets: vec![PASSWORD.into()],
         // A landline: the gateway wants mobile numbers.
         refused_number: Some("+4722334455".parse().unwrap()),
+        request_timeout: Some(Duration::from_millis(800)),
         ..Config::default()
     };
-    run_all(&p, &config).await;
+    run_on_loopback(&p, &emu, &config).await;
     // Batches of at most 4 reached the emulator.
     assert!(
         emu.received()

@@ -9,7 +9,7 @@ use crate::support::kinds;
 use crm_comms::pswincom::Pswincom;
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
 use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
-use crm_comms::testing::conformance::{Config, run_all};
+use crm_comms::testing::conformance::{Config, run_on_loopback};
 use crm_comms::testing::pswincom_emulator::{AnswerFault, Fault, PswincomEmulator, PswincomWire};
 
 const PASSWORD: &str = "pæss€word";
@@ -46,9 +46,10 @@ async fn passes_the_conformance_suite() {
         secrets: vec![PASSWORD.into()],
         // Valid for the number plan, but too short for PSWinCom's RCV rule.
         refused_number: Some("+6834002".parse().unwrap()),
+        request_timeout: Some(Duration::from_millis(800)),
         ..Config::default()
     };
-    run_all(&p, &config).await;
+    run_on_loopback(&p, &emu, &config).await;
     let received = emu.received();
     assert!(received.iter().all(|r| r.request.messages.len() <= 4));
     assert!(received.iter().all(|r| !r.body.contains(PASSWORD)));
