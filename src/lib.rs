@@ -21,7 +21,8 @@
 //! - [`settings`]: the CRM's SMS settings page and "send a test SMS",
 //!   building the configured gateway's provider.
 //! - `receiver` (feature): the webhook receiver for the gateways' pushes;
-//!   `testing` (feature): the conformance suite, loopback emulators and a
+//!   `testing` (feature): the conformance suite, one loopback gateway core
+//!   (`testing::loopback`) with both gateways' emulators on it, and a
 //!   loopback SMTP server for integrators.
 //!
 //! ## Layering
