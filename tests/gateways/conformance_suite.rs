@@ -3,6 +3,7 @@
 //! it in one way (never splits batches, reports a timeout as rejected,
 //! resends a request the gateway may have taken, shows its key in an
 //! error) fails the suite, driven against the generic loopback gateway.
+#![cfg(all(feature = "http", feature = "testing"))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
