@@ -5,10 +5,9 @@
 //! ([`IntelecomEmulator::deliver_reports_to`], [`IntelecomEmulator::push_drs`],
 //! [`IntelecomEmulator::push_mos`]).
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 
 pub use super::loopback::MAX_RECORDED;
@@ -57,7 +56,7 @@ pub struct IntelecomWire {
     username: String,
     password: crate::sms::Secret,
     max_batch: AtomicU64,
-    dr_status: Mutex<i64>,
+    dr_status: AtomicI64,
     next_id: AtomicU64,
 }
 
@@ -72,7 +71,7 @@ impl IntelecomWire {
             username: username.into(),
             password: password.into(),
             max_batch: AtomicU64::new(1000),
-            dr_status: Mutex::new(0),
+            dr_status: AtomicI64::new(0),
             next_id: AtomicU64::new(0),
         }
     }
@@ -81,11 +80,7 @@ impl IntelecomWire {
 impl LoopbackGateway<IntelecomWire> {
     /// The `statuscode` of automatic delivery reports (default 0).
     pub fn set_dr_status(&self, code: i64) {
-        *self
-            .wire()
-            .dr_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = code;
+        self.wire().dr_status.store(code, Ordering::Relaxed);
     }
 
     /// Sets the most messages one request may carry (default 1000).
@@ -304,11 +299,7 @@ impl Wire for IntelecomWire {
         body: &[u8],
         fault: Option<&AnswerFault>,
     ) -> Answer<Self> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !content_type
+        if !loopback::content_type(headers)
             .to_ascii_lowercase()
             .starts_with("application/json")
         {
@@ -377,10 +368,7 @@ impl Wire for IntelecomWire {
                 }
             })
             .collect();
-        let dr_status = *self
-            .dr_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dr_status = self.dr_status.load(Ordering::Relaxed);
         let reports: Vec<PushedDr> = statuses
             .iter()
             .zip(&req.message)

@@ -275,7 +275,8 @@ impl<W: Wire> Core<W> {
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn record(&self, recorded: Recorded<W::Request>, content_type: &str, status: u16) {
+    fn record(&self, recorded: Recorded<W::Request>, headers: &HeaderMap, status: u16) {
+        let content_type = content_type(headers);
         let mut book = self.book();
         book.seen += 1;
         if book.received.len() >= MAX_RECORDED {
@@ -449,11 +450,7 @@ impl<W: Wire> ResetHooks for Core<W> {
         } else {
             self.wire.read(headers, body)
         };
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        self.record(recorded, content_type, 0);
+        self.record(recorded, headers, 0);
     }
 }
 
@@ -463,11 +460,6 @@ async fn handle<W: Wire>(
     body: Bytes,
 ) -> Response {
     let fault = core.book().faults.pop_front();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     let mut pause = None;
     let answer_fault = match fault {
         Some(Fault::Slow(late)) => {
@@ -475,7 +467,7 @@ async fn handle<W: Wire>(
             None
         }
         Some(Fault::Http(status)) => {
-            core.record(core.wire.read(&headers, &body), &content_type, status);
+            core.record(core.wire.read(&headers, &body), &headers, status);
             let answer = Answer::<W>::error_page(status, "scripted failure");
             return respond(answer.status, &answer.content_type, answer.body);
         }
@@ -499,13 +491,22 @@ async fn handle<W: Wire>(
             });
         }
     }
-    core.record(recorded, &content_type, answer.status);
+    core.record(recorded, &headers, answer.status);
     // The gateway has taken the request; only its answer is late (a
     // client that gives up meanwhile cannot undo it).
     if let Some(pause) = pause {
         tokio::time::sleep(pause).await;
     }
     respond(answer.status, &answer.content_type, answer.body)
+}
+
+/// A request's `Content-Type` (empty when it has none or it is not text).
+#[must_use]
+pub fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response {

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use quick_xml::events::{BytesText, Event};
 
 pub use super::loopback::MAX_RECORDED;
@@ -577,11 +577,7 @@ fn submit(
     body: &[u8],
     fault: Option<&AnswerFault>,
 ) -> Answer<PswincomWire> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = loopback::content_type(headers);
     let media = content_type
         .split(';')
         .next()
@@ -591,7 +587,7 @@ fn submit(
     if media != "text/xml" && media != "application/xml" {
         return Answer::error_page(415, "Content-Type must be text/xml").recorded(recorded(None));
     }
-    if let (Some(charset), Some(declared)) = (charset_of(&content_type), declared_encoding(body))
+    if let (Some(charset), Some(declared)) = (charset_of(content_type), declared_encoding(body))
         && !charset.eq_ignore_ascii_case(&declared)
     {
         return Answer::error_page(
