@@ -15,28 +15,14 @@ pub enum Error {
     /// A phone number could not be parsed.
     #[error(transparent)]
     Phone(#[from] phone::PhoneError),
-    /// A phone link format could not be parsed.
+    /// A call link could not be parsed, rendered, read back or registered.
     #[error(transparent)]
-    LinkFormat(#[from] links::FormatError),
-    /// A call link could not be rendered.
-    #[error(transparent)]
-    LinkRender(#[from] links::RenderError),
-    /// A link a protocol handler received does not match its format.
-    #[error(transparent)]
-    LinkArgument(#[from] links::ArgumentError),
-    /// A Windows protocol registration could not be written.
-    #[error(transparent)]
-    Registration(#[from] links::RegistrationError),
+    Link(#[from] links::LinkError),
     /// A preference could not be read, stored or loaded.
     #[error(transparent)]
     Prefs(#[from] prefs::PrefsError),
-    /// An SMS message could not be built.
-    #[error(transparent)]
-    SmsMessage(#[from] sms::MessageError),
-    /// An SMS sender cannot be used.
-    #[error(transparent)]
-    SmsSender(#[from] sms::SenderError),
-    /// Sending an SMS failed.
+    /// An SMS could not be built or sent (a message, a sender, an "SMS
+    /// endpoint" code, or a gateway's answer).
     #[error(transparent)]
     Sms(#[from] sms::SmsError),
     /// The SMS settings are invalid.
@@ -45,9 +31,6 @@ pub enum Error {
     /// A gateway's push (or one entry of it) cannot be read.
     #[error(transparent)]
     Callback(#[from] sms::CallbackError),
-    /// An "SMS endpoint" code cannot be read.
-    #[error(transparent)]
-    Endpoint(#[from] sms::inbound::EndpointError),
     /// An application's handler of incoming SMS or delivery reports failed.
     #[error(transparent)]
     Handler(#[from] sms::inbound::HandlerError),
@@ -70,16 +53,10 @@ mod tests {
     fn every_public_error_converts() {
         fn converts<E: Into<super::Error>>() {}
         converts::<crate::phone::PhoneError>();
-        converts::<crate::links::FormatError>();
-        converts::<crate::links::RenderError>();
-        converts::<crate::links::ArgumentError>();
-        converts::<crate::links::RegistrationError>();
+        converts::<crate::links::LinkError>();
         converts::<crate::prefs::PrefsError>();
-        converts::<crate::sms::MessageError>();
-        converts::<crate::sms::SenderError>();
         converts::<crate::sms::SmsError>();
         converts::<crate::sms::CallbackError>();
-        converts::<crate::sms::inbound::EndpointError>();
         converts::<crate::sms::inbound::HandlerError>();
         converts::<crate::sms::tracking::StoreError>();
         converts::<crate::settings::SettingsError>();

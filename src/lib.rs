@@ -57,7 +57,7 @@
 //! ## Errors
 //!
 //! Each module has its own typed error ([`phone::PhoneError`],
-//! [`links::FormatError`], [`links::RenderError`], [`prefs::PrefsError`], …);
+//! [`links::LinkError`], [`prefs::PrefsError`], …);
 //! all of them convert into the crate-wide [`Error`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

@@ -370,14 +370,14 @@ impl SmsSettings {
             Some(code) => code
                 .parse()
                 .map(Some)
-                .map_err(|e: crate::sms::inbound::EndpointError| bad("sms_endpoint", e.reason)),
+                .map_err(|e: crate::sms::SmsError| bad("sms_endpoint", e.message())),
         }
     }
 
     pub(crate) fn check(&self) -> Result<Checked, SettingsError> {
         self.endpoint()?;
         let priority =
-            Priority::try_from(self.priority).map_err(|e| bad("priority", e.to_string()))?;
+            Priority::try_from(self.priority).map_err(|e| bad("priority", e.message()))?;
         let service_id = match &self.service_id {
             None => None,
             Some(NumberOrText::Number(n)) => Some(
@@ -429,13 +429,13 @@ impl SmsSettings {
         let sender = match self.sender.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(s) => {
-                let sender = Sender::parse(s).map_err(|e| bad("sender", e.to_string()))?;
+                let sender = Sender::parse(s).map_err(|e| bad("sender", e.message()))?;
                 if let Sender::Alphanumeric(name) = &sender {
                     self.provider
                         .capabilities()
                         .sender_rules
                         .check_alphanumeric(name)
-                        .map_err(|e| bad("sender", e.to_string()))?;
+                        .map_err(|e| bad("sender", e.message()))?;
                 }
                 Some(sender)
             }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::LinkError;
+
 /// Where in a URI a placeholder sits; it decides how a value is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Component {
@@ -72,7 +74,7 @@ pub(crate) enum Segment {
 ///
 /// let err = "tel:%q".parse::<PhoneLinkFormat>().unwrap_err();
 /// assert_eq!(err.to_string(), "invalid phone link format: unknown directive `%q` at offset 4 (only %p and %% are directives)");
-/// # Ok::<(), crm_comms::links::FormatError>(())
+/// # Ok::<(), crm_comms::links::LinkError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct PhoneLinkFormat {
@@ -89,8 +91,8 @@ impl PhoneLinkFormat {
     ///
     /// # Errors
     ///
-    /// A [`FormatError`] naming what is wrong and where.
-    pub fn parse_with(input: &str, options: &ParseOptions) -> Result<Self, FormatError> {
+    /// A [`LinkError::Format`] naming what is wrong and where.
+    pub fn parse_with(input: &str, options: &ParseOptions) -> Result<Self, LinkError> {
         Parser::new(input, options).parse()
     }
 
@@ -132,7 +134,7 @@ impl Default for PhoneLinkFormat {
 }
 
 impl FromStr for PhoneLinkFormat {
-    type Err = FormatError;
+    type Err = LinkError;
 
     /// Parses with [`ParseOptions::default`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -141,7 +143,7 @@ impl FromStr for PhoneLinkFormat {
 }
 
 impl TryFrom<&str> for PhoneLinkFormat {
-    type Error = FormatError;
+    type Error = LinkError;
 
     fn try_from(s: &str) -> Result<Self, Self::Error> {
         s.parse()
@@ -328,30 +330,7 @@ pub enum FormatErrorKind {
     TooLong,
 }
 
-/// A phone link format that could not be parsed: what is wrong, and the byte
-/// offset in the input where it is.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid phone link format: {}", describe(kind, *offset))]
-pub struct FormatError {
-    kind: FormatErrorKind,
-    offset: usize,
-}
-
-impl FormatError {
-    /// What is wrong.
-    #[must_use]
-    pub fn kind(&self) -> &FormatErrorKind {
-        &self.kind
-    }
-
-    /// The byte offset in the input where the problem is.
-    #[must_use]
-    pub fn offset(&self) -> usize {
-        self.offset
-    }
-}
-
-fn describe(kind: &FormatErrorKind, at: usize) -> String {
+pub(super) fn describe(kind: &FormatErrorKind, at: usize) -> String {
     match kind {
         FormatErrorKind::Empty => "the format is empty".into(),
         FormatErrorKind::MissingScheme => {
@@ -453,8 +432,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn err(&self, kind: FormatErrorKind, at: usize) -> FormatError {
-        FormatError {
+    fn err(&self, kind: FormatErrorKind, at: usize) -> LinkError {
+        LinkError::Format {
             kind,
             offset: self.base + at,
         }
@@ -475,7 +454,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse(mut self) -> Result<PhoneLinkFormat, FormatError> {
+    fn parse(mut self) -> Result<PhoneLinkFormat, LinkError> {
         let input = self.input;
         if input.is_empty() {
             return Err(self.err(FormatErrorKind::Empty, 0));

@@ -1,7 +1,8 @@
 //! The ISV's side: reading back the link a protocol handler receives as `%1`.
 
+use super::LinkError;
 use super::format::{PhoneLinkFormat, Segment};
-use crate::phone::{PhoneError, PhoneNumber};
+use crate::phone::PhoneNumber;
 
 /// Longest link accepted by [`PhoneLinkFormat::parse_link`], in bytes
 /// (Windows' own limit for a URL is a little over 2000 characters).
@@ -36,60 +37,6 @@ impl ReceivedCall {
     }
 }
 
-/// A link that does not match the format it should have been rendered from.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArgumentError {
-    /// The link is longer than [`MAX_LINK_LEN`].
-    #[error("the link is longer than {MAX_LINK_LEN} bytes")]
-    TooLong,
-    /// The link's scheme is not the format's.
-    #[error("the link does not start with `{expected}:`")]
-    WrongScheme {
-        /// The format's scheme.
-        expected: String,
-    },
-    /// The link differs from the format's fixed text.
-    #[error("the link differs from its format at offset {offset}: expected `{expected}`")]
-    Mismatch {
-        /// Byte offset in the link.
-        offset: usize,
-        /// The format text expected there.
-        expected: String,
-    },
-    /// A value is not valid percent-encoded UTF-8.
-    #[error("the value of `{name}` is not valid percent-encoded UTF-8")]
-    BadEncoding {
-        /// `%p` or the variable's name.
-        name: String,
-    },
-    /// A value holds a byte a rendered link never has there: anything but
-    /// `A-Z a-z 0-9 - . _ ~` and `%XX` escapes (and a leading `+` in a
-    /// number). Such a link was not rendered from the format: it was
-    /// written by hand or by a hostile page (`…&who=y&evil=1`, spaces,
-    /// `<>`, quotes).
-    #[error(
-        "the value of `{name}` has the character {byte:?} at offset {offset}, which a rendered link never has"
-    )]
-    UnexpectedCharacter {
-        /// `%p` or the variable's name.
-        name: String,
-        /// Byte offset in the link.
-        offset: usize,
-        /// The character (a byte outside ASCII is shown as U+0080..U+00FF).
-        byte: char,
-    },
-    /// The number in the link is not a phone number.
-    #[error("the link's number is not valid: {0}")]
-    Number(#[from] PhoneError),
-    /// Two values (`%p` or variables) follow each other without fixed text
-    /// between them (`%p{cuid}`), so the link cannot be split unambiguously.
-    /// Such formats render fine; put a separator between the values if the
-    /// handler must read them back.
-    #[error("the format has two values with nothing between them; the link cannot be split")]
-    Ambiguous,
-}
-
 impl PhoneLinkFormat {
     /// Reads a link rendered from this format back into the number and the
     /// variables: what an ISV's protocol handler does with its `%1`.
@@ -115,10 +62,10 @@ impl PhoneLinkFormat {
     ///
     /// # Errors
     ///
-    /// An [`ArgumentError`] saying where the link and the format differ.
-    pub fn parse_link(&self, link: &str) -> Result<ReceivedCall, ArgumentError> {
+    /// A [`LinkError`] saying where the link and the format differ.
+    pub fn parse_link(&self, link: &str) -> Result<ReceivedCall, LinkError> {
         if link.len() > MAX_LINK_LEN {
-            return Err(ArgumentError::TooLong);
+            return Err(LinkError::LinkTooLong);
         }
         let mut link = link.trim().trim_matches('"');
         // Rendering never ends a link with a `/` the format does not end
@@ -129,14 +76,14 @@ impl PhoneLinkFormat {
         self.match_link(link)
     }
 
-    fn match_link(&self, link: &str) -> Result<ReceivedCall, ArgumentError> {
+    fn match_link(&self, link: &str) -> Result<ReceivedCall, LinkError> {
         let scheme = self.scheme();
         let bytes = link.as_bytes();
         let scheme_ok = bytes.len() > scheme.len()
             && bytes[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
             && bytes[scheme.len()] == b':';
         if !scheme_ok {
-            return Err(ArgumentError::WrongScheme {
+            return Err(LinkError::WrongScheme {
                 expected: scheme.to_owned(),
             });
         }
@@ -152,7 +99,7 @@ impl PhoneLinkFormat {
                         text = &text[scheme.len() + 1..];
                     }
                     if !link[pos..].starts_with(text) {
-                        return Err(ArgumentError::Mismatch {
+                        return Err(LinkError::Mismatch {
                             offset: pos,
                             expected: text.to_owned(),
                         });
@@ -166,7 +113,7 @@ impl PhoneLinkFormat {
                         Some(Segment::Literal(text)) => match link[pos..].find(&**text) {
                             Some(at) => pos + at,
                             None => {
-                                return Err(ArgumentError::Mismatch {
+                                return Err(LinkError::Mismatch {
                                     offset: link.len(),
                                     expected: text.to_string(),
                                 });
@@ -175,7 +122,7 @@ impl PhoneLinkFormat {
                         // Two values with nothing between them: a value
                         // may begin with digits, so where the first ends
                         // cannot be known.
-                        Some(_) => return Err(ArgumentError::Ambiguous),
+                        Some(_) => return Err(LinkError::Ambiguous),
                     };
                     let raw = &link[pos..end];
                     let name = match seg {
@@ -186,11 +133,11 @@ impl PhoneLinkFormat {
                     match *seg {
                         Segment::Number(_) => {
                             let text = decode(raw)
-                                .ok_or_else(|| ArgumentError::BadEncoding { name: "%p".into() })?;
+                                .ok_or_else(|| LinkError::BadEncoding { name: "%p".into() })?;
                             let parsed = PhoneNumber::parse(&text, None)?;
                             // Every %p of a format renders the same number.
                             if number.is_some_and(|n| n != parsed) {
-                                return Err(ArgumentError::Mismatch {
+                                return Err(LinkError::Mismatch {
                                     offset: pos,
                                     expected: "the same number as before".into(),
                                 });
@@ -198,7 +145,7 @@ impl PhoneLinkFormat {
                             number = Some(parsed);
                         }
                         Segment::Variable { ref name, .. } => {
-                            let value = decode(raw).ok_or_else(|| ArgumentError::BadEncoding {
+                            let value = decode(raw).ok_or_else(|| LinkError::BadEncoding {
                                 name: name.to_string(),
                             })?;
                             variables.push((name.to_string(), value));
@@ -210,12 +157,12 @@ impl PhoneLinkFormat {
             }
         }
         if pos != link.len() {
-            return Err(ArgumentError::Mismatch {
+            return Err(LinkError::Mismatch {
                 offset: pos,
                 expected: "the end of the link".into(),
             });
         }
-        let number = number.ok_or(ArgumentError::Mismatch {
+        let number = number.ok_or(LinkError::Mismatch {
             offset: pos,
             expected: "%p".into(),
         })?;
@@ -226,7 +173,7 @@ impl PhoneLinkFormat {
 /// Refuses a raw value with a byte rendering never writes: only
 /// unreserved bytes and `%XX` escapes (a number in a path may start with
 /// `+`). `at` is the value's offset in the link.
-fn check_value(raw: &str, at: usize, name: &str, number: bool) -> Result<(), ArgumentError> {
+fn check_value(raw: &str, at: usize, name: &str, number: bool) -> Result<(), LinkError> {
     let b = raw.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -237,14 +184,14 @@ fn check_value(raw: &str, at: usize, name: &str, number: bool) -> Result<(), Arg
                 i += 3;
                 continue;
             }
-            return Err(ArgumentError::BadEncoding {
+            return Err(LinkError::BadEncoding {
                 name: name.to_owned(),
             });
         } else {
             super::render::is_unreserved(c) || (number && c == b'+' && i == 0)
         };
         if !ok {
-            return Err(ArgumentError::UnexpectedCharacter {
+            return Err(LinkError::UnexpectedCharacter {
                 name: name.to_owned(),
                 offset: at + i,
                 byte: char::from(c),

@@ -38,16 +38,18 @@
 //! # Ok::<(), crm_comms::Error>(())
 //! ```
 
+mod error;
 mod format;
 mod handler;
 mod registry;
 mod render;
 
+pub use error::LinkError;
 pub use format::{
-    DANGEROUS_SCHEMES, FormatError, FormatErrorKind, ParseOptions, PhoneLinkFormat, SchemePolicy,
+    DANGEROUS_SCHEMES, FormatErrorKind, ParseOptions, PhoneLinkFormat, SchemePolicy,
 };
-pub use handler::{ArgumentError, MAX_LINK_LEN, ReceivedCall};
-pub use registry::{Hive, RegistrationError, WindowsRegistration};
+pub use handler::{MAX_LINK_LEN, ReceivedCall};
+pub use registry::{Hive, WindowsRegistration};
 pub use render::{
-    NoVariables, PhoneLink, RenderError, RenderOptions, UnknownVariables, VariableSource,
+    NoVariables, PhoneLink, RenderOptions, UnknownVariables, VariableSource,
 };

@@ -1,6 +1,7 @@
 //! The ISV's side: the Windows registry entries that make a custom scheme
 //! (`domycall:`) start a program.
 
+use super::LinkError;
 use super::format::SchemePolicy;
 
 /// Which registry hive the scheme is registered in.
@@ -32,7 +33,7 @@ pub enum Hive {
 /// let text = reg.to_reg_text();
 /// assert!(text.contains("[HKEY_CLASSES_ROOT\\domycall\\shell\\open\\command]\r\n"));
 /// assert!(text.contains(r#"@="\"C:\\Program Files\\DoMyCall\\domycall.exe\" \"%1\"""#));
-/// # Ok::<(), crm_comms::links::RegistrationError>(())
+/// # Ok::<(), crm_comms::links::LinkError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct WindowsRegistration {
@@ -41,32 +42,6 @@ pub struct WindowsRegistration {
     description: Option<String>,
     hive: Hive,
     policy: SchemePolicy,
-}
-
-/// A registration that could not be built.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RegistrationError {
-    /// The scheme is not a valid URI scheme.
-    #[error("`{0}` is not a valid URI scheme (a letter, then letters, digits, `+`, `-` or `.`)")]
-    InvalidScheme(String),
-    /// The scheme is refused by the policy (`javascript`, `http`, …).
-    #[error("scheme `{0}` may not be registered as a call-link handler")]
-    DisallowedScheme(String),
-    /// The executable path is not an absolute Windows path.
-    #[error(
-        "the program path must be an absolute Windows path such as C:\\Program Files\\App\\app.exe"
-    )]
-    RelativePath,
-    /// The executable path or description has a character that would break
-    /// the `.reg` file or the command line.
-    #[error("the {field} contains {found:?}, which is not allowed there")]
-    InvalidCharacter {
-        /// `program path` or `description`.
-        field: &'static str,
-        /// The character.
-        found: char,
-    },
 }
 
 impl WindowsRegistration {
@@ -106,10 +81,10 @@ impl WindowsRegistration {
     ///
     /// # Errors
     ///
-    /// A [`RegistrationError`] for an invalid or refused scheme, a relative
+    /// A [`LinkError`] for an invalid or refused scheme, a relative
     /// program path, or a character that would break the file or the
     /// command line (`"`, `%`, control characters, `<>|?*`).
-    pub fn build(mut self) -> Result<Self, RegistrationError> {
+    pub fn build(mut self) -> Result<Self, LinkError> {
         let scheme = self.scheme.trim().to_ascii_lowercase();
         let valid = scheme
             .as_bytes()
@@ -119,17 +94,17 @@ impl WindowsRegistration {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         if !valid {
-            return Err(RegistrationError::InvalidScheme(self.scheme));
+            return Err(LinkError::InvalidScheme(self.scheme));
         }
         if !self.policy.allows(&scheme) {
-            return Err(RegistrationError::DisallowedScheme(scheme));
+            return Err(LinkError::DisallowedScheme(scheme));
         }
         self.scheme = scheme;
 
         let exe = self.exe.trim().to_owned();
         for c in exe.chars() {
             if c.is_control() || matches!(c, '"' | '%' | '<' | '>' | '|' | '?' | '*') {
-                return Err(RegistrationError::InvalidCharacter {
+                return Err(LinkError::InvalidCharacter {
                     field: "program path",
                     found: c,
                 });
@@ -139,7 +114,7 @@ impl WindowsRegistration {
         let drive = b.len() > 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\';
         let unc = exe.starts_with(r"\\") && exe.len() > 2;
         if !(drive || unc) || exe.ends_with('\\') {
-            return Err(RegistrationError::RelativePath);
+            return Err(LinkError::RelativePath);
         }
         self.exe = exe;
 
@@ -148,7 +123,7 @@ impl WindowsRegistration {
             .as_deref()
             .and_then(|d| d.chars().find(|c| c.is_control()))
         {
-            return Err(RegistrationError::InvalidCharacter {
+            return Err(LinkError::InvalidCharacter {
                 field: "description",
                 found: c,
             });

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
 
+use super::LinkError;
 use super::format::{Component, PhoneLinkFormat, Segment};
 use crate::phone::PhoneNumber;
 
@@ -75,7 +76,7 @@ impl VariableSource for NoVariables {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UnknownVariables {
-    /// Fail with [`RenderError::UnknownVariable`] (the default): an unknown
+    /// Fail with [`LinkError::UnknownVariable`] (the default): an unknown
     /// variable is a configuration error the administrator should see.
     #[default]
     Error,
@@ -98,20 +99,6 @@ impl RenderOptions {
         self.unknown_variables = UnknownVariables::Empty;
         self
     }
-}
-
-/// A call link could not be rendered.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RenderError {
-    /// The format uses a variable the context does not have.
-    #[error(
-        "the phone link format uses template variable `{{{name}}}`, which this context does not have"
-    )]
-    UnknownVariable {
-        /// The variable's name.
-        name: String,
-    },
 }
 
 /// A rendered call link, ready to put in an `href` or hand to the OS.
@@ -196,10 +183,10 @@ impl PhoneLinkFormat {
     ///
     /// # Errors
     ///
-    /// [`RenderError::UnknownVariable`] when `vars` lacks a variable the
+    /// [`LinkError::UnknownVariable`] when `vars` lacks a variable the
     /// format uses (see [`render_with`](Self::render_with) to render it
     /// empty instead).
-    pub fn render<V>(&self, number: &PhoneNumber, vars: &V) -> Result<PhoneLink, RenderError>
+    pub fn render<V>(&self, number: &PhoneNumber, vars: &V) -> Result<PhoneLink, LinkError>
     where
         V: VariableSource + ?Sized,
     {
@@ -216,7 +203,7 @@ impl PhoneLinkFormat {
         number: &PhoneNumber,
         vars: &V,
         options: &RenderOptions,
-    ) -> Result<PhoneLink, RenderError>
+    ) -> Result<PhoneLink, LinkError>
     where
         V: VariableSource + ?Sized,
     {
@@ -265,7 +252,7 @@ impl PhoneLinkFormat {
     ///
     /// As [`render`](Self::render); the variables are the same for every
     /// number, so either all links render or none does.
-    pub fn render_all<'n, I, V>(&self, numbers: I, vars: &V) -> Result<Vec<PhoneLink>, RenderError>
+    pub fn render_all<'n, I, V>(&self, numbers: I, vars: &V) -> Result<Vec<PhoneLink>, LinkError>
     where
         I: IntoIterator<Item = &'n PhoneNumber>,
         V: VariableSource + ?Sized,
@@ -274,14 +261,14 @@ impl PhoneLinkFormat {
     }
 }
 
-fn lookup<'v, V>(vars: &'v V, name: &str, options: &RenderOptions) -> Result<&'v str, RenderError>
+fn lookup<'v, V>(vars: &'v V, name: &str, options: &RenderOptions) -> Result<&'v str, LinkError>
 where
     V: VariableSource + ?Sized,
 {
     match (vars.variable(name), options.unknown_variables) {
         (Some(v), _) => Ok(v),
         (None, UnknownVariables::Empty) => Ok(""),
-        (None, UnknownVariables::Error) => Err(RenderError::UnknownVariable {
+        (None, UnknownVariables::Error) => Err(LinkError::UnknownVariable {
             name: name.to_owned(),
         }),
     }

@@ -61,14 +61,13 @@ pub use client::{DEFAULT_FAILOVER_URL, DEFAULT_URL, MAX_BATCH, Pswincom, Pswinco
 #[cfg(test)]
 mod facts_tests {
     use super::*;
-    use crate::sms::SenderError;
 
     #[test]
     fn sender_rules() {
         assert!(SENDER_RULES.check_alphanumeric("Hi!").is_ok());
         assert_eq!(
-            SENDER_RULES.check_alphanumeric("a,b").unwrap_err(),
-            SenderError::InvalidCharacter(',')
+            SENDER_RULES.check_alphanumeric("a,b").unwrap_err().message(),
+            "the sender contains ',', which senders cannot contain"
         );
         assert_eq!(LIMITS.max_units(crate::sms::encoding::Encoding::Gsm7), 2144);
         const { assert!(!CAPABILITIES.priority && CAPABILITIES.scheduling && !CAPABILITIES.references) };

@@ -52,8 +52,15 @@ pub enum ErrorKind {
 /// (the source is shared), `Send` and `Sync`. Messages must never contain
 /// credentials; build them from gateway answers with care (this crate's
 /// gateways mask passwords and phone numbers).
+///
+/// Errors found before any provider is involved (building a [`Message`],
+/// parsing a [`Sender`] or an "SMS endpoint" code) have an empty
+/// [`provider`](Self::provider) and print as their message alone.
+///
+/// [`Message`]: super::Message
+/// [`Sender`]: super::Sender
 #[derive(Clone, thiserror::Error)]
-#[error("{provider}: {message}")]
+#[error("{}{message}", if provider.is_empty() { String::new() } else { format!("{provider}: ") })]
 pub struct SmsError {
     kind: ErrorKind,
     provider: Cow<'static, str>,
@@ -110,7 +117,7 @@ impl SmsError {
         self.kind
     }
 
-    /// The provider's name.
+    /// The provider's name; empty for an error found before any provider.
     #[must_use]
     pub fn provider(&self) -> &str {
         &self.provider

@@ -15,7 +15,7 @@
 //! assert_eq!(code.keyword(), Some("TILBUD"));
 //! assert_eq!(code.number(), Some("26112"));
 //! assert_eq!(first_word("  «Tilbud»: hei på deg!"), Some(("Tilbud", "hei på deg!")));
-//! # Ok::<(), crm_comms::sms::inbound::EndpointError>(())
+//! # Ok::<(), crm_comms::sms::SmsError>(())
 //! ```
 
 use std::fmt;
@@ -26,6 +26,7 @@ use async_trait::async_trait;
 
 use super::receipt::IncomingMessage;
 use crate::phone::PhoneNumber;
+use crate::sms::{ErrorKind, SmsError};
 
 /// An "SMS endpoint" code: a keyword, a number, or a keyword on a number.
 ///
@@ -40,14 +41,14 @@ pub struct SmsEndpoint {
     number: Option<String>,
 }
 
-/// An "SMS endpoint" code that cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("SMS endpoint {code:?}: {reason}")]
-pub struct EndpointError {
-    /// The code as given.
-    pub code: String,
-    /// What is wrong.
-    pub reason: &'static str,
+/// An "SMS endpoint" code that cannot be used: an [`SmsError`] of kind
+/// [`ErrorKind::InvalidConfig`] naming the code and what is wrong.
+fn invalid_endpoint(code: &str, reason: &str) -> SmsError {
+    SmsError::new(
+        ErrorKind::InvalidConfig,
+        "",
+        format!("SMS endpoint {code:?}: {reason}"),
+    )
 }
 
 impl SmsEndpoint {
@@ -57,7 +58,11 @@ impl SmsEndpoint {
     /// # Errors
     ///
     /// When `keyword` is empty or not one word.
-    pub fn for_keyword(keyword: &str) -> Result<Self, EndpointError> {
+    pub fn for_keyword(keyword: &str) -> Result<Self, SmsError> {
+        Self::keyword_only(keyword).map_err(|reason| invalid_endpoint(keyword, reason))
+    }
+
+    fn keyword_only(keyword: &str) -> Result<Self, &'static str> {
         Ok(SmsEndpoint {
             folded: Some(check_keyword(keyword)?.to_lowercase()),
             keyword: Some(keyword.to_owned()),
@@ -71,7 +76,11 @@ impl SmsEndpoint {
     /// # Errors
     ///
     /// When `number` is not digits.
-    pub fn for_number(number: &str) -> Result<Self, EndpointError> {
+    pub fn for_number(number: &str) -> Result<Self, SmsError> {
+        Self::number_only(number).map_err(|reason| invalid_endpoint(number, reason))
+    }
+
+    fn number_only(number: &str) -> Result<Self, &'static str> {
         Ok(SmsEndpoint {
             keyword: None,
             folded: None,
@@ -84,10 +93,15 @@ impl SmsEndpoint {
     /// # Errors
     ///
     /// As [`for_keyword`](Self::for_keyword) and [`for_number`](Self::for_number).
-    pub fn for_keyword_on(keyword: &str, number: &str) -> Result<Self, EndpointError> {
+    pub fn for_keyword_on(keyword: &str, number: &str) -> Result<Self, SmsError> {
+        Self::keyword_on(keyword, number)
+            .map_err(|reason| invalid_endpoint(&format!("{keyword}@{number}"), reason))
+    }
+
+    fn keyword_on(keyword: &str, number: &str) -> Result<Self, &'static str> {
         Ok(SmsEndpoint {
             number: Some(check_number(number)?),
-            ..SmsEndpoint::for_keyword(keyword)?
+            ..SmsEndpoint::keyword_only(keyword)?
         })
     }
 
@@ -126,27 +140,25 @@ impl fmt::Display for SmsEndpoint {
 }
 
 impl FromStr for SmsEndpoint {
-    type Err = EndpointError;
+    type Err = SmsError;
 
     fn from_str(code: &str) -> Result<Self, Self::Err> {
         let code = code.trim();
-        let bad = |reason| EndpointError {
-            code: code.to_owned(),
-            reason,
-        };
-        if code.is_empty() {
-            return Err(bad("is empty"));
-        }
-        if let Some((k, n)) = code.split_once('@') {
-            return SmsEndpoint::for_keyword_on(k.trim(), n.trim()).map_err(|e| bad(e.reason));
-        }
-        let digits = code.strip_prefix('+').unwrap_or(code);
-        if digits.bytes().all(|b| b.is_ascii_digit()) {
-            SmsEndpoint::for_number(code)
+        let parsed = if code.is_empty() {
+            Err("is empty")
+        } else if let Some((k, n)) = code.split_once('@') {
+            SmsEndpoint::keyword_on(k.trim(), n.trim())
+        } else if code
+            .strip_prefix('+')
+            .unwrap_or(code)
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            SmsEndpoint::number_only(code)
         } else {
-            SmsEndpoint::for_keyword(code)
-        }
-        .map_err(|e| bad(e.reason))
+            SmsEndpoint::keyword_only(code)
+        };
+        parsed.map_err(|reason| invalid_endpoint(code, reason))
     }
 }
 
@@ -163,27 +175,20 @@ impl<'de> serde::Deserialize<'de> for SmsEndpoint {
     }
 }
 
-fn check_keyword(keyword: &str) -> Result<&str, EndpointError> {
-    let bad = |reason| EndpointError {
-        code: keyword.to_owned(),
-        reason,
-    };
+fn check_keyword(keyword: &str) -> Result<&str, &'static str> {
     if keyword.is_empty() {
-        return Err(bad("the keyword is empty"));
+        return Err("the keyword is empty");
     }
     if !keyword.chars().all(char::is_alphanumeric) {
-        return Err(bad("the keyword must be one word of letters and digits"));
+        return Err("the keyword must be one word of letters and digits");
     }
     Ok(keyword)
 }
 
-fn check_number(number: &str) -> Result<String, EndpointError> {
+fn check_number(number: &str) -> Result<String, &'static str> {
     let digits = number.strip_prefix('+').unwrap_or(number);
     if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(EndpointError {
-            code: number.to_owned(),
-            reason: "the number must be 1 to 15 digits",
-        });
+        return Err("the number must be 1 to 15 digits");
     }
     Ok(digits.to_owned())
 }
@@ -314,7 +319,7 @@ where
 ///     Ok(())
 /// });
 /// assert_eq!(router.endpoints().count(), 1);
-/// # Ok::<(), crm_comms::sms::inbound::EndpointError>(())
+/// # Ok::<(), crm_comms::sms::SmsError>(())
 /// ```
 #[derive(Clone)]
 pub struct InboundRouter {

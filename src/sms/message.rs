@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::phone::PhoneNumber;
+use crate::sms::{ErrorKind, SmsError};
 
 /// How quickly the gateway should send: the CRM's SMS priority 1, 2 or 3.
 #[derive(
@@ -43,14 +44,14 @@ impl Priority {
 }
 
 impl TryFrom<u8> for Priority {
-    type Error = MessageError;
+    type Error = SmsError;
 
     fn try_from(n: u8) -> Result<Self, Self::Error> {
         match n {
             1 => Ok(Priority::Low),
             2 => Ok(Priority::Medium),
             3 => Ok(Priority::High),
-            n => Err(MessageError::InvalidPriority(n)),
+            n => Err(invalid_message(format!("SMS priority must be 1, 2 or 3, not {n}"))),
         }
     }
 }
@@ -88,16 +89,16 @@ impl Sender {
     /// assert!(matches!(Sender::parse("SuperOffice")?, Sender::Alphanumeric(_)));
     /// assert!(Sender::parse("SuperOffice AS").is_err()); // 14 characters
     /// assert!(Sender::parse("Bjørn").is_err()); // no national letters
-    /// # Ok::<(), crm_comms::sms::SenderError>(())
+    /// # Ok::<(), crm_comms::sms::SmsError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`SenderError`] saying what is wrong.
-    pub fn parse(input: &str) -> Result<Self, SenderError> {
+    /// An [`SmsError`] of kind [`ErrorKind::InvalidSender`] saying what is wrong.
+    pub fn parse(input: &str) -> Result<Self, SmsError> {
         let s = input.trim();
         if s.is_empty() {
-            return Err(SenderError::Empty);
+            return Err(invalid_sender("the sender is empty".into()));
         }
         let digits = s.bytes().all(|b| b.is_ascii_digit());
         if digits && (3..=8).contains(&s.len()) {
@@ -111,7 +112,12 @@ impl Sender {
             };
             return PhoneNumber::parse(&with_plus, None)
                 .map(Sender::International)
-                .map_err(|_| SenderError::InvalidNumber);
+                .map_err(|_| {
+                    invalid_sender(
+                        "the sender looks like a phone number but is not a valid international number"
+                            .into(),
+                    )
+                });
         }
         Sender::alphanumeric(s)
     }
@@ -121,9 +127,9 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SenderError::TooLong`] over 11 characters,
-    /// [`SenderError::InvalidCharacter`] for anything else not allowed.
-    pub fn alphanumeric(name: &str) -> Result<Self, SenderError> {
+    /// An [`SmsError`] of kind [`ErrorKind::InvalidSender`]: over 11
+    /// characters, or a character not allowed.
+    pub fn alphanumeric(name: &str) -> Result<Self, SmsError> {
         SenderRules::ANY.check_alphanumeric(name)?;
         Ok(Sender::Alphanumeric(name.to_owned()))
     }
@@ -171,53 +177,31 @@ impl SenderRules {
     /// # Errors
     ///
     /// As [`Sender::alphanumeric`].
-    pub fn check_alphanumeric(&self, name: &str) -> Result<(), SenderError> {
+    pub fn check_alphanumeric(&self, name: &str) -> Result<(), SmsError> {
         if name.is_empty() {
-            return Err(SenderError::Empty);
+            return Err(invalid_sender("the sender is empty".into()));
         }
         let len = name.chars().count();
         if len > self.max_alphanumeric {
-            return Err(SenderError::TooLong {
-                length: len,
-                limit: self.max_alphanumeric,
-            });
+            return Err(invalid_sender(format!(
+                "the sender has {len} characters; at most {} are allowed",
+                self.max_alphanumeric
+            )));
         }
         if let Some(c) = name.chars().find(|&c| {
             !(c.is_ascii_alphanumeric() || (c == ' ' && self.space) || self.punctuation.contains(c))
         }) {
-            return Err(SenderError::InvalidCharacter(c));
+            return Err(invalid_sender(format!(
+                "the sender contains {c:?}, which senders cannot contain"
+            )));
         }
         if !name.chars().any(|c| c.is_ascii_alphabetic()) {
-            return Err(SenderError::InvalidCharacter(
-                name.chars().next().unwrap_or(' '),
+            return Err(invalid_sender(
+                "an alphanumeric sender must contain a letter".into(),
             ));
         }
         Ok(())
     }
-}
-
-/// A sender that cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SenderError {
-    /// No sender given.
-    #[error("the sender is empty")]
-    Empty,
-    /// An alphanumeric sender over the limit.
-    #[error("the sender has {length} characters; at most {limit} are allowed")]
-    TooLong {
-        /// Its length.
-        length: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// A character not allowed in a sender (national letters, control
-    /// characters, …).
-    #[error("the sender contains {0:?}, which senders cannot contain")]
-    InvalidCharacter(char),
-    /// Looks like a number but is not a valid international number.
-    #[error("the sender looks like a phone number but is not a valid international number")]
-    InvalidNumber,
 }
 
 /// An SMS to one or more recipients. Build it with [`Message::builder`].
@@ -381,7 +365,7 @@ impl Message {
     ///     .build()?;
     /// assert_eq!(m.recipient_reference(0).as_deref(), Some("case-7-1"));
     /// assert_eq!(m.batch(2, 1).recipient_reference(0).as_deref(), Some("case-7-3"));
-    /// # Ok::<(), crm_comms::sms::MessageError>(())
+    /// # Ok::<(), crm_comms::sms::SmsError>(())
     /// ```
     #[must_use]
     pub fn recipient_reference(&self, index: usize) -> Option<String> {
@@ -537,26 +521,32 @@ impl MessageBuilder {
     ///
     /// # Errors
     ///
-    /// [`MessageError`] naming what is wrong.
-    pub fn build(self) -> Result<Message, MessageError> {
+    /// An [`SmsError`] of kind [`ErrorKind::InvalidMessage`] naming what is wrong.
+    pub fn build(self) -> Result<Message, SmsError> {
         if self.recipients.is_empty() {
-            return Err(MessageError::NoRecipients);
+            return Err(invalid_message("the message has no recipients".into()));
         }
         if self.text.is_empty() {
-            return Err(MessageError::EmptyText);
+            return Err(invalid_message("the message text is empty".into()));
         }
         if let Some(c) = self.text.chars().find(|&c| c == '\0') {
-            return Err(MessageError::InvalidTextCharacter(c));
+            return Err(invalid_message(format!(
+                "the message text contains {c:?}, which cannot be sent"
+            )));
         }
         if let Some(r) = &self.client_reference
             && (r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic()))
         {
-            return Err(MessageError::InvalidClientReference);
+            return Err(invalid_message(
+                "the client reference must be 1-64 printable ASCII characters".into(),
+            ));
         }
         if let Some(v) = self.validity
             && !(Duration::from_secs(300)..=Duration::from_secs(7 * 86_400)).contains(&v)
         {
-            return Err(MessageError::InvalidValidity(v));
+            return Err(invalid_message(format!(
+                "the validity must be between 5 minutes and 7 days, not {v:?}"
+            )));
         }
         Ok(Message {
             recipients: self.recipients,
@@ -572,28 +562,16 @@ impl MessageBuilder {
     }
 }
 
-/// A message that cannot be built.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MessageError {
-    /// No recipient.
-    #[error("the message has no recipients")]
-    NoRecipients,
-    /// No text.
-    #[error("the message text is empty")]
-    EmptyText,
-    /// A character that cannot be sent in any encoding.
-    #[error("the message text contains {0:?}, which cannot be sent")]
-    InvalidTextCharacter(char),
-    /// A client reference that is empty, too long or not printable ASCII.
-    #[error("the client reference must be 1-64 printable ASCII characters")]
-    InvalidClientReference,
-    /// A validity outside 5 minutes to 7 days.
-    #[error("the validity must be between 5 minutes and 7 days, not {0:?}")]
-    InvalidValidity(Duration),
-    /// A priority other than the CRM's 1, 2 or 3.
-    #[error("SMS priority must be 1, 2 or 3, not {0}")]
-    InvalidPriority(u8),
+/// A message that cannot be built: an [`SmsError`] of kind
+/// [`ErrorKind::InvalidMessage`], found before any provider.
+fn invalid_message(what: String) -> SmsError {
+    SmsError::new(ErrorKind::InvalidMessage, "", what)
+}
+
+/// A sender that cannot be used: an [`SmsError`] of kind
+/// [`ErrorKind::InvalidSender`], found before any provider.
+fn invalid_sender(what: String) -> SmsError {
+    SmsError::new(ErrorKind::InvalidSender, "", what)
 }
 
 #[cfg(test)]
@@ -604,17 +582,35 @@ mod tests {
         "+4799999999".parse().unwrap()
     }
 
+    /// The kind and text of a local validation error (no provider).
+    fn local(e: &SmsError) -> (ErrorKind, String) {
+        assert_eq!(e.provider(), "", "{e:?}");
+        assert!(e.is_invalid_input(), "{e:?}");
+        (e.kind(), e.to_string())
+    }
+
+    fn bad_sender(s: &str) -> String {
+        let (kind, text) = local(&Sender::parse(s).unwrap_err());
+        assert_eq!(kind, ErrorKind::InvalidSender);
+        text
+    }
+
+    fn bad_message(b: MessageBuilder) -> String {
+        let (kind, text) = local(&b.build().unwrap_err());
+        assert_eq!(kind, ErrorKind::InvalidMessage);
+        text
+    }
+
     #[test]
     fn priority_is_the_crms_1_2_3() {
         assert_eq!(Priority::try_from(1).unwrap(), Priority::Low);
         assert_eq!(Priority::try_from(3).unwrap().number(), 3);
         assert_eq!(
-            Priority::try_from(4).unwrap_err(),
-            MessageError::InvalidPriority(4)
-        );
-        assert_eq!(
-            MessageError::InvalidPriority(4).to_string(),
-            "SMS priority must be 1, 2 or 3, not 4"
+            local(&Priority::try_from(4).unwrap_err()),
+            (
+                ErrorKind::InvalidMessage,
+                "SMS priority must be 1, 2 or 3, not 4".into()
+            )
         );
         assert_eq!(
             serde_json::from_str::<Priority>("2").unwrap(),
@@ -625,25 +621,23 @@ mod tests {
 
     #[test]
     fn senders_per_gateway() {
-        assert_eq!(Sender::parse("").unwrap_err(), SenderError::Empty);
+        assert_eq!(bad_sender(""), "the sender is empty");
         assert_eq!(
-            Sender::parse("ABCDEFGHIJKL").unwrap_err(),
-            SenderError::TooLong {
-                length: 12,
-                limit: 11
-            }
+            bad_sender("ABCDEFGHIJKL"),
+            "the sender has 12 characters; at most 11 are allowed"
         );
         assert_eq!(
-            Sender::parse("Bjørn").unwrap_err(),
-            SenderError::InvalidCharacter('ø')
+            bad_sender("Bjørn"),
+            "the sender contains 'ø', which senders cannot contain"
         );
         assert_eq!(
-            Sender::parse("A\r\nB").unwrap_err(),
-            SenderError::InvalidCharacter('\r')
+            bad_sender("A\r\nB"),
+            "the sender contains '\\r', which senders cannot contain"
         );
+        assert_eq!(bad_sender("..."), "an alphanumeric sender must contain a letter");
         assert_eq!(
-            Sender::parse("+47").unwrap_err(),
-            SenderError::InvalidNumber
+            bad_sender("+47"),
+            "the sender looks like a phone number but is not a valid international number"
         );
         assert!(matches!(
             Sender::parse("4799999999").unwrap(),
@@ -654,37 +648,33 @@ mod tests {
     #[test]
     fn builder_validates() {
         assert_eq!(
-            Message::builder().text("x").build().unwrap_err(),
-            MessageError::NoRecipients
+            bad_message(Message::builder().text("x")),
+            "the message has no recipients"
         );
         assert_eq!(
-            Message::builder().to(n()).build().unwrap_err(),
-            MessageError::EmptyText
+            bad_message(Message::builder().to(n())),
+            "the message text is empty"
         );
         assert_eq!(
-            Message::builder().to(n()).text("a\0b").build().unwrap_err(),
-            MessageError::InvalidTextCharacter('\0')
+            bad_message(Message::builder().to(n()).text("a\0b")),
+            "the message text contains '\\0', which cannot be sent"
         );
         for bad in ["", "a b", "æ", &"x".repeat(65)] {
             assert_eq!(
-                Message::builder()
-                    .to(n())
-                    .text("x")
-                    .client_reference(bad)
-                    .build()
-                    .unwrap_err(),
-                MessageError::InvalidClientReference,
+                bad_message(Message::builder().to(n()).text("x").client_reference(bad)),
+                "the client reference must be 1-64 printable ASCII characters",
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            Message::builder()
-                .to(n())
-                .text("x")
-                .validity(Duration::from_secs(60))
-                .build(),
-            Err(MessageError::InvalidValidity(_))
-        ));
+        assert!(
+            bad_message(
+                Message::builder()
+                    .to(n())
+                    .text("x")
+                    .validity(Duration::from_secs(60))
+            )
+            .starts_with("the validity must be between 5 minutes and 7 days")
+        );
         let m = Message::builder()
             .to_all([n(), "+4722334455".parse().unwrap()])
             .text("Hei")

@@ -38,7 +38,7 @@ pub use defaults::WithDefaults;
 pub use error::{ErrorKind, SmsError};
 pub use failover::Failover;
 pub use message::{
-    Message, MessageBuilder, MessageDefaults, MessageError, Priority, Sender, SenderError,
+    Message, MessageBuilder, MessageDefaults, Priority, Sender,
     SenderRules,
 };
 pub use outcome::{Outcome, RecipientOutcome, SendReport};

@@ -266,7 +266,7 @@ pub fn check_message(
     if let Some(Sender::Alphanumeric(name)) = message.sender() {
         caps.sender_rules
             .check_alphanumeric(name)
-            .map_err(|e| err(ErrorKind::InvalidSender, e.to_string()))?;
+            .map_err(|e| err(ErrorKind::InvalidSender, e.message().to_owned()))?;
     }
     let p = preview(message.text(), &caps.limits);
     if p.encoding == Encoding::Ucs2 && !caps.unicode {

@@ -4,11 +4,12 @@
 use std::sync::{Arc, Mutex};
 
 use crm_comms::sms::inbound::{
-    EndpointError, HandlerError, InboundRouter, Routed, SmsEndpoint, first_word,
+    HandlerError, InboundRouter, Routed, SmsEndpoint, first_word,
 };
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore, SentStore};
 use crm_comms::sms::{
-    DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsProvider, StubProvider,
+    DeliveryReceipt, DeliveryState, ErrorKind, IncomingMessage, Message, Outcome, SmsError,
+    SmsProvider, StubProvider,
 };
 
 #[test]
@@ -42,9 +43,13 @@ fn bad_endpoint_codes_say_what_is_wrong() {
         ("TILBUD@19a0", "the number must be 1 to 15 digits"),
         ("HEI!", "the keyword must be one word of letters and digits"),
     ] {
-        let err: EndpointError = code.parse::<SmsEndpoint>().unwrap_err();
-        assert_eq!(err.reason, reason, "{code:?}");
-        assert!(err.to_string().contains(reason));
+        let err: SmsError = code.parse::<SmsEndpoint>().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{code:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("SMS endpoint {:?}: {reason}", code.trim()),
+            "{code:?}"
+        );
     }
     let e: SmsEndpoint = serde_json::from_str("\"TILBUD@26112\"").unwrap();
     assert_eq!(serde_json::to_string(&e).unwrap(), "\"TILBUD@26112\"");
@@ -352,7 +357,7 @@ fn the_settings_sms_endpoint_is_a_routing_code() {
     assert_eq!(err.field, "sms_endpoint");
     assert_eq!(
         err.to_string(),
-        "SMS setting `sms_endpoint`: the keyword must be one word of letters and digits"
+        "SMS setting `sms_endpoint`: SMS endpoint \"two words\": the keyword must be one word of letters and digits"
     );
 }
 

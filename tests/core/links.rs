@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use crm_comms::links::{
-    ArgumentError, FormatErrorKind as K, Hive, NoVariables, ParseOptions, PhoneLinkFormat,
-    RegistrationError, RenderError, RenderOptions, SchemePolicy, WindowsRegistration,
+    FormatErrorKind as K, LinkError, Hive, NoVariables, ParseOptions, PhoneLinkFormat,
+    RenderOptions, SchemePolicy, WindowsRegistration,
 };
 use crm_comms::phone::PhoneNumber;
 
@@ -118,7 +118,7 @@ fn rejections_name_what_and_where() {
     ];
     for (input, kind, offset) in cases {
         let e = input.parse::<PhoneLinkFormat>().unwrap_err();
-        assert_eq!((e.kind(), e.offset()), (&kind, offset), "{input:?}: {e}");
+        assert_eq!((e.format_kind(), e.offset()), (Some(&kind), Some(offset)), "{input:?}: {e}");
         assert!(
             e.to_string().starts_with("invalid phone link format: "),
             "{e}"
@@ -126,8 +126,8 @@ fn rejections_name_what_and_where() {
     }
     let long = format!("tel:%p?x={}", "a".repeat(3000));
     assert_eq!(
-        long.parse::<PhoneLinkFormat>().unwrap_err().kind(),
-        &K::TooLong
+        long.parse::<PhoneLinkFormat>().unwrap_err().format_kind(),
+        Some(&K::TooLong)
     );
 }
 
@@ -181,7 +181,7 @@ fn renders_variables_from_any_source() {
     let e = f.render(&num(), &[("cuid", "42")]).unwrap_err();
     assert_eq!(
         e,
-        RenderError::UnknownVariable {
+        LinkError::UnknownVariable {
             name: "name".into()
         }
     );
@@ -362,51 +362,51 @@ fn handler_reads_links_back() {
     let link = f.render(&num(), &[("cuid", "123")]).unwrap();
     assert_eq!(
         f.parse_link(link.as_str()).unwrap_err(),
-        ArgumentError::Ambiguous
+        LinkError::Ambiguous
     );
 }
 
 #[test]
 fn handler_rejects_what_does_not_match() {
     let f: PhoneLinkFormat = "domycall:%p?company={cuid}".parse().unwrap();
-    type Check = fn(&ArgumentError) -> bool;
+    type Check = fn(&LinkError) -> bool;
     let cases: Vec<(&str, Check)> = vec![
         ("tel:+4722334455?company=1", |e| {
-            matches!(e, ArgumentError::WrongScheme { .. })
+            matches!(e, LinkError::WrongScheme { .. })
         }),
         ("domycall", |e| {
-            matches!(e, ArgumentError::WrongScheme { .. })
+            matches!(e, LinkError::WrongScheme { .. })
         }),
         ("domycall:+4722334455?firm=1", |e| {
-            matches!(e, ArgumentError::Mismatch { .. })
+            matches!(e, LinkError::Mismatch { .. })
         }),
         ("domycall:abc?company=1", |e| {
-            matches!(e, ArgumentError::Number(_))
+            matches!(e, LinkError::Number(_))
         }),
         ("domycall:+4722334455?company=%ZZ", |e| {
-            matches!(e, ArgumentError::BadEncoding { .. })
+            matches!(e, LinkError::BadEncoding { .. })
         }),
         ("domycall:+4722334455?company=%FF", |e| {
-            matches!(e, ArgumentError::BadEncoding { .. })
+            matches!(e, LinkError::BadEncoding { .. })
         }),
         // Issue 19, item 6: nothing a rendered link can never contain.
         ("domycall:+4722334455?company=1&evil=1", |e| {
-            matches!(e, ArgumentError::UnexpectedCharacter { byte: '&', .. })
+            matches!(e, LinkError::UnexpectedCharacter { byte: '&', .. })
         }),
         ("domycall:+4722334455?company=1 2", |e| {
-            matches!(e, ArgumentError::UnexpectedCharacter { byte: ' ', .. })
+            matches!(e, LinkError::UnexpectedCharacter { byte: ' ', .. })
         }),
         ("domycall:+4722334455?company=<script>", |e| {
-            matches!(e, ArgumentError::UnexpectedCharacter { byte: '<', .. })
+            matches!(e, LinkError::UnexpectedCharacter { byte: '<', .. })
         }),
         ("domycall:+4722334455?company=a\"b", |e| {
-            matches!(e, ArgumentError::UnexpectedCharacter { byte: '"', .. })
+            matches!(e, LinkError::UnexpectedCharacter { byte: '"', .. })
         }),
         ("domycall:+4722334455?company=1%", |e| {
-            matches!(e, ArgumentError::BadEncoding { .. })
+            matches!(e, LinkError::BadEncoding { .. })
         }),
         ("domycall:+47223+34455?company=1", |e| {
-            matches!(e, ArgumentError::UnexpectedCharacter { byte: '+', .. })
+            matches!(e, LinkError::UnexpectedCharacter { byte: '+', .. })
         }),
     ];
     for (arg, check) in cases {
@@ -417,18 +417,18 @@ fn handler_rejects_what_does_not_match() {
     assert_eq!(
         f.parse_link("domycall:+4722334455?company=1&evil=1")
             .unwrap_err(),
-        ArgumentError::UnexpectedCharacter {
+        LinkError::UnexpectedCharacter {
             name: "cuid".into(),
             offset: 30,
             byte: '&'
         }
     );
     let huge = format!("domycall:+4722334455?company={}", "a".repeat(10_000));
-    assert_eq!(f.parse_link(&huge).unwrap_err(), ArgumentError::TooLong);
+    assert_eq!(f.parse_link(&huge).unwrap_err(), LinkError::LinkTooLong);
     let f: PhoneLinkFormat = "x:%p?{a}{b}".parse().unwrap();
     assert_eq!(
         f.parse_link("x:+4722334455?12").unwrap_err(),
-        ArgumentError::Ambiguous
+        LinkError::Ambiguous
     );
 }
 
@@ -474,22 +474,22 @@ fn reg_file_refuses_what_would_break_it() {
     let bad = |scheme: &str, exe: &str| WindowsRegistration::new(scheme, exe).build().unwrap_err();
     assert_eq!(
         bad("java script", r"C:\a.exe"),
-        RegistrationError::InvalidScheme("java script".into())
+        LinkError::InvalidScheme("java script".into())
     );
     assert_eq!(
         bad("", r"C:\a.exe"),
-        RegistrationError::InvalidScheme(String::new())
+        LinkError::InvalidScheme(String::new())
     );
     assert_eq!(
         bad("javascript", r"C:\a.exe"),
-        RegistrationError::DisallowedScheme("javascript".into())
+        LinkError::DisallowedScheme("javascript".into())
     );
     assert_eq!(
         bad("https", r"C:\a.exe"),
-        RegistrationError::DisallowedScheme("https".into())
+        LinkError::DisallowedScheme("https".into())
     );
-    assert_eq!(bad("x", "a.exe"), RegistrationError::RelativePath);
-    assert_eq!(bad("x", r"C:\dir\"), RegistrationError::RelativePath);
+    assert_eq!(bad("x", "a.exe"), LinkError::RelativePath);
+    assert_eq!(bad("x", r"C:\dir\"), LinkError::RelativePath);
     for (c, exe) in [
         ('"', "C:\\a\".exe"),
         ('%', r"C:\%TEMP%\a.exe"),
@@ -499,7 +499,7 @@ fn reg_file_refuses_what_would_break_it() {
     ] {
         assert_eq!(
             bad("x", exe),
-            RegistrationError::InvalidCharacter {
+            LinkError::InvalidCharacter {
                 field: "program path",
                 found: c
             }
@@ -511,7 +511,7 @@ fn reg_file_refuses_what_would_break_it() {
         .unwrap_err();
     assert_eq!(
         e,
-        RegistrationError::InvalidCharacter {
+        LinkError::InvalidCharacter {
             field: "description",
             found: '\r'
         }
