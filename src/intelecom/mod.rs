@@ -83,7 +83,10 @@ mod facts_tests {
     fn sender_rules() {
         assert!(SENDER_RULES.check_alphanumeric("Puzzel AS").is_ok());
         assert_eq!(
-            SENDER_RULES.check_alphanumeric("Hi!").unwrap_err().message(),
+            SENDER_RULES
+                .check_alphanumeric("Hi!")
+                .unwrap_err()
+                .message(),
             "the sender contains '!', which senders cannot contain"
         );
         const { assert!(!CAPABILITIES.scheduling && CAPABILITIES.priority) };

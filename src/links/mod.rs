@@ -45,11 +45,7 @@ mod registry;
 mod render;
 
 pub use error::LinkError;
-pub use format::{
-    DANGEROUS_SCHEMES, FormatErrorKind, ParseOptions, PhoneLinkFormat, SchemePolicy,
-};
+pub use format::{DANGEROUS_SCHEMES, FormatErrorKind, ParseOptions, PhoneLinkFormat, SchemePolicy};
 pub use handler::{MAX_LINK_LEN, ReceivedCall};
 pub use registry::{Hive, WindowsRegistration};
-pub use render::{
-    NoVariables, PhoneLink, RenderOptions, UnknownVariables, VariableSource,
-};
+pub use render::{NoVariables, PhoneLink, RenderOptions, UnknownVariables, VariableSource};

@@ -66,7 +66,10 @@ mod facts_tests {
     fn sender_rules() {
         assert!(SENDER_RULES.check_alphanumeric("Hi!").is_ok());
         assert_eq!(
-            SENDER_RULES.check_alphanumeric("a,b").unwrap_err().message(),
+            SENDER_RULES
+                .check_alphanumeric("a,b")
+                .unwrap_err()
+                .message(),
             "the sender contains ',', which senders cannot contain"
         );
         assert_eq!(LIMITS.max_units(crate::sms::encoding::Encoding::Gsm7), 2144);

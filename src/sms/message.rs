@@ -51,7 +51,9 @@ impl TryFrom<u8> for Priority {
             1 => Ok(Priority::Low),
             2 => Ok(Priority::Medium),
             3 => Ok(Priority::High),
-            n => Err(invalid_message(format!("SMS priority must be 1, 2 or 3, not {n}"))),
+            n => Err(invalid_message(format!(
+                "SMS priority must be 1, 2 or 3, not {n}"
+            ))),
         }
     }
 }
@@ -634,7 +636,10 @@ mod tests {
             bad_sender("A\r\nB"),
             "the sender contains '\\r', which senders cannot contain"
         );
-        assert_eq!(bad_sender("..."), "an alphanumeric sender must contain a letter");
+        assert_eq!(
+            bad_sender("..."),
+            "an alphanumeric sender must contain a letter"
+        );
         assert_eq!(
             bad_sender("+47"),
             "the sender looks like a phone number but is not a valid international number"

@@ -37,10 +37,7 @@ pub use async_trait::async_trait;
 pub use defaults::WithDefaults;
 pub use error::{ErrorKind, SmsError};
 pub use failover::Failover;
-pub use message::{
-    Message, MessageBuilder, MessageDefaults, Priority, Sender,
-    SenderRules,
-};
+pub use message::{Message, MessageBuilder, MessageDefaults, Priority, Sender, SenderRules};
 pub use outcome::{Outcome, RecipientOutcome, SendReport};
 pub use provider::{
     Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_in_batches,

@@ -3,9 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crm_comms::sms::inbound::{
-    HandlerError, InboundRouter, Routed, SmsEndpoint, first_word,
-};
+use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed, SmsEndpoint, first_word};
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore, SentStore};
 use crm_comms::sms::{
     DeliveryReceipt, DeliveryState, ErrorKind, IncomingMessage, Message, Outcome, SmsError,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crm_comms::links::{
-    FormatErrorKind as K, LinkError, Hive, NoVariables, ParseOptions, PhoneLinkFormat,
+    FormatErrorKind as K, Hive, LinkError, NoVariables, ParseOptions, PhoneLinkFormat,
     RenderOptions, SchemePolicy, WindowsRegistration,
 };
 use crm_comms::phone::PhoneNumber;
@@ -118,7 +118,11 @@ fn rejections_name_what_and_where() {
     ];
     for (input, kind, offset) in cases {
         let e = input.parse::<PhoneLinkFormat>().unwrap_err();
-        assert_eq!((e.format_kind(), e.offset()), (Some(&kind), Some(offset)), "{input:?}: {e}");
+        assert_eq!(
+            (e.format_kind(), e.offset()),
+            (Some(&kind), Some(offset)),
+            "{input:?}: {e}"
+        );
         assert!(
             e.to_string().starts_with("invalid phone link format: "),
             "{e}"
@@ -374,9 +378,7 @@ fn handler_rejects_what_does_not_match() {
         ("tel:+4722334455?company=1", |e| {
             matches!(e, LinkError::WrongScheme { .. })
         }),
-        ("domycall", |e| {
-            matches!(e, LinkError::WrongScheme { .. })
-        }),
+        ("domycall", |e| matches!(e, LinkError::WrongScheme { .. })),
         ("domycall:+4722334455?firm=1", |e| {
             matches!(e, LinkError::Mismatch { .. })
         }),
