@@ -104,6 +104,13 @@ impl SmsError {
         }
     }
 
+    /// An error found before any provider is involved (building a
+    /// message, parsing a sender or an "SMS endpoint" code): no provider
+    /// name.
+    pub(crate) fn before_provider(kind: ErrorKind, message: impl Into<String>) -> Self {
+        SmsError::new(kind, "", message)
+    }
+
     /// Attaches the underlying error.
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {

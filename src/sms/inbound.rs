@@ -44,9 +44,8 @@ pub struct SmsEndpoint {
 /// An "SMS endpoint" code that cannot be used: an [`SmsError`] of kind
 /// [`ErrorKind::InvalidConfig`] naming the code and what is wrong.
 fn invalid_endpoint(code: &str, reason: &str) -> SmsError {
-    SmsError::new(
+    SmsError::before_provider(
         ErrorKind::InvalidConfig,
-        "",
         format!("SMS endpoint {code:?}: {reason}"),
     )
 }

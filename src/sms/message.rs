@@ -564,16 +564,14 @@ impl MessageBuilder {
     }
 }
 
-/// A message that cannot be built: an [`SmsError`] of kind
-/// [`ErrorKind::InvalidMessage`], found before any provider.
+/// A message that cannot be built.
 fn invalid_message(what: String) -> SmsError {
-    SmsError::new(ErrorKind::InvalidMessage, "", what)
+    SmsError::before_provider(ErrorKind::InvalidMessage, what)
 }
 
-/// A sender that cannot be used: an [`SmsError`] of kind
-/// [`ErrorKind::InvalidSender`], found before any provider.
+/// A sender that cannot be used.
 fn invalid_sender(what: String) -> SmsError {
-    SmsError::new(ErrorKind::InvalidSender, "", what)
+    SmsError::before_provider(ErrorKind::InvalidSender, what)
 }
 
 #[cfg(test)]
