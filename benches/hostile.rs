@@ -33,9 +33,12 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(MIB as u64));
     g.bench_function("intelecom_json_75k_fields/crm_comms", |b| {
         b.iter(|| {
-            crm_comms::intelecom::callback::parse_mo_json(&json)
-                .unwrap()
-                .len()
+            crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
+                crm_comms::testing::wire::intelecom::Encoding::Json,
+                &json,
+            )
+            .unwrap()
+            .len()
         });
     });
     g.bench_function("intelecom_json_75k_fields/naive_serde_json_value", |b| {
@@ -47,9 +50,12 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("intelecom_xml_many_fields/crm_comms", |b| {
         b.iter(|| {
-            crm_comms::intelecom::callback::parse_mo_xml(&ixml)
-                .unwrap()
-                .len()
+            crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
+                crm_comms::testing::wire::intelecom::Encoding::Xml,
+                &ixml,
+            )
+            .unwrap()
+            .len()
         });
     });
     g.bench_function("intelecom_xml_many_fields/naive_tokenize_only", |b| {

@@ -25,26 +25,18 @@ pub enum Error {
     /// endpoint" code, or a gateway's answer).
     #[error(transparent)]
     Sms(#[from] sms::SmsError),
-    /// The SMS settings are invalid.
+    /// The SMS settings, or a webhook receiver's options, are invalid.
     #[error(transparent)]
     SmsSettings(#[from] settings::SettingsError),
     /// A gateway's push (or one entry of it) cannot be read.
     #[error(transparent)]
     Callback(#[from] sms::CallbackError),
     /// An application's handler of incoming SMS or delivery reports failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Handler(#[from] sms::inbound::HandlerError),
-    /// A store of sent messages or handled pushes failed.
+    /// A store failed (sent messages, handled pushes, a mailing outbox).
     #[error(transparent)]
-    Store(#[from] sms::tracking::StoreError),
-    /// A webhook receiver cannot be built.
-    #[cfg(feature = "receiver")]
-    #[error(transparent)]
-    Receiver(#[from] crate::receiver::ReceiverError),
-    /// The SMTP relay of Intelecom's e-mail mode failed.
-    #[cfg(feature = "smtp")]
-    #[error(transparent)]
-    SmtpRelay(#[from] crate::intelecom::SmtpRelayError),
+    Store(#[from] crate::store::StoreError),
 }
 
 #[cfg(test)]
@@ -58,12 +50,8 @@ mod tests {
         converts::<crate::sms::SmsError>();
         converts::<crate::sms::CallbackError>();
         converts::<crate::sms::inbound::HandlerError>();
-        converts::<crate::sms::tracking::StoreError>();
+        converts::<crate::store::StoreError>();
         converts::<crate::settings::SettingsError>();
-        #[cfg(feature = "receiver")]
-        converts::<crate::receiver::ReceiverError>();
-        #[cfg(feature = "smtp")]
-        converts::<crate::intelecom::SmtpRelayError>();
     }
 
     #[test]

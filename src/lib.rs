@@ -12,6 +12,8 @@
 //! - [`prefs`]: layered preferences where a user's value beats their group's,
 //!   which beats the database's and the system's, with locked (mandatory)
 //!   values and an answer to "where did this value come from".
+//! - [`store`]: the one error every store reports (sent messages, handled
+//!   pushes, preference backends, the mailing outbox).
 //! - [`sms`]: the provider-neutral SMS core (the `SmsProvider` contract,
 //!   messages, GSM-7/UCS-2 encoding, one outcome per recipient, receipts,
 //!   incoming messages, delivery tracking); it names no gateway.
@@ -30,7 +32,7 @@
 //! Dependencies run one way, and a module only uses those to its left:
 //!
 //! ```text
-//! phone ← sms (neutral core) ← intelecom, pswincom ← settings, receiver, testing ← the CLI
+//! store, phone ← sms (neutral core) ← intelecom, pswincom ← settings, receiver, testing ← the CLI
 //! links, prefs: on their own (no HTTP, no async runtime)
 //! ```
 //!
@@ -80,6 +82,7 @@ pub mod pswincom;
 pub mod receiver;
 pub mod settings;
 pub mod sms;
+pub mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -118,18 +118,24 @@ fn worst_case_push_bodies_peak_below_ten_times_their_size() {
             "intelecom json",
             hostile::intelecom_json_many_fields(MIB),
             |b| {
-                crm_comms::intelecom::callback::parse_mo_json(b)
-                    .unwrap()
-                    .len()
+                crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
+                    crm_comms::testing::wire::intelecom::Encoding::Json,
+                    b,
+                )
+                .unwrap()
+                .len()
             },
         ),
         (
             "intelecom xml",
             hostile::intelecom_xml_many_fields(MIB),
             |b| {
-                crm_comms::intelecom::callback::parse_mo_xml(b)
-                    .unwrap()
-                    .len()
+                crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
+                    crm_comms::testing::wire::intelecom::Encoding::Xml,
+                    b,
+                )
+                .unwrap()
+                .len()
             },
         ),
         ("pswincom deep", hostile::pswincom_deep(MIB), |b| {

@@ -2,16 +2,16 @@
 //! is entries or a typed error, never a panic.
 #![no_main]
 
-use crm_comms::intelecom::callback as cb;
+use crm_comms::sms::{DeliveryReceipt, IncomingMessage};
+use crm_comms::testing::wire::intelecom::Encoding::{Json, Query, Xml};
+use crm_comms::testing::wire::intelecom::read;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = cb::parse_dr_json(data);
-    let _ = cb::parse_mo_json(data);
-    let _ = cb::parse_dr_xml(data);
-    let _ = cb::parse_mo_xml(data);
-    if let Ok(query) = std::str::from_utf8(data) {
-        let _ = cb::parse_dr_query(query);
-        let _ = cb::parse_mo_query(query);
-    }
+    let _ = read::<DeliveryReceipt>(Json, data);
+    let _ = read::<IncomingMessage>(Json, data);
+    let _ = read::<DeliveryReceipt>(Xml, data);
+    let _ = read::<IncomingMessage>(Xml, data);
+    let _ = read::<DeliveryReceipt>(Query, data);
+    let _ = read::<IncomingMessage>(Query, data);
 });

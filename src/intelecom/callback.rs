@@ -4,69 +4,18 @@
 //!
 //! A batch gives one result per entry, so one bad entry never loses the
 //! others. Field names are compared case-insensitively (GET templates name
-//! them as the customer chose, e.g. `customerMessageReference`).
+//! them as the customer chose, e.g. `customerMessageReference`), and a
+//! repeated name keeps its first value ([`Fields`]).
 
 use quick_xml::events::Event;
 
 use super::wire::PROVIDER;
 use crate::phone::PhoneNumber;
+use crate::sms::push::{Fields, MAX_FIELDS};
 use crate::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
 
 /// Largest callback body read, in bytes.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
-
-/// The most fields one entry may have (a documented entry has about a
-/// dozen): more make the entry fail, which keeps reading it linear.
-pub const MAX_FIELDS: usize = 64;
-
-/// One entry's fields, names lowercased: at most [`MAX_FIELDS`], so a
-/// list beats a hash map.
-#[derive(Debug, Default)]
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn new() -> Self {
-        Fields(Vec::with_capacity(12))
-    }
-
-    /// Sets `name` (the last value of a repeated name wins); `false` when
-    /// the entry already has [`MAX_FIELDS`] others.
-    fn insert(&mut self, name: String, value: String) -> bool {
-        if let Some((_, v)) = self.0.iter_mut().find(|(k, _)| *k == name) {
-            *v = value;
-        } else if self.0.len() >= MAX_FIELDS {
-            return false;
-        } else {
-            self.0.push((name, value));
-        }
-        true
-    }
-
-    fn remove(&mut self, name: &str) -> Option<String> {
-        let at = self.0.iter().position(|(k, _)| k == name)?;
-        Some(self.0.swap_remove(at).1)
-    }
-}
-
-impl IntoIterator for Fields {
-    type Item = (String, String);
-    type IntoIter = std::vec::IntoIter<(String, String)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
-    }
-}
-
-impl FromIterator<(String, String)> for Fields {
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        let mut f = Fields::new();
-        for (k, v) in iter {
-            // A query past the limit keeps its first MAX_FIELDS names.
-            f.insert(k, v);
-        }
-        f
-    }
-}
 
 /// What a DR `statuscode` means.
 #[must_use]
@@ -82,50 +31,48 @@ pub fn dr_state(code: i64) -> DeliveryState {
     }
 }
 
-fn take(f: &mut Fields, name: &str) -> Option<String> {
-    f.remove(name).filter(|v| !v.trim().is_empty())
-}
-
 fn dr_from_fields(i: usize, mut f: Fields) -> Result<DeliveryReceipt, CallbackError> {
-    let reference = take(&mut f, "messageid")
+    let reference = f
+        .take("messageid")
         .ok_or_else(|| CallbackError::field(i, "messageid", "is missing"))?;
-    let code_text = take(&mut f, "statuscode")
+    let code_text = f
+        .take("statuscode")
         .ok_or_else(|| CallbackError::field(i, "statuscode", "is missing"))?;
     let code: i64 = code_text.trim().parse().map_err(|_| {
         CallbackError::field(i, "statuscode", format!("{code_text:?} is not a number"))
     })?;
-    let operator = match (
-        take(&mut f, "extstatuscode"),
-        take(&mut f, "extstatusdescription"),
-    ) {
+    let operator = match (f.take("extstatuscode"), f.take("extstatusdescription")) {
         (Some(c), Some(d)) => Some(format!("{c} {d}")),
         (c, d) => c.or(d),
     };
     Ok(DeliveryReceipt {
         provider: PROVIDER,
         reference,
-        client_reference: take(&mut f, "customermessagereference"),
-        batch_reference: take(&mut f, "customerbatchreference"),
-        recipient: take(&mut f, "recipient")
-            .or_else(|| take(&mut f, "msisdn"))
+        client_reference: f.take("customermessagereference"),
+        batch_reference: f.take("customerbatchreference"),
+        recipient: f
+            .take("recipient")
+            .or_else(|| f.take("msisdn"))
             .and_then(|r| PhoneNumber::parse(&r, None).ok()),
         state: dr_state(code),
         status_code: code.to_string(),
-        description: take(&mut f, "statusdescription"),
+        description: f.take("statusdescription"),
         operator_status: operator,
-        done_at: take(&mut f, "timestamp").or_else(|| take(&mut f, "deliverytime")),
+        done_at: f.take("timestamp").or_else(|| f.take("deliverytime")),
     })
 }
 
 fn mo_from_fields(i: usize, mut f: Fields) -> Result<IncomingMessage, CallbackError> {
-    let id = take(&mut f, "messageid")
+    let id = f
+        .take("messageid")
         .ok_or_else(|| CallbackError::field(i, "messageid", "is missing"))?;
-    let from_raw = take(&mut f, "originator")
+    let from_raw = f
+        .take("originator")
         .ok_or_else(|| CallbackError::field(i, "originator", "is missing"))?;
     let text = f
         .remove("content")
         .ok_or_else(|| CallbackError::field(i, "content", "is missing"))?;
-    let network = match (take(&mut f, "mcc"), take(&mut f, "mnc")) {
+    let network = match (f.take("mcc"), f.take("mnc")) {
         (Some(mcc), Some(mnc)) => Some(format!("{mcc}:{mnc}")),
         _ => None,
     };
@@ -135,12 +82,12 @@ fn mo_from_fields(i: usize, mut f: Fields) -> Result<IncomingMessage, CallbackEr
         unique_id: true,
         from: PhoneNumber::parse(&from_raw, None).ok(),
         from_raw,
-        to: take(&mut f, "sno"),
+        to: f.take("sno"),
         text,
-        keyword: take(&mut f, "command"),
+        keyword: f.take("command"),
         stripped_text: f.remove("strippedcontent"),
-        session_id: take(&mut f, "sessionid"),
-        received_at: take(&mut f, "timestamp"),
+        session_id: f.take("sessionid"),
+        received_at: f.take("timestamp"),
         network,
         extras: {
             let mut rest: Vec<(String, String)> = f.into_iter().collect();
@@ -582,73 +529,77 @@ impl Parsed<'_> {
     }
 }
 
-fn query_fields(query: &str) -> Fields {
-    form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+fn query_fields(query: &[u8]) -> Fields {
+    form_urlencoded::parse(query.strip_prefix(b"?").unwrap_or(query))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
         .collect()
 }
 
-/// Delivery reports from a JSON push.
-///
-/// # Errors
-///
-/// A [`CallbackError`] when the body as a whole cannot be read; bad
-/// entries are errors in their place in the list.
-pub fn parse_dr_json(
-    body: &[u8],
-) -> Result<Vec<Result<DeliveryReceipt, CallbackError>>, CallbackError> {
-    Ok(json_entries(body, "dr")?.build(dr_from_fields))
-}
+/// The parser behind [`IntelecomPushes`], reachable for fuzz targets,
+/// benches and tests through `crm_comms::testing::wire::intelecom` (not
+/// API).
+#[allow(unreachable_pub)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) mod entries {
+    use super::{
+        CallbackError, DeliveryReceipt, Fields, IncomingMessage, dr_from_fields, json_entries,
+        mo_from_fields, query_fields, xml_entries,
+    };
 
-/// Delivery reports from an XML push.
-///
-/// # Errors
-///
-/// As [`parse_dr_json`].
-pub fn parse_dr_xml(
-    body: &[u8],
-) -> Result<Vec<Result<DeliveryReceipt, CallbackError>>, CallbackError> {
-    Ok(xml_entries(body, "dr")?.build(dr_from_fields))
-}
+    /// How a push's entries are written.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Encoding {
+        /// `{"dr":[…]}` / `{"mo":[…]}` (POST).
+        Json,
+        /// `<dr><message>…` / `<mo><message>…` (POST).
+        Xml,
+        /// A GET template's query string: one entry.
+        Query,
+    }
 
-/// One delivery report from a GET template's query string.
-///
-/// # Errors
-///
-/// A [`CallbackError`] naming the missing or bad field.
-pub fn parse_dr_query(query: &str) -> Result<DeliveryReceipt, CallbackError> {
-    dr_from_fields(0, query_fields(query))
-}
+    /// What a push carries: delivery reports or incoming SMS.
+    pub trait Entry: Sized {
+        /// The JSON list's or XML root's name (`dr`, `mo`).
+        const ROOT: &'static str;
+        /// The entry at `index` from its fields.
+        ///
+        /// # Errors
+        ///
+        /// The field that is missing or unreadable.
+        fn from_fields(index: usize, fields: Fields) -> Result<Self, CallbackError>;
+    }
 
-/// Incoming SMS from a JSON push.
-///
-/// # Errors
-///
-/// As [`parse_dr_json`].
-pub fn parse_mo_json(
-    body: &[u8],
-) -> Result<Vec<Result<IncomingMessage, CallbackError>>, CallbackError> {
-    Ok(json_entries(body, "mo")?.build(mo_from_fields))
-}
+    impl Entry for DeliveryReceipt {
+        const ROOT: &'static str = "dr";
+        fn from_fields(index: usize, fields: Fields) -> Result<Self, CallbackError> {
+            dr_from_fields(index, fields)
+        }
+    }
 
-/// Incoming SMS from an XML push.
-///
-/// # Errors
-///
-/// As [`parse_dr_json`].
-pub fn parse_mo_xml(
-    body: &[u8],
-) -> Result<Vec<Result<IncomingMessage, CallbackError>>, CallbackError> {
-    Ok(xml_entries(body, "mo")?.build(mo_from_fields))
-}
+    impl Entry for IncomingMessage {
+        const ROOT: &'static str = "mo";
+        fn from_fields(index: usize, fields: Fields) -> Result<Self, CallbackError> {
+            mo_from_fields(index, fields)
+        }
+    }
 
-/// One incoming SMS from a GET template's query string.
-///
-/// # Errors
-///
-/// A [`CallbackError`] naming the missing or bad field.
-pub fn parse_mo_query(query: &str) -> Result<IncomingMessage, CallbackError> {
-    mo_from_fields(0, query_fields(query))
+    /// The entries of a push written as `encoding` (for
+    /// [`Encoding::Query`], `input` is the query string), each read on
+    /// its own: a bad entry is an `Err` in its place, with its raw text.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallbackError`] when the body as a whole cannot be read.
+    pub fn read<T: Entry>(
+        encoding: Encoding,
+        input: &[u8],
+    ) -> Result<Vec<Result<T, CallbackError>>, CallbackError> {
+        Ok(match encoding {
+            Encoding::Json => json_entries(input, T::ROOT)?.build(T::from_fields),
+            Encoding::Xml => xml_entries(input, T::ROOT)?.build(T::from_fields),
+            Encoding::Query => vec![T::from_fields(0, query_fields(input))],
+        })
+    }
 }
 
 /// Intelecom's pushes for the webhook receiver: JSON and XML `POST`s and
@@ -673,26 +624,30 @@ impl crate::sms::push::PushFormat for IntelecomPushes {
         request: &crate::sms::push::PushRequest<'_>,
     ) -> Result<Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>>, CallbackError> {
         use crate::sms::push::{PushEntry, PushKind, Pushed};
-        if request.method.eq_ignore_ascii_case("GET") {
-            return Ok(vec![PushEntry::without_id(match kind {
-                PushKind::Delivery => parse_dr_query(request.query).map(Pushed::Delivery),
-                _ => parse_mo_query(request.query).map(Pushed::Incoming),
-            })]);
-        }
-        let xml = match request.media_type().as_str() {
-            "application/json" => false,
-            "application/xml" | "text/xml" => true,
-            other => {
-                return Err(CallbackError::unsupported_content_type(format!(
-                    "content type {other:?} is not JSON or XML"
-                )));
-            }
+        use entries::{Encoding, read};
+        let (encoding, input) = if request.method.eq_ignore_ascii_case("GET") {
+            (Encoding::Query, request.query.as_bytes())
+        } else {
+            let encoding = match request.media_type().as_str() {
+                "application/json" => Encoding::Json,
+                "application/xml" | "text/xml" => Encoding::Xml,
+                other => {
+                    return Err(CallbackError::unsupported_content_type(format!(
+                        "content type {other:?} is not JSON or XML"
+                    )));
+                }
+            };
+            (encoding, request.body)
         };
-        Ok(match (kind, xml) {
-            (PushKind::Delivery, false) => entries(parse_dr_json(request.body)?, Pushed::Delivery),
-            (PushKind::Delivery, true) => entries(parse_dr_xml(request.body)?, Pushed::Delivery),
-            (_, false) => entries(parse_mo_json(request.body)?, Pushed::Incoming),
-            (_, true) => entries(parse_mo_xml(request.body)?, Pushed::Incoming),
+        Ok(match kind {
+            PushKind::Delivery => read::<DeliveryReceipt>(encoding, input)?
+                .into_iter()
+                .map(|r| PushEntry::without_id(r).map(Pushed::Delivery))
+                .collect(),
+            _ => read::<IncomingMessage>(encoding, input)?
+                .into_iter()
+                .map(|r| PushEntry::without_id(r).map(Pushed::Incoming))
+                .collect(),
         })
     }
 
@@ -705,16 +660,4 @@ impl crate::sms::push::PushFormat for IntelecomPushes {
         let fates: Vec<_> = entries.iter().map(|(_, f)| *f).collect();
         crate::sms::push::PushAnswer::all_or_redeliver(&fates)
     }
-}
-
-/// A batch's results as push entries (Intelecom acknowledges the whole
-/// push, so they carry no id).
-fn entries<T>(
-    parsed: Vec<Result<T, CallbackError>>,
-    f: fn(T) -> crate::sms::push::Pushed,
-) -> Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>> {
-    parsed
-        .into_iter()
-        .map(|r| crate::sms::push::PushEntry::without_id(r).map(f))
-        .collect()
 }

@@ -75,18 +75,6 @@ pub const MAIL_PROVIDER: &str = "intelecom-mail";
 /// The gateway's documented mail domain.
 pub const DEFAULT_MAIL_DOMAIN: &str = "smsmail.intele.com";
 
-/// An error of the [`SmtpRelay`] transport.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SmtpRelayError {
-    /// lettre's SMTP error (connection, TLS, a refusal by the relay, …).
-    #[error(transparent)]
-    Smtp(#[from] lettre::transport::smtp::Error),
-    /// The transport was used outside a Tokio runtime.
-    #[error("the SMTP transport needs a Tokio runtime")]
-    NoRuntime,
-}
-
 /// A pooled SMTP connection to the CRM's outgoing mail server, made on
 /// first use (lettre's pool needs a running Tokio runtime, so building the
 /// provider does not).
@@ -112,9 +100,9 @@ impl fmt::Debug for SmtpRelay {
 }
 
 impl SmtpRelay {
-    fn transport(&self) -> Result<&AsyncSmtpTransport<Tokio1Executor>, SmtpRelayError> {
+    fn transport(&self) -> Result<&AsyncSmtpTransport<Tokio1Executor>, SmsError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(SmtpRelayError::NoRuntime);
+            return Err(config("the SMTP transport needs a Tokio runtime"));
         }
         Ok(self
             .transport
@@ -125,14 +113,21 @@ impl SmtpRelay {
 #[async_trait]
 impl AsyncTransport for SmtpRelay {
     type Ok = lettre::transport::smtp::response::Response;
-    type Error = SmtpRelayError;
+    /// What went wrong, classified as for any other gateway: a refusal
+    /// by the relay, a connection or TLS failure (certainly not sent), or
+    /// a conversation that broke off (kind `Timeout` or `Protocol`: the
+    /// relay may have taken the mail).
+    type Error = SmsError;
 
     async fn send_raw(
         &self,
         envelope: &lettre::address::Envelope,
         email: &[u8],
     ) -> Result<Self::Ok, Self::Error> {
-        Ok(self.transport()?.send_raw(envelope, email).await?)
+        self.transport()?
+            .send_raw(envelope, email)
+            .await
+            .map_err(|e| smtp_error(&e))
     }
 
     async fn shutdown(&self) {
@@ -493,26 +488,39 @@ where
     }
 }
 
-/// What a transport error means for the mail. lettre's SMTP errors are
-/// read precisely; any other transport's errors are unknown outcomes (the
-/// safe reading: the mail may have gone).
+/// What a transport error means for the mail. An [`SmsError`] (what
+/// [`SmtpRelay`] gives) and lettre's SMTP errors are read precisely; any
+/// other transport's errors are unknown outcomes (the safe reading: the
+/// mail may have gone).
 fn classify<E: std::error::Error + Send + Sync + 'static>(e: &E) -> Outcome {
     let any: &(dyn std::error::Error + 'static) = e;
-    let smtp = match any.downcast_ref::<SmtpRelayError>() {
-        Some(SmtpRelayError::Smtp(s)) => Some(s),
-        Some(SmtpRelayError::NoRuntime) => {
-            return Outcome::Rejected(config("the SMTP transport needs a Tokio runtime"));
-        }
-        None => any.downcast_ref::<lettre::transport::smtp::Error>(),
-    };
-    let text = error_chain(any);
-    let err = |kind, m: String| SmsError::new(kind, MAIL_PROVIDER, m);
-    let Some(s) = smtp else {
-        return Outcome::Unknown(err(
+    let err = if let Some(e) = any.downcast_ref::<SmsError>() {
+        e.clone()
+    } else if let Some(s) = any.downcast_ref::<lettre::transport::smtp::Error>() {
+        smtp_error(s)
+    } else {
+        return Outcome::Unknown(SmsError::new(
             ErrorKind::Other,
-            format!("the mail transport failed; the mail may have been accepted: {text}"),
+            MAIL_PROVIDER,
+            format!(
+                "the mail transport failed; the mail may have been accepted: {}",
+                error_chain(any)
+            ),
         ));
     };
+    match err.kind() {
+        // The conversation broke off after the mail may have been sent.
+        ErrorKind::Timeout | ErrorKind::Protocol | ErrorKind::Other => Outcome::Unknown(err),
+        _ => Outcome::Rejected(err),
+    }
+}
+
+/// lettre's SMTP error as an [`SmsError`]: a refusal by the relay, a
+/// connection or TLS failure and a bad mail are kinds whose mail was
+/// certainly not taken; `Timeout` and `Protocol` mean it may have been.
+fn smtp_error(s: &lettre::transport::smtp::Error) -> SmsError {
+    let text = error_chain(s);
+    let err = |kind, m: String| SmsError::new(kind, MAIL_PROVIDER, m);
     if let Some(code) = s.status() {
         let code_num: u16 = code.to_string().parse().unwrap_or(0);
         let kind = match code_num {
@@ -522,16 +530,13 @@ fn classify<E: std::error::Error + Send + Sync + 'static>(e: &E) -> Outcome {
             _ => ErrorKind::Rejected,
         };
         // The relay answered with a refusal: it has not taken the mail.
-        return Outcome::Rejected(err(
-            kind,
-            format!("the SMTP server refused the mail: {text}"),
-        ));
+        return err(kind, format!("the SMTP server refused the mail: {text}"));
     }
     if s.is_tls() {
-        return Outcome::Rejected(err(
+        return err(
             ErrorKind::Tls,
             format!("TLS with the SMTP server failed: {text}"),
-        ));
+        );
     }
     // lettre has no predicate for "could not connect"; its Display says so.
     if s.to_string().starts_with("Connection error") {
@@ -540,26 +545,26 @@ fn classify<E: std::error::Error + Send + Sync + 'static>(e: &E) -> Outcome {
         } else {
             ErrorKind::Unavailable
         };
-        return Outcome::Rejected(err(
+        return err(
             kind,
             format!("could not connect to the SMTP server: {text}"),
-        ));
+        );
     }
     if s.is_client() {
-        return Outcome::Rejected(err(
+        return err(
             ErrorKind::InvalidMessage,
             format!("the mail could not be sent: {text}"),
-        ));
+        );
     }
     let kind = if s.is_timeout() {
         ErrorKind::Timeout
     } else {
         ErrorKind::Protocol
     };
-    Outcome::Unknown(err(
+    err(
         kind,
         format!("the SMTP conversation broke off; the mail may have been accepted: {text}"),
-    ))
+    )
 }
 
 #[async_trait]

@@ -112,5 +112,4 @@ pub use client::{DEFAULT_BASE_URL, Intelecom, IntelecomBuilder, SEND_PATH};
 #[cfg(feature = "smtp")]
 pub use mail::{
     DEFAULT_MAIL_DOMAIN, IntelecomMail, IntelecomMailBuilder, MAIL_PROVIDER, SmtpRelay,
-    SmtpRelayError,
 };

@@ -2,9 +2,6 @@
 
 use super::Origin;
 
-/// An error from a preference store's backend (a database, a file).
-pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
 /// A preference could not be read, stored or loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -48,6 +45,6 @@ pub enum PrefsError {
     #[error("preference file is invalid: {0}")]
     Format(String),
     /// The store failed.
-    #[error("preference store failed: {0}")]
-    Store(#[source] BackendError),
+    #[error("preference store failed: {}", .0.message())]
+    Store(#[from] crate::store::StoreError),
 }

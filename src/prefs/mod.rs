@@ -52,7 +52,7 @@ mod file;
 mod resolve;
 mod store;
 
-pub use error::{BackendError, PrefsError};
+pub use error::PrefsError;
 pub use resolve::{Considered, Explanation, Resolved, Snapshot, Typed, Verdict};
 pub use store::{Below, Change, Edit, MemoryStore, PrefStore, Preferences};
 

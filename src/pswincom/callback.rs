@@ -31,19 +31,10 @@ pub const FORM_ACK: &str = "OK";
 
 pub use crate::sms::push::PushEntry;
 
-/// An entry's fields in document order: element paths below `MSG`
-/// (`TEXT`, `POSITION/POS/LATITUDE`, `METADATA/TIMESTAMP`) and values.
-type Fields = Vec<(String, String)>;
-
-fn get<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
-    f.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn non_empty<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
-    get(f, name).filter(|v| !v.trim().is_empty())
-}
+// An entry's fields ([`Fields`]: case-insensitive names, the first value
+// of a repeated name wins) in document order: element paths below `MSG`
+// (`TEXT`, `POSITION/POS/LATITUDE`, `METADATA/TIMESTAMP`) and values.
+use crate::sms::push::{Fields, MAX_FIELDS};
 
 /// What a DR `STATE` means. `DELIVRD` is the only success; states this
 /// crate does not know are [`DeliveryState::Unknown`].
@@ -108,15 +99,19 @@ fn number(raw: &str) -> Option<PhoneNumber> {
 }
 
 fn dr_from_fields(i: usize, f: &Fields) -> Result<DeliveryReceipt, CallbackError> {
-    let reference = non_empty(f, "REF")
+    let reference = f
+        .non_empty("REF")
         .ok_or_else(|| CallbackError::field(i, "REF", "is missing"))?
         .trim()
         .to_owned();
-    let state = non_empty(f, "STATE")
+    let state = f
+        .non_empty("STATE")
         .ok_or_else(|| CallbackError::field(i, "STATE", "is missing"))?
         .trim()
         .to_owned();
-    let rcv = non_empty(f, "RCV").ok_or_else(|| CallbackError::field(i, "RCV", "is missing"))?;
+    let rcv = f
+        .non_empty("RCV")
+        .ok_or_else(|| CallbackError::field(i, "RCV", "is missing"))?;
     Ok(DeliveryReceipt {
         provider: PROVIDER,
         reference,
@@ -127,25 +122,29 @@ fn dr_from_fields(i: usize, f: &Fields) -> Result<DeliveryReceipt, CallbackError
         status_code: state,
         description: None,
         operator_status: None,
-        done_at: non_empty(f, "DELIVERYTIME").map(normalize_delivery_time),
+        done_at: f.non_empty("DELIVERYTIME").map(normalize_delivery_time),
     })
 }
 
 fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError> {
-    let from_raw = non_empty(f, "SND")
+    let from_raw = f
+        .non_empty("SND")
         .ok_or_else(|| CallbackError::field(i, "SND", "is missing"))?
         .trim()
         .to_owned();
-    let text = get(f, "TEXT")
-        .or_else(|| get(f, "TXT"))
+    let text = f
+        .get("TEXT")
+        .or_else(|| f.get("TXT"))
         .ok_or_else(|| CallbackError::field(i, "TEXT", "is missing"))?
         .to_owned();
     // The push ID counts 1..n within a push, so it is no identity; the
     // gateway's reference is, when it sends one.
-    let reference = non_empty(f, "REF").or_else(|| non_empty(f, "METADATA/REFERENCE"));
+    let reference = f
+        .non_empty("REF")
+        .or_else(|| f.non_empty("METADATA/REFERENCE"));
     let unique_id = reference.is_some();
     let id = reference
-        .or_else(|| non_empty(f, "ID"))
+        .or_else(|| f.non_empty("ID"))
         .ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?
         .trim()
         .to_owned();
@@ -156,17 +155,17 @@ fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError
         unique_id,
         from: number(&from_raw),
         from_raw,
-        to: non_empty(f, "RCV").map(|s| s.trim().to_owned()),
+        to: f.non_empty("RCV").map(|s| s.trim().to_owned()),
         text,
         keyword: None,
         stripped_text: None,
         session_id: None,
-        received_at: non_empty(f, "METADATA/TIMESTAMP").map(str::to_owned),
-        network: non_empty(f, "NET").map(|s| s.trim().to_owned()),
+        received_at: f.non_empty("METADATA/TIMESTAMP").map(str::to_owned),
+        network: f.non_empty("NET").map(|s| s.trim().to_owned()),
         extras: f
             .iter()
             .filter(|(k, _)| !known.iter().any(|n| k.eq_ignore_ascii_case(n)))
-            .cloned()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
     })
 }
@@ -174,10 +173,6 @@ fn mo_from_fields(i: usize, f: &Fields) -> Result<IncomingMessage, CallbackError
 /// The deepest element nesting read (`MSGLST/MSG/POSITION/POS/LATITUDE` is
 /// 5); deeper elements make their entry fail and are skipped unread.
 pub const MAX_DEPTH: usize = 8;
-
-/// The most fields one entry may have (a documented `MSG` has about a
-/// dozen); more make the entry fail.
-pub const MAX_FIELDS: usize = 64;
 
 /// One `MSG` as read: its fields (kept after an error, so its `ID` is
 /// still acknowledged), the first error, and where it is in the document.
@@ -196,16 +191,10 @@ impl RawEntry {
 
     /// Adds text to a field (text may come in several events).
     fn append(&mut self, i: usize, key: String, value: &str) {
-        if let Some((k, v)) = self.fields.last_mut()
-            && *k == key
-        {
-            v.push_str(value);
-        } else if self.fields.len() >= MAX_FIELDS {
+        if !self.fields.extend_last(&key, value) && !self.fields.insert(key.as_str(), value) {
             self.fail(|| {
                 CallbackError::field(i, &key, format!("is past the {MAX_FIELDS}-field limit"))
             });
-        } else {
-            self.fields.push((key, value.to_owned()));
         }
     }
 }
@@ -368,7 +357,7 @@ fn entries_with<T>(
                 None => build(i, &e.fields),
             };
             PushEntry {
-                id: get(&e.fields, "ID").unwrap_or("").trim().to_owned(),
+                id: e.fields.get("ID").unwrap_or("").trim().to_owned(),
                 result: result.map_err(|err| match text.get(e.span.clone()) {
                     Some(raw) => err.with_raw(raw),
                     None => err,
@@ -425,7 +414,8 @@ fn form_fields(body: &[u8], charset: Option<&str>) -> Result<Fields, CallbackErr
             Some(at) => (&pair[..at], &pair[at + 1..]),
             None => (pair, &b""[..]),
         };
-        fields.push((decode(k)?.trim().to_ascii_uppercase(), decode(v)?));
+        // A form past MAX_FIELDS names keeps its first ones.
+        fields.insert(decode(k)?.trim().to_ascii_uppercase(), decode(v)?);
     }
     Ok(fields)
 }
@@ -478,9 +468,12 @@ pub fn parse_ack(body: &[u8]) -> Result<Vec<(String, bool)>, CallbackError> {
                 return Err(e);
             }
             let f = entry.fields;
-            let id =
-                non_empty(&f, "ID").ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?;
-            let ok = get(&f, "STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("OK"));
+            let id = f
+                .non_empty("ID")
+                .ok_or_else(|| CallbackError::field(i, "ID", "is missing"))?;
+            let ok = f
+                .get("STATUS")
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("OK"));
             Ok((id.trim().to_owned(), ok))
         })
         .collect()

@@ -107,6 +107,7 @@ pub use serve::{
     DEFAULT_SHUTDOWN_GRACE,
 };
 
+use crate::settings::SettingsError;
 use crate::sms::inbound::{HandlerError, InboundRouter};
 use crate::sms::push::{EntryFate, PushEntry, PushFormat, PushKind, PushRequest, Pushed};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
@@ -131,11 +132,6 @@ pub const DEFAULT_DEDUP_WINDOW: std::time::Duration = std::time::Duration::from_
 /// (5 minutes; see [`ReceiverBuilder::dedup_window_without_id`]).
 pub const DEFAULT_DEDUP_WINDOW_WITHOUT_ID: std::time::Duration =
     std::time::Duration::from_secs(5 * 60);
-
-/// A receiver that cannot be built: what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("webhook receiver: {0}")]
-pub struct ReceiverError(String);
 
 /// An entry of a push that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,45 +342,57 @@ impl ReceiverBuilder {
     ///
     /// An empty secret, a header or parameter name that cannot be used, or
     /// a zero body limit.
-    pub fn build(self) -> Result<WebhookReceiver, ReceiverError> {
-        let bad = |m: &str| Err(ReceiverError(m.to_owned()));
+    pub fn build(self) -> Result<WebhookReceiver, SettingsError> {
+        let bad = |field: &'static str, m: &str| {
+            Err(SettingsError::invalid_option("webhook receiver", field, m))
+        };
         let mut header = None;
         if let Some((name, secret)) = &self.header_secret {
             let Ok(n) = HeaderName::try_from(name.as_str()) else {
-                return bad("the secret header's name is not a valid header name");
+                return bad(
+                    "secret_header",
+                    "the secret header's name is not a valid header name",
+                );
             };
             if secret.is_empty() {
-                return bad("the header secret is empty");
+                return bad("secret_header", "the header secret is empty");
             }
             header = Some((n, secret.clone()));
         }
         if let Some((name, secret)) = &self.query_secret {
             if name.is_empty() {
-                return bad("the secret query parameter's name is empty");
+                return bad("secret_query", "the secret query parameter's name is empty");
             }
             if secret.is_empty() {
-                return bad("the query secret is empty");
+                return bad("secret_query", "the query secret is empty");
             }
         }
         if let Some(n) = self.bad_sources.first() {
-            return Err(ReceiverError(format!(
-                "{n:?} is not a network (CIDR such as 185.39.124.0/22) or an address"
-            )));
+            return bad(
+                "allow_sources",
+                &format!("{n:?} is not a network (CIDR such as 185.39.124.0/22) or an address"),
+            );
         }
         if self.max_body == 0 {
-            return bad("the body limit is zero");
+            return bad("max_body", "the body limit is zero");
         }
         if self.max_body > MAX_BODY_LIMIT {
-            return bad("the body limit is above 32 MiB, the most the parsers read");
+            return bad(
+                "max_body",
+                "the body limit is above 32 MiB, the most the parsers read",
+            );
         }
         if self.limits.max_connections == 0 {
-            return bad("the connection limit is zero");
+            return bad("max_connections", "the connection limit is zero");
         }
-        if self.body_timeout.is_zero()
-            || self.limits.header_timeout.is_zero()
-            || self.limits.idle_timeout.is_zero()
-        {
-            return bad("a timeout is zero");
+        for (field, t) in [
+            ("body_timeout", self.body_timeout),
+            ("header_timeout", self.limits.header_timeout),
+            ("idle_timeout", self.limits.idle_timeout),
+        ] {
+            if t.is_zero() {
+                return bad(field, "the timeout is zero");
+            }
         }
         if let Some(t) = &self.tracker {
             t.deliver_held_to(self.deliveries.clone());
@@ -658,9 +666,7 @@ impl Inner {
         let key = dr_key(&receipt);
         self.once(&key, self.dedup_window, async {
             let event = match &self.tracker {
-                Some(t) => t.on_receipt(receipt).await.map_err(|e| {
-                    HandlerError::new("the sent-message store failed").with_source(e)
-                })?,
+                Some(t) => t.on_receipt(receipt).await.map_err(HandlerError::from)?,
                 None => Some(DeliveryEvent::unmatched(receipt)),
             };
             match event {

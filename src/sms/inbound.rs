@@ -252,32 +252,11 @@ impl Routed {
     }
 }
 
-/// A handler could not take a message; the receiver asks the gateway to
-/// deliver it again.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct HandlerError {
-    message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl HandlerError {
-    /// An error saying `message`.
-    pub fn new(message: impl fmt::Display) -> Self {
-        HandlerError {
-            message: message.to_string(),
-            source: None,
-        }
-    }
-
-    /// With the underlying error.
-    #[must_use]
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
-        self
-    }
-}
+/// What a handler gives when it could not take a message: any error,
+/// boxed (tower's `BoxError`), so a handler can `?` whatever it calls; a
+/// text works too (`Err("the CRM database is down".into())`). The receiver
+/// then asks the gateway to deliver the message again.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Takes routed incoming SMS. Implemented for async closures
 /// `Fn(Routed) -> impl Future<Output = Result<(), HandlerError>>`.

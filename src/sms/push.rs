@@ -217,3 +217,130 @@ pub trait PushFormat: Send + Sync + 'static {
         entries: &[(String, EntryFate)],
     ) -> PushAnswer;
 }
+
+/// The most fields one pushed entry may have (a documented entry of
+/// either gateway has about a dozen): more make the entry fail, which
+/// keeps reading it linear in the body.
+pub const MAX_FIELDS: usize = 64;
+
+/// One pushed entry's fields, as a gateway's parser reads them: names
+/// compared ASCII-case-insensitively, **the first value of a repeated name
+/// wins** (a later one is ignored), at most [`MAX_FIELDS`] names (few
+/// enough that a list beats a hash map). Both of this crate's gateways read
+/// their pushes into it; an integrator's [`PushFormat`] can too.
+///
+/// ```
+/// use crm_comms::sms::push::Fields;
+///
+/// let mut f: Fields = [("MessageId", "7"), ("statusCode", "0"), ("messageid", "8")]
+///     .into_iter()
+///     .collect();
+/// assert_eq!(f.get("MESSAGEID"), Some("7"));
+/// assert_eq!(f.take("statuscode").as_deref(), Some("0"));
+/// assert_eq!(f.take("statuscode"), None);
+/// assert_eq!(f.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// No fields.
+    #[must_use]
+    pub fn new() -> Self {
+        Fields(Vec::with_capacity(12))
+    }
+
+    /// Adds `name` with `value` unless the name is already there (the
+    /// first value wins). `false` when it is a new name and the entry
+    /// already has [`MAX_FIELDS`]: the entry is then unreadable.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) -> bool {
+        let name = name.into();
+        if self.position(&name).is_some() {
+            return true;
+        }
+        if self.0.len() >= MAX_FIELDS {
+            return false;
+        }
+        self.0.push((name, value.into()));
+        true
+    }
+
+    /// Appends `more` to the value of the field added last, if its name is
+    /// `name` (an XML element's text read in several pieces); `false`
+    /// otherwise.
+    pub fn extend_last(&mut self, name: &str, more: &str) -> bool {
+        match self.0.last_mut() {
+            Some((k, v)) if k.eq_ignore_ascii_case(name) => {
+                v.push_str(more);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// The value of `name`, if present.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).map(|at| self.0[at].1.as_str())
+    }
+
+    /// The value of `name` unless it is absent or blank.
+    #[must_use]
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Removes `name` and gives its value, even a blank one.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let at = self.position(name)?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// Removes `name` and gives its value unless it was blank.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.remove(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// How many fields there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The fields in the order they were read.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl IntoIterator for Fields {
+    type Item = (String, String);
+    type IntoIter = std::vec::IntoIter<(String, String)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Fields {
+    /// Past [`MAX_FIELDS`] names, the first ones are kept.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut f = Fields::new();
+        for (k, v) in iter {
+            f.insert(k, v);
+        }
+        f
+    }
+}

@@ -46,6 +46,7 @@
 //! # }).unwrap();
 //! ```
 
+use crate::store::StoreError;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -125,32 +126,6 @@ impl SentRecord {
     #[must_use]
     pub fn is_pending(&self) -> bool {
         self.reference.is_none()
-    }
-}
-
-/// A store could not be read or written.
-#[derive(Debug, thiserror::Error)]
-#[error("store: {message}")]
-pub struct StoreError {
-    message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl StoreError {
-    /// An error saying `message`.
-    pub fn new(message: impl std::fmt::Display) -> Self {
-        StoreError {
-            message: message.to_string(),
-            source: None,
-        }
-    }
-
-    /// With the underlying error.
-    #[must_use]
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
-        self
     }
 }
 

@@ -21,6 +21,7 @@ pub mod wire {
     /// Intelecom's REST JSON request and response.
     #[cfg(feature = "intelecom")]
     pub mod intelecom {
+        pub use crate::intelecom::callback::entries::*;
         pub use crate::intelecom::wire::*;
     }
     /// `PSWinCom`'s XML request and response, ISO-8859-1 and `DELIVERYTIME`.

@@ -204,7 +204,7 @@ fn the_gateways_own_keyword_and_stripped_text_win() {
 
 #[test]
 fn a_handler_error_reaches_the_caller() {
-    let r = InboundRouter::new(|_: Routed| async { Err(HandlerError::new("database down")) });
+    let r = InboundRouter::new(|_: Routed| async { Err(HandlerError::from("database down")) });
     let err = rt().block_on(r.dispatch(mo("hei", "1960"))).unwrap_err();
     assert_eq!(err.to_string(), "database down");
     let routed = r.resolve(mo("hei", "1960"));

@@ -1,13 +1,13 @@
 //! Layered preferences: precedence, locks, explanations, typed reads,
 //! files and concurrent readers.
 
+use crm_comms::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crm_comms::links::PhoneLinkFormat;
 use crm_comms::prefs::{
-    BackendError, Below, Change, Context, Entry, Level, Origin, PrefStore, Preferences, PrefsError,
-    Verdict,
+    Below, Change, Context, Entry, Level, Origin, PrefStore, Preferences, PrefsError, Verdict,
 };
 
 const S: &str = "Phone";
@@ -560,10 +560,10 @@ struct RecordingStore {
 }
 
 impl PrefStore for RecordingStore {
-    fn load(&mut self) -> Result<Vec<Entry>, BackendError> {
+    fn load(&mut self) -> Result<Vec<Entry>, StoreError> {
         Ok(self.rows.clone())
     }
-    fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError> {
+    fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         if self.fail.load(Ordering::Relaxed) {
             return Err("database is read-only".into());
         }

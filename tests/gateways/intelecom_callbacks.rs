@@ -2,11 +2,15 @@
 //! example payloads and hostile variations.
 #![cfg(feature = "intelecom")]
 
-use crm_comms::intelecom::callback::{
-    dr_state, parse_dr_json, parse_dr_query, parse_dr_xml, parse_mo_json, parse_mo_query,
-    parse_mo_xml,
-};
-use crm_comms::sms::DeliveryState;
+use crm_comms::intelecom::callback::dr_state;
+use crm_comms::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
+use crm_comms::testing::wire::intelecom::Encoding::{Json, Query, Xml};
+use crm_comms::testing::wire::intelecom::{Entry, read};
+
+/// The one entry of a GET template's query.
+fn from_query<T: Entry>(query: &str) -> Result<T, CallbackError> {
+    read::<T>(Query, query.as_bytes())?.remove(0)
+}
 
 const DR_JSON: &[u8] = include_bytes!("../fixtures/intelecom/dr_push.json");
 const DR_XML: &[u8] = include_bytes!("../fixtures/intelecom/dr_push.xml");
@@ -16,8 +20,8 @@ const MO_XML: &[u8] = include_bytes!("../fixtures/intelecom/mo_push.xml");
 #[test]
 fn documented_dr_pushes_json_and_xml_agree() {
     for body in [DR_JSON, DR_XML] {
-        let drs: Vec<_> = parse_dr_json(body)
-            .or_else(|_| parse_dr_xml(body))
+        let drs: Vec<_> = read::<DeliveryReceipt>(Json, body)
+            .or_else(|_| read::<DeliveryReceipt>(Xml, body))
             .unwrap()
             .into_iter()
             .map(Result::unwrap)
@@ -35,7 +39,7 @@ fn documented_dr_pushes_json_and_xml_agree() {
 
 #[test]
 fn documented_mo_pushes_json_and_xml() {
-    let mos: Vec<_> = parse_mo_json(MO_JSON)
+    let mos: Vec<_> = read::<IncomingMessage>(Json, MO_JSON)
         .unwrap()
         .into_iter()
         .map(Result::unwrap)
@@ -51,7 +55,7 @@ fn documented_mo_pushes_json_and_xml() {
     assert_eq!(m.session_id.as_deref(), Some("1234567890"));
     assert_eq!(m.network.as_deref(), Some("242:1"));
     assert_eq!(m.received_at.as_deref(), Some("20140206 11:45:33"));
-    let xml: Vec<_> = parse_mo_xml(MO_XML)
+    let xml: Vec<_> = read::<IncomingMessage>(Xml, MO_XML)
         .unwrap()
         .into_iter()
         .map(Result::unwrap)
@@ -69,7 +73,7 @@ fn one_bad_entry_does_not_lose_the_others() {
         {"messageid":"c","statuscode":"x"},
         7,
         {"messageid":"e","statuscode":"361"}]}"#;
-    let r = parse_dr_json(body).unwrap();
+    let r = read::<DeliveryReceipt>(Json, body).unwrap();
     assert_eq!(r.len(), 5);
     assert!(r[0].is_ok());
     assert_eq!(
@@ -86,7 +90,7 @@ fn one_bad_entry_does_not_lose_the_others() {
     let xml = b"<dr><message><messageid>a</messageid><statuscode>0</statuscode></message>\
         <message><statuscode>0</statuscode></message>\
         <message><messageid>&lt;c&amp;&gt;</messageid><statuscode>351</statuscode></message></dr>";
-    let r = parse_dr_xml(xml).unwrap();
+    let r = read::<DeliveryReceipt>(Xml, xml).unwrap();
     assert_eq!(r.len(), 3);
     assert!(r[1].is_err());
     let c = r[2].as_ref().unwrap();
@@ -101,7 +105,7 @@ fn malformed_bodies_are_errors_naming_the_problem() {
         (b"{\"mo\":[]}", "has no \"dr\" list"),
         (b"[]", "has no \"dr\" list"),
     ] {
-        let e = parse_dr_json(body).unwrap_err();
+        let e = read::<DeliveryReceipt>(Json, body).unwrap_err();
         assert!(e.to_string().contains(reason), "{e}");
     }
     for (body, reason) in [
@@ -113,7 +117,7 @@ fn malformed_bodies_are_errors_naming_the_problem() {
             "entity",
         ),
     ] {
-        let r = parse_dr_xml(body);
+        let r = read::<DeliveryReceipt>(Xml, body);
         let text = match r {
             Err(e) => e.to_string(),
             Ok(v) => v
@@ -130,21 +134,23 @@ fn malformed_bodies_are_errors_naming_the_problem() {
     }
     // A DOCTYPE with an external entity is not fetched or expanded.
     let xxe = b"<?xml version=\"1.0\"?><!DOCTYPE dr [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><dr><message><messageid>&x;</messageid><statuscode>0</statuscode></message></dr>";
-    let r = parse_dr_xml(xxe).unwrap();
+    let r = read::<DeliveryReceipt>(Xml, xxe).unwrap();
     assert!(r[0].is_err());
 }
 
 #[test]
 fn get_templates() {
-    let dr = parse_dr_query("messageid=6y034000cy00&statuscode=0&statusdescription=OK.+Message+processed&extstatuscode=0&extstatusdescription=Delivered&customerMessageReference=MyRef123&customerBatchReference=MyBatch001&serviceid=123").unwrap();
+    let dr = from_query::<DeliveryReceipt>("messageid=6y034000cy00&statuscode=0&statusdescription=OK.+Message+processed&extstatuscode=0&extstatusdescription=Delivered&customerMessageReference=MyRef123&customerBatchReference=MyBatch001&serviceid=123").unwrap();
     assert_eq!(dr.client_reference.as_deref(), Some("MyRef123"));
     assert_eq!(dr.description.as_deref(), Some("OK. Message processed"));
     assert_eq!(dr.state, DeliveryState::Delivered);
-    let mo = parse_mo_query("?messageid=1&sno=1960&command=Kodeord&content=Kodeord%20Dette%20er%20en%20melding%20med%20%C3%A6%C3%B8%C3%A5&originator=%2B4799999999&mcc=242&mnc=1").unwrap();
+    let mo = from_query::<IncomingMessage>("?messageid=1&sno=1960&command=Kodeord&content=Kodeord%20Dette%20er%20en%20melding%20med%20%C3%A6%C3%B8%C3%A5&originator=%2B4799999999&mcc=242&mnc=1").unwrap();
     assert_eq!(mo.text, "Kodeord Dette er en melding med æøå");
     assert_eq!(mo.from.unwrap().e164(), "+4799999999");
     assert_eq!(
-        parse_mo_query("messageid=1").unwrap_err().to_string(),
+        from_query::<IncomingMessage>("messageid=1")
+            .unwrap_err()
+            .to_string(),
         "entry 0: originator: is missing"
     );
 }
@@ -181,7 +187,7 @@ fn json_entries_of_the_wrong_shape_are_errors_in_their_place() {
         {"messageid":"m","originator":"+4741000001","content":"hi","extra":{"a":1}},
         {"messageid":7,"originator":"+4741000001","content":"ok","mcc":242,"mnc":1,
          "flag":true,"gone":null,"Rate":2.5}],"y":"ignored"}"#;
-    let r = parse_mo_json(body).unwrap();
+    let r = read::<IncomingMessage>(Json, body).unwrap();
     assert_eq!(r.len(), 3);
     let e0 = r[0].as_ref().unwrap_err();
     assert_eq!((e0.entry, e0.field.as_str()), (Some(0), "entry"));
@@ -203,7 +209,7 @@ fn json_entries_of_the_wrong_shape_are_errors_in_their_place() {
         (br#"{"mo":[{"messageid":"a""#, "is not JSON"),
         (br#""mo""#, "has no \"mo\" list"),
     ] {
-        let e = parse_mo_json(body).unwrap_err();
+        let e = read::<IncomingMessage>(Json, body).unwrap_err();
         assert!(e.to_string().contains(reason), "{e}");
     }
 }
@@ -219,7 +225,7 @@ fn an_entry_with_too_many_fields_fails_alone() {
     }
     body.push_str(r#"},{"messageid":"m2","originator":"+4741000002","content":"Ja"}]}"#);
     assert!(body.len() > 1_000_000);
-    let mos = parse_mo_json(body.as_bytes()).unwrap();
+    let mos = read::<IncomingMessage>(Json, body.as_bytes()).unwrap();
     assert_eq!(mos.len(), 2);
     let e = mos[0].as_ref().unwrap_err();
     assert!(e.reason.contains("more than 64 fields"), "{e}");
@@ -233,7 +239,8 @@ fn an_entry_with_too_many_fields_fails_alone() {
 /// declared ISO-8859-1 is decoded as such.
 #[test]
 fn malformed_entries_keep_their_text_and_declared_encodings_are_decoded() {
-    let drs = parse_dr_json(
+    let drs = read::<DeliveryReceipt>(
+        Json,
         br#"{"dr":[{"messageid":"a","statuscode":1.5e3}, {"messageid":"b","statuscode":0}]}"#,
     )
     .unwrap();
@@ -250,7 +257,7 @@ fn malformed_entries_keep_their_text_and_declared_encodings_are_decoded() {
     assert!(drs[1].is_ok());
 
     let mut xml = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><mo><message><messageid>x1</messageid><originator>+4741000001</originator><content>P\xe5 tide</content></message><message><messageid>x2</messageid><content>&nope;</content></message></mo>".to_vec();
-    let mos = parse_mo_xml(&xml).unwrap();
+    let mos = read::<IncomingMessage>(Xml, &xml).unwrap();
     assert_eq!(mos[0].as_ref().unwrap().text, "På tide");
     let e = mos[1].as_ref().unwrap_err();
     assert!(
@@ -262,5 +269,23 @@ fn malformed_entries_keep_their_text_and_declared_encodings_are_decoded() {
     );
     // Undeclared means UTF-8, as XML says: a Latin-1 byte is refused.
     xml.drain(..44);
-    assert!(parse_mo_xml(&xml).is_err());
+    assert!(read::<IncomingMessage>(Xml, &xml).is_err());
+}
+
+#[test]
+fn a_repeated_field_keeps_its_first_value_in_both_gateways() {
+    // One rule for both parsers (`sms::push::Fields`): names compared
+    // case-insensitively, the first value wins.
+    let body = br#"{"dr":[{"messageId":"first","MESSAGEID":"second","statusCode":0}]}"#;
+    let dr = read::<DeliveryReceipt>(Json, body)
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(dr.reference, "first");
+    let dr =
+        from_query::<DeliveryReceipt>("messageid=first&statuscode=0&MessageId=second").unwrap();
+    assert_eq!(dr.reference, "first");
+    let form = b"RCV=4799999999&REF=first&STATE=DELIVRD&ref=second";
+    let dr = crm_comms::pswincom::callback::parse_dr_form(form, None).unwrap();
+    assert_eq!(dr.reference, "first");
 }

@@ -13,13 +13,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::any;
 use crm_comms::intelecom::Intelecom;
-use crm_comms::intelecom::callback::{
-    parse_dr_json, parse_dr_query, parse_dr_xml, parse_mo_json, parse_mo_xml,
+use crm_comms::sms::{
+    DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsProvider,
 };
-use crm_comms::sms::{DeliveryState, Message, Outcome, SmsProvider};
 use crm_comms::testing::intelecom_emulator::{
     IntelecomEmulator, IntelecomWire, PushFormat, PushTarget, PushedDr, PushedMo,
 };
+use crm_comms::testing::wire::intelecom::Encoding::{Json, Query, Xml};
+use crm_comms::testing::wire::intelecom::read;
 
 /// One request the test receiver got.
 #[derive(Clone, Debug)]
@@ -131,7 +132,7 @@ async fn accepted_messages_get_a_delivery_report_matching_their_reference() {
     assert_eq!(got[0].method, Method::POST);
     assert_eq!(got[0].content_type, "application/json");
     assert_eq!(got[0].api_key, "k3y", "the callback secret is sent");
-    let drs: Vec<_> = parse_dr_json(&got[0].body)
+    let drs: Vec<_> = read::<DeliveryReceipt>(Json, &got[0].body)
         .unwrap()
         .into_iter()
         .map(Result::unwrap)
@@ -163,7 +164,10 @@ async fn accepted_messages_get_a_delivery_report_matching_their_reference() {
         .unwrap();
     assert!(p.send(&m).await.all_accepted());
     let got = wait_for(&r, 2).await;
-    let dr = parse_dr_json(&got[1].body).unwrap().remove(0).unwrap();
+    let dr = read::<DeliveryReceipt>(Json, &got[1].body)
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(dr.state, DeliveryState::Failed { permanent: true });
 }
 
@@ -203,7 +207,7 @@ async fn xml_and_get_template_pushes_parse() {
 
     let got = wait_for(&r, 3).await;
     assert_eq!(got[0].content_type, "application/xml");
-    let xml: Vec<_> = parse_dr_xml(&got[0].body)
+    let xml: Vec<_> = read::<DeliveryReceipt>(Xml, &got[0].body)
         .unwrap()
         .into_iter()
         .map(Result::unwrap)
@@ -216,7 +220,10 @@ async fn xml_and_get_template_pushes_parse() {
         .query
         .replace("id=", "messageid=")
         .replace("ref=", "customermessagereference=");
-    let dr = parse_dr_query(&query).unwrap();
+    let dr = read::<DeliveryReceipt>(Query, query.as_bytes())
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(dr.reference, "6y034000cy00");
     assert_eq!(dr.client_reference.as_deref(), Some("MyRef & <123>"));
     assert!(got[2].query.contains("statuscode=361"));
@@ -248,10 +255,19 @@ async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     let got = wait_for(&r, 3).await;
     let ids: Vec<String> = got
         .iter()
-        .map(|g| parse_mo_json(&g.body).unwrap().remove(0).unwrap().id)
+        .map(|g| {
+            read::<IncomingMessage>(Json, &g.body)
+                .unwrap()
+                .remove(0)
+                .unwrap()
+                .id
+        })
         .collect();
     assert_eq!(ids, ["7a02c0000f00"; 3], "redelivery keeps the messageid");
-    let mo = parse_mo_json(&got[0].body).unwrap().remove(0).unwrap();
+    let mo = read::<IncomingMessage>(Json, &got[0].body)
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(mo.keyword.as_deref(), Some("KODEORD"));
     assert_eq!(mo.stripped_text.as_deref(), Some("Testmelding æøå"));
     assert_eq!(mo.to.as_deref(), Some("1960"));
@@ -270,6 +286,9 @@ async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     assert_eq!(result.statuses, vec![500, 500]);
     assert!(!result.delivered);
     let got = wait_for(&r, 5).await;
-    let mo = parse_mo_xml(&got[4].body).unwrap().remove(0).unwrap();
+    let mo = read::<IncomingMessage>(Xml, &got[4].body)
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(mo.text, "Kodeord Testmelding æøå");
 }

@@ -76,7 +76,7 @@ fn handler(
         let app = app.clone();
         Box::pin(async move {
             if app.should_fail(m.id()) {
-                return Err(HandlerError::new("the CRM database is down"));
+                return Err(HandlerError::from("the CRM database is down"));
             }
             app.incoming
                 .lock()
@@ -107,7 +107,7 @@ async fn start(
             let app = app.clone();
             async move {
                 if app.should_fail(&e.receipt.reference) {
-                    return Err(HandlerError::new("the CRM database is down"));
+                    return Err(HandlerError::from("the CRM database is down"));
                 }
                 app.deliveries.lock().unwrap().push(e);
                 Ok(())
@@ -562,8 +562,12 @@ fn bad_receiver_settings_are_refused() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "webhook receiver: the header secret is empty"
+        "webhook receiver setting `secret_header`: the header secret is empty"
     );
+    assert_eq!(err.field, "secret_header");
+    assert_eq!(err.kind(), crm_comms::settings::SettingsErrorKind::Invalid);
+    // It is the crate's one settings error, and converts into `Error`.
+    let _: crm_comms::Error = err.into();
     let err = WebhookReceiver::builder(router(), deliveries)
         .secret_header("bad header", "x")
         .build()

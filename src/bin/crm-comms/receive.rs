@@ -177,7 +177,7 @@ pub(crate) async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
         move |line: serde_json::Value| -> Result<(), HandlerError> {
             emit(&line.to_string()).map_err(|e| {
                 closed.notify_one();
-                HandlerError::new("stdout is closed").with_source(e)
+                HandlerError::from(format!("stdout is closed: {e}"))
             })
         }
     };
