@@ -129,7 +129,7 @@ macro_rules! batched_sms_provider {
             }
 
             fn capabilities(&self) -> crate::sms::Capabilities {
-                super::CAPABILITIES.with_max_batch(self.max_batch)
+                self.current_capabilities()
             }
 
             async fn send(&self, message: &crate::sms::Message) -> crate::sms::SendReport {
@@ -138,12 +138,58 @@ macro_rules! batched_sms_provider {
                     &crate::sms::SmsProvider::capabilities(self),
                     PROVIDER,
                     self.concurrency,
-                    |batch| async move { self.send_batch(&batch).await },
+                    |batch| async move {
+                        self.send_group(vec![batch])
+                            .await
+                            .pop()
+                            .unwrap_or_else(|| crate::sms::SendReport::new(vec![]))
+                    },
+                )
+                .await
+            }
+
+            async fn send_each(
+                &self,
+                messages: &[crate::sms::Message],
+            ) -> Vec<crate::sms::SendReport> {
+                crate::sms::check_and_send_grouped(
+                    messages,
+                    &crate::sms::SmsProvider::capabilities(self),
+                    PROVIDER,
+                    self.concurrency,
+                    |group| async move { self.send_group(group).await },
                 )
                 .await
             }
         }
     };
+}
+
+/// A group request's outcomes (one per recipient, messages one after
+/// another) as one report per message.
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+pub(crate) fn reports_per_message(
+    messages: &[crate::sms::Message],
+    outcomes: Vec<crate::sms::Outcome>,
+    provider: &str,
+) -> Vec<crate::sms::SendReport> {
+    let mut outcomes = outcomes.into_iter();
+    messages
+        .iter()
+        .map(|m| {
+            crate::sms::SendReport::new(
+                m.recipients()
+                    .iter()
+                    .zip(outcomes.by_ref())
+                    .map(|(r, outcome)| crate::sms::RecipientOutcome {
+                        recipient: *r,
+                        outcome,
+                        provider: provider.to_owned(),
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
 }
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub(crate) use batched_sms_provider;

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::wire::{self, PROVIDER, SendRequest};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
-use crate::sms::{ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError};
+use crate::sms::{ErrorKind, Message, Outcome, Secret, SendReport, SmsError};
 
 /// The gateway's current host.
 pub const DEFAULT_BASE_URL: &str = "https://smsgw.puzzel.com";
@@ -33,6 +33,7 @@ pub struct IntelecomBuilder {
     options: HttpOptions,
     max_batch: usize,
     concurrency: usize,
+    duplicate_check: bool,
 }
 
 impl Default for IntelecomBuilder {
@@ -45,6 +46,7 @@ impl Default for IntelecomBuilder {
             options: HttpOptions::DEFAULT,
             max_batch: 100,
             concurrency: 4,
+            duplicate_check: false,
         }
     }
 }
@@ -78,6 +80,20 @@ impl IntelecomBuilder {
     #[must_use]
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
+        self
+    }
+
+    /// Says that the account has Puzzel's uniqueness check on (off by
+    /// default, as accounts are): the gateway then refuses a repeated
+    /// `clientReference` for an hour with status 25
+    /// ([`ErrorKind::Duplicate`]), and the provider's capabilities say
+    /// [`rejects_duplicates`](crate::sms::Capabilities::rejects_duplicates),
+    /// so a mailing resends what a crash left unknown with the same
+    /// reference instead of giving it up. Only turn it on when the account
+    /// really has it: otherwise such a resend can deliver twice.
+    #[must_use]
+    pub fn duplicate_check(mut self, on: bool) -> Self {
+        self.duplicate_check = on;
         self
     }
 
@@ -116,6 +132,7 @@ impl IntelecomBuilder {
             password: self.password,
             max_batch: self.max_batch,
             concurrency: self.concurrency,
+            duplicate_check: self.duplicate_check,
         })
     }
 }
@@ -130,6 +147,7 @@ pub struct Intelecom {
     password: Secret,
     max_batch: usize,
     concurrency: usize,
+    duplicate_check: bool,
 }
 
 impl fmt::Debug for Intelecom {
@@ -151,8 +169,16 @@ impl Intelecom {
         IntelecomBuilder::default()
     }
 
-    async fn send_batch(&self, message: &Message) -> SendReport {
-        let sent = wire::wire_messages(message);
+    fn current_capabilities(&self) -> crate::sms::Capabilities {
+        super::CAPABILITIES
+            .with_max_batch(self.max_batch)
+            .with_rejects_duplicates(self.duplicate_check)
+    }
+
+    /// One request with every recipient of `messages` (each message with
+    /// its own text); one report per message.
+    async fn send_group(&self, messages: Vec<Message>) -> Vec<SendReport> {
+        let sent: Vec<_> = messages.iter().flat_map(wire::wire_messages).collect();
         let request = SendRequest {
             service_id: self.service_id,
             username: &self.username,
@@ -164,18 +190,7 @@ impl Intelecom {
             Ok(body) => wire::outcomes(&body, &request.message),
             Err(outcome) => vec![outcome; request.message.len()],
         };
-        SendReport::new(
-            message
-                .recipients()
-                .iter()
-                .zip(outcomes)
-                .map(|(r, outcome)| RecipientOutcome {
-                    recipient: *r,
-                    outcome,
-                    provider: PROVIDER.to_owned(),
-                })
-                .collect(),
-        )
+        crate::gateway_http::reports_per_message(&messages, outcomes, PROVIDER)
     }
 
     /// Posts the request; the body of a 200 answer, or the outcome every

@@ -247,9 +247,9 @@ pub fn status_outcome(status: &MessageStatus) -> Outcome {
         6 => Outcome::Rejected(err(ErrorKind::GatewayInternal)),
         // Held by the spam filter until approved by hand: it may still go.
         24 => Outcome::Unknown(err(ErrorKind::RateLimited)),
-        // A duplicate reference: an earlier request with it may have been
-        // accepted, so this one must not be retried.
-        25 => Outcome::Rejected(err(ErrorKind::InvalidMessage)),
+        // A duplicate reference (the account's uniqueness check, one
+        // hour): an earlier request with it was taken, this one was not.
+        25 => Outcome::Rejected(err(ErrorKind::Duplicate)),
         _ => Outcome::Unknown(err(ErrorKind::Protocol)),
     }
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use super::wire::{self, CONTENT_TYPE, PROVIDER};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
 use crate::sms::{
-    ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError, SmsProvider,
+    ErrorKind, Message, Outcome, Secret, SendReport, SmsError, SmsProvider,
 };
 
 /// The gateway's XML endpoint.
@@ -168,60 +168,87 @@ impl Pswincom {
         PswincomBuilder::default()
     }
 
-    async fn send_batch(&self, message: &Message) -> SendReport {
-        // Receivers the gateway refuses (fewer than 9 digits) are rejected
-        // here; the rest go out.
-        let ok: Vec<_> = message
-            .recipients()
-            .iter()
-            .copied()
-            .filter(wire::receiver_allowed)
-            .collect();
-        let mut sent_outcomes = if ok.is_empty() {
-            Vec::new()
-        } else {
-            self.send_valid(&message.with_recipients(ok)).await
-        }
-        .into_iter();
-        let refusal = |r: &crate::PhoneNumber| {
-            Outcome::Rejected(SmsError::new(
-                ErrorKind::InvalidRecipient,
-                PROVIDER,
-                format!(
-                    "PSWinCom needs at least 9 digits with the country code; {r:?} has {}",
-                    r.digits().len()
-                ),
-            ))
-        };
-        SendReport::new(
-            message
-                .recipients()
-                .iter()
-                .map(|r| RecipientOutcome {
-                    recipient: *r,
-                    outcome: if wire::receiver_allowed(r) {
-                        sent_outcomes.next().unwrap_or_else(|| refusal(r))
-                    } else {
-                        refusal(r)
-                    },
-                    provider: PROVIDER.to_owned(),
-                })
-                .collect(),
-        )
+    fn current_capabilities(&self) -> crate::sms::Capabilities {
+        super::CAPABILITIES.with_max_batch(self.max_batch)
     }
 
-    /// One request for recipients the gateway accepts; one outcome each.
-    async fn send_valid(&self, message: &Message) -> Vec<Outcome> {
+    /// One request with every recipient of `messages` (each message with
+    /// its own text) that the gateway accepts; one report per message.
+    /// Receivers the gateway refuses (fewer than 9 digits) are rejected
+    /// here, and a message that cannot be written is rejected whole.
+    async fn send_group(&self, messages: Vec<Message>) -> Vec<SendReport> {
         let limits = self.capabilities().limits;
-        let sent = match wire::wire_messages(message, &limits, SystemTime::now()) {
-            Ok(s) => s,
-            Err(e) => return vec![Outcome::Rejected(e); message.recipients().len()],
-        };
-        let body = wire::to_latin1(&wire::request_xml(&self.username, &self.password, &sent));
-        match self.post(body).await {
-            Ok(answer) => wire::outcomes(&answer, &sent),
-            Err(outcome) => vec![outcome; sent.len()],
+        let now = SystemTime::now();
+        // Per message: its recipients' outcomes decided here (`Some`), or
+        // `None` for those that go out, in order.
+        let mut decided: Vec<Vec<Option<Outcome>>> = Vec::with_capacity(messages.len());
+        let mut sent = Vec::new();
+        for m in &messages {
+            let ok: Vec<_> = m
+                .recipients()
+                .iter()
+                .copied()
+                .filter(wire::receiver_allowed)
+                .collect();
+            let written = if ok.is_empty() {
+                Ok(Vec::new())
+            } else {
+                wire::wire_messages(&m.with_recipients(ok), &limits, now)
+            };
+            let mine = m
+                .recipients()
+                .iter()
+                .map(|r| {
+                    if !wire::receiver_allowed(r) {
+                        return Some(Outcome::Rejected(SmsError::new(
+                            ErrorKind::InvalidRecipient,
+                            PROVIDER,
+                            format!(
+                                "PSWinCom needs at least 9 digits with the country code; {r:?} has {}",
+                                r.digits().len()
+                            ),
+                        )));
+                    }
+                    match &written {
+                        Ok(_) => None,
+                        Err(e) => Some(Outcome::Rejected(e.clone())),
+                    }
+                })
+                .collect();
+            decided.push(mine);
+            if let Ok(w) = written {
+                sent.extend(w);
+            }
         }
+        // `ID` 1..n across the whole request (each message's own `MSG`s
+        // were numbered from 1).
+        for (i, m) in sent.iter_mut().enumerate() {
+            m.id = i as u32 + 1;
+        }
+        let mut answers = if sent.is_empty() {
+            Vec::new()
+        } else {
+            let body = wire::to_latin1(&wire::request_xml(&self.username, &self.password, &sent));
+            match self.post(body).await {
+                Ok(answer) => wire::outcomes(&answer, &sent),
+                Err(outcome) => vec![outcome; sent.len()],
+            }
+        }
+        .into_iter();
+        let outcomes: Vec<Outcome> = decided
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                d.or_else(|| answers.next()).unwrap_or_else(|| {
+                    Outcome::Unknown(SmsError::new(
+                        ErrorKind::Protocol,
+                        PROVIDER,
+                        "no answer for this recipient; the gateway may have the message",
+                    ))
+                })
+            })
+            .collect();
+        crate::gateway_http::reports_per_message(&messages, outcomes, PROVIDER)
     }
 
     /// Posts to the endpoint, and to the failover endpoint when the first

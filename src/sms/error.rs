@@ -41,6 +41,10 @@ pub enum ErrorKind {
     GatewayInternal,
     /// The provider cannot do what was asked (scheduling, priority, …).
     NotSupported,
+    /// The gateway already has a message with this client reference (a
+    /// uniqueness check, such as Puzzel's status 25): an earlier send with
+    /// it was taken, and this one was not sent again. Never retry it.
+    Duplicate,
     /// Anything else.
     Other,
 }

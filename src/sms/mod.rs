@@ -40,8 +40,8 @@ pub use failover::Failover;
 pub use message::{Message, MessageBuilder, MessageDefaults, Priority, Sender, SenderRules};
 pub use outcome::{Outcome, RecipientOutcome, SendReport};
 pub use provider::{
-    Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_in_batches,
-    check_message, send_in_batches,
+    Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_grouped,
+    check_and_send_in_batches, check_message, send_in_batches,
 };
 pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage, MAX_RAW_ENTRY};
 pub use secret::Secret;

@@ -36,6 +36,12 @@ pub struct Capabilities {
     pub sender_rules: SenderRules,
     /// Whether accepted outcomes carry a gateway reference.
     pub references: bool,
+    /// Whether the gateway refuses a message whose client reference it
+    /// has already taken (with [`ErrorKind::Duplicate`]), so sending again
+    /// with the same reference can never deliver twice: Puzzel's uniqueness
+    /// check, when the account has it on. A mailing then resends what a
+    /// crash left unknown instead of giving it up.
+    pub rejects_duplicates: bool,
 }
 
 impl Capabilities {
@@ -61,6 +67,7 @@ impl Capabilities {
             custom_sender: false,
             sender_rules: SenderRules::ANY,
             references: false,
+            rejects_duplicates: false,
         }
     }
 
@@ -79,6 +86,7 @@ impl Capabilities {
             custom_sender: true,
             sender_rules: SenderRules::ANY,
             references: true,
+            rejects_duplicates: false,
         }
     }
 
@@ -86,6 +94,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets whether the gateway refuses repeated client references.
+    #[must_use]
+    pub const fn with_rejects_duplicates(mut self, yes: bool) -> Self {
+        self.rejects_duplicates = yes;
         self
     }
 
@@ -181,6 +196,22 @@ pub trait SmsProvider: Debug + Send + Sync + 'static {
 
     /// Sends `message`; one outcome per recipient, in order.
     async fn send(&self, message: &Message) -> SendReport;
+
+    /// Sends several messages, each with its own text (a mailing's
+    /// personalised texts), in as few gateway requests as the gateway
+    /// allows; one report per message, in order, each with one outcome per
+    /// recipient. The same rules as [`send`](Self::send) hold for each.
+    ///
+    /// The default sends them one [`send`](Self::send) after another; a
+    /// gateway whose requests carry a text per recipient overrides it with
+    /// [`check_and_send_grouped`] (both of this crate's gateways do).
+    async fn send_each(&self, messages: &[Message]) -> Vec<SendReport> {
+        let mut reports = Vec::with_capacity(messages.len());
+        for m in messages {
+            reports.push(self.send(m).await);
+        }
+        reports
+    }
 }
 
 /// The usual handle to any provider.
@@ -199,6 +230,9 @@ macro_rules! forward_provider {
             }
             async fn send(&self, message: &Message) -> SendReport {
                 (**self).send(message).await
+            }
+            async fn send_each(&self, messages: &[Message]) -> Vec<SendReport> {
+                (**self).send_each(messages).await
             }
         }
     )*};
@@ -348,16 +382,125 @@ where
         Err(e) => SendReport::same_for_all(message, provider, Outcome::Rejected(e)),
         Ok(()) => send_in_batches(message, provider, caps.max_batch, concurrency, send_batch).await,
     };
-    log_report(provider, &report);
+    log_report(provider, std::slice::from_ref(&report));
     report
+}
+
+/// What a provider's [`send_each`](SmsProvider::send_each) does around
+/// its own wire code when one request can carry many messages, each with
+/// its own text: [`check_message`] on each (a refused message gets its
+/// rejection without being sent), then the messages — split where one has
+/// more than `caps.max_batch` recipients — packed into groups of at most
+/// `caps.max_batch` recipients, each group one call of `send_group`, with
+/// up to `concurrency` groups in flight. `send_group` returns one report
+/// per message of its group; whatever it returns, each message ends with
+/// exactly one outcome per recipient, in order (as [`send_in_batches`]).
+///
+/// ```
+/// use crm_comms::sms::{check_and_send_grouped, Capabilities, Message, Outcome, SendReport};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let caps = Capabilities::full().with_max_batch(2);
+/// let messages: Vec<Message> = ["Hei Kari", "Hei Ola", "Hei Per"]
+///     .iter()
+///     .enumerate()
+///     .map(|(i, t)| {
+///         let to = format!("+474100000{i}").parse().unwrap();
+///         Message::builder().to(to).text(*t).build().unwrap()
+///     })
+///     .collect();
+/// let reports = check_and_send_grouped(&messages, &caps, "mine", 1, |group| async move {
+///     assert!(group.len() <= 2); // two requests: 2 messages, then 1
+///     group
+///         .iter()
+///         .map(|m| SendReport::same_for_all(m, "mine", Outcome::Accepted { reference: None }))
+///         .collect()
+/// })
+/// .await;
+/// assert_eq!(reports.len(), 3);
+/// # }).unwrap();
+/// ```
+pub async fn check_and_send_grouped<F, Fut>(
+    messages: &[Message],
+    caps: &Capabilities,
+    provider: &str,
+    concurrency: usize,
+    send_group: F,
+) -> Vec<SendReport>
+where
+    F: FnMut(Vec<Message>) -> Fut + Send,
+    Fut: std::future::Future<Output = Vec<SendReport>> + Send,
+{
+    use futures_util::stream::{self, StreamExt};
+
+    let size = caps.max_batch.max(1);
+    // Each message's outcomes, filled piece by piece.
+    let mut outcomes: Vec<Vec<RecipientOutcome>> = vec![Vec::new(); messages.len()];
+    // (message index, piece) for everything that passed the checks.
+    let mut pieces: Vec<(usize, Message)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        match check_message(m, caps, provider) {
+            Err(e) => {
+                outcomes[i] =
+                    SendReport::same_for_all(m, provider, Outcome::Rejected(e)).into_outcomes();
+            }
+            Ok(()) if m.recipients().len() <= size => pieces.push((i, m.clone())),
+            Ok(()) => pieces.extend(
+                (0..m.recipients().len())
+                    .step_by(size)
+                    .map(|start| (i, m.batch(start, size))),
+            ),
+        }
+    }
+    // Greedy packing in order: a group closes when the next piece would
+    // take it past `size` recipients.
+    let mut groups: Vec<Vec<(usize, Message)>> = Vec::new();
+    let mut count = 0;
+    for piece in pieces {
+        let n = piece.1.recipients().len();
+        match groups.last_mut() {
+            Some(g) if count + n <= size => {
+                count += n;
+                g.push(piece);
+            }
+            _ => {
+                count = n;
+                groups.push(vec![piece]);
+            }
+        }
+    }
+    let mut send_group = send_group;
+    let sent: Vec<Vec<(usize, Vec<RecipientOutcome>)>> = stream::iter(groups)
+        .map(|group| {
+            let call = send_group(group.iter().map(|(_, m)| m.clone()).collect());
+            async move {
+                let mut reports = call.await.into_iter();
+                group
+                    .into_iter()
+                    .map(|(i, piece)| {
+                        let report = reports.next().unwrap_or_else(|| SendReport::new(vec![]));
+                        (i, fit_to_batch(&piece, provider, report))
+                    })
+                    .collect()
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for (i, got) in sent.into_iter().flatten() {
+        outcomes[i].extend(got);
+    }
+    let reports: Vec<SendReport> = outcomes.into_iter().map(SendReport::new).collect();
+    log_report(provider, &reports);
+    reports
 }
 
 /// One event per recipient that was not accepted (warning) or was
 /// (trace), and a summary: numbers masked, gateway texts with digit runs
 /// masked, never a credential (errors never hold one).
-fn log_report(provider: &str, report: &SendReport) {
+fn log_report(provider: &str, reports: &[SendReport]) {
     use crate::mask::{mask, mask_digit_runs};
-    for o in report.outcomes() {
+    for o in reports.iter().flat_map(SendReport::outcomes) {
         match &o.outcome {
             Outcome::Accepted { reference } => tracing::trace!(
                 provider = %o.provider,
@@ -383,9 +526,9 @@ fn log_report(provider: &str, report: &SendReport) {
     }
     tracing::info!(
         provider,
-        accepted = report.accepted().count(),
-        rejected = report.rejected().count(),
-        unknown = report.unknown().count(),
+        accepted = reports.iter().map(|r| r.accepted().count()).sum::<usize>(),
+        rejected = reports.iter().map(|r| r.rejected().count()).sum::<usize>(),
+        unknown = reports.iter().map(|r| r.unknown().count()).sum::<usize>(),
         "SMS sent"
     );
 }

@@ -58,7 +58,21 @@ pub struct IntelecomWire {
     max_batch: AtomicU64,
     dr_status: AtomicI64,
     next_id: AtomicU64,
+    duplicate_check: std::sync::atomic::AtomicBool,
+    ledger: std::sync::Mutex<Ledger>,
 }
+
+/// What the gateway has taken, for the record: every acceptance per
+/// recipient (unbounded, unlike the request recorder) and the client
+/// references its uniqueness check remembers.
+#[derive(Debug, Default)]
+struct Ledger {
+    accepted: std::collections::HashMap<String, u32>,
+    references: std::collections::HashMap<String, std::time::Instant>,
+}
+
+/// How long the uniqueness check remembers a client reference.
+const DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl IntelecomWire {
     /// A gateway that accepts service `service_id` with
@@ -73,6 +87,8 @@ impl IntelecomWire {
             max_batch: AtomicU64::new(1000),
             dr_status: AtomicI64::new(0),
             next_id: AtomicU64::new(0),
+            duplicate_check: std::sync::atomic::AtomicBool::new(false),
+            ledger: std::sync::Mutex::default(),
         }
     }
 }
@@ -81,6 +97,26 @@ impl LoopbackGateway<IntelecomWire> {
     /// The `statuscode` of automatic delivery reports (default 0).
     pub fn set_dr_status(&self, code: i64) {
         self.wire().dr_status.store(code, Ordering::Relaxed);
+    }
+
+    /// Turns the account's uniqueness check on or off (default off): with
+    /// it on, a `clientReference` the gateway took within the last hour is
+    /// refused with status 25 (`ERROR_NOT_UNIQUE`) and not sent again.
+    pub fn set_duplicate_check(&self, on: bool) {
+        self.wire().duplicate_check.store(on, Ordering::Relaxed);
+    }
+
+    /// How many times the gateway accepted a message to each recipient
+    /// (E.164 as sent), over the emulator's whole life: a number above 1
+    /// is a recipient sent twice.
+    #[must_use]
+    pub fn acceptances(&self) -> std::collections::HashMap<String, u32> {
+        self.wire()
+            .ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .accepted
+            .clone()
     }
 
     /// Sets the most messages one request may carry (default 1000).
@@ -336,6 +372,12 @@ impl Wire for IntelecomWire {
         };
         let n = req.message.len() as u64;
         let first_id = self.next_id.fetch_add(n, Ordering::Relaxed);
+        let duplicate_check = self.duplicate_check.load(Ordering::Relaxed);
+        let mut ledger = self
+            .ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
         let mut statuses: Vec<StatusOut<'_>> = req
             .message
             .iter()
@@ -353,9 +395,24 @@ impl Wire for IntelecomWire {
                     )
                 } else if let Some(reason) = syntax_error(m) {
                     (5, format!("Syntax error: {reason}"))
+                } else if duplicate_check
+                    && m.client_reference.as_ref().is_some_and(|r| {
+                        ledger
+                            .references
+                            .get(r)
+                            .is_some_and(|at| now.duration_since(*at) < DUPLICATE_WINDOW)
+                    })
+                {
+                    (25, "ERROR_NOT_UNIQUE: clientReference is not unique".to_string())
                 } else {
                     (1, "Message enqueued for sending".to_string())
                 };
+                if code == 1 {
+                    *ledger.accepted.entry(m.recipient.clone()).or_default() += 1;
+                    if let Some(r) = &m.client_reference {
+                        ledger.references.insert(r.clone(), now);
+                    }
+                }
                 StatusOut {
                     status_code: code,
                     status_message: text,
@@ -368,6 +425,7 @@ impl Wire for IntelecomWire {
                 }
             })
             .collect();
+        drop(ledger);
         let dr_status = self.dr_status.load(Ordering::Relaxed);
         let reports: Vec<PushedDr> = statuses
             .iter()
