@@ -73,6 +73,9 @@ mod error;
 pub mod gateway_http;
 pub mod intelecom;
 pub mod links;
+#[cfg(feature = "mailing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mailing")))]
+pub mod mailing;
 mod mask;
 pub mod phone;
 pub mod prefs;

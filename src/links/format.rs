@@ -330,7 +330,7 @@ pub enum FormatErrorKind {
     TooLong,
 }
 
-pub(super) fn describe(kind: &FormatErrorKind, at: usize) -> String {
+pub(crate) fn describe(kind: &FormatErrorKind, at: usize) -> String {
     match kind {
         FormatErrorKind::Empty => "the format is empty".into(),
         FormatErrorKind::MissingScheme => {
@@ -536,25 +536,8 @@ impl<'a> Parser<'a> {
                     }
                 }
                 '{' => {
-                    let close = rest[i + 1..].find('}');
-                    let Some(len) = close else {
-                        return Err(self.err(FormatErrorKind::UnterminatedVariable, at));
-                    };
-                    let name = &rest[i + 1..i + 1 + len];
-                    if name.is_empty() || name.len() > 32 || !name.chars().all(is_variable_char) {
-                        // An opening brace inside means the first one was never closed.
-                        if name.contains('{') {
-                            return Err(self.err(FormatErrorKind::UnterminatedVariable, at));
-                        }
-                        return Err(
-                            self.err(FormatErrorKind::InvalidVariableName(name.to_owned()), at)
-                        );
-                    }
-                    let name = if self.options.case_sensitive_variables {
-                        name.to_owned()
-                    } else {
-                        name.to_ascii_lowercase()
-                    };
+                    let (name, len) = read_variable(rest, i, self.options.case_sensitive_variables)
+                        .map_err(|kind| self.err(kind, at))?;
                     if is_fill_variable(&name) {
                         return Err(self.err(FormatErrorKind::FillVariable(name), at));
                     }
@@ -603,6 +586,34 @@ impl<'a> Parser<'a> {
             literal_len: self.literal_len as u32,
         })
     }
+}
+
+/// Reads the `{name}` whose `{` is at byte `open` of `text`: the name
+/// (lowercased unless `case_sensitive`) and the bytes between the braces.
+/// The one reader of the CRM's `{variable}` syntax: call links and SMS
+/// templates both use it.
+pub(crate) fn read_variable(
+    text: &str,
+    open: usize,
+    case_sensitive: bool,
+) -> Result<(String, usize), FormatErrorKind> {
+    let Some(len) = text[open + 1..].find('}') else {
+        return Err(FormatErrorKind::UnterminatedVariable);
+    };
+    let name = &text[open + 1..open + 1 + len];
+    if name.is_empty() || name.len() > 32 || !name.chars().all(is_variable_char) {
+        // An opening brace inside means the first one was never closed.
+        if name.contains('{') {
+            return Err(FormatErrorKind::UnterminatedVariable);
+        }
+        return Err(FormatErrorKind::InvalidVariableName(name.to_owned()));
+    }
+    let name = if case_sensitive {
+        name.to_owned()
+    } else {
+        name.to_ascii_lowercase()
+    };
+    Ok((name, len))
 }
 
 /// `{padd0}`, `{padd32}`: the CRM's fill-character variables.

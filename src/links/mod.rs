@@ -39,7 +39,7 @@
 //! ```
 
 mod error;
-mod format;
+pub(crate) mod format;
 mod handler;
 mod registry;
 mod render;

@@ -5,9 +5,7 @@ use std::time::SystemTime;
 
 use super::wire::{self, CONTENT_TYPE, PROVIDER};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
-use crate::sms::{
-    ErrorKind, Message, Outcome, Secret, SendReport, SmsError, SmsProvider,
-};
+use crate::sms::{ErrorKind, Message, Outcome, Secret, SendReport, SmsError, SmsProvider};
 
 /// The gateway's XML endpoint.
 pub const DEFAULT_URL: &str = "https://xml.pswin.com/";

@@ -403,7 +403,10 @@ impl Wire for IntelecomWire {
                             .is_some_and(|at| now.duration_since(*at) < DUPLICATE_WINDOW)
                     })
                 {
-                    (25, "ERROR_NOT_UNIQUE: clientReference is not unique".to_string())
+                    (
+                        25,
+                        "ERROR_NOT_UNIQUE: clientReference is not unique".to_string(),
+                    )
                 } else {
                     (1, "Message enqueued for sending".to_string())
                 };

@@ -1,0 +1,135 @@
+//! Recipients from CSV, and the per-recipient export to CSV.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use super::Template;
+use super::model::{Recipient, RecipientRow};
+use crate::sms::{ErrorKind, SmsError};
+
+fn bad(m: String) -> SmsError {
+    SmsError::before_provider(ErrorKind::InvalidMessage, m)
+}
+
+/// Reads recipients from CSV whose header row names the columns: one
+/// column `number` (or `mobile`, `phone`), the others the template's
+/// variables (names compared case-insensitively). Each recipient carries
+/// its line number.
+///
+/// Everything is checked before anything is returned, so a bad file
+/// enqueues nothing.
+///
+/// # Errors
+///
+/// An [`SmsError`] of kind [`ErrorKind::InvalidMessage`] naming the line
+/// or column: no number column, a variable of `template` no column gives,
+/// a line with another number of fields than the header, a line that is
+/// not UTF-8 CSV.
+///
+/// ```
+/// use crm_comms::mailing::{Template, read_recipients};
+///
+/// let csv = "number,firstname\n+4741000001,Kari\n41000002,Ola\n";
+/// let t: Template = "Hei {firstname}".parse()?;
+/// let r = read_recipients(csv.as_bytes(), &t)?;
+/// assert_eq!(r[1].variables["firstname"], "Ola");
+/// assert_eq!(r[1].line, Some(3));
+/// let err = read_recipients("number\n+4741000001\n".as_bytes(), &t).unwrap_err();
+/// assert_eq!(err.to_string(), "recipients: line 1: the template's {firstname} has no column (columns: number)");
+/// # Ok::<(), crm_comms::sms::SmsError>(())
+/// ```
+pub fn read_recipients(input: impl Read, template: &Template) -> Result<Vec<Recipient>, SmsError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| bad(format!("recipients: line 1: {e}")))?
+        .iter()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let number_col = headers
+        .iter()
+        .position(|h| matches!(h.as_str(), "number" | "mobile" | "phone"))
+        .ok_or_else(|| {
+            bad(format!(
+                "recipients: line 1: no `number` column (columns: {})",
+                headers.join(", ")
+            ))
+        })?;
+    for v in template.variables() {
+        if !headers.iter().any(|h| h == v) {
+            return Err(bad(format!(
+                "recipients: line 1: the template's {{{v}}} has no column (columns: {})",
+                headers.join(", ")
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i as u64 + 2;
+        let record = record.map_err(|e| {
+            let at = e.position().map_or(line, csv::Position::line);
+            let what = match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => format!("{len} fields, but the header has {expected_len}"),
+                csv::ErrorKind::Utf8 { .. } => "not UTF-8".to_owned(),
+                _ => e.to_string(),
+            };
+            bad(format!("recipients: line {at}: {what}"))
+        })?;
+        let line = record.position().map_or(line, csv::Position::line);
+        let mut variables = HashMap::with_capacity(headers.len());
+        for (h, v) in headers.iter().zip(record.iter()) {
+            variables.insert(h.clone(), v.to_owned());
+        }
+        out.push(Recipient {
+            number: record.get(number_col).unwrap_or("").to_owned(),
+            variables,
+            line: Some(line),
+        });
+    }
+    Ok(out)
+}
+
+/// The export's header.
+pub const EXPORT_HEADER: [&str; 8] = [
+    "line",
+    "number",
+    "state",
+    "parts",
+    "client_reference",
+    "reference",
+    "reason",
+    "done_at",
+];
+
+/// Writes rows as CSV (with [`EXPORT_HEADER`] when `header`).
+///
+/// # Errors
+///
+/// When `out` cannot be written.
+pub fn write_rows(out: impl Write, rows: &[RecipientRow], header: bool) -> std::io::Result<()> {
+    let mut w = csv::WriterBuilder::new().from_writer(out);
+    let io = |e: csv::Error| std::io::Error::other(e.to_string());
+    if header {
+        w.write_record(EXPORT_HEADER).map_err(io)?;
+    }
+    for r in rows {
+        w.write_record([
+            r.line.map(|l| l.to_string()).unwrap_or_default(),
+            r.number.clone(),
+            r.state.to_string(),
+            r.parts.to_string(),
+            r.client_reference.clone(),
+            r.reference.clone().unwrap_or_default(),
+            r.reason.clone().unwrap_or_default(),
+            r.done_at.clone().unwrap_or_default(),
+        ])
+        .map_err(io)?;
+    }
+    w.flush()
+}

@@ -1,0 +1,39 @@
+//! SMS mailings: one personalised text to many recipients, sent durably.
+//!
+//! - [`Template`]: the text with the CRM's `{variables}` (the call links'
+//!   reader), rendered as plain text.
+//! - [`MailingSpec`], [`Recipient`], [`Preparer`]: each recipient's text
+//!   rendered, its encoding and parts counted, or the recipient **blocked
+//!   with the reason** (a missing variable, an invalid or duplicate number,
+//!   the opt-out list) — never silently dropped; [`DryRun`] counts before
+//!   anything is sent.
+//! - [`Outbox`]: the store seam, one row per recipient, with the state
+//!   machine that never sends a recipient twice (claim with a lease and an
+//!   attempt number, *sending* written before the request, settle fenced by
+//!   the attempt, recover after a crash). The embedded SQLite store
+//!   (`crate::store::sqlite`, feature `sqlite`) implements it.
+//! - [`MailingRunner`]: claims, paces (messages or parts per second),
+//!   sends many texts per request ([`SmsProvider::send_each`]) and
+//!   settles, with back-off on 429/5xx.
+//! - [`reports_into`], [`with_opt_out`]: the webhook receiver's delivery
+//!   reports matched in the outbox (before or after the send settled), and
+//!   `STOPP` replies put on the opt-out list.
+//!
+//! [`SmsProvider::send_each`]: crate::sms::SmsProvider::send_each
+
+mod csv_io;
+pub mod model;
+pub mod outbox;
+mod receiving;
+mod runner;
+mod template;
+
+pub use csv_io::{EXPORT_HEADER, read_recipients, write_rows};
+pub use model::{
+    BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,
+    RecipientRow, RecipientState, SendWindow, Stats,
+};
+pub use outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
+pub use receiving::{DEFAULT_STOP_KEYWORDS, reports_into, with_opt_out};
+pub use runner::{MailingRunner, Pace, Progress, RunEnd, summary};
+pub use template::Template;

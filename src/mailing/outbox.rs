@@ -1,0 +1,171 @@
+//! The store seam of mailings: what a backend (the embedded SQLite store,
+//! PostgreSQL) does, so the sender and the receiver work on any.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::model::{MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, Stats};
+use crate::sms::DeliveryReceipt;
+use crate::store::StoreError;
+
+/// A recipient a worker claimed: what to send, and the attempt number
+/// that fences its later writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Claimed {
+    /// The row.
+    pub id: i64,
+    /// This claim's attempt number: a write with an older one is refused.
+    pub attempt: i64,
+    /// The number, E.164.
+    pub number: String,
+    /// The rendered text.
+    pub text: String,
+    /// Its parts.
+    pub parts: u32,
+    /// The client reference to send (the same on every attempt, so a
+    /// gateway's duplicate check and delivery reports recognise it).
+    pub client_reference: String,
+    /// Whether it was sent before and its outcome is unknown: resent only
+    /// because the provider refuses duplicates.
+    pub resend: bool,
+    /// How often a passing failure put it back already.
+    pub retries: i64,
+}
+
+/// What became of one claimed recipient's send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// The gateway took it (`reference`: its id for reports). `note` says
+    /// why when it is known only indirectly (a duplicate refusal).
+    Accepted {
+        /// The gateway's reference.
+        reference: Option<String>,
+        /// Why it counts as accepted, if not by the gateway's plain yes.
+        note: Option<String>,
+    },
+    /// The gateway refused it for good.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The gateway may have it.
+    Unknown {
+        /// Why it is not known.
+        reason: String,
+    },
+    /// Certainly not sent, for a passing reason (429, 5xx, unreachable):
+    /// back to pending.
+    Retry {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a [`recover`](Outbox::recover) found and did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovered {
+    /// Expired claims that were never sent: pending again.
+    pub reclaimed: u64,
+    /// Expired sends whose outcome is unknown.
+    pub unknown: u64,
+    /// Expired sends queued again with the same client reference (the
+    /// provider refuses duplicates).
+    pub resend: u64,
+}
+
+/// What became of a delivery report given to [`Outbox::apply_report`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportMatch {
+    /// Matched to a settled recipient and applied.
+    Applied,
+    /// Kept until its recipient settles or its reference is recorded.
+    Parked,
+}
+
+/// A mailing's outbox: one row per recipient, the unit of work. Every
+/// method is one short transaction; no lock is held across a gateway
+/// request.
+///
+/// The state machine, which a backend must keep:
+///
+/// - [`claim`](Self::claim) takes pending rows (and rows queued for resend)
+///   of an active mailing: *claimed*, with a lease and a new attempt number.
+/// - [`mark_sending`](Self::mark_sending) writes *sending* before the
+///   request goes out, only for rows whose claim is still this attempt's.
+/// - [`settle`](Self::settle) writes the gateway's answer, only for rows
+///   still at this attempt (a late writer is fenced), and applies the
+///   delivery reports kept for them.
+/// - [`recover`](Self::recover) turns expired claims back to pending and
+///   expired sends to *unknown* — or back to pending with the same client
+///   reference when the provider refuses duplicates.
+#[async_trait]
+pub trait Outbox: Send + Sync + std::fmt::Debug {
+    /// Creates a mailing and enqueues its recipients, in one transaction:
+    /// all of them or none.
+    async fn create(
+        &self,
+        spec: &MailingSpec,
+        recipients: &mut (dyn Iterator<Item = Prepared> + Send),
+    ) -> Result<MailingId, StoreError>;
+
+    /// The mailing's spec and status.
+    async fn mailing(&self, id: MailingId) -> Result<(MailingSpec, MailingStatus), StoreError>;
+
+    /// Pauses, resumes or cancels (cancelling turns pending recipients
+    /// into cancelled ones; claimed and sending ones finish).
+    async fn set_status(&self, id: MailingId, status: MailingStatus) -> Result<(), StoreError>;
+
+    /// Claims up to `max` recipients for `worker`, for `lease`.
+    async fn claim(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Marks claimed rows *sending*; returns those still this attempt's
+    /// (only they may be sent).
+    async fn mark_sending(
+        &self,
+        rows: &[Claimed],
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Extends the lease of rows in flight (a heartbeat).
+    async fn extend(&self, rows: &[Claimed], lease: Duration) -> Result<(), StoreError>;
+
+    /// Writes outcomes; a row no longer at its attempt is left alone.
+    async fn settle(&self, results: &[(Claimed, Settlement)]) -> Result<(), StoreError>;
+
+    /// Turns expired claims and sends of `id` into pending or unknown
+    /// rows; `resend_unknown` when the provider refuses duplicates.
+    async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError>;
+
+    /// Counts per state.
+    async fn stats(&self, id: MailingId) -> Result<Stats, StoreError>;
+
+    /// Up to `limit` rows after row `after`, in order (for the export).
+    async fn rows(
+        &self,
+        id: MailingId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RecipientRow>, StoreError>;
+
+    /// Matches a delivery report to its recipient by client reference or
+    /// gateway reference and applies it, or keeps it until the recipient
+    /// settles.
+    async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError>;
+
+    /// Puts `number` (E.164) on the opt-out list.
+    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError>;
+
+    /// The opt-out list.
+    async fn opted_out(&self) -> Result<std::collections::HashSet<String>, StoreError>;
+}

@@ -1,0 +1,417 @@
+//! Sending a mailing: claim a batch, write it down as *sending*, send it
+//! (paced), settle every recipient from the gateway's answer — until none
+//! is left.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use jiff::Timestamp;
+
+use super::model::{DEFAULT_LEASE, MailingId, MailingSpec, MailingStatus, Stats};
+use super::outbox::{Claimed, Outbox, Settlement};
+use crate::Error;
+use crate::phone::PhoneNumber;
+use crate::sms::{ErrorKind, Message, Outcome, SmsError, SmsProvider};
+
+/// How fast a mailing may send: messages or parts (what gateways throttle)
+/// per second, with a burst of one second's worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pace {
+    /// Messages per second.
+    Messages(NonZeroU32),
+    /// SMS parts per second.
+    Parts(NonZeroU32),
+}
+
+/// How a [`MailingRunner::run`] ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunEnd {
+    /// Every recipient is in a final state.
+    Finished,
+    /// The mailing was paused.
+    Paused,
+    /// The mailing was cancelled.
+    Cancelled,
+    /// Its send time or window has not come; it may send from then on.
+    NotYet(Timestamp),
+}
+
+/// What a run did, counted as it went (cheap: no query per batch).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Recipients the gateway took in this run.
+    pub accepted: u64,
+    /// Their parts.
+    pub parts: u64,
+    /// Recipients that failed in this run.
+    pub failed: u64,
+    /// Recipients whose outcome is unknown.
+    pub unknown: u64,
+    /// Recipients put back for a passing failure (429, 5xx, unreachable).
+    pub retried: u64,
+}
+
+type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Sends mailings from an [`Outbox`] through an [`SmsProvider`], one
+/// worker; run several (in processes or tasks) on a shared store and they
+/// share the work.
+///
+/// What it guarantees, with the outbox's state machine: a recipient is
+/// written down as *sending* before its request goes out, so after a crash
+/// it becomes *unknown* and is never sent twice — unless the provider
+/// refuses duplicates ([`Capabilities::rejects_duplicates`](crate::sms::Capabilities::rejects_duplicates)),
+/// when it is resent with the same client reference and the gateway's
+/// refusal of a duplicate counts as accepted. A passing failure (429, 5xx,
+/// the gateway unreachable: certainly not sent) puts the recipient back,
+/// with back-off, up to a number of retries.
+pub struct MailingRunner {
+    outbox: Arc<dyn Outbox>,
+    provider: Arc<dyn SmsProvider>,
+    worker: String,
+    lease: Duration,
+    batch: usize,
+    pace: Option<Pace>,
+    max_retries: u32,
+    wait: bool,
+    progress: Option<ProgressHook>,
+}
+
+impl std::fmt::Debug for MailingRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailingRunner")
+            .field("outbox", &self.outbox)
+            .field("provider", &self.provider)
+            .field("worker", &self.worker)
+            .field("lease", &self.lease)
+            .field("batch", &self.batch)
+            .field("pace", &self.pace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailingRunner {
+    /// A runner of `outbox`'s mailings through `provider`: batches of the
+    /// provider's `max_batch`, no pace, a 30 s lease with a heartbeat, 5
+    /// retries of passing failures, waiting for send times and windows.
+    #[must_use]
+    pub fn new(outbox: Arc<dyn Outbox>, provider: Arc<dyn SmsProvider>) -> Self {
+        let batch = provider.capabilities().max_batch.max(1);
+        MailingRunner {
+            outbox,
+            provider,
+            worker: format!(
+                "{}-{}",
+                std::process::id(),
+                Timestamp::now().as_millisecond()
+            ),
+            lease: DEFAULT_LEASE,
+            batch,
+            pace: None,
+            max_retries: 5,
+            wait: true,
+            progress: None,
+        }
+    }
+
+    /// Paces sending.
+    #[must_use]
+    pub fn pace(mut self, pace: Pace) -> Self {
+        self.pace = Some(pace);
+        self
+    }
+
+    /// Recipients claimed at a time (default: the provider's batch).
+    #[must_use]
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// How long a claim lasts without a heartbeat (default 30 s; the
+    /// heartbeat renews it every third of that). After a crash, recipients
+    /// in flight are recovered once it expires.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How often a passing failure is retried before the recipient fails
+    /// (default 5).
+    #[must_use]
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Whether to wait for a send time or window (default) or return
+    /// [`RunEnd::NotYet`].
+    #[must_use]
+    pub fn wait_for_window(mut self, yes: bool) -> Self {
+        self.wait = yes;
+        self
+    }
+
+    /// Called after each batch with what the run did so far.
+    #[must_use]
+    pub fn on_progress(mut self, hook: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(hook));
+        self
+    }
+
+    /// The worker name claims are made under.
+    #[must_use]
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Sends mailing `id` until every recipient is final, or it is paused,
+    /// cancelled or not yet due.
+    ///
+    /// # Errors
+    ///
+    /// A store error (recipients in flight are recovered by the next run
+    /// once their lease expires), or the gateway refusing the credentials
+    /// (the batch is put back, not failed).
+    pub async fn run(&self, id: MailingId) -> Result<(RunEnd, Progress), Error> {
+        let caps = self.provider.capabilities();
+        let resend = caps.rejects_duplicates;
+        let (spec, _) = self.outbox.mailing(id).await?;
+        let limiter = self.pace.map(|p| {
+            let n = match p {
+                Pace::Messages(n) | Pace::Parts(n) => n,
+            };
+            // A burst of one second, and never less than one message's
+            // most parts.
+            let burst = n.max(NonZeroU32::new(caps.limits.max_parts.max(1) as u32).unwrap_or(n));
+            RateLimiter::direct(Quota::per_second(n).allow_burst(burst))
+        });
+        let mut progress = Progress::default();
+        let mut backoff = Duration::ZERO;
+        loop {
+            self.outbox.recover(id, resend).await?;
+            let (_, status) = self.outbox.mailing(id).await?;
+            match status {
+                MailingStatus::Paused => return Ok((RunEnd::Paused, progress)),
+                MailingStatus::Cancelled => return Ok((RunEnd::Cancelled, progress)),
+                _ => {}
+            }
+            if let Some(open) = spec.next_opening(Timestamp::now()) {
+                if !self.wait {
+                    return Ok((RunEnd::NotYet(open), progress));
+                }
+                let wait = Timestamp::now().duration_until(open).unsigned_abs();
+                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                continue;
+            }
+            let claimed = self
+                .outbox
+                .claim(id, &self.worker, self.batch, self.lease)
+                .await?;
+            if claimed.is_empty() {
+                if self.outbox.stats(id).await?.is_finished() {
+                    return Ok((RunEnd::Finished, progress));
+                }
+                // Others are in flight (another worker, or a dead one's
+                // lease not yet expired).
+                tokio::time::sleep((self.lease / 4).min(Duration::from_millis(500))).await;
+                continue;
+            }
+            if let Some(l) = &limiter {
+                self.take_pace(l, &claimed).await;
+            }
+            let sending = self.outbox.mark_sending(&claimed, self.lease).await?;
+            let (settlements, auth_failed, passing) = self.send(&spec, &sending).await;
+            for (_, s) in &settlements {
+                match s {
+                    Settlement::Accepted { .. } => progress.accepted += 1,
+                    Settlement::Failed { .. } => progress.failed += 1,
+                    Settlement::Unknown { .. } => progress.unknown += 1,
+                    Settlement::Retry { .. } => progress.retried += 1,
+                }
+            }
+            progress.parts += settlements
+                .iter()
+                .filter(|(_, s)| matches!(s, Settlement::Accepted { .. }))
+                .map(|(c, _)| u64::from(c.parts))
+                .sum::<u64>();
+            self.outbox.settle(&settlements).await?;
+            if let Some(hook) = &self.progress {
+                hook(&progress);
+            }
+            if let Some(e) = auth_failed {
+                return Err(e.into());
+            }
+            if passing {
+                backoff = (backoff * 2).clamp(Duration::from_millis(500), Duration::from_secs(60));
+                tracing::warn!(
+                    ?backoff,
+                    "the gateway is throttling or failing; backing off"
+                );
+                tokio::time::sleep(backoff).await;
+            } else {
+                backoff = Duration::ZERO;
+            }
+        }
+    }
+
+    /// Waits until the pace allows `claimed`.
+    async fn take_pace(&self, limiter: &DefaultDirectRateLimiter, claimed: &[Claimed]) {
+        for c in claimed {
+            let cost = match self.pace {
+                Some(Pace::Parts(_)) => c.parts.max(1),
+                _ => 1,
+            };
+            let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+            // A cost above the burst cannot happen (the burst covers a
+            // message's parts); if it did, it is sent unpaced.
+            let _ = limiter.until_n_ready(cost).await;
+        }
+    }
+
+    /// Sends the rows (renewing their leases meanwhile) and reads each
+    /// one's settlement; also the credentials' refusal, and whether a
+    /// passing failure asks for back-off.
+    async fn send(
+        &self,
+        spec: &MailingSpec,
+        rows: &[Claimed],
+    ) -> (Vec<(Claimed, Settlement)>, Option<SmsError>, bool) {
+        let mut settlements = Vec::with_capacity(rows.len());
+        let mut messages = Vec::with_capacity(rows.len());
+        let mut sent_rows = Vec::with_capacity(rows.len());
+        for c in rows {
+            match message_for(spec, c) {
+                Ok(m) => {
+                    messages.push(m);
+                    sent_rows.push(c.clone());
+                }
+                Err(e) => settlements.push((
+                    c.clone(),
+                    Settlement::Failed {
+                        reason: e.to_string(),
+                    },
+                )),
+            }
+        }
+        if messages.is_empty() {
+            return (settlements, None, false);
+        }
+        let send = self.provider.send_each(&messages);
+        tokio::pin!(send);
+        let mut beat = tokio::time::interval(self.lease / 3);
+        beat.tick().await;
+        let reports = loop {
+            tokio::select! {
+                r = &mut send => break r,
+                _ = beat.tick() => {
+                    if let Err(e) = self.outbox.extend(&sent_rows, self.lease).await {
+                        tracing::warn!(error = %e, "could not renew the lease of recipients in flight");
+                    }
+                }
+            }
+        };
+        let resend_safe = self.provider.capabilities().rejects_duplicates;
+        let mut auth = None;
+        let mut passing = false;
+        let mut reports = reports.into_iter();
+        for c in sent_rows {
+            let outcome = reports
+                .next()
+                .and_then(|r| r.into_outcomes().into_iter().next())
+                .map_or_else(
+                    || {
+                        Outcome::Unknown(SmsError::new(
+                            ErrorKind::Protocol,
+                            self.provider.name().to_owned(),
+                            "the provider returned no report for this message",
+                        ))
+                    },
+                    |o| o.outcome,
+                );
+            let retries_left = c.retries < i64::from(self.max_retries);
+            let s = match outcome {
+                Outcome::Accepted { reference } => Settlement::Accepted {
+                    reference,
+                    note: None,
+                },
+                Outcome::Rejected(e) if e.kind() == ErrorKind::Duplicate => Settlement::Accepted {
+                    reference: None,
+                    note: Some(format!(
+                        "the gateway already had it (refused as a duplicate: {e})"
+                    )),
+                },
+                Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated => {
+                    let reason = e.to_string();
+                    auth.get_or_insert(e);
+                    Settlement::Retry { reason }
+                }
+                Outcome::Rejected(e)
+                    if retries_left
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::RateLimited
+                                | ErrorKind::Unavailable
+                                | ErrorKind::GatewayInternal
+                                | ErrorKind::Tls
+                                | ErrorKind::Timeout
+                        ) =>
+                {
+                    passing = true;
+                    Settlement::Retry {
+                        reason: e.to_string(),
+                    }
+                }
+                Outcome::Rejected(e) => Settlement::Failed {
+                    reason: e.to_string(),
+                },
+                Outcome::Unknown(e) if resend_safe => {
+                    passing = true;
+                    Settlement::Retry {
+                        reason: format!("{e} (resent: the gateway refuses duplicates)"),
+                    }
+                }
+                Outcome::Unknown(e) => Settlement::Unknown {
+                    reason: e.to_string(),
+                },
+            };
+            settlements.push((c, s));
+        }
+        (settlements, auth, passing)
+    }
+}
+
+/// The message for one claimed recipient.
+fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
+    let number: PhoneNumber = c.number.parse().map_err(|e: crate::phone::PhoneError| {
+        SmsError::new(ErrorKind::InvalidRecipient, "", e.to_string())
+    })?;
+    let mut b = Message::builder()
+        .to(number)
+        .text(c.text.clone())
+        .priority(spec.priority)
+        .delivery_report(spec.delivery_report)
+        .client_reference(c.client_reference.clone());
+    if let Some(s) = &spec.sender {
+        b = b.sender(s.clone());
+    }
+    b.build()
+}
+
+/// Counts of a finished or stopped mailing, for people.
+#[must_use]
+pub fn summary(stats: &Stats) -> String {
+    stats
+        .states
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,1061 @@
+//! The embedded store: one SQLite file (through `sqlx`) holding mailings'
+//! outboxes, delivery reports waiting for their recipient, the opt-out
+//! list, sent messages for [`DeliveryTracker`](crate::sms::tracking::DeliveryTracker)
+//! and the receiver's dedup keys — no server needed.
+//!
+//! **Durability.** The file is in WAL mode with `synchronous = NORMAL`:
+//! every committed transaction survives the process being killed (what
+//! the crash tests do); the last ones may be lost if the machine loses
+//! power. Write transactions start with `BEGIN IMMEDIATE`, so two
+//! processes on one file wait for each other (up to the busy timeout)
+//! instead of failing.
+//!
+//! **Schema.** Versioned in the table `crm_comms_meta`; opening a file
+//! applies the missing migrations in order, refuses a file that is not
+//! this crate's ([`StoreErrorKind::Schema`]) and one written by a newer
+//! version of it.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{StoreError, StoreErrorKind};
+use crate::mailing::model::{
+    MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
+};
+use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
+use crate::mailing::{SendWindow, Template};
+use crate::phone::{DefaultCountry, PhoneNumber};
+use crate::sms::tracking::{SentRecord, SentStore};
+use crate::sms::{DeliveryReceipt, DeliveryState, Priority, Sender};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Each version's migration, in order (index 0 makes version 1).
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE crm_comms_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE mailings (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    template TEXT NOT NULL,
+    sender TEXT,
+    priority INTEGER NOT NULL,
+    delivery_report INTEGER NOT NULL,
+    send_at TEXT,
+    send_window TEXT,
+    one_per_number INTEGER NOT NULL,
+    default_country TEXT,
+    max_parts INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE recipients (
+    id INTEGER PRIMARY KEY,
+    mailing INTEGER NOT NULL REFERENCES mailings(id),
+    line INTEGER,
+    number TEXT NOT NULL,
+    text TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    parts INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    resend INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER,
+    worker TEXT,
+    client_ref TEXT NOT NULL UNIQUE,
+    gateway_ref TEXT,
+    reason TEXT,
+    done_at TEXT
+);
+CREATE INDEX recipients_work ON recipients (mailing, state, id);
+CREATE INDEX recipients_gateway_ref ON recipients (gateway_ref) WHERE gateway_ref IS NOT NULL;
+CREATE TABLE parked_reports (
+    id INTEGER PRIMARY KEY,
+    client_ref TEXT,
+    gateway_ref TEXT NOT NULL,
+    state TEXT NOT NULL,
+    code TEXT NOT NULL,
+    description TEXT,
+    done_at TEXT,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX parked_client ON parked_reports (client_ref);
+CREATE INDEX parked_gateway ON parked_reports (gateway_ref);
+CREATE TABLE opt_out (number TEXT PRIMARY KEY, source TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE dedup (key TEXT PRIMARY KEY, done INTEGER NOT NULL, until INTEGER NOT NULL, claim_until INTEGER NOT NULL);
+CREATE TABLE sent (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    reference TEXT,
+    client_ref TEXT,
+    recipient TEXT NOT NULL
+);
+CREATE UNIQUE INDEX sent_client ON sent (client_ref, recipient) WHERE client_ref IS NOT NULL;
+CREATE INDEX sent_reference ON sent (reference) WHERE reference IS NOT NULL;
+"];
+
+/// How long a dedup claim whose handler never finished (a crash) blocks
+/// redeliveries.
+const DEDUP_CLAIM: Duration = Duration::from_secs(60);
+
+/// Rows per multi-row `INSERT` (9 values each, under SQLite's 32,766).
+const INSERT_CHUNK: usize = 1000;
+
+/// The embedded store on one SQLite file: an [`Outbox`], a [`SentStore`]
+/// and (feature `receiver`) a `DedupStore`. Cheap to clone (a pool).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A `sqlx` error as a [`StoreError`]: busy, locked, I/O and pool
+/// problems are [`Unavailable`](StoreErrorKind::Unavailable).
+fn db(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| {
+        let kind = match &e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreErrorKind::Unavailable
+            }
+            sqlx::Error::Database(d) => match d.code().as_deref() {
+                // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_IOERR…
+                Some("5" | "6" | "13" | "10") => StoreErrorKind::Unavailable,
+                Some("26") => StoreErrorKind::Schema,
+                _ => StoreErrorKind::Other,
+            },
+            _ => StoreErrorKind::Other,
+        };
+        StoreError::new(kind, format!("SQLite: {what}: {e}")).with_source(e)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the store at `path` and brings its
+    /// schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::Schema`] for a file that is not this crate's store
+    /// or was written by a newer version; [`StoreErrorKind::Unavailable`]
+    /// when it cannot be opened.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        SqliteStore::open_with(options).await
+    }
+
+    /// A store in memory (for tests and examples): gone with the value.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(db("opening in memory"))?
+            .foreign_keys(true);
+        // One connection: each in-memory connection is its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db("opening in memory"))?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                let e = db("opening the store")(e);
+                if e.is_schema() {
+                    StoreError::new(StoreErrorKind::Schema, "the file is not a SQLite database")
+                } else {
+                    e
+                }
+            })?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version of the open file.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading the schema version"))?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("opening the store"))?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| {
+            let e = db("reading the file")(e);
+            if e.is_schema() {
+                StoreError::new(StoreErrorKind::Schema, "the file is not a SQLite database")
+            } else {
+                e
+            }
+        })?;
+        let ours = tables.iter().any(|t| t == "crm_comms_meta");
+        if !tables.is_empty() && !ours {
+            return Err(StoreError::new(
+                StoreErrorKind::Schema,
+                format!(
+                    "the file is not a crm-comms store (it has other tables: {})",
+                    tables.join(", ")
+                ),
+            ));
+        }
+        let version: i64 = if ours {
+            let v: Option<String> =
+                sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("reading the schema version"))?;
+            v.and_then(|v| v.parse().ok()).ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::Schema,
+                    "the store has no readable schema version",
+                )
+            })?
+        } else {
+            0
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::new(
+                StoreErrorKind::Schema,
+                format!(
+                    "the store was written by a newer crm-comms (schema version {version}; this build knows up to {SCHEMA_VERSION})"
+                ),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("migrating the schema"))?;
+            sqlx::query(
+                "INSERT INTO crm_comms_meta (key, value) VALUES ('schema_version', ?)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind((i + 1).to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrating the schema"))?;
+        }
+        tx.commit().await.map_err(db("migrating the schema"))
+    }
+
+    async fn write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting a transaction"))
+    }
+}
+
+fn spec_from_row(row: &SqliteRow) -> Result<(MailingSpec, MailingStatus), StoreError> {
+    let corrupt = |what: &str| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            format!(
+                "mailing {}: the stored {what} cannot be read",
+                row.get::<i64, _>("id")
+            ),
+        )
+    };
+    let template = Template::parse(row.get("template")).map_err(|_| corrupt("template"))?;
+    let mut spec = MailingSpec::new(row.get::<String, _>("name"), template)
+        .with_priority(
+            Priority::try_from(row.get::<i64, _>("priority") as u8)
+                .map_err(|_| corrupt("priority"))?,
+        )
+        .with_delivery_report(row.get::<i64, _>("delivery_report") != 0)
+        .with_one_per_number(row.get::<i64, _>("one_per_number") != 0);
+    spec.limits = crate::sms::encoding::Limits::standard(row.get::<i64, _>("max_parts") as usize);
+    if let Some(s) = row.get::<Option<String>, _>("sender") {
+        spec.sender = Some(Sender::parse(&s).map_err(|_| corrupt("sender"))?);
+    }
+    if let Some(s) = row.get::<Option<String>, _>("send_at") {
+        spec.send_at = Some(s.parse().map_err(|_| corrupt("send time"))?);
+    }
+    if let Some(s) = row.get::<Option<String>, _>("send_window") {
+        spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);
+    }
+    if let Some(s) = row.get::<Option<String>, _>("default_country") {
+        spec.default_country =
+            Some(DefaultCountry::from_str(&s).map_err(|_| corrupt("default country"))?);
+    }
+    let status = MailingStatus::from_name(row.get("status")).ok_or_else(|| corrupt("status"))?;
+    Ok((spec, status))
+}
+
+fn state_of(row: &SqliteRow) -> Result<RecipientState, StoreError> {
+    let s: String = row.get("state");
+    RecipientState::from_name(&s).ok_or_else(|| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            format!("recipient state {s:?} is not one this build knows"),
+        )
+    })
+}
+
+/// What a delivery report does to a recipient: its new state and reason.
+fn report_effect(
+    state: &str,
+    code: &str,
+    description: Option<&str>,
+) -> (RecipientState, Option<String>) {
+    let why = || match description {
+        Some(d) if !d.is_empty() => format!("{code} {d}"),
+        _ => code.to_owned(),
+    };
+    match state {
+        "delivered" => (RecipientState::Delivered, None),
+        "failed" | "expired" => (
+            RecipientState::Failed,
+            Some(format!("delivery report: {state} ({})", why())),
+        ),
+        // A report in a state this crate does not know: the recipient
+        // stays accepted, the code is kept as its reason.
+        _ => (
+            RecipientState::Accepted,
+            Some(format!("delivery report: unknown state ({})", why())),
+        ),
+    }
+}
+
+fn receipt_state(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Failed { .. } => "failed",
+        DeliveryState::Expired => "expired",
+        _ => "unknown",
+    }
+}
+
+/// Applies a report to row `id` (whose state allows it).
+async fn apply_to_row(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    id: i64,
+    state: &str,
+    code: &str,
+    description: Option<&str>,
+    done_at: Option<&str>,
+) -> Result<(), StoreError> {
+    let (new_state, reason) = report_effect(state, code, description);
+    sqlx::query(
+        "UPDATE recipients SET state = ?, reason = COALESCE(?, reason), done_at = ?
+         WHERE id = ?",
+    )
+    .bind(new_state.as_str())
+    .bind(reason)
+    .bind(done_at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("applying a delivery report"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn create(
+        &self,
+        spec: &MailingSpec,
+        recipients: &mut (dyn Iterator<Item = Prepared> + Send),
+    ) -> Result<MailingId, StoreError> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO mailings (name, template, sender, priority, delivery_report, send_at,
+                send_window, one_per_number, default_country, max_parts, status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(spec.template.as_str())
+        .bind(spec.sender.as_ref().map(Sender::as_text))
+        .bind(i64::from(spec.priority.number()))
+        .bind(i64::from(spec.delivery_report))
+        .bind(spec.send_at.map(|t| t.to_string()))
+        .bind(spec.window.as_ref().map(ToString::to_string))
+        .bind(i64::from(spec.one_per_number))
+        .bind(spec.default_country.as_ref().map(ToString::to_string))
+        .bind(spec.limits.max_parts as i64)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("creating the mailing"))?;
+        let mut seq: i64 = 0;
+        loop {
+            let chunk: Vec<Prepared> = (&mut *recipients).take(INSERT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+                "INSERT INTO recipients (mailing, line, number, text, encoding, parts, state, client_ref, reason) ",
+            );
+            q.push_values(&chunk, |mut b, p| {
+                seq += 1;
+                let (state, reason) = match &p.blocked {
+                    None => (RecipientState::Pending, None),
+                    Some(r) => (RecipientState::Blocked, Some(r.to_string())),
+                };
+                b.push_bind(id)
+                    .push_bind(p.line.map(|l| l as i64))
+                    .push_bind(&p.number)
+                    .push_bind(&p.text)
+                    .push_bind(p.encoding.to_string())
+                    .push_bind(i64::from(p.parts))
+                    .push_bind(state.as_str())
+                    .push_bind(format!("crm{id}-{seq}"))
+                    .push_bind(reason);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("enqueueing recipients"))?;
+        }
+        tx.commit().await.map_err(db("enqueueing recipients"))?;
+        Ok(id)
+    }
+
+    async fn mailing(&self, id: MailingId) -> Result<(MailingSpec, MailingStatus), StoreError> {
+        let row = sqlx::query("SELECT * FROM mailings WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading the mailing"))?
+            .ok_or_else(|| {
+                StoreError::new(StoreErrorKind::Invalid, format!("there is no mailing {id}"))
+            })?;
+        spec_from_row(&row)
+    }
+
+    async fn set_status(&self, id: MailingId, status: MailingStatus) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM mailings WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("reading the mailing"))?;
+        match current.as_deref() {
+            None => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Invalid,
+                    format!("there is no mailing {id}"),
+                ));
+            }
+            Some("cancelled") if status != MailingStatus::Cancelled => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Invalid,
+                    format!("mailing {id} is cancelled; it cannot be {status} again"),
+                ));
+            }
+            _ => {}
+        }
+        sqlx::query("UPDATE mailings SET status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("changing the mailing's status"))?;
+        if status == MailingStatus::Cancelled {
+            sqlx::query(
+                "UPDATE recipients SET state = 'cancelled', reason = 'the mailing was cancelled'
+                 WHERE mailing = ? AND state = 'pending'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("cancelling the mailing"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db("changing the mailing's status"))
+    }
+
+    async fn claim(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "UPDATE recipients SET state = 'claimed', attempt = attempt + 1,
+                lease_until = ?, worker = ?
+             WHERE id IN (
+                SELECT r.id FROM recipients r JOIN mailings m ON m.id = r.mailing
+                WHERE r.mailing = ? AND r.state = 'pending' AND m.status = 'active'
+                ORDER BY r.id LIMIT ?)
+             RETURNING id, attempt, number, text, parts, client_ref, resend, retries",
+        )
+        .bind(now_ms() + ms(lease))
+        .bind(worker)
+        .bind(id)
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("claiming recipients"))?;
+        tx.commit().await.map_err(db("claiming recipients"))?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| Claimed {
+                id: r.get("id"),
+                attempt: r.get("attempt"),
+                number: r.get("number"),
+                text: r.get("text"),
+                parts: r.get::<i64, _>("parts") as u32,
+                client_reference: r.get("client_ref"),
+                resend: r.get::<i64, _>("resend") != 0,
+                retries: r.get("retries"),
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    async fn mark_sending(
+        &self,
+        rows: &[Claimed],
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.write().await?;
+        let until = now_ms() + ms(lease);
+        let mut ours = Vec::with_capacity(rows.len());
+        for c in rows {
+            let n = sqlx::query(
+                "UPDATE recipients SET state = 'sending', lease_until = ?
+                 WHERE id = ? AND attempt = ? AND state = 'claimed'",
+            )
+            .bind(until)
+            .bind(c.id)
+            .bind(c.attempt)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("marking recipients as sending"))?
+            .rows_affected();
+            if n == 1 {
+                ours.push(c.clone());
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(db("marking recipients as sending"))?;
+        Ok(ours)
+    }
+
+    async fn extend(&self, rows: &[Claimed], lease: Duration) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let until = now_ms() + ms(lease);
+        for c in rows {
+            sqlx::query(
+                "UPDATE recipients SET lease_until = ?
+                 WHERE id = ? AND attempt = ? AND state IN ('claimed', 'sending')",
+            )
+            .bind(until)
+            .bind(c.id)
+            .bind(c.attempt)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("extending leases"))?;
+        }
+        tx.commit().await.map_err(db("extending leases"))
+    }
+
+    async fn settle(&self, results: &[(Claimed, Settlement)]) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("settling recipients"))?;
+        for (c, s) in results {
+            let (state, reference, reason, retry) = match s {
+                Settlement::Accepted { reference, note } => (
+                    RecipientState::Accepted,
+                    reference.clone(),
+                    note.clone(),
+                    false,
+                ),
+                Settlement::Failed { reason } => {
+                    (RecipientState::Failed, None, Some(reason.clone()), false)
+                }
+                Settlement::Unknown { reason } => {
+                    (RecipientState::Unknown, None, Some(reason.clone()), false)
+                }
+                Settlement::Retry { reason } => {
+                    (RecipientState::Pending, None, Some(reason.clone()), true)
+                }
+            };
+            // Fenced: only this attempt's row, still sending (or turned
+            // unknown by a reaper while the answer was late: the answer
+            // knows better).
+            let n = sqlx::query(
+                "UPDATE recipients SET state = ?, gateway_ref = COALESCE(?, gateway_ref),
+                    reason = ?, lease_until = NULL, worker = NULL,
+                    retries = retries + ?, resend = 0
+                 WHERE id = ? AND attempt = ? AND state IN ('sending', 'unknown')",
+            )
+            .bind(state.as_str())
+            .bind(&reference)
+            .bind(&reason)
+            .bind(i64::from(retry))
+            .bind(c.id)
+            .bind(c.attempt)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("settling recipients"))?
+            .rows_affected();
+            if n == 0
+                || !any_parked
+                || !matches!(state, RecipientState::Accepted | RecipientState::Unknown)
+            {
+                continue;
+            }
+            let parked = sqlx::query(
+                "SELECT id, state, code, description, done_at FROM parked_reports
+                 WHERE client_ref = ? OR (? IS NOT NULL AND gateway_ref = ?)
+                 ORDER BY id",
+            )
+            .bind(&c.client_reference)
+            .bind(&reference)
+            .bind(&reference)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("applying kept reports"))?;
+            for p in parked {
+                apply_to_row(
+                    &mut tx,
+                    c.id,
+                    p.get("state"),
+                    p.get("code"),
+                    p.get("description"),
+                    p.get("done_at"),
+                )
+                .await?;
+                sqlx::query("DELETE FROM parked_reports WHERE id = ?")
+                    .bind(p.get::<i64, _>("id"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("applying kept reports"))?;
+            }
+        }
+        tx.commit().await.map_err(db("settling recipients"))
+    }
+
+    async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError> {
+        let mut tx = self.write().await?;
+        let now = now_ms();
+        let reclaimed = sqlx::query(
+            "UPDATE recipients SET state = 'pending', lease_until = NULL, worker = NULL
+             WHERE mailing = ? AND state = 'claimed' AND lease_until < ?",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("recovering claims"))?
+        .rows_affected();
+        let (unknown, resend) = if resend_unknown {
+            let n = sqlx::query(
+                "UPDATE recipients SET state = 'pending', resend = 1, lease_until = NULL, worker = NULL,
+                    reason = 'sent before a crash; resent with the same client reference (the gateway refuses duplicates)'
+                 WHERE mailing = ? AND state = 'sending' AND lease_until < ?",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recovering sends"))?
+            .rows_affected();
+            (0, n)
+        } else {
+            let n = sqlx::query(
+                "UPDATE recipients SET state = 'unknown', lease_until = NULL, worker = NULL,
+                    reason = 'the sender stopped while the request was out; the gateway may have it'
+                 WHERE mailing = ? AND state = 'sending' AND lease_until < ?",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recovering sends"))?
+            .rows_affected();
+            (n, 0)
+        };
+        tx.commit().await.map_err(db("recovering"))?;
+        Ok(Recovered {
+            reclaimed,
+            unknown,
+            resend,
+        })
+    }
+
+    async fn stats(&self, id: MailingId) -> Result<Stats, StoreError> {
+        let mailing_status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM mailings WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading statistics"))?;
+        let Some(mailing_status) = mailing_status else {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("there is no mailing {id}"),
+            ));
+        };
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, SUM(parts) AS parts FROM recipients
+             WHERE mailing = ? GROUP BY state",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading statistics"))?;
+        let mut counts = Stats {
+            status: MailingStatus::from_name(&mailing_status),
+            states: RecipientState::ALL.iter().map(|s| (*s, 0)).collect(),
+            ..Stats::default()
+        };
+        for r in &rows {
+            let row_state = state_of(r)?;
+            let n = r.get::<i64, _>("n") as u64;
+            let parts = r.get::<Option<i64>, _>("parts").unwrap_or(0) as u64;
+            if let Some(slot) = counts.states.iter_mut().find(|(s, _)| *s == row_state) {
+                slot.1 = n;
+            }
+            if row_state != RecipientState::Blocked {
+                counts.parts_total += parts;
+            }
+            if matches!(row_state, RecipientState::Accepted | RecipientState::Delivered) {
+                counts.parts_sent += parts;
+            }
+        }
+        counts.unmatched_reports =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM parked_reports")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("reading statistics"))? as u64;
+        Ok(counts)
+    }
+
+    async fn rows(
+        &self,
+        id: MailingId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RecipientRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, line, number, state, parts, client_ref, gateway_ref, reason, done_at
+             FROM recipients WHERE mailing = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading recipients"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecipientRow {
+                    id: r.get("id"),
+                    line: r.get::<Option<i64>, _>("line").map(|l| l as u64),
+                    number: r.get("number"),
+                    state: state_of(r)?,
+                    parts: r.get::<i64, _>("parts") as u32,
+                    client_reference: r.get("client_ref"),
+                    reference: r.get("gateway_ref"),
+                    reason: r.get("reason"),
+                    done_at: r.get("done_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
+        let mut tx = self.write().await?;
+        let mut row = None;
+        if let Some(client) = receipt
+            .client_reference
+            .as_deref()
+            .filter(|c| !c.is_empty())
+        {
+            row = sqlx::query("SELECT id, state FROM recipients WHERE client_ref = ?")
+                .bind(client)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("matching a report"))?;
+        }
+        if row.is_none() && !receipt.reference.is_empty() {
+            row = sqlx::query("SELECT id, state FROM recipients WHERE gateway_ref = ?")
+                .bind(&receipt.reference)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("matching a report"))?;
+        }
+        let state = receipt_state(receipt.state);
+        let settled = row.as_ref().and_then(|r| {
+            let s: String = r.get("state");
+            matches!(s.as_str(), "accepted" | "unknown" | "delivered" | "failed")
+                .then(|| r.get::<i64, _>("id"))
+        });
+        let result = if let Some(id) = settled {
+            apply_to_row(
+                &mut tx,
+                id,
+                state,
+                &receipt.status_code,
+                receipt.description.as_deref(),
+                receipt.done_at.as_deref(),
+            )
+            .await?;
+            ReportMatch::Applied
+        } else {
+            sqlx::query(
+                "INSERT INTO parked_reports (client_ref, gateway_ref, state, code, description, done_at, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(receipt.client_reference.as_deref())
+            .bind(&receipt.reference)
+            .bind(state)
+            .bind(&receipt.status_code)
+            .bind(receipt.description.as_deref())
+            .bind(receipt.done_at.as_deref())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("keeping a report"))?;
+            ReportMatch::Parked
+        };
+        tx.commit().await.map_err(db("matching a report"))?;
+        Ok(result)
+    }
+
+    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO opt_out (number, source, at) VALUES (?, ?, ?)
+             ON CONFLICT (number) DO NOTHING",
+        )
+        .bind(number)
+        .bind(source)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db("adding to the opt-out list"))?;
+        Ok(())
+    }
+
+    async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {
+        let v: Vec<String> = sqlx::query_scalar("SELECT number FROM opt_out")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the opt-out list"))?;
+        Ok(v.into_iter().collect())
+    }
+}
+
+fn record_from(row: &SqliteRow) -> Result<SentRecord, StoreError> {
+    let recipient: String = row.get("recipient");
+    let number = PhoneNumber::parse(&recipient, None).map_err(|_| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            "a stored recipient is not a phone number",
+        )
+    })?;
+    let mut r = SentRecord::new(
+        row.get::<String, _>("key"),
+        row.get::<String, _>("provider"),
+        number,
+    );
+    r.reference = row.get("reference");
+    r.client_reference = row.get("client_ref");
+    Ok(r)
+}
+
+#[async_trait]
+impl SentStore for SqliteStore {
+    async fn put(&self, records: Vec<SentRecord>) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for r in &records {
+            let updated = match (&r.client_reference, &r.reference) {
+                (Some(c), _) => sqlx::query(
+                    "UPDATE sent SET key = ?, provider = ?, reference = ?
+                     WHERE client_ref = ? AND recipient = ?",
+                )
+                .bind(&r.key)
+                .bind(&r.provider)
+                .bind(&r.reference)
+                .bind(c)
+                .bind(r.recipient.e164()),
+                (None, Some(g)) => sqlx::query(
+                    "UPDATE sent SET key = ?, provider = ?, recipient = ?
+                     WHERE reference = ? AND client_ref IS NULL",
+                )
+                .bind(&r.key)
+                .bind(&r.provider)
+                .bind(r.recipient.e164())
+                .bind(g),
+                (None, None) => continue,
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(db("keeping sent messages"))?
+            .rows_affected();
+            if updated == 0 {
+                sqlx::query(
+                    "INSERT INTO sent (key, provider, reference, client_ref, recipient)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&r.key)
+                .bind(&r.provider)
+                .bind(&r.reference)
+                .bind(&r.client_reference)
+                .bind(r.recipient.e164())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("keeping sent messages"))?;
+            }
+        }
+        tx.commit().await.map_err(db("keeping sent messages"))
+    }
+
+    async fn by_reference(&self, reference: &str) -> Result<Option<SentRecord>, StoreError> {
+        sqlx::query("SELECT * FROM sent WHERE reference = ? ORDER BY id DESC LIMIT 1")
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("finding a sent message"))?
+            .as_ref()
+            .map(record_from)
+            .transpose()
+    }
+
+    async fn by_client_reference(
+        &self,
+        client_reference: &str,
+        recipient: Option<&PhoneNumber>,
+    ) -> Result<Option<SentRecord>, StoreError> {
+        let row = match recipient {
+            Some(n) => sqlx::query(
+                "SELECT * FROM sent WHERE client_ref = ? AND recipient = ? ORDER BY id DESC LIMIT 1",
+            )
+            .bind(client_reference)
+            .bind(n.e164()),
+            None => sqlx::query("SELECT * FROM sent WHERE client_ref = ? ORDER BY id DESC LIMIT 1")
+                .bind(client_reference),
+        }
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("finding a sent message"))?;
+        row.as_ref().map(record_from).transpose()
+    }
+}
+
+#[cfg(feature = "receiver")]
+#[async_trait]
+impl crate::receiver::DedupStore for SqliteStore {
+    async fn begin(
+        &self,
+        key: &str,
+        remember_for: Duration,
+    ) -> Result<crate::receiver::Seen, StoreError> {
+        use crate::receiver::Seen;
+        let mut tx = self.write().await?;
+        let now = now_ms();
+        let row = sqlx::query("SELECT done, until, claim_until FROM dedup WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("reading a dedup key"))?;
+        if let Some(r) = &row
+            && r.get::<i64, _>("until") > now
+        {
+            if r.get::<i64, _>("done") != 0 {
+                return Ok(Seen::Done);
+            }
+            if r.get::<i64, _>("claim_until") > now {
+                return Ok(Seen::InProgress);
+            }
+            // A claim whose handler never finished (a crash): taken over.
+        }
+        sqlx::query(
+            "INSERT INTO dedup (key, done, until, claim_until) VALUES (?, 0, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET done = 0, until = excluded.until,
+                claim_until = excluded.claim_until",
+        )
+        .bind(key)
+        .bind(now + ms(remember_for))
+        .bind(now + ms(DEDUP_CLAIM))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("claiming a dedup key"))?;
+        // Forget what expired, a little at a time.
+        sqlx::query(
+            "DELETE FROM dedup WHERE key IN (SELECT key FROM dedup WHERE until < ? LIMIT 100)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("forgetting dedup keys"))?;
+        tx.commit().await.map_err(db("claiming a dedup key"))?;
+        Ok(Seen::New)
+    }
+
+    async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError> {
+        let q = if handled {
+            sqlx::query("UPDATE dedup SET done = 1 WHERE key = ?")
+        } else {
+            sqlx::query("DELETE FROM dedup WHERE key = ?")
+        };
+        q.bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db("finishing a dedup key"))?;
+        Ok(())
+    }
+}
