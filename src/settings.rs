@@ -149,6 +149,11 @@ pub struct SmsSettings {
     /// unencrypted**; for loopback emulators only).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Intelecom: the account has Puzzel's uniqueness check on (a repeated
+    /// `clientReference` is refused for an hour), so a mailing may resend
+    /// what a crash left unknown. Only set it when the account has it.
+    #[serde(default)]
+    pub duplicate_check: bool,
     /// The outgoing mail server for Intelecom's e-mail mode; required when
     /// `use_web_service` is off.
     #[serde(default)]
@@ -321,6 +326,7 @@ impl SmsSettings {
             default_country: None,
             base_url: None,
             allow_insecure_http: false,
+            duplicate_check: false,
             smtp: None,
         }
     }
@@ -520,7 +526,10 @@ impl SmsSettings {
             if self.allow_insecure_http {
                 b = b.dangerous_allow_http();
             }
-            let provider = b.build().map_err(|e| refused("provider", e))?;
+            let provider = b
+                .duplicate_check(self.duplicate_check)
+                .build()
+                .map_err(|e| refused("provider", e))?;
             return Ok(Box::new(provider));
         }
         #[cfg(feature = "pswincom")]

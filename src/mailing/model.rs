@@ -276,7 +276,8 @@ impl Recipient {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BlockReason {
-    /// The template's variable has no value for this recipient.
+    /// The template's variable has no value for this recipient (or only
+    /// blanks: "Hei , …" is not sent).
     MissingVariable(String),
     /// The number cannot be read (the parser's reason).
     InvalidNumber(String),
@@ -372,7 +373,12 @@ impl<'a> Preparer<'a> {
         let text = match self
             .spec
             .template
-            .render(|name| r.variables.get(name).map(String::as_str))
+            .render(|name| {
+                r.variables
+                    .get(name)
+                    .map(String::as_str)
+                    .filter(|v| !v.trim().is_empty())
+            })
         {
             Ok(t) => t,
             Err(missing) => return blocked(e164, BlockReason::MissingVariable(missing)),

@@ -88,4 +88,13 @@ impl<P: SmsProvider> SmsProvider for WithDefaults<P> {
         let message = message.with_defaults(&self.effective());
         self.inner.send(&message).await
     }
+
+    async fn send_each(&self, messages: &[Message]) -> Vec<SendReport> {
+        let defaults = self.effective();
+        let messages: Vec<Message> = messages
+            .iter()
+            .map(|m| m.with_defaults(&defaults))
+            .collect();
+        self.inner.send_each(&messages).await
+    }
 }

@@ -772,7 +772,10 @@ impl Outbox for SqliteStore {
             if row_state != RecipientState::Blocked {
                 counts.parts_total += parts;
             }
-            if matches!(row_state, RecipientState::Accepted | RecipientState::Delivered) {
+            if matches!(
+                row_state,
+                RecipientState::Accepted | RecipientState::Delivered
+            ) {
                 counts.parts_sent += parts;
             }
         }

@@ -50,12 +50,14 @@ fn closed_stdout(e: std::io::Error) -> ! {
 // After `out!`, so the subcommands can use it.
 mod emulate;
 mod link;
+mod mailing;
 mod prefs;
 mod receive;
 mod sms;
 
 use emulate::*;
 use link::*;
+use mailing::*;
 use prefs::*;
 use receive::*;
 use sms::*;
@@ -115,6 +117,13 @@ enum Command {
         after_help = "Example:\n  crm-comms prefs get --store prefs.toml --section Phone --key PhoneLinkFormat --user 7"
     )]
     Prefs(PrefsCommand),
+    /// SMS mailings on the embedded store: create from CSV, send (paced,
+    /// resumable), status, export, pause, resume, cancel.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  crm-comms mailing create --store crm.db --settings sms.toml --recipients contacts.csv --text 'Hei {firstname}'\n  crm-comms mailing send --store crm.db --settings sms.toml --id 1"
+    )]
+    Mailing(MailingCommand),
     /// Run a loopback gateway emulator and print what it receives.
     #[command(
         after_help = "Example:\n  crm-comms emulate pswincom --listen 127.0.0.1:8025 --user crm --password secret"
@@ -197,6 +206,7 @@ async fn run(cli: Cli) -> Result<u8, Fail> {
             };
             prefs_get(json, &store, &section, &key, &ctx, explain)
         }
+        Command::Mailing(command) => mailing(json, command).await,
         Command::Emulate(args) => emulate(json, args).await,
         Command::Receive(args) => receive(args).await,
     }

@@ -1,0 +1,394 @@
+//! `crm-comms mailing`: SMS mailings on the embedded store.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use crm_comms::mailing::{
+    DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer, RunEnd, SendWindow,
+    Stats, Template, read_recipients, summary, write_rows,
+};
+use crm_comms::sms::{Priority, Sender, SmsProvider};
+use crm_comms::store::sqlite::SqliteStore;
+
+use super::*;
+
+#[derive(Args)]
+pub(crate) struct StoreArg {
+    /// The store file (SQLite; created if missing).
+    #[arg(long)]
+    store: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct MailingArg {
+    #[command(flatten)]
+    store: StoreArg,
+    /// The mailing's id (as `create` printed it).
+    #[arg(long)]
+    id: i64,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MailingCommand {
+    /// Create a mailing from a CSV of recipients (header row: `number` and
+    /// the template's variables); prints its id and what it would send.
+    #[command(
+        after_help = "Example:\n  crm-comms mailing create --store crm.db --settings sms.toml --recipients contacts.csv \\\n    --text 'Hei {firstname}, velkommen til {city}!' --window '08:00-21:00 Europe/Oslo'\n\nRecipients with a missing variable, an invalid or repeated number, or on the\nopt-out list are blocked with the reason (see `export`), never sent."
+    )]
+    Create {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The SMS settings (default country, gateway limits).
+        #[arg(long)]
+        settings: PathBuf,
+        /// The recipients (CSV).
+        #[arg(long)]
+        recipients: PathBuf,
+        /// The text, with `{variables}`.
+        #[arg(long)]
+        text: String,
+        /// A name for people.
+        #[arg(long, default_value = "SMS mailing")]
+        name: String,
+        /// The sender (default: the settings').
+        #[arg(long)]
+        sender: Option<String>,
+        /// Priority 1-3 (default: the settings').
+        #[arg(long)]
+        priority: Option<u8>,
+        /// Do not ask for delivery reports.
+        #[arg(long)]
+        no_delivery_report: bool,
+        /// Send no earlier than this (RFC 3339, `2026-12-24T09:00:00+01:00`).
+        #[arg(long)]
+        send_at: Option<String>,
+        /// Send only inside this daily window (`08:00-21:00 Europe/Oslo`).
+        #[arg(long)]
+        window: Option<String>,
+        /// Let a number get the message more than once.
+        #[arg(long)]
+        allow_repeats: bool,
+        /// Only count what would be sent; create nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Send a mailing (kill it and run it again to carry on: nothing is
+    /// sent twice).
+    #[command(
+        after_help = "Example:\n  crm-comms mailing send --store crm.db --settings sms.toml --id 1 --rate 50 --per parts"
+    )]
+    Send {
+        #[command(flatten)]
+        mailing: MailingArg,
+        /// The SMS settings (the gateway and its credentials).
+        #[arg(long)]
+        settings: PathBuf,
+        /// At most this many per second.
+        #[arg(long)]
+        rate: Option<NonZeroU32>,
+        /// What `--rate` counts.
+        #[arg(long, value_enum, default_value_t = PaceUnit::Parts)]
+        per: PaceUnit,
+        /// Seconds a claim lasts without a heartbeat; after a crash,
+        /// recipients in flight are recovered once it has passed.
+        #[arg(long, default_value_t = 30.0)]
+        lease: f64,
+        /// Return at once when the send time or window has not come.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Counts per state.
+    Status(MailingArg),
+    /// Each recipient as CSV: line, number, state, parts, references,
+    /// reason, delivery time.
+    Export(MailingArg),
+    /// Stop sending until `resume`.
+    Pause(MailingArg),
+    /// Carry on after `pause`.
+    Resume(MailingArg),
+    /// Stop for good: what was not sent is cancelled.
+    Cancel(MailingArg),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum PaceUnit {
+    Parts,
+    Messages,
+}
+
+async fn open(store: &StoreArg) -> Result<SqliteStore, Fail> {
+    SqliteStore::open(&store.store)
+        .await
+        .map_err(|e| fail(exit::FAILURE, format!("{}: {e}", store.store.display())))
+}
+
+fn store_fail(e: impl std::fmt::Display) -> Fail {
+    fail(exit::FAILURE, e)
+}
+
+fn print_stats(json: bool, id: i64, stats: &Stats) {
+    if json {
+        print_json(&serde_json::json!({ "mailing": id, "stats": stats }));
+    } else {
+        let status = stats.status.map_or("?", MailingStatus::as_str);
+        out!("mailing {id} ({status}): {}", summary(stats));
+        out!(
+            "parts sent: {} of {}{}",
+            stats.parts_sent,
+            stats.parts_total,
+            if stats.unmatched_reports > 0 {
+                format!(
+                    "; {} delivery reports not matched yet",
+                    stats.unmatched_reports
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, Fail> {
+    match command {
+        MailingCommand::Create {
+            store,
+            settings,
+            recipients,
+            text,
+            name,
+            sender,
+            priority,
+            no_delivery_report,
+            send_at,
+            window,
+            allow_repeats,
+            dry_run,
+        } => {
+            let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
+            settings.validate().map_err(|e| fail(exit::SETTINGS, e))?;
+            let provider = settings
+                .build_provider()
+                .map_err(|e| fail(exit::SETTINGS, e))?;
+            let template = Template::parse(&text).map_err(|e| fail(exit::BAD_INPUT, e))?;
+            let mut spec = MailingSpec::new(name, template)
+                .with_delivery_report(!no_delivery_report)
+                .with_one_per_number(!allow_repeats)
+                .with_limits(provider.capabilities().limits)
+                .with_priority(
+                    Priority::try_from(priority.unwrap_or(settings.priority))
+                        .map_err(|e| fail(exit::BAD_INPUT, e))?,
+                );
+            if let Some(s) = sender {
+                spec = spec.with_sender(Sender::parse(&s).map_err(|e| fail(exit::BAD_INPUT, e))?);
+            }
+            if let Some(c) = settings.default_country.as_deref() {
+                spec = spec.with_default_country(
+                    c.parse::<DefaultCountry>()
+                        .map_err(|e| fail(exit::SETTINGS, e))?,
+                );
+            }
+            if let Some(at) = send_at {
+                let at: jiff::Timestamp = at
+                    .parse()
+                    .map_err(|e| fail(exit::BAD_INPUT, format!("--send-at {at:?}: {e}")))?;
+                spec = spec.with_send_at(at);
+            }
+            if let Some(w) = window {
+                spec = spec.with_window(
+                    w.parse::<SendWindow>()
+                        .map_err(|e| fail(exit::BAD_INPUT, e))?,
+                );
+            }
+            let file = std::fs::File::open(&recipients)
+                .map_err(|e| fail(exit::FAILURE, format!("{}: {e}", recipients.display())))?;
+            let list = read_recipients(std::io::BufReader::new(file), &spec.template)
+                .map_err(|e| fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display())))?;
+            let outbox = open(&store).await?;
+            let opted_out = outbox.opted_out().await.map_err(store_fail)?;
+            let mut preparer = Preparer::new(&spec, &opted_out);
+            let prepared: Vec<_> = list.iter().map(|r| preparer.prepare(r)).collect();
+            let mut dry = DryRun::default();
+            for p in &prepared {
+                dry.add(p);
+            }
+            let blocked: Vec<String> = prepared
+                .iter()
+                .filter_map(|p| {
+                    let reason = p.blocked.as_ref()?;
+                    Some(format!(
+                        "line {}: {}: {reason}",
+                        p.line.unwrap_or(0),
+                        p.number
+                    ))
+                })
+                .collect();
+            let id = if dry_run {
+                None
+            } else {
+                Some(
+                    outbox
+                        .create(&spec, &mut prepared.into_iter())
+                        .await
+                        .map_err(store_fail)?,
+                )
+            };
+            if json {
+                print_json(&serde_json::json!({
+                    "mailing": id,
+                    "ready": dry.ready,
+                    "gsm7": dry.gsm7,
+                    "ucs2": dry.ucs2,
+                    "parts": dry.parts,
+                    "blocked": dry.blocked.iter().map(|(k, n)| serde_json::json!({"reason": k, "count": n})).collect::<Vec<_>>(),
+                    "blocked_lines": blocked,
+                }));
+            } else {
+                match id {
+                    Some(id) => out!("mailing {id} created"),
+                    None => out!("dry run: nothing created"),
+                }
+                out!(
+                    "ready: {} ({} GSM-7, {} UCS-2), {} parts",
+                    dry.ready,
+                    dry.gsm7,
+                    dry.ucs2,
+                    dry.parts
+                );
+                for (k, n) in &dry.blocked {
+                    out!("blocked, {k}: {n}");
+                }
+                for line in blocked.iter().take(20) {
+                    out!("  {line}");
+                }
+                if blocked.len() > 20 {
+                    out!("  … and {} more (see `export`)", blocked.len() - 20);
+                }
+            }
+            Ok(0)
+        }
+        MailingCommand::Send {
+            mailing,
+            settings,
+            rate,
+            per,
+            lease,
+            no_wait,
+        } => {
+            let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
+            settings.validate().map_err(|e| fail(exit::SETTINGS, e))?;
+            let provider: Arc<dyn SmsProvider> = Arc::from(
+                settings
+                    .build_provider()
+                    .map_err(|e| fail(exit::SETTINGS, e))?,
+            );
+            let outbox = Arc::new(open(&mailing.store).await?);
+            let id = mailing.id;
+            let start = outbox.stats(id).await.map_err(store_fail)?;
+            let bar = (!json).then(|| {
+                let bar = indicatif::ProgressBar::new(start.parts_total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} parts  {per_sec}  ETA {eta}  {msg}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar.set_position(start.parts_sent);
+                bar.reset_eta();
+                bar
+            });
+            let lease = std::time::Duration::try_from_secs_f64(lease)
+                .map_err(|e| fail(exit::BAD_INPUT, format!("--lease: {e}")))?;
+            let mut runner = MailingRunner::new(outbox.clone() as Arc<dyn Outbox>, provider)
+                .lease(lease)
+                .wait_for_window(!no_wait);
+            if let Some(r) = rate {
+                runner = runner.pace(match per {
+                    PaceUnit::Parts => Pace::Parts(r),
+                    PaceUnit::Messages => Pace::Messages(r),
+                });
+            }
+            if let Some(bar) = &bar {
+                let bar = bar.clone();
+                let base = start.parts_sent;
+                runner = runner.on_progress(move |p| {
+                    bar.set_position(base + p.parts);
+                    if p.failed + p.unknown > 0 {
+                        bar.set_message(format!("{} failed, {} unknown", p.failed, p.unknown));
+                    }
+                });
+            }
+            let result = runner.run(id).await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let (end, _) = result.map_err(|e| match e {
+                crm_comms::Error::Sms(e) if e.is_auth() => fail(exit::SETTINGS, e),
+                e => fail(exit::FAILURE, e),
+            })?;
+            let stats = outbox.stats(id).await.map_err(store_fail)?;
+            if !json {
+                match &end {
+                    RunEnd::Finished => out!("mailing {id} finished"),
+                    RunEnd::Paused => out!("mailing {id} is paused"),
+                    RunEnd::Cancelled => out!("mailing {id} is cancelled"),
+                    RunEnd::NotYet(at) => out!("mailing {id} may send from {at}"),
+                    _ => {}
+                }
+            }
+            print_stats(json, id, &stats);
+            Ok(0)
+        }
+        MailingCommand::Status(m) => {
+            let outbox = open(&m.store).await?;
+            let stats = outbox.stats(m.id).await.map_err(store_fail)?;
+            print_stats(json, m.id, &stats);
+            Ok(0)
+        }
+        MailingCommand::Export(m) => {
+            let outbox = open(&m.store).await?;
+            outbox.stats(m.id).await.map_err(store_fail)?;
+            let mut after = 0;
+            let mut header = true;
+            loop {
+                let rows = outbox.rows(m.id, after, 10_000).await.map_err(store_fail)?;
+                let Some(last) = rows.last() else { break };
+                after = last.id;
+                let mut buf = Vec::new();
+                write_rows(&mut buf, &rows, header).map_err(store_fail)?;
+                header = false;
+                let mut stdout = std::io::stdout().lock();
+                if let Err(e) = stdout.write_all(&buf).and_then(|()| stdout.flush()) {
+                    closed_stdout(e);
+                }
+            }
+            if header {
+                let mut buf = Vec::new();
+                write_rows(&mut buf, &[], true).map_err(store_fail)?;
+                let mut stdout = std::io::stdout().lock();
+                if let Err(e) = stdout.write_all(&buf) {
+                    closed_stdout(e);
+                }
+            }
+            Ok(0)
+        }
+        MailingCommand::Pause(m) => set_status(json, &m, MailingStatus::Paused).await,
+        MailingCommand::Resume(m) => set_status(json, &m, MailingStatus::Active).await,
+        MailingCommand::Cancel(m) => set_status(json, &m, MailingStatus::Cancelled).await,
+    }
+}
+
+async fn set_status(json: bool, m: &MailingArg, status: MailingStatus) -> Result<u8, Fail> {
+    let outbox = open(&m.store).await?;
+    outbox.set_status(m.id, status).await.map_err(|e| {
+        fail(
+            if e.kind() == crm_comms::store::StoreErrorKind::Invalid {
+                exit::BAD_INPUT
+            } else {
+                exit::FAILURE
+            },
+            e,
+        )
+    })?;
+    let stats = outbox.stats(m.id).await.map_err(store_fail)?;
+    print_stats(json, m.id, &stats);
+    Ok(0)
+}
