@@ -370,16 +370,12 @@ impl<'a> Preparer<'a> {
             }
         };
         let e164 = number.e164().to_owned();
-        let text = match self
-            .spec
-            .template
-            .render(|name| {
-                r.variables
-                    .get(name)
-                    .map(String::as_str)
-                    .filter(|v| !v.trim().is_empty())
-            })
-        {
+        let text = match self.spec.template.render(|name| {
+            r.variables
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.trim().is_empty())
+        }) {
             Ok(t) => t,
             Err(missing) => return blocked(e164, BlockReason::MissingVariable(missing)),
         };

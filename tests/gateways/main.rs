@@ -10,6 +10,7 @@ mod intelecom_callbacks;
 mod intelecom_gateway;
 mod intelecom_mail;
 mod intelecom_push;
+mod mailing;
 mod pswincom_gateway;
 mod pswincom_push;
 mod pswincom_wire;

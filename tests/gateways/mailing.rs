@@ -1,0 +1,553 @@
+//! SMS mailings on the embedded store, end to end on loopback: every
+//! recipient once with its own text, reports matched whoever wins the
+//! race, STOP replies, crashes mid-send, pause and cancel, bad input, and
+//! the store file's schema.
+#![cfg(all(
+    feature = "sqlite",
+    feature = "receiver",
+    feature = "testing",
+    feature = "intelecom",
+    feature = "pswincom"
+))]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_comms::intelecom::Intelecom;
+use crm_comms::mailing::{
+    BlockReason, DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Preparer, Recipient,
+    RecipientState, RunEnd, Settlement, Template, read_recipients, reports_into, with_opt_out,
+};
+use crm_comms::pswincom::Pswincom;
+use crm_comms::receiver::{DedupStore, Seen, WebhookReceiver};
+use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+use crm_comms::sms::{Message, SmsProvider};
+use crm_comms::store::StoreErrorKind;
+use crm_comms::store::sqlite::SqliteStore;
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator, PswincomWire};
+use crm_comms::testing::push::PushTarget;
+
+fn recipients(n: usize) -> Vec<Recipient> {
+    (0..n)
+        .map(|i| {
+            Recipient::new(format!("4{i:07}"))
+                .with("firstname", format!("Kari{i}"))
+                .with("city", "Bergen")
+        })
+        .collect()
+}
+
+fn spec() -> MailingSpec {
+    MailingSpec::new("test", "Hei {firstname} i {city}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap())
+}
+
+async fn create(store: &SqliteStore, spec: &MailingSpec, list: &[Recipient]) -> i64 {
+    let opted_out = store.opted_out().await.unwrap();
+    let mut p = Preparer::new(spec, &opted_out);
+    let mut prepared = list
+        .iter()
+        .map(|r| p.prepare(r))
+        .collect::<Vec<_>>()
+        .into_iter();
+    store.create(spec, &mut prepared).await.unwrap()
+}
+
+/// A receiver on loopback whose delivery reports go into `store`, with
+/// `STOPP`/`STOP` putting senders on its opt-out list.
+async fn receiver(store: &SqliteStore) -> String {
+    let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+    let router = with_opt_out(
+        InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) }),
+        outbox.clone(),
+        &["STOPP", "STOP"],
+        |_| {},
+    )
+    .unwrap();
+    let receiver = WebhookReceiver::builder(router, reports_into(outbox, |_| {}))
+        .dedup(store.clone())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(receiver.serve(listener));
+    base
+}
+
+fn intelecom(emu: &IntelecomEmulator) -> Intelecom {
+    Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+async fn wait_for(store: &SqliteStore, id: i64, state: RecipientState, n: u64) {
+    for _ in 0..500 {
+        if store.stats(id).await.unwrap().count(state) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// 1,000 personalised texts through Intelecom, the emulator pushing each
+/// report the moment it accepts (before the send's answer is back), on a
+/// multi-thread runtime: every recipient is accepted once, with its own
+/// text, in 10 requests, and every report is matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn intelecom_mailing_sends_each_text_once_and_matches_every_report() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let base = receiver(&store).await;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{base}/intelecom/dr")),
+        ie::PushFormat::Json,
+    );
+    let id = create(&store, &spec(), &recipients(1000)).await;
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
+    let (end, progress) = runner.run(id).await.unwrap();
+    assert_eq!(end, RunEnd::Finished);
+    assert_eq!(progress.accepted, 1000);
+    let got = emu.acceptances();
+    assert_eq!(got.len(), 1000);
+    assert!(got.values().all(|n| *n == 1), "a recipient accepted twice");
+    let requests = emu.received();
+    assert_eq!(requests.len(), 10, "100 personalised texts per request");
+    let texts: HashSet<&String> = requests.iter().flat_map(|r| &r.request.contents).collect();
+    assert!(texts.contains(&"Hei Kari417 i Bergen!".to_owned()));
+    assert_eq!(texts.len(), 1000);
+    wait_for(&store, id, RecipientState::Delivered, 1000).await;
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Delivered), 1000, "{stats:?}");
+    assert_eq!(stats.unmatched_reports, 0);
+    assert!(stats.is_finished());
+}
+
+/// PSWinCom's reports carry only the gateway's `REF`, which the store
+/// learns when the send settles: reports that arrive first are kept and
+/// applied then. 100 % matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pswincom_reports_before_the_answer_are_kept_and_applied() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let base = receiver(&store).await;
+    let emu = PswincomEmulator::start(PswincomWire::new("crm", "pw"))
+        .await
+        .unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{base}/pswincom/dr")),
+        pe::PushFormat::Xml,
+    );
+    let provider = Pswincom::builder()
+        .url(emu.base_url())
+        .dangerous_allow_http()
+        .no_failover()
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    let id = create(&store, &spec(), &recipients(500)).await;
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(provider));
+    assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Finished);
+    assert_eq!(emu.received().len(), 5);
+    let numbers: Vec<String> = emu
+        .received()
+        .iter()
+        .flat_map(|r| r.request.messages.iter().map(|m| m.receiver.clone()))
+        .collect();
+    assert_eq!(numbers.iter().collect::<HashSet<_>>().len(), 500);
+    assert_eq!(numbers.len(), 500, "a recipient sent twice");
+    wait_for(&store, id, RecipientState::Delivered, 500).await;
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Delivered), 500, "{stats:?}");
+    assert_eq!(stats.unmatched_reports, 0);
+}
+
+/// "STOPP" from a number puts it on the opt-out list; the next mailing
+/// blocks it with the reason, and the redelivered MO is handled once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_reply_blocks_the_number_in_the_next_mailing() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let base = receiver(&store).await;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let target = PushTarget::new(format!("{base}/intelecom/mo"));
+    let mo = ie::PushedMo {
+        message_id: "mo-1".into(),
+        short_number: "1960".into(),
+        originator: "+4740000007".into(),
+        content: "Stopp".into(),
+        command: None,
+        session_id: None,
+    };
+    for _ in 0..2 {
+        let r = emu
+            .push_mos(&target, &ie::PushFormat::Json, std::slice::from_ref(&mo))
+            .await;
+        assert!(r.delivered, "{r:?}");
+    }
+    assert!(store.opted_out().await.unwrap().contains("+4740000007"));
+    let spec = spec();
+    let opted_out = store.opted_out().await.unwrap();
+    let mut p = Preparer::new(&spec, &opted_out);
+    let list = recipients(10);
+    let prepared: Vec<_> = list.iter().map(|r| p.prepare(r)).collect();
+    assert_eq!(prepared[7].blocked, Some(BlockReason::OptedOut));
+    assert_eq!(prepared.iter().filter(|p| p.blocked.is_some()).count(), 1);
+}
+
+/// Recipients in flight when the sender died (the gateway took them, no
+/// answer was written): with no duplicate check they end unknown and are
+/// never resent; the rest of the mailing is sent once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_mid_request_leaves_unknown_never_resent() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let provider = intelecom(&emu);
+    let id = create(&store, &spec(), &recipients(250)).await;
+    crash_after_sending(&store, &provider, id, 40).await;
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(provider))
+        .lease(Duration::from_millis(200));
+    assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Finished);
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Unknown), 40, "{stats:?}");
+    assert_eq!(stats.count(RecipientState::Accepted), 210);
+    assert!(emu.acceptances().values().all(|n| *n == 1));
+    assert_eq!(emu.acceptances().len(), 250);
+}
+
+/// The same crash with Puzzel's duplicate check on: the unknown ones are
+/// resent with the same client reference, the gateway refuses them as
+/// duplicates (status 25), and they count as accepted. Nothing unknown,
+/// nothing sent twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_duplicate_check_a_crash_leaves_nothing_unknown() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    emu.set_duplicate_check(true);
+    let provider = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .duplicate_check(true)
+        .build()
+        .unwrap();
+    let id = create(&store, &spec(), &recipients(250)).await;
+    crash_after_sending(&store, &provider, id, 40).await;
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(provider))
+        .lease(Duration::from_millis(200));
+    assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Finished);
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Unknown), 0, "{stats:?}");
+    assert_eq!(stats.count(RecipientState::Accepted), 250);
+    assert!(emu.acceptances().values().all(|n| *n == 1));
+    let rows = store.rows(id, 0, 1000).await.unwrap();
+    let resent = rows
+        .iter()
+        .filter(|r| r.reason.as_deref().is_some_and(|r| r.contains("duplicate")))
+        .count();
+    assert_eq!(resent, 40);
+}
+
+/// What a sender killed mid-request leaves: `n` recipients claimed, written
+/// down as sending and taken by the gateway, with no answer settled.
+async fn crash_after_sending(store: &SqliteStore, provider: &dyn SmsProvider, id: i64, n: usize) {
+    let lease = Duration::from_millis(200);
+    let claimed = store.claim(id, "dead", n, lease).await.unwrap();
+    let sending = store.mark_sending(&claimed, lease).await.unwrap();
+    assert_eq!(sending.len(), n);
+    let messages: Vec<Message> = sending
+        .iter()
+        .map(|c| {
+            Message::builder()
+                .to(c.number.parse().unwrap())
+                .text(c.text.clone())
+                .client_reference(c.client_reference.clone())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let reports = provider.send_each(&messages).await;
+    assert!(reports.iter().all(|r| r.all_accepted()));
+    tokio::time::sleep(lease * 2).await;
+}
+
+/// A late writer is fenced: once a claim expired and was taken again, the
+/// first owner's settlement changes nothing.
+#[tokio::test]
+async fn a_late_writer_cannot_overwrite_the_next_owner() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let id = create(&store, &spec(), &recipients(1)).await;
+    let short = Duration::from_millis(50);
+    let first = store.claim(id, "a", 1, short).await.unwrap();
+    tokio::time::sleep(short * 2).await;
+    assert_eq!(store.recover(id, false).await.unwrap().reclaimed, 1);
+    let second = store
+        .claim(id, "b", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(second[0].attempt, first[0].attempt + 1);
+    // The first owner wakes up: it may no longer mark or settle.
+    assert!(store.mark_sending(&first, short).await.unwrap().is_empty());
+    store
+        .settle(&[(
+            first[0].clone(),
+            Settlement::Failed {
+                reason: "late".into(),
+            },
+        )])
+        .await
+        .unwrap();
+    let sending = store
+        .mark_sending(&second, Duration::from_secs(30))
+        .await
+        .unwrap();
+    store
+        .settle(&[(
+            sending[0].clone(),
+            Settlement::Accepted {
+                reference: Some("g-1".into()),
+                note: None,
+            },
+        )])
+        .await
+        .unwrap();
+    let row = &store.rows(id, 0, 10).await.unwrap()[0];
+    assert_eq!(row.state, RecipientState::Accepted);
+    assert_eq!(row.reference.as_deref(), Some("g-1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_stops_claims_and_cancel_ends_what_was_not_sent() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let id = create(&store, &spec(), &recipients(30)).await;
+    store.set_status(id, MailingStatus::Paused).await.unwrap();
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
+    assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Paused);
+    assert!(
+        store
+            .claim(id, "w", 10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(emu.requests_seen(), 0);
+    store
+        .set_status(id, MailingStatus::Cancelled)
+        .await
+        .unwrap();
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Cancelled), 30);
+    assert!(stats.is_finished());
+    let e = store
+        .set_status(id, MailingStatus::Active)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Invalid);
+}
+
+#[test]
+fn recipients_are_blocked_with_their_reason_and_counted_in_the_dry_run() {
+    let spec = spec();
+    let list = vec![
+        Recipient::new("41000001")
+            .with("firstname", "Kari")
+            .with("city", "Oslo"),
+        Recipient::new("41000001")
+            .with("firstname", "Kari")
+            .with("city", "Oslo"),
+        Recipient::new("not a number")
+            .with("firstname", "Ola")
+            .with("city", "Oslo"),
+        Recipient::new("41000002").with("firstname", "Per"),
+        Recipient::new("41000003")
+            .with("firstname", " ")
+            .with("city", "Oslo"),
+        Recipient::new("41000004")
+            .with("firstname", "Åse 😀")
+            .with("city", "Oslo"),
+        Recipient::new("41000005")
+            .with("firstname", "Kari")
+            .with("city", "Oslo"),
+    ];
+    let opted_out: HashSet<String> = ["+4741000005".to_owned()].into();
+    let mut p = Preparer::new(&spec, &opted_out);
+    let prepared: Vec<_> = list.iter().map(|r| p.prepare(r)).collect();
+    let reasons: Vec<Option<String>> = prepared
+        .iter()
+        .map(|p| p.blocked.as_ref().map(ToString::to_string))
+        .collect();
+    assert_eq!(reasons[0], None);
+    assert_eq!(
+        reasons[1].as_deref(),
+        Some("duplicate number (one message per number)")
+    );
+    assert!(
+        reasons[2]
+            .as_deref()
+            .unwrap()
+            .starts_with("invalid number: ")
+    );
+    assert_eq!(reasons[3].as_deref(), Some("no value for {city}"));
+    assert_eq!(reasons[4].as_deref(), Some("no value for {firstname}"));
+    assert_eq!(reasons[5], None);
+    assert_eq!(reasons[6].as_deref(), Some("on the opt-out list"));
+    let mut dry = DryRun::default();
+    prepared.iter().for_each(|x| dry.add(x));
+    assert_eq!((dry.ready, dry.gsm7, dry.ucs2, dry.parts), (2, 1, 1, 2));
+    assert_eq!(dry.blocked.iter().map(|(_, n)| n).sum::<u64>(), 5);
+    assert_eq!(prepared[5].text, "Hei Åse 😀 i Oslo!");
+}
+
+#[test]
+fn bad_csv_is_refused_naming_the_line_or_column() {
+    let t: Template = "Hei {firstname}".parse().unwrap();
+    let err = |csv: &str| read_recipients(csv.as_bytes(), &t).unwrap_err().to_string();
+    assert_eq!(
+        err("name,firstname\nx,y\n"),
+        "recipients: line 1: no `number` column (columns: name, firstname)"
+    );
+    assert_eq!(
+        err("number,firstname\n+4741000001,Kari\n+4741000002\n"),
+        "recipients: line 3: 1 fields, but the header has 2"
+    );
+    assert_eq!(
+        err("number\n+4741000001\n"),
+        "recipients: line 1: the template's {firstname} has no column (columns: number)"
+    );
+    let bad_utf8 = b"number,firstname\n+4741000001,K\xffari\n";
+    assert_eq!(
+        read_recipients(&bad_utf8[..], &t).unwrap_err().to_string(),
+        "recipients: line 2: not UTF-8"
+    );
+    assert_eq!(
+        "Hei {first name}"
+            .parse::<Template>()
+            .unwrap_err()
+            .to_string(),
+        "template: invalid variable name `{first name}` at offset 4 (1-32 characters from a-z, 0-9, _ and ?)"
+    );
+    assert_eq!(
+        "Hei }".parse::<Template>().unwrap_err().to_string(),
+        "template: the `}` at offset 4 has no opening `{` (write `}}` for a brace)"
+    );
+}
+
+#[tokio::test]
+async fn the_store_file_is_versioned_and_foreign_files_are_refused() {
+    let dir = std::env::temp_dir().join(format!("crm-comms-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A new file gets the current schema; reopened, it keeps its data.
+    let path = dir.join("crm.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), 1);
+        create(&store, &spec(), &recipients(3)).await;
+        assert_eq!(
+            store.begin("dr:1", Duration::from_secs(60)).await.unwrap(),
+            Seen::New
+        );
+        store.finish("dr:1", true).await.unwrap();
+    }
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.stats(1).await.unwrap().total(), 3);
+        // Dedup survives the restart.
+        assert_eq!(
+            store.begin("dr:1", Duration::from_secs(60)).await.unwrap(),
+            Seen::Done
+        );
+    }
+    // A newer schema than this build knows.
+    sqlx_exec(
+        &path,
+        "UPDATE crm_comms_meta SET value = '7' WHERE key = 'schema_version'",
+    )
+    .await;
+    let e = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Schema);
+    assert_eq!(
+        e.to_string(),
+        "store: the store was written by a newer crm-comms (schema version 7; this build knows up to 1)"
+    );
+    // Another application's SQLite file.
+    let other = dir.join("other.db");
+    let _ = std::fs::remove_file(&other);
+    sqlx_exec(&other, "CREATE TABLE contacts (id INTEGER)").await;
+    let e = SqliteStore::open(&other).await.unwrap_err();
+    assert!(e.is_schema());
+    assert_eq!(
+        e.to_string(),
+        "store: the file is not a crm-comms store (it has other tables: contacts)"
+    );
+    // Not a database at all.
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "this is not a database, just some text ".repeat(100)).unwrap();
+    let e = SqliteStore::open(&text).await.unwrap_err();
+    assert!(e.is_schema(), "{e}");
+    assert_eq!(e.to_string(), "store: the file is not a SQLite database");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain connection to tamper with a file (the `sqlite3` command is not
+/// on every machine).
+async fn sqlx_exec(path: &std::path::Path, sql: &str) {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+        "sqlite://{}?mode=rwc",
+        path.display()
+    ))
+    .unwrap();
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_report_for_an_unknown_recipient_turns_it_delivered() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let id = create(&store, &spec(), &recipients(1)).await;
+    let c = store
+        .claim(id, "w", 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let s = store
+        .mark_sending(&c, Duration::from_secs(5))
+        .await
+        .unwrap();
+    store
+        .settle(&[(
+            s[0].clone(),
+            Settlement::Unknown {
+                reason: "timeout".into(),
+            },
+        )])
+        .await
+        .unwrap();
+    let mut dr = crm_comms::sms::DeliveryReceipt::new(
+        "intelecom",
+        "760000000001",
+        crm_comms::sms::DeliveryState::Delivered,
+        "0",
+    );
+    dr.client_reference = Some(c[0].client_reference.clone());
+    store.apply_report(&dr).await.unwrap();
+    let row = &store.rows(id, 0, 1).await.unwrap()[0];
+    assert_eq!(row.state, RecipientState::Delivered);
+}
