@@ -781,3 +781,183 @@ async fn the_receiver_reports_malformed_entries_and_stops_cleanly() {
     assert!(!err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Kills `crm-comms mailing send` with SIGKILL at random points of a
+/// mailing, runs it again each time, then to the end; returns what the
+/// emulator and the store show. `CRM_COMMS_CRASH_KILLS` and
+/// `CRM_COMMS_CRASH_RECIPIENTS` set the size (CI: 5 kills of 10,000
+/// recipients; `scripts/crash.sh`: 50).
+async fn crash_run(duplicate_check: bool) {
+    use crm_comms::mailing::{Outbox, RecipientState};
+    use crm_comms::store::sqlite::SqliteStore;
+
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let kills = env("CRM_COMMS_CRASH_KILLS", 5);
+    let n = env("CRM_COMMS_CRASH_RECIPIENTS", 10_000);
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    emu.set_duplicate_check(duplicate_check);
+    let settings = temp_file(
+        "sms.toml",
+        &format!(
+            "provider = \"intelecom\"\nservice_id = \"1000\"\nuser_name = \"crm\"\npassword = \"pw\"\ndefault_country = \"NO\"\nbase_url = \"{}\"\nallow_insecure_http = true\nduplicate_check = {duplicate_check}\n",
+            emu.base_url()
+        ),
+    );
+    let mut csv = String::from("number,firstname\n");
+    for i in 0..n {
+        csv.push_str(&format!("4{i:07},Kari{i}\n"));
+    }
+    let recipients = settings.with_file_name("recipients.csv");
+    std::fs::write(&recipients, csv).unwrap();
+    let db = settings.with_file_name("crm.db");
+    let (s, r, d) = (
+        settings.to_str().unwrap().to_owned(),
+        recipients.to_str().unwrap().to_owned(),
+        db.to_str().unwrap().to_owned(),
+    );
+    let o = run(&[
+        "mailing",
+        "create",
+        "--store",
+        &d,
+        "--settings",
+        &s,
+        "--recipients",
+        &r,
+        "--text",
+        "Hei {firstname}, dette er et tilbud",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().next(), Some("mailing 1 created"));
+    let send_args = [
+        "mailing",
+        "send",
+        "--store",
+        &d,
+        "--settings",
+        &s,
+        "--id",
+        "1",
+        "--lease",
+        "0.5",
+    ];
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let mut in_flight_at_kills = 0u64;
+    let mut killed = 0;
+    for _ in 0..kills {
+        let args: Vec<String> = send_args.iter().map(|s| (*s).to_owned()).collect();
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until this run is sending (the debug binary takes a while
+        // to start), then kill it at a random point.
+        let before = progress(&db).await;
+        for _ in 0..1000 {
+            if child.try_wait().unwrap().is_some() || progress(&db).await > before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(random(300))).await;
+        if child.try_wait().unwrap().is_some() {
+            break; // finished before the kill
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        killed += 1;
+        let store = SqliteStore::open(&db).await.unwrap();
+        let stats = store.stats(1).await.unwrap();
+        in_flight_at_kills += stats.count(RecipientState::Sending);
+        if std::env::var_os("CRM_COMMS_CRASH_VERBOSE").is_some() {
+            println!(
+                "after kill {killed}: {}",
+                crm_comms::mailing::summary(&stats)
+            );
+        }
+    }
+    let o = run(&send_args).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store = SqliteStore::open(&db).await.unwrap();
+    let stats = store.stats(1).await.unwrap();
+    let accepted_by_emulator = emu.acceptances();
+    let twice = accepted_by_emulator.values().filter(|c| **c > 1).count();
+    let unknown = stats.count(RecipientState::Unknown);
+    println!(
+        "crash figures: duplicate_check={duplicate_check} recipients={n} kills={killed} \
+         in_flight_at_kills={in_flight_at_kills} accepted={} unknown={unknown} \
+         accepted_twice_by_gateway={twice} gateway_acceptances={}",
+        stats.count(RecipientState::Accepted),
+        accepted_by_emulator.len()
+    );
+    assert!(stats.is_finished(), "{stats:?}");
+    assert_eq!(twice, 0, "a recipient was accepted twice by the gateway");
+    assert!(
+        unknown <= in_flight_at_kills,
+        "unknown {unknown} > in flight at the kills {in_flight_at_kills}"
+    );
+    if duplicate_check {
+        assert_eq!(unknown, 0, "{stats:?}");
+    }
+    assert_eq!(
+        stats.count(RecipientState::Accepted) + unknown,
+        n as u64,
+        "{stats:?}"
+    );
+    // Every recipient the store calls accepted, the gateway took; what
+    // else it took is among the unknown ones.
+    let rows = store.rows(1, 0, n + 1).await.unwrap();
+    for row in rows.iter().filter(|r| r.state == RecipientState::Accepted) {
+        assert!(
+            accepted_by_emulator.contains_key(&row.number),
+            "{} accepted in the store, not by the gateway",
+            row.number
+        );
+    }
+    let taken = accepted_by_emulator.len() as u64;
+    let accepted = stats.count(RecipientState::Accepted);
+    assert!(taken >= accepted && taken <= accepted + unknown);
+}
+
+/// Recipients the store has settled or has in flight.
+async fn progress(db: &std::path::Path) -> u64 {
+    use crm_comms::mailing::{Outbox, RecipientState};
+    let store = crm_comms::store::sqlite::SqliteStore::open(db)
+        .await
+        .unwrap();
+    let stats = store.stats(1).await.unwrap();
+    stats.total() - stats.count(RecipientState::Pending)
+}
+
+/// The crash test with Puzzel's duplicate check off: unknown only for what
+/// was in flight, never accepted twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn mailing_send_killed_at_random_never_sends_twice() {
+    crash_run(false).await;
+}
+
+/// With the duplicate check on: nothing ends unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn mailing_send_killed_with_the_duplicate_check_leaves_nothing_unknown() {
+    crash_run(true).await;
+}
