@@ -9,7 +9,12 @@
 //! 4. a test SMS through `PSWinCom`'s XML API (a loopback emulator), with
 //!    Norwegian and Unicode text and the request as the gateway saw it;
 //! 5. the webhook receiver: a message sent, its delivery report pushed back
-//!    and matched to it, and incoming SMS routed by the "SMS endpoint" code.
+//!    and matched to it, and incoming SMS routed by the "SMS endpoint" code;
+//! 6. an SMS mailing on the embedded store (a SQLite file in a temporary
+//!    folder): personalised texts to a CSV of recipients (two blocked, with
+//!    the reason), sent in one request, each delivery report matched to its
+//!    recipient, a "STOPP" reply putting its sender on the opt-out list,
+//!    and the per-recipient export.
 //!
 //! Run with `cargo run --example quickstart --all-features`.
 
@@ -32,6 +37,113 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sms().await?;
     pswincom().await?;
     receiver().await?;
+    mailing().await?;
+    Ok(())
+}
+
+async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+
+    use crm_comms::mailing::{
+        MailingRunner, MailingSpec, Outbox, Preparer, RecipientState, read_recipients,
+        reports_into, summary, with_opt_out, write_rows,
+    };
+    use crm_comms::receiver::WebhookReceiver;
+    use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+    use crm_comms::store::sqlite::SqliteStore;
+    use crm_comms::testing::intelecom_emulator::{PushFormat, PushedMo};
+    use crm_comms::testing::push::PushTarget;
+
+    println!("\n== An SMS mailing on the embedded store (SQLite file, loopback gateway)");
+    let dir = std::env::temp_dir().join(format!("crm-comms-quickstart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = SqliteStore::open(dir.join("crm.db")).await?;
+    let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+
+    // The webhook receiver: reports go into the store, STOPP/STOP replies
+    // onto its opt-out list; dedup is in the same file (survives restarts).
+    let router = with_opt_out(
+        InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) }),
+        outbox.clone(),
+        &["STOPP", "STOP"],
+        |m| {
+            println!(
+                "opt-out from {:?}: {:?}",
+                m.from.map(|n| n.e164().to_owned()),
+                m.message.text
+            );
+        },
+    )?;
+    let receiver = WebhookReceiver::builder(router, reports_into(outbox.clone(), |_| {}))
+        .dedup(store.clone())
+        .build()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(receiver.serve(listener));
+
+    // The gateway, pushing each delivery report the moment it accepts.
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "s3cret")).await?;
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{base}/intelecom/dr")),
+        PushFormat::Json,
+    );
+    let provider = crm_comms::intelecom::Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "s3cret")
+        .build()?;
+
+    // The mailing: a template and a CSV of recipients.
+    let spec = MailingSpec::new(
+        "Julekampanje",
+        "Hei {firstname}! 20 % på alt i {city} i dag.".parse()?,
+    )
+    .with_default_country("NO".parse()?);
+    let csv = "number,firstname,city\n41000001,Kari,Bergen\n41000002,Ola,Oslo\n41000001,Kari,Bergen\n41000003,Per,\n+46 70 123 45 67,Åsa,Malmö\n";
+    let recipients = read_recipients(csv.as_bytes(), &spec.template)?;
+    let opted_out = outbox.opted_out().await?;
+    let mut preparer = Preparer::new(&spec, &opted_out);
+    let prepared: Vec<_> = recipients.iter().map(|r| preparer.prepare(r)).collect();
+    let id = outbox.create(&spec, &mut prepared.into_iter()).await?;
+
+    let runner = MailingRunner::new(outbox.clone(), Arc::new(provider));
+    let (end, progress) = runner.run(id).await?;
+    println!(
+        "run: {end:?}, {} accepted in {} request(s)",
+        progress.accepted,
+        emu.requests_seen()
+    );
+    for _ in 0..100 {
+        if store.stats(id).await?.count(RecipientState::Delivered) == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    println!("status: {}", summary(&store.stats(id).await?));
+
+    // Kari answers STOPP: she is on the opt-out list for the next mailing.
+    let stop = PushedMo {
+        message_id: "mo-77".into(),
+        short_number: "1960".into(),
+        originator: "+4741000001".into(),
+        content: "STOPP".into(),
+        command: None,
+        session_id: None,
+    };
+    emu.push_mos(
+        &PushTarget::new(format!("{base}/intelecom/mo")),
+        &PushFormat::Json,
+        &[stop],
+    )
+    .await;
+    println!("opted out: {:?}", outbox.opted_out().await?);
+
+    println!("export:");
+    let mut out = Vec::new();
+    write_rows(&mut out, &store.rows(id, 0, 100).await?, true)?;
+    print!("{}", String::from_utf8_lossy(&out));
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -131,7 +131,7 @@ async fn intelecom_mailing_sends_each_text_once_and_matches_every_report() {
     assert!(stats.is_finished());
 }
 
-/// PSWinCom's reports carry only the gateway's `REF`, which the store
+/// `PSWinCom`'s reports carry only the gateway's `REF`, which the store
 /// learns when the send settles: reports that arrive first are kept and
 /// applied then. 100 % matched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -280,7 +280,7 @@ async fn crash_after_sending(store: &SqliteStore, provider: &dyn SmsProvider, id
         })
         .collect();
     let reports = provider.send_each(&messages).await;
-    assert!(reports.iter().all(|r| r.all_accepted()));
+    assert!(reports.iter().all(crm_comms::sms::SendReport::all_accepted));
     tokio::time::sleep(lease * 2).await;
 }
 
@@ -364,7 +364,7 @@ async fn pause_stops_claims_and_cancel_ends_what_was_not_sent() {
 #[test]
 fn recipients_are_blocked_with_their_reason_and_counted_in_the_dry_run() {
     let spec = spec();
-    let list = vec![
+    let list = [
         Recipient::new("41000001")
             .with("firstname", "Kari")
             .with("city", "Oslo"),
@@ -408,7 +408,9 @@ fn recipients_are_blocked_with_their_reason_and_counted_in_the_dry_run() {
     assert_eq!(reasons[5], None);
     assert_eq!(reasons[6].as_deref(), Some("on the opt-out list"));
     let mut dry = DryRun::default();
-    prepared.iter().for_each(|x| dry.add(x));
+    for x in &prepared {
+        dry.add(x);
+    }
     assert_eq!((dry.ready, dry.gsm7, dry.ucs2, dry.parts), (2, 1, 1, 2));
     assert_eq!(dry.blocked.iter().map(|(_, n)| n).sum::<u64>(), 5);
     assert_eq!(prepared[5].text, "Hei Åse 😀 i Oslo!");
