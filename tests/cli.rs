@@ -863,9 +863,8 @@ async fn crash_run(duplicate_check: bool) {
     let mut in_flight_at_kills = 0u64;
     let mut killed = 0;
     for _ in 0..kills {
-        let args: Vec<String> = send_args.iter().map(|s| (*s).to_owned()).collect();
         let mut child = Command::new(BIN)
-            .args(&args)
+            .args(&send_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
