@@ -864,7 +864,7 @@ async fn crash_run(duplicate_check: bool) {
     let mut killed = 0;
     for _ in 0..kills {
         let mut child = Command::new(BIN)
-            .args(&send_args)
+            .args(send_args.iter())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
