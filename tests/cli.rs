@@ -837,7 +837,7 @@ async fn crash_run(duplicate_check: bool) {
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().next(), Some("mailing 1 created"));
-    let send_args = [
+    let mut owned: Vec<String> = [
         "mailing",
         "send",
         "--store",
@@ -848,7 +848,22 @@ async fn crash_run(duplicate_check: bool) {
         "1",
         "--lease",
         "0.5",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // A paced mailing in small claims lasts long enough for many kills
+    // (scripts/crash.sh).
+    for (var, flags) in [
+        ("CRM_COMMS_CRASH_RATE", &["--rate", "--per", "messages"][..]),
+        ("CRM_COMMS_CRASH_BATCH", &["--batch"][..]),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            owned.push(flags[0].to_owned());
+            owned.push(v);
+            owned.extend(flags[1..].iter().map(|f| (*f).to_owned()));
+        }
+    }
+    let send_args: Vec<&str> = owned.iter().map(String::as_str).collect();
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -866,7 +881,7 @@ async fn crash_run(duplicate_check: bool) {
         let mut child = Command::new(BIN)
             .args(send_args.iter())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         // Wait until this run is sending (the debug binary takes a while
@@ -879,8 +894,15 @@ async fn crash_run(duplicate_check: bool) {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(random(300))).await;
-        if child.try_wait().unwrap().is_some() {
-            break; // finished before the kill
+        if let Some(status) = child.try_wait().unwrap() {
+            // Finished before the kill: only ever with success.
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            assert!(status.success(), "the send failed: {err}");
+            break;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -895,7 +917,8 @@ async fn crash_run(duplicate_check: bool) {
             );
         }
     }
-    let o = run(&send_args).await;
+    // The rest, unpaced.
+    let o = run(&send_args[..10]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let store = SqliteStore::open(&db).await.unwrap();
     let stats = store.stats(1).await.unwrap();

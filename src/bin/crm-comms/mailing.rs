@@ -96,6 +96,9 @@ pub(crate) enum MailingCommand {
         /// Return at once when the send time or window has not come.
         #[arg(long)]
         no_wait: bool,
+        /// Recipients claimed at a time (default: four gateway batches).
+        #[arg(long)]
+        batch: Option<usize>,
     },
     /// Counts per state.
     Status(MailingArg),
@@ -273,6 +276,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             per,
             lease,
             no_wait,
+            batch,
         } => {
             let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
             settings.validate().map_err(|e| fail(exit::SETTINGS, e))?;
@@ -300,6 +304,9 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             let mut runner = MailingRunner::new(outbox.clone() as Arc<dyn Outbox>, provider)
                 .lease(lease)
                 .wait_for_window(!no_wait);
+            if let Some(n) = batch {
+                runner = runner.batch(n);
+            }
             if let Some(r) = rate {
                 runner = runner.pace(match per {
                     PaceUnit::Parts => Pace::Parts(r),
