@@ -803,6 +803,11 @@ async fn crash_run(duplicate_check: bool) {
         .await
         .unwrap();
     emu.set_duplicate_check(duplicate_check);
+    // A real gateway's round trip, so kills also land while requests are
+    // out.
+    emu.set_latency(std::time::Duration::from_millis(
+        env("CRM_COMMS_CRASH_LATENCY_MS", 50) as u64,
+    ));
     let settings = temp_file(
         "sms.toml",
         &format!(

@@ -26,6 +26,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::rows::{
+    client_reference, parse_client_reference, receipt_state, report_effect, settlement_row,
+};
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
@@ -34,7 +37,7 @@ use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement
 use crate::mailing::{SendWindow, Template};
 use crate::phone::{DefaultCountry, PhoneNumber};
 use crate::sms::tracking::{SentRecord, SentStore};
-use crate::sms::{DeliveryReceipt, DeliveryState, Priority, Sender};
+use crate::sms::{DeliveryReceipt, Priority, Sender};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -71,7 +74,6 @@ CREATE TABLE recipients (
     retries INTEGER NOT NULL DEFAULT 0,
     lease_until INTEGER,
     worker TEXT,
-    client_ref TEXT NOT NULL UNIQUE,
     gateway_ref TEXT,
     reason TEXT,
     done_at TEXT
@@ -116,6 +118,58 @@ const INSERT_CHUNK: usize = 1000;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+}
+
+/// `[[id, attempt], …]` as JSON, for one set-based statement.
+fn id_attempts(rows: &[Claimed]) -> String {
+    let mut out = String::with_capacity(rows.len() * 16 + 2);
+    out.push('[');
+    for (i, c) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("[{},{}]", c.id, c.attempt));
+    }
+    out.push(']');
+    out
+}
+
+/// Applies the reports kept for row `id` (matched by its client reference
+/// or its gateway reference) and forgets them.
+async fn apply_parked(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    id: i64,
+    client_ref: &str,
+    gateway_ref: Option<&str>,
+) -> Result<(), StoreError> {
+    let parked = sqlx::query(
+        "SELECT id, state, code, description, done_at FROM parked_reports
+         WHERE client_ref = ? OR (? IS NOT NULL AND gateway_ref = ?)
+         ORDER BY id",
+    )
+    .bind(client_ref)
+    .bind(gateway_ref)
+    .bind(gateway_ref)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("applying kept reports"))?;
+    for p in parked {
+        apply_to_row(
+            tx,
+            id,
+            p.get("state"),
+            p.get("code"),
+            p.get("description"),
+            p.get("done_at"),
+        )
+        .await?;
+        sqlx::query("DELETE FROM parked_reports WHERE id = ?")
+            .bind(p.get::<i64, _>("id"))
+            .execute(&mut **tx)
+            .await
+            .map_err(db("applying kept reports"))?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -343,40 +397,6 @@ fn state_of(row: &SqliteRow) -> Result<RecipientState, StoreError> {
     })
 }
 
-/// What a delivery report does to a recipient: its new state and reason.
-fn report_effect(
-    state: &str,
-    code: &str,
-    description: Option<&str>,
-) -> (RecipientState, Option<String>) {
-    let why = || match description {
-        Some(d) if !d.is_empty() => format!("{code} {d}"),
-        _ => code.to_owned(),
-    };
-    match state {
-        "delivered" => (RecipientState::Delivered, None),
-        "failed" | "expired" => (
-            RecipientState::Failed,
-            Some(format!("delivery report: {state} ({})", why())),
-        ),
-        // A report in a state this crate does not know: the recipient
-        // stays accepted, the code is kept as its reason.
-        _ => (
-            RecipientState::Accepted,
-            Some(format!("delivery report: unknown state ({})", why())),
-        ),
-    }
-}
-
-fn receipt_state(state: DeliveryState) -> &'static str {
-    match state {
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Failed { .. } => "failed",
-        DeliveryState::Expired => "expired",
-        _ => "unknown",
-    }
-}
-
 /// Applies a report to row `id` (whose state allows it).
 async fn apply_to_row(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
@@ -428,17 +448,15 @@ impl Outbox for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
-        let mut seq: i64 = 0;
         loop {
             let chunk: Vec<Prepared> = (&mut *recipients).take(INSERT_CHUNK).collect();
             if chunk.is_empty() {
                 break;
             }
             let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-                "INSERT INTO recipients (mailing, line, number, text, encoding, parts, state, client_ref, reason) ",
+                "INSERT INTO recipients (mailing, line, number, text, encoding, parts, state, reason) ",
             );
             q.push_values(&chunk, |mut b, p| {
-                seq += 1;
                 let (state, reason) = match &p.blocked {
                     None => (RecipientState::Pending, None),
                     Some(r) => (RecipientState::Blocked, Some(r.to_string())),
@@ -450,7 +468,6 @@ impl Outbox for SqliteStore {
                     .push_bind(p.encoding.to_string())
                     .push_bind(i64::from(p.parts))
                     .push_bind(state.as_str())
-                    .push_bind(format!("crm{id}-{seq}"))
                     .push_bind(reason);
             });
             q.build()
@@ -533,7 +550,7 @@ impl Outbox for SqliteStore {
                 SELECT r.id FROM recipients r JOIN mailings m ON m.id = r.mailing
                 WHERE r.mailing = ? AND r.state = 'pending' AND m.status = 'active'
                 ORDER BY r.id LIMIT ?)
-             RETURNING id, attempt, number, text, parts, client_ref, resend, retries",
+             RETURNING id, mailing, attempt, number, text, parts, resend, retries",
         )
         .bind(now_ms() + ms(lease))
         .bind(worker)
@@ -551,7 +568,7 @@ impl Outbox for SqliteStore {
                 number: r.get("number"),
                 text: r.get("text"),
                 parts: r.get::<i64, _>("parts") as u32,
-                client_reference: r.get("client_ref"),
+                client_reference: client_reference(r.get("mailing"), r.get("id")),
                 resend: r.get::<i64, _>("resend") != 0,
                 retries: r.get("retries"),
             })
@@ -565,124 +582,105 @@ impl Outbox for SqliteStore {
         rows: &[Claimed],
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.write().await?;
-        let until = now_ms() + ms(lease);
-        let mut ours = Vec::with_capacity(rows.len());
-        for c in rows {
-            let n = sqlx::query(
-                "UPDATE recipients SET state = 'sending', lease_until = ?
-                 WHERE id = ? AND attempt = ? AND state = 'claimed'",
-            )
-            .bind(until)
-            .bind(c.id)
-            .bind(c.attempt)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("marking recipients as sending"))?
-            .rows_affected();
-            if n == 1 {
-                ours.push(c.clone());
-            }
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut tx = self.write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE recipients SET state = 'sending', lease_until = ?
+             WHERE (id, attempt) IN (
+                SELECT value ->> 0, value ->> 1 FROM json_each(?))
+               AND state = 'claimed'
+             RETURNING id",
+        )
+        .bind(now_ms() + ms(lease))
+        .bind(id_attempts(rows))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("marking recipients as sending"))?;
         tx.commit()
             .await
             .map_err(db("marking recipients as sending"))?;
-        Ok(ours)
+        let ours: HashSet<i64> = ids.into_iter().collect();
+        Ok(rows
+            .iter()
+            .filter(|c| ours.contains(&c.id))
+            .cloned()
+            .collect())
     }
 
     async fn extend(&self, rows: &[Claimed], lease: Duration) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        let until = now_ms() + ms(lease);
-        for c in rows {
-            sqlx::query(
-                "UPDATE recipients SET lease_until = ?
-                 WHERE id = ? AND attempt = ? AND state IN ('claimed', 'sending')",
-            )
-            .bind(until)
-            .bind(c.id)
-            .bind(c.attempt)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("extending leases"))?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE recipients SET lease_until = ?
+             WHERE (id, attempt) IN (
+                SELECT value ->> 0, value ->> 1 FROM json_each(?))
+               AND state IN ('claimed', 'sending')",
+        )
+        .bind(now_ms() + ms(lease))
+        .bind(id_attempts(rows))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("extending leases"))?;
         tx.commit().await.map_err(db("extending leases"))
     }
 
     async fn settle(&self, results: &[(Claimed, Settlement)]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(c, s)| {
+                let (state, reference, reason, retry) = settlement_row(s);
+                serde_json::json!([
+                    c.id,
+                    c.attempt,
+                    state.as_str(),
+                    reference,
+                    reason,
+                    i64::from(retry)
+                ])
+            })
+            .collect();
         let mut tx = self.write().await?;
+        // One statement for the batch, fenced: only rows still at this
+        // attempt and sending (or turned unknown by a reaper while the
+        // answer was late: the answer knows better).
+        let settled: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "UPDATE recipients SET state = v.state,
+                gateway_ref = COALESCE(v.reference, recipients.gateway_ref),
+                reason = v.reason, lease_until = NULL, worker = NULL,
+                retries = recipients.retries + v.retry, resend = 0
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
+                          value ->> 3 AS reference, value ->> 4 AS reason, value ->> 5 AS retry
+                   FROM json_each(?)) AS v
+             WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+               AND recipients.state IN ('sending', 'unknown')
+             RETURNING recipients.id, recipients.state, recipients.gateway_ref",
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("settling recipients"))?;
         let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
             .fetch_one(&mut *tx)
             .await
             .map_err(db("settling recipients"))?;
-        for (c, s) in results {
-            let (state, reference, reason, retry) = match s {
-                Settlement::Accepted { reference, note } => (
-                    RecipientState::Accepted,
-                    reference.clone(),
-                    note.clone(),
-                    false,
-                ),
-                Settlement::Failed { reason } => {
-                    (RecipientState::Failed, None, Some(reason.clone()), false)
+        if any_parked {
+            let mailing_of: std::collections::HashMap<i64, &Claimed> =
+                results.iter().map(|(c, _)| (c.id, c)).collect();
+            for (id, state, reference) in &settled {
+                if !matches!(state.as_str(), "accepted" | "unknown") {
+                    continue;
                 }
-                Settlement::Unknown { reason } => {
-                    (RecipientState::Unknown, None, Some(reason.clone()), false)
-                }
-                Settlement::Retry { reason } => {
-                    (RecipientState::Pending, None, Some(reason.clone()), true)
-                }
-            };
-            // Fenced: only this attempt's row, still sending (or turned
-            // unknown by a reaper while the answer was late: the answer
-            // knows better).
-            let n = sqlx::query(
-                "UPDATE recipients SET state = ?, gateway_ref = COALESCE(?, gateway_ref),
-                    reason = ?, lease_until = NULL, worker = NULL,
-                    retries = retries + ?, resend = 0
-                 WHERE id = ? AND attempt = ? AND state IN ('sending', 'unknown')",
-            )
-            .bind(state.as_str())
-            .bind(&reference)
-            .bind(&reason)
-            .bind(i64::from(retry))
-            .bind(c.id)
-            .bind(c.attempt)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("settling recipients"))?
-            .rows_affected();
-            if n == 0
-                || !any_parked
-                || !matches!(state, RecipientState::Accepted | RecipientState::Unknown)
-            {
-                continue;
-            }
-            let parked = sqlx::query(
-                "SELECT id, state, code, description, done_at FROM parked_reports
-                 WHERE client_ref = ? OR (? IS NOT NULL AND gateway_ref = ?)
-                 ORDER BY id",
-            )
-            .bind(&c.client_reference)
-            .bind(&reference)
-            .bind(&reference)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("applying kept reports"))?;
-            for p in parked {
-                apply_to_row(
-                    &mut tx,
-                    c.id,
-                    p.get("state"),
-                    p.get("code"),
-                    p.get("description"),
-                    p.get("done_at"),
-                )
-                .await?;
-                sqlx::query("DELETE FROM parked_reports WHERE id = ?")
-                    .bind(p.get::<i64, _>("id"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("applying kept reports"))?;
+                let Some(c) = mailing_of.get(id) else {
+                    continue;
+                };
+                apply_parked(&mut tx, *id, &c.client_reference, reference.as_deref()).await?;
             }
         }
         tx.commit().await.map_err(db("settling recipients"))
@@ -794,7 +792,7 @@ impl Outbox for SqliteStore {
         limit: usize,
     ) -> Result<Vec<RecipientRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, line, number, state, parts, client_ref, gateway_ref, reason, done_at
+            "SELECT id, mailing, line, number, state, parts, gateway_ref, reason, done_at
              FROM recipients WHERE mailing = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(id)
@@ -811,7 +809,7 @@ impl Outbox for SqliteStore {
                     number: r.get("number"),
                     state: state_of(r)?,
                     parts: r.get::<i64, _>("parts") as u32,
-                    client_reference: r.get("client_ref"),
+                    client_reference: client_reference(r.get("mailing"), r.get("id")),
                     reference: r.get("gateway_ref"),
                     reason: r.get("reason"),
                     done_at: r.get("done_at"),
@@ -823,13 +821,14 @@ impl Outbox for SqliteStore {
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
         let mut tx = self.write().await?;
         let mut row = None;
-        if let Some(client) = receipt
+        if let Some((mailing, id)) = receipt
             .client_reference
             .as_deref()
-            .filter(|c| !c.is_empty())
+            .and_then(parse_client_reference)
         {
-            row = sqlx::query("SELECT id, state FROM recipients WHERE client_ref = ?")
-                .bind(client)
+            row = sqlx::query("SELECT id, state FROM recipients WHERE id = ? AND mailing = ?")
+                .bind(id)
+                .bind(mailing)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("matching a report"))?;

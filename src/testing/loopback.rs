@@ -263,6 +263,9 @@ struct Book<W: Wire> {
     received: VecDeque<Received<W::Request>>,
     seen: u64,
     report_target: Option<(PushTarget, W::PushFormat)>,
+    latency: std::time::Duration,
+    /// When each request arrived and how many recipients it carried.
+    arrivals: Vec<(std::time::Instant, usize)>,
 }
 
 struct Core<W: Wire> {
@@ -279,6 +282,8 @@ impl<W: Wire> Core<W> {
         let content_type = content_type(headers);
         let mut book = self.book();
         book.seen += 1;
+        let recipients = W::recipients(&recorded.request);
+        book.arrivals.push((std::time::Instant::now(), recipients));
         if book.received.len() >= MAX_RECORDED {
             book.received.pop_front();
         }
@@ -339,6 +344,8 @@ impl<W: Wire> LoopbackGateway<W> {
                 received: VecDeque::new(),
                 seen: 0,
                 report_target: None,
+                latency: std::time::Duration::ZERO,
+                arrivals: Vec::new(),
             }),
         });
         let app = Router::new()
@@ -388,6 +395,20 @@ impl<W: Wire> LoopbackGateway<W> {
     #[must_use]
     pub fn received(&self) -> Vec<Received<W::Request>> {
         self.core.book().received.iter().cloned().collect()
+    }
+
+    /// From now on, answer every request `latency` after taking it (a real
+    /// gateway's round trip; a scripted [`Fault::Slow`] adds to it).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.core.book().latency = latency;
+    }
+
+    /// When each request arrived (every one since the start, unlike
+    /// [`received`](Self::received)) and how many recipients it carried,
+    /// oldest first: for checking a pace on the wire.
+    #[must_use]
+    pub fn arrivals(&self) -> Vec<(std::time::Instant, usize)> {
+        self.core.book().arrivals.clone()
     }
 
     /// From now on, push a delivery report for every message the gateway
@@ -459,11 +480,14 @@ async fn handle<W: Wire>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = core.book().faults.pop_front();
-    let mut pause = None;
+    let (fault, latency) = {
+        let mut book = core.book();
+        (book.faults.pop_front(), book.latency)
+    };
+    let mut pause = (!latency.is_zero()).then_some(latency);
     let answer_fault = match fault {
         Some(Fault::Slow(late)) => {
-            pause = Some(late);
+            pause = Some(late + latency);
             None
         }
         Some(Fault::Http(status)) => {
