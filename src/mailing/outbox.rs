@@ -129,6 +129,21 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError>;
 
+    /// Claims up to `max` recipients straight into *sending* (for a worker
+    /// that sends them at once): [`claim`](Self::claim) then
+    /// [`mark_sending`](Self::mark_sending) by default; a backend does it
+    /// in one statement.
+    async fn claim_sending(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let claimed = self.claim(id, worker, max, lease).await?;
+        self.mark_sending(&claimed, lease).await
+    }
+
     /// Marks claimed rows *sending*; returns those still this attempt's
     /// (only they may be sent).
     async fn mark_sending(

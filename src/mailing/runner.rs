@@ -80,6 +80,7 @@ pub struct MailingRunner {
     max_retries: u32,
     wait: bool,
     progress: Option<ProgressHook>,
+    last_recover: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for MailingRunner {
@@ -117,6 +118,7 @@ impl MailingRunner {
             max_retries: 5,
             wait: true,
             progress: None,
+            last_recover: std::sync::Mutex::new(None),
         }
     }
 
@@ -182,6 +184,8 @@ impl MailingRunner {
     /// once their lease expires), or the gateway refusing the credentials
     /// (the batch is put back, not failed).
     pub async fn run(&self, id: MailingId) -> Result<(RunEnd, Progress), Error> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+
         let caps = self.provider.capabilities();
         let resend = caps.rejects_duplicates;
         let (spec, _) = self.outbox.mailing(id).await?;
@@ -196,27 +200,24 @@ impl MailingRunner {
         });
         let mut progress = Progress::default();
         let mut backoff = Duration::ZERO;
+        // Batches in flight: while one waits for the gateway, the next is
+        // claimed and written down (the store and the network overlap).
+        let mut in_flight = FuturesUnordered::new();
+        let mut stop: Option<Result<RunEnd, Error>> = None;
         loop {
-            self.outbox.recover(id, resend).await?;
-            let (_, status) = self.outbox.mailing(id).await?;
-            match status {
-                MailingStatus::Paused => return Ok((RunEnd::Paused, progress)),
-                MailingStatus::Cancelled => return Ok((RunEnd::Cancelled, progress)),
-                _ => {}
-            }
-            if let Some(open) = spec.next_opening(Timestamp::now()) {
-                if !self.wait {
-                    return Ok((RunEnd::NotYet(open), progress));
+            while stop.is_none() && in_flight.len() < PIPELINE {
+                match self.next_batch(id, &spec, resend, limiter.as_ref()).await {
+                    Ok(Some(rows)) => in_flight.push(self.send(&spec, rows)),
+                    Ok(None) => break,
+                    Err(end) => stop = Some(end),
                 }
-                let wait = Timestamp::now().duration_until(open).unsigned_abs();
-                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
-                continue;
             }
-            let claimed = self
-                .outbox
-                .claim(id, &self.worker, self.batch, self.lease)
-                .await?;
-            if claimed.is_empty() {
+            let Some(done) = in_flight.next().await else {
+                match stop.take() {
+                    Some(Ok(end)) => return Ok((end, progress)),
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                }
                 if self.outbox.stats(id).await?.is_finished() {
                     return Ok((RunEnd::Finished, progress));
                 }
@@ -224,12 +225,8 @@ impl MailingRunner {
                 // lease not yet expired).
                 tokio::time::sleep((self.lease / 4).min(Duration::from_millis(500))).await;
                 continue;
-            }
-            if let Some(l) = &limiter {
-                self.take_pace(l, &claimed).await;
-            }
-            let sending = self.outbox.mark_sending(&claimed, self.lease).await?;
-            let (settlements, auth_failed, passing) = self.send(&spec, &sending).await;
+            };
+            let (settlements, auth_failed, passing) = done;
             for (_, s) in &settlements {
                 match s {
                     Settlement::Accepted { .. } => progress.accepted += 1,
@@ -243,12 +240,18 @@ impl MailingRunner {
                 .filter(|(_, s)| matches!(s, Settlement::Accepted { .. }))
                 .map(|(c, _)| u64::from(c.parts))
                 .sum::<u64>();
-            self.outbox.settle(&settlements).await?;
+            if let Err(e) = self.outbox.settle(&settlements).await {
+                // What is in flight finishes; its rows are recovered by
+                // the next run if they cannot be settled either.
+                stop.get_or_insert(Err(e.into()));
+                continue;
+            }
             if let Some(hook) = &self.progress {
                 hook(&progress);
             }
             if let Some(e) = auth_failed {
-                return Err(e.into());
+                stop.get_or_insert(Err(e.into()));
+                continue;
             }
             if passing {
                 backoff = (backoff * 2).clamp(Duration::from_millis(500), Duration::from_secs(60));
@@ -259,6 +262,86 @@ impl MailingRunner {
                 tokio::time::sleep(backoff).await;
             } else {
                 backoff = Duration::ZERO;
+            }
+        }
+    }
+
+    /// The next batch, written down as *sending*: `Ok(None)` when there is
+    /// none to claim now, `Err` when the run must stop (paused, cancelled,
+    /// not yet due, a store error).
+    async fn next_batch(
+        &self,
+        id: MailingId,
+        spec: &MailingSpec,
+        resend: bool,
+        limiter: Option<&DefaultDirectRateLimiter>,
+    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
+        let store = |e: crate::store::StoreError| -> Result<RunEnd, Error> { Err(e.into()) };
+        // Expired leases are looked for a few times a lease, not per batch.
+        let due = {
+            let mut last = self
+                .last_recover
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due =
+                last.is_none_or(|t| t.elapsed() >= (self.lease / 4).min(Duration::from_secs(1)));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            self.outbox.recover(id, resend).await.map_err(store)?;
+        }
+        let (_, status) = self.outbox.mailing(id).await.map_err(store)?;
+        match status {
+            MailingStatus::Paused => return Err(Ok(RunEnd::Paused)),
+            MailingStatus::Cancelled => return Err(Ok(RunEnd::Cancelled)),
+            _ => {}
+        }
+        if let Some(open) = spec.next_opening(Timestamp::now()) {
+            if !self.wait {
+                return Err(Ok(RunEnd::NotYet(open)));
+            }
+            let wait = Timestamp::now().duration_until(open).unsigned_abs();
+            tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+            return Ok(None);
+        }
+        match (limiter, self.pace) {
+            // Paced by parts: claimed first (the parts are known then), and
+            // written down as sending only once the pace allows them; a
+            // crash meanwhile puts them back, unsent.
+            (Some(l), Some(Pace::Parts(_))) => {
+                let claimed = self
+                    .outbox
+                    .claim(id, &self.worker, self.batch, self.lease)
+                    .await
+                    .map_err(store)?;
+                if claimed.is_empty() {
+                    return Ok(None);
+                }
+                self.take_pace(l, &claimed).await;
+                let sending = self
+                    .outbox
+                    .mark_sending(&claimed, self.lease)
+                    .await
+                    .map_err(store)?;
+                Ok(Some(sending))
+            }
+            // Unpaced or paced by messages: the permits first, then one
+            // statement claims the batch straight into sending.
+            (l, _) => {
+                if let Some(l) = l {
+                    for _ in 0..self.batch {
+                        l.until_ready().await;
+                    }
+                }
+                let sending = self
+                    .outbox
+                    .claim_sending(id, &self.worker, self.batch, self.lease)
+                    .await
+                    .map_err(store)?;
+                Ok((!sending.is_empty()).then_some(sending))
             }
         }
     }
@@ -283,19 +366,19 @@ impl MailingRunner {
     async fn send(
         &self,
         spec: &MailingSpec,
-        rows: &[Claimed],
+        rows: Vec<Claimed>,
     ) -> (Vec<(Claimed, Settlement)>, Option<SmsError>, bool) {
         let mut settlements = Vec::with_capacity(rows.len());
         let mut messages = Vec::with_capacity(rows.len());
         let mut sent_rows = Vec::with_capacity(rows.len());
         for c in rows {
-            match message_for(spec, c) {
+            match message_for(spec, &c) {
                 Ok(m) => {
                     messages.push(m);
-                    sent_rows.push(c.clone());
+                    sent_rows.push(c);
                 }
                 Err(e) => settlements.push((
-                    c.clone(),
+                    c,
                     Settlement::Failed {
                         reason: e.to_string(),
                     },
@@ -405,6 +488,9 @@ fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
     }
     b.build()
 }
+
+/// Batches a runner has in flight at once.
+const PIPELINE: usize = 2;
 
 /// Counts of a finished or stopped mailing, for people.
 #[must_use]

@@ -78,7 +78,9 @@ CREATE TABLE recipients (
     reason TEXT,
     done_at TEXT
 );
-CREATE INDEX recipients_work ON recipients (mailing, state, id);
+CREATE INDEX recipients_mailing ON recipients (mailing);
+CREATE INDEX recipients_pending ON recipients (mailing, id) WHERE state = 'pending';
+CREATE INDEX recipients_in_flight ON recipients (mailing, lease_until) WHERE state IN ('claimed', 'sending');
 CREATE INDEX recipients_gateway_ref ON recipients (gateway_ref) WHERE gateway_ref IS NOT NULL;
 CREATE TABLE parked_reports (
     id INTEGER PRIMARY KEY,
@@ -343,6 +345,52 @@ impl SqliteStore {
         tx.commit().await.map_err(db("migrating the schema"))
     }
 
+    /// Claims up to `max` pending recipients of an active mailing into
+    /// `state` (claimed, or sending at once), with a new attempt number.
+    async fn claim_as(
+        &self,
+        state: RecipientState,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "UPDATE recipients SET state = ?, attempt = attempt + 1,
+                lease_until = ?, worker = ?
+             WHERE id IN (
+                SELECT r.id FROM recipients r JOIN mailings m ON m.id = r.mailing
+                WHERE r.mailing = ? AND r.state = 'pending' AND m.status = 'active'
+                ORDER BY r.id LIMIT ?)
+             RETURNING id, mailing, attempt, number, text, parts, resend, retries",
+        )
+        .bind(state.as_str())
+        .bind(now_ms() + ms(lease))
+        .bind(worker)
+        .bind(id)
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("claiming recipients"))?;
+        tx.commit().await.map_err(db("claiming recipients"))?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| Claimed {
+                id: r.get("id"),
+                attempt: r.get("attempt"),
+                number: r.get("number"),
+                text: r.get("text"),
+                parts: r.get::<i64, _>("parts") as u32,
+                client_reference: client_reference(r.get("mailing"), r.get("id")),
+                resend: r.get::<i64, _>("resend") != 0,
+                retries: r.get("retries"),
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
     async fn write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
@@ -542,39 +590,19 @@ impl Outbox for SqliteStore {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(
-            "UPDATE recipients SET state = 'claimed', attempt = attempt + 1,
-                lease_until = ?, worker = ?
-             WHERE id IN (
-                SELECT r.id FROM recipients r JOIN mailings m ON m.id = r.mailing
-                WHERE r.mailing = ? AND r.state = 'pending' AND m.status = 'active'
-                ORDER BY r.id LIMIT ?)
-             RETURNING id, mailing, attempt, number, text, parts, resend, retries",
-        )
-        .bind(now_ms() + ms(lease))
-        .bind(worker)
-        .bind(id)
-        .bind(max as i64)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("claiming recipients"))?;
-        tx.commit().await.map_err(db("claiming recipients"))?;
-        let mut claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| Claimed {
-                id: r.get("id"),
-                attempt: r.get("attempt"),
-                number: r.get("number"),
-                text: r.get("text"),
-                parts: r.get::<i64, _>("parts") as u32,
-                client_reference: client_reference(r.get("mailing"), r.get("id")),
-                resend: r.get::<i64, _>("resend") != 0,
-                retries: r.get("retries"),
-            })
-            .collect();
-        claimed.sort_by_key(|c| c.id);
-        Ok(claimed)
+        self.claim_as(RecipientState::Claimed, id, worker, max, lease)
+            .await
+    }
+
+    async fn claim_sending(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_as(RecipientState::Sending, id, worker, max, lease)
+            .await
     }
 
     async fn mark_sending(
@@ -588,10 +616,10 @@ impl Outbox for SqliteStore {
         let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE recipients SET state = 'sending', lease_until = ?
-             WHERE (id, attempt) IN (
-                SELECT value ->> 0, value ->> 1 FROM json_each(?))
-               AND state = 'claimed'
-             RETURNING id",
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?)) AS v
+             WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+               AND recipients.state = 'claimed'
+             RETURNING recipients.id",
         )
         .bind(now_ms() + ms(lease))
         .bind(id_attempts(rows))
@@ -616,9 +644,9 @@ impl Outbox for SqliteStore {
         let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE recipients SET lease_until = ?
-             WHERE (id, attempt) IN (
-                SELECT value ->> 0, value ->> 1 FROM json_each(?))
-               AND state IN ('claimed', 'sending')",
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?)) AS v
+             WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+               AND recipients.state IN ('claimed', 'sending')",
         )
         .bind(now_ms() + ms(lease))
         .bind(id_attempts(rows))
