@@ -33,7 +33,7 @@ pub use model::{
     BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,
     RecipientRow, RecipientState, SendWindow, Stats,
 };
-pub use outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
+pub use outbox::{Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement};
 pub use receiving::{DEFAULT_STOP_KEYWORDS, reports_into, with_opt_out};
 pub use runner::{MailingRunner, Pace, Progress, RunEnd, summary};
 pub use template::Template;

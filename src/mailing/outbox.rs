@@ -77,6 +77,18 @@ pub struct Recovered {
     pub resend: u64,
 }
 
+/// The answer of a shared rate limit ([`Outbox::take_rate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateTake {
+    /// This store has no shared limit: pace in the process.
+    Unsupported,
+    /// Taken: send now.
+    Taken,
+    /// Not yet: ask again after this long.
+    Wait(Duration),
+}
+
 /// What became of a delivery report given to [`Outbox::apply_report`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -183,4 +195,27 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
 
     /// The opt-out list.
     async fn opted_out(&self) -> Result<std::collections::HashSet<String>, StoreError>;
+
+    /// Takes `cost` units (messages or parts) from the rate limit `key`
+    /// shared by every worker on this store (`per_second`, with a burst of
+    /// `burst`): a GCRA bucket. A store without one says
+    /// [`RateTake::Unsupported`] (the default), and the runner paces in its
+    /// own process.
+    async fn take_rate(
+        &self,
+        key: &str,
+        cost: u32,
+        per_second: std::num::NonZeroU32,
+        burst: u32,
+    ) -> Result<RateTake, StoreError> {
+        let _ = (key, cost, per_second, burst);
+        Ok(RateTake::Unsupported)
+    }
+
+    /// Pushes the shared rate limit `key` back by `by` (the gateway answered
+    /// 429 or 5xx): no worker takes from it until then.
+    async fn push_rate(&self, key: &str, by: Duration) -> Result<(), StoreError> {
+        let _ = (key, by);
+        Ok(())
+    }
 }

@@ -81,6 +81,7 @@ pub struct MailingRunner {
     wait: bool,
     progress: Option<ProgressHook>,
     last_recover: std::sync::Mutex<Option<std::time::Instant>>,
+    shared_pace: Option<String>,
 }
 
 impl std::fmt::Debug for MailingRunner {
@@ -119,6 +120,7 @@ impl MailingRunner {
             wait: true,
             progress: None,
             last_recover: std::sync::Mutex::new(None),
+            shared_pace: None,
         }
     }
 
@@ -126,6 +128,16 @@ impl MailingRunner {
     #[must_use]
     pub fn pace(mut self, pace: Pace) -> Self {
         self.pace = Some(pace);
+        self
+    }
+
+    /// Shares the [`pace`](Self::pace) with every worker on the same store
+    /// under `key` (one gateway account: one key), where the store can
+    /// ([`Outbox::take_rate`]: PostgreSQL); a 429 or 5xx answer then holds
+    /// back all of them. Elsewhere the pace stays in this process.
+    #[must_use]
+    pub fn shared_pace(mut self, key: impl Into<String>) -> Self {
+        self.shared_pace = Some(key.into());
         self
     }
 
@@ -259,6 +271,12 @@ impl MailingRunner {
                     ?backoff,
                     "the gateway is throttling or failing; backing off"
                 );
+                if let Some(key) = &self.shared_pace {
+                    // Every worker on the account holds back.
+                    if let Err(e) = self.outbox.push_rate(key, backoff).await {
+                        tracing::warn!(error = %e, "could not push the shared rate limit back");
+                    }
+                }
                 tokio::time::sleep(backoff).await;
             } else {
                 backoff = Duration::ZERO;
@@ -307,6 +325,34 @@ impl MailingRunner {
             tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
             return Ok(None);
         }
+        if let (Some(key), Some(pace)) = (&self.shared_pace, self.pace) {
+            let claimed = self
+                .outbox
+                .claim(id, &self.worker, self.batch, self.lease)
+                .await
+                .map_err(store)?;
+            if claimed.is_empty() {
+                return Ok(None);
+            }
+            if self.take_shared(key, pace, &claimed).await.map_err(store)? {
+                let sending = self
+                    .outbox
+                    .mark_sending(&claimed, self.lease)
+                    .await
+                    .map_err(store)?;
+                return Ok(Some(sending));
+            }
+            // The store has no shared limit: the batch is paced here.
+            if let Some(l) = limiter {
+                self.take_pace(l, &claimed).await;
+            }
+            let sending = self
+                .outbox
+                .mark_sending(&claimed, self.lease)
+                .await
+                .map_err(store)?;
+            return Ok(Some(sending));
+        }
         match (limiter, self.pace) {
             // Paced by parts: claimed first (the parts are known then), and
             // written down as sending only once the pace allows them; a
@@ -344,6 +390,46 @@ impl MailingRunner {
                 Ok((!sending.is_empty()).then_some(sending))
             }
         }
+    }
+
+    /// Takes the batch's messages or parts from the shared limit `key`,
+    /// waiting (and renewing the claim) as long as it says; `false` when
+    /// the store has none.
+    async fn take_shared(
+        &self,
+        key: &str,
+        pace: Pace,
+        claimed: &[Claimed],
+    ) -> Result<bool, crate::store::StoreError> {
+        let (rate, mut cost) = match pace {
+            Pace::Messages(n) => (n, claimed.len() as u64),
+            Pace::Parts(n) => (
+                n,
+                claimed
+                    .iter()
+                    .map(|c| u64::from(c.parts.max(1)))
+                    .sum::<u64>(),
+            ),
+        };
+        // A burst of one second's worth; a batch above it is taken in
+        // pieces.
+        let burst = rate.get();
+        let mut renewed = std::time::Instant::now();
+        while cost > 0 {
+            let piece = cost.min(u64::from(burst)) as u32;
+            match self.outbox.take_rate(key, piece, rate, burst).await? {
+                super::outbox::RateTake::Unsupported => return Ok(false),
+                super::outbox::RateTake::Taken => cost -= u64::from(piece),
+                super::outbox::RateTake::Wait(d) => {
+                    tokio::time::sleep(d.min(Duration::from_secs(5))).await;
+                    if renewed.elapsed() >= self.lease / 3 {
+                        self.outbox.extend(claimed, self.lease).await?;
+                        renewed = std::time::Instant::now();
+                    }
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Waits until the pace allows `claimed`.

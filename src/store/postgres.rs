@@ -1,0 +1,1123 @@
+//! The shared store on PostgreSQL (through `sqlx`): the same outbox, kept
+//! reports, opt-out list, sent messages and dedup keys as the embedded
+//! store, for many sending workers and many webhook receivers on many
+//! machines, in the database the CRM already has.
+//!
+//! - **Claims** take pending rows with `FOR UPDATE SKIP LOCKED` in one
+//!   short statement (no lock is held across a gateway request); leases and
+//!   the reaper use the database's clock, so workers' clocks may differ.
+//! - **One rate limit across all workers** per key (a gateway account): a
+//!   GCRA bucket in one row, taken per batch for the batch's parts and
+//!   pushed forward on 429/5xx ([`Outbox::take_rate`]).
+//! - **Enqueue** inserts 10,000 rows per statement (`UNNEST` of arrays), in
+//!   one transaction per mailing.
+//! - **Tables** are prefixed `crm_comms_` (the CRM's own tables live in the
+//!   same database) and versioned in `crm_comms_meta`; migrations take an
+//!   advisory lock, so workers starting together migrate once. Nothing
+//!   needs superuser rights: the role needs `CREATE` on its schema the
+//!   first time, then `SELECT`/`INSERT`/`UPDATE`/`DELETE` on these tables.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row};
+
+use super::rows::{
+    client_reference, parse_client_reference, receipt_state, report_effect, settlement_row,
+};
+use super::{StoreError, StoreErrorKind};
+use crate::mailing::model::{
+    MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
+};
+use crate::mailing::outbox::{Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement};
+use crate::mailing::{SendWindow, Template};
+use crate::phone::{DefaultCountry, PhoneNumber};
+use crate::sms::tracking::{SentRecord, SentStore};
+use crate::sms::{DeliveryReceipt, Priority, Sender};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE crm_comms_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE crm_comms_mailings (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    template TEXT NOT NULL,
+    sender TEXT,
+    priority INTEGER NOT NULL,
+    delivery_report BOOLEAN NOT NULL,
+    send_at TEXT,
+    send_window TEXT,
+    one_per_number BOOLEAN NOT NULL,
+    default_country TEXT,
+    max_parts INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE crm_comms_recipients (
+    id BIGSERIAL PRIMARY KEY,
+    mailing BIGINT NOT NULL REFERENCES crm_comms_mailings(id),
+    line BIGINT,
+    number TEXT NOT NULL,
+    text TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    parts INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempt BIGINT NOT NULL DEFAULT 0,
+    resend BOOLEAN NOT NULL DEFAULT false,
+    retries BIGINT NOT NULL DEFAULT 0,
+    lease_until TIMESTAMPTZ,
+    worker TEXT,
+    gateway_ref TEXT,
+    reason TEXT,
+    done_at TEXT
+);
+CREATE INDEX crm_comms_recipients_mailing ON crm_comms_recipients (mailing);
+CREATE INDEX crm_comms_recipients_pending ON crm_comms_recipients (mailing, id) WHERE state = 'pending';
+CREATE INDEX crm_comms_recipients_in_flight ON crm_comms_recipients (mailing, lease_until) WHERE state IN ('claimed', 'sending');
+CREATE INDEX crm_comms_recipients_gateway_ref ON crm_comms_recipients (gateway_ref) WHERE gateway_ref IS NOT NULL;
+CREATE TABLE crm_comms_parked_reports (
+    id BIGSERIAL PRIMARY KEY,
+    client_ref TEXT,
+    gateway_ref TEXT NOT NULL,
+    state TEXT NOT NULL,
+    code TEXT NOT NULL,
+    description TEXT,
+    done_at TEXT,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX crm_comms_parked_client ON crm_comms_parked_reports (client_ref);
+CREATE INDEX crm_comms_parked_gateway ON crm_comms_parked_reports (gateway_ref);
+CREATE TABLE crm_comms_opt_out (number TEXT PRIMARY KEY, source TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE crm_comms_dedup (
+    key TEXT PRIMARY KEY,
+    done BOOLEAN NOT NULL,
+    until TIMESTAMPTZ NOT NULL,
+    claim_until TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX crm_comms_dedup_until ON crm_comms_dedup (until);
+CREATE TABLE crm_comms_sent (
+    id BIGSERIAL PRIMARY KEY,
+    key TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    reference TEXT,
+    client_ref TEXT,
+    recipient TEXT NOT NULL
+);
+CREATE UNIQUE INDEX crm_comms_sent_client ON crm_comms_sent (client_ref, recipient) WHERE client_ref IS NOT NULL;
+CREATE INDEX crm_comms_sent_reference ON crm_comms_sent (reference) WHERE reference IS NOT NULL;
+CREATE TABLE crm_comms_rate_limits (key TEXT PRIMARY KEY, tat TIMESTAMPTZ NOT NULL);
+"];
+
+/// Rows per `INSERT … SELECT FROM UNNEST(…)`.
+const INSERT_CHUNK: usize = 10_000;
+
+/// How long a dedup claim whose handler never finished blocks redeliveries.
+const DEDUP_CLAIM: Duration = Duration::from_secs(60);
+
+/// The advisory lock key migrations take (`crm-comms` as a number).
+const MIGRATION_LOCK: i64 = 0x6372_6d2d_636f_6d6d;
+
+/// The shared store on PostgreSQL: an [`Outbox`] with a rate limit shared
+/// by all workers, a [`SentStore`] and (feature `receiver`) a `DedupStore`.
+/// Cheap to clone (a pool).
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A `sqlx` error as a [`StoreError`]: connection, pool and I/O problems,
+/// serialization failures and a database shutting down are
+/// [`Unavailable`](StoreErrorKind::Unavailable) (try again).
+fn db(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| {
+        let kind = match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreErrorKind::Unavailable,
+            sqlx::Error::Database(d) => match d.code().as_deref() {
+                // serialization_failure, deadlock_detected, admin_shutdown,
+                // crash_shutdown, cannot_connect_now, too_many_connections
+                Some("40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300") => {
+                    StoreErrorKind::Unavailable
+                }
+                _ => StoreErrorKind::Other,
+            },
+            _ => StoreErrorKind::Other,
+        };
+        StoreError::new(kind, format!("PostgreSQL: {what}: {e}")).with_source(e)
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host/db`; the password, if any,
+    /// never appears in errors) and brings the schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::Unavailable`] when the server cannot be reached;
+    /// [`StoreErrorKind::Schema`] when its tables were written by a newer
+    /// version of this crate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|_| {
+            StoreError::new(
+                StoreErrorKind::Invalid,
+                "the PostgreSQL URL cannot be read (postgres://user@host:port/database)",
+            )
+        })?;
+        PgStore::connect_with(options).await
+    }
+
+    /// Connects with `options` (a schema through `search_path`, TLS, …).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(db("connecting"))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version of the connected database.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be read.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading the schema version"))?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("migrating"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrating"))?;
+        let ours: bool = sqlx::query_scalar("SELECT to_regclass('crm_comms_meta') IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("migrating"))?;
+        let version: i64 = if ours {
+            let v: Option<String> =
+                sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("reading the schema version"))?;
+            v.and_then(|v| v.parse().ok()).ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::Schema,
+                    "the crm_comms tables have no readable schema version",
+                )
+            })?
+        } else {
+            0
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::new(
+                StoreErrorKind::Schema,
+                format!(
+                    "the crm_comms tables were written by a newer crm-comms (schema version {version}; this build knows up to {SCHEMA_VERSION})"
+                ),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("migrating the schema"))?;
+            sqlx::query(
+                "INSERT INTO crm_comms_meta (key, value) VALUES ('schema_version', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind((i + 1).to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrating the schema"))?;
+        }
+        tx.commit().await.map_err(db("migrating the schema"))
+    }
+
+    async fn claim_as(
+        &self,
+        state: RecipientState,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE crm_comms_recipients r SET state = $1, attempt = r.attempt + 1,
+                lease_until = now() + $2 * interval '1 millisecond', worker = $3
+             FROM (SELECT id FROM crm_comms_recipients
+                   WHERE mailing = $4 AND state = 'pending'
+                     AND EXISTS (SELECT 1 FROM crm_comms_mailings m
+                                 WHERE m.id = $4 AND m.status = 'active')
+                   ORDER BY id LIMIT $5
+                   FOR UPDATE SKIP LOCKED) c
+             WHERE r.id = c.id
+             RETURNING r.id, r.mailing, r.attempt, r.number, r.text, r.parts, r.resend, r.retries",
+        )
+        .bind(state.as_str())
+        .bind(ms(lease))
+        .bind(worker)
+        .bind(id)
+        .bind(max as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("claiming recipients"))?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| Claimed {
+                id: r.get("id"),
+                attempt: r.get("attempt"),
+                number: r.get("number"),
+                text: r.get("text"),
+                parts: r.get::<i32, _>("parts") as u32,
+                client_reference: client_reference(r.get("mailing"), r.get("id")),
+                resend: r.get("resend"),
+                retries: r.get("retries"),
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+}
+
+fn spec_from_row(row: &PgRow) -> Result<(MailingSpec, MailingStatus), StoreError> {
+    let corrupt = |what: &str| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            format!(
+                "mailing {}: the stored {what} cannot be read",
+                row.get::<i64, _>("id")
+            ),
+        )
+    };
+    let template = Template::parse(row.get("template")).map_err(|_| corrupt("template"))?;
+    let mut spec = MailingSpec::new(row.get::<String, _>("name"), template)
+        .with_priority(
+            Priority::try_from(row.get::<i32, _>("priority") as u8)
+                .map_err(|_| corrupt("priority"))?,
+        )
+        .with_delivery_report(row.get("delivery_report"))
+        .with_one_per_number(row.get("one_per_number"));
+    spec.limits = crate::sms::encoding::Limits::standard(row.get::<i32, _>("max_parts") as usize);
+    if let Some(s) = row.get::<Option<String>, _>("sender") {
+        spec.sender = Some(Sender::parse(&s).map_err(|_| corrupt("sender"))?);
+    }
+    if let Some(s) = row.get::<Option<String>, _>("send_at") {
+        spec.send_at = Some(s.parse().map_err(|_| corrupt("send time"))?);
+    }
+    if let Some(s) = row.get::<Option<String>, _>("send_window") {
+        spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);
+    }
+    if let Some(s) = row.get::<Option<String>, _>("default_country") {
+        spec.default_country =
+            Some(DefaultCountry::from_str(&s).map_err(|_| corrupt("default country"))?);
+    }
+    let status = MailingStatus::from_name(row.get("status")).ok_or_else(|| corrupt("status"))?;
+    Ok((spec, status))
+}
+
+fn state_of(row: &PgRow) -> Result<RecipientState, StoreError> {
+    let s: String = row.get("state");
+    RecipientState::from_name(&s).ok_or_else(|| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            format!("recipient state {s:?} is not one this build knows"),
+        )
+    })
+}
+
+async fn apply_to_row(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    id: i64,
+    state: &str,
+    code: &str,
+    description: Option<&str>,
+    done_at: Option<&str>,
+) -> Result<(), StoreError> {
+    let (new_state, reason) = report_effect(state, code, description);
+    sqlx::query(
+        "UPDATE crm_comms_recipients SET state = $1, reason = COALESCE($2, reason), done_at = $3
+         WHERE id = $4",
+    )
+    .bind(new_state.as_str())
+    .bind(reason)
+    .bind(done_at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("applying a delivery report"))?;
+    Ok(())
+}
+
+async fn apply_parked(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    id: i64,
+    client_ref: &str,
+    gateway_ref: Option<&str>,
+) -> Result<(), StoreError> {
+    let parked = sqlx::query(
+        "DELETE FROM crm_comms_parked_reports
+         WHERE client_ref = $1 OR ($2::text IS NOT NULL AND gateway_ref = $2)
+         RETURNING id, state, code, description, done_at",
+    )
+    .bind(client_ref)
+    .bind(gateway_ref)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("applying kept reports"))?;
+    let mut parked: Vec<_> = parked.iter().collect();
+    parked.sort_by_key(|p| p.get::<i64, _>("id"));
+    for p in parked {
+        apply_to_row(
+            tx,
+            id,
+            p.get("state"),
+            p.get("code"),
+            p.get("description"),
+            p.get("done_at"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Outbox for PgStore {
+    async fn create(
+        &self,
+        spec: &MailingSpec,
+        recipients: &mut (dyn Iterator<Item = Prepared> + Send),
+    ) -> Result<MailingId, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("creating the mailing"))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO crm_comms_mailings (name, template, sender, priority, delivery_report,
+                send_at, send_window, one_per_number, default_country, max_parts, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active') RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(spec.template.as_str())
+        .bind(spec.sender.as_ref().map(Sender::as_text))
+        .bind(i32::from(spec.priority.number()))
+        .bind(spec.delivery_report)
+        .bind(spec.send_at.map(|t| t.to_string()))
+        .bind(spec.window.as_ref().map(ToString::to_string))
+        .bind(spec.one_per_number)
+        .bind(spec.default_country.as_ref().map(ToString::to_string))
+        .bind(spec.limits.max_parts as i32)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("creating the mailing"))?;
+        loop {
+            let chunk: Vec<Prepared> = (&mut *recipients).take(INSERT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut lines = Vec::with_capacity(chunk.len());
+            let mut numbers = Vec::with_capacity(chunk.len());
+            let mut texts = Vec::with_capacity(chunk.len());
+            let mut encodings = Vec::with_capacity(chunk.len());
+            let mut parts = Vec::with_capacity(chunk.len());
+            let mut states = Vec::with_capacity(chunk.len());
+            let mut reasons = Vec::with_capacity(chunk.len());
+            for p in chunk {
+                lines.push(p.line.map(|l| l as i64));
+                encodings.push(p.encoding.to_string());
+                parts.push(p.parts as i32);
+                match &p.blocked {
+                    None => {
+                        states.push(RecipientState::Pending.as_str());
+                        reasons.push(None);
+                    }
+                    Some(r) => {
+                        states.push(RecipientState::Blocked.as_str());
+                        reasons.push(Some(r.to_string()));
+                    }
+                }
+                numbers.push(p.number);
+                texts.push(p.text);
+            }
+            sqlx::query(
+                "INSERT INTO crm_comms_recipients (mailing, line, number, text, encoding, parts, state, reason)
+                 SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[],
+                                          $6::int[], $7::text[], $8::text[])",
+            )
+            .bind(id)
+            .bind(&lines)
+            .bind(&numbers)
+            .bind(&texts)
+            .bind(&encodings)
+            .bind(&parts)
+            .bind(&states)
+            .bind(&reasons)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("enqueueing recipients"))?;
+        }
+        tx.commit().await.map_err(db("enqueueing recipients"))?;
+        Ok(id)
+    }
+
+    async fn mailing(&self, id: MailingId) -> Result<(MailingSpec, MailingStatus), StoreError> {
+        let row = sqlx::query("SELECT * FROM crm_comms_mailings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading the mailing"))?
+            .ok_or_else(|| {
+                StoreError::new(StoreErrorKind::Invalid, format!("there is no mailing {id}"))
+            })?;
+        spec_from_row(&row)
+    }
+
+    async fn set_status(&self, id: MailingId, status: MailingStatus) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("changing the mailing's status"))?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM crm_comms_mailings WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("reading the mailing"))?;
+        match current.as_deref() {
+            None => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Invalid,
+                    format!("there is no mailing {id}"),
+                ));
+            }
+            Some("cancelled") if status != MailingStatus::Cancelled => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Invalid,
+                    format!("mailing {id} is cancelled; it cannot be {status} again"),
+                ));
+            }
+            _ => {}
+        }
+        sqlx::query("UPDATE crm_comms_mailings SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("changing the mailing's status"))?;
+        if status == MailingStatus::Cancelled {
+            sqlx::query(
+                "UPDATE crm_comms_recipients SET state = 'cancelled', reason = 'the mailing was cancelled'
+                 WHERE mailing = $1 AND state = 'pending'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("cancelling the mailing"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db("changing the mailing's status"))
+    }
+
+    async fn claim(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_as(RecipientState::Claimed, id, worker, max, lease)
+            .await
+    }
+
+    async fn claim_sending(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_as(RecipientState::Sending, id, worker, max, lease)
+            .await
+    }
+
+    async fn mark_sending(
+        &self,
+        rows: &[Claimed],
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+        let attempts: Vec<i64> = rows.iter().map(|c| c.attempt).collect();
+        let ours: Vec<i64> = sqlx::query_scalar(
+            "UPDATE crm_comms_recipients r SET state = 'sending',
+                lease_until = now() + $1 * interval '1 millisecond'
+             FROM UNNEST($2::bigint[], $3::bigint[]) AS v(id, attempt)
+             WHERE r.id = v.id AND r.attempt = v.attempt AND r.state = 'claimed'
+             RETURNING r.id",
+        )
+        .bind(ms(lease))
+        .bind(&ids)
+        .bind(&attempts)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("marking recipients as sending"))?;
+        let ours: HashSet<i64> = ours.into_iter().collect();
+        Ok(rows
+            .iter()
+            .filter(|c| ours.contains(&c.id))
+            .cloned()
+            .collect())
+    }
+
+    async fn extend(&self, rows: &[Claimed], lease: Duration) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+        let attempts: Vec<i64> = rows.iter().map(|c| c.attempt).collect();
+        sqlx::query(
+            "UPDATE crm_comms_recipients r SET lease_until = now() + $1 * interval '1 millisecond'
+             FROM UNNEST($2::bigint[], $3::bigint[]) AS v(id, attempt)
+             WHERE r.id = v.id AND r.attempt = v.attempt AND r.state IN ('claimed', 'sending')",
+        )
+        .bind(ms(lease))
+        .bind(&ids)
+        .bind(&attempts)
+        .execute(&self.pool)
+        .await
+        .map_err(db("extending leases"))?;
+        Ok(())
+    }
+
+    async fn settle(&self, results: &[(Claimed, Settlement)]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(results.len());
+        let mut attempts = Vec::with_capacity(results.len());
+        let mut states = Vec::with_capacity(results.len());
+        let mut references: Vec<Option<String>> = Vec::with_capacity(results.len());
+        let mut reasons: Vec<Option<String>> = Vec::with_capacity(results.len());
+        let mut retries = Vec::with_capacity(results.len());
+        for (c, s) in results {
+            let (state, reference, reason, retry) = settlement_row(s);
+            ids.push(c.id);
+            attempts.push(c.attempt);
+            states.push(state.as_str());
+            references.push(reference.map(str::to_owned));
+            reasons.push(reason.map(str::to_owned));
+            retries.push(i64::from(retry));
+        }
+        let mut tx = self.pool.begin().await.map_err(db("settling recipients"))?;
+        let settled: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "UPDATE crm_comms_recipients r SET state = v.state,
+                gateway_ref = COALESCE(v.reference, r.gateway_ref),
+                reason = v.reason, lease_until = NULL, worker = NULL,
+                retries = r.retries + v.retry, resend = false
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                  AS v(id, attempt, state, reference, reason, retry)
+             WHERE r.id = v.id AND r.attempt = v.attempt AND r.state IN ('sending', 'unknown')
+             RETURNING r.id, r.state, r.gateway_ref",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&states)
+        .bind(&references)
+        .bind(&reasons)
+        .bind(&retries)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("settling recipients"))?;
+        let any_parked: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM crm_comms_parked_reports)")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("settling recipients"))?;
+        if any_parked {
+            let by_id: std::collections::HashMap<i64, &Claimed> =
+                results.iter().map(|(c, _)| (c.id, c)).collect();
+            for (id, state, reference) in &settled {
+                if !matches!(state.as_str(), "accepted" | "unknown") {
+                    continue;
+                }
+                let Some(c) = by_id.get(id) else { continue };
+                apply_parked(&mut tx, *id, &c.client_reference, reference.as_deref()).await?;
+            }
+        }
+        tx.commit().await.map_err(db("settling recipients"))
+    }
+
+    async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("recovering"))?;
+        let reclaimed = sqlx::query(
+            "UPDATE crm_comms_recipients SET state = 'pending', lease_until = NULL, worker = NULL
+             WHERE mailing = $1 AND state = 'claimed' AND lease_until < now()",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("recovering claims"))?
+        .rows_affected();
+        let (unknown, resend) = if resend_unknown {
+            let n = sqlx::query(
+                "UPDATE crm_comms_recipients SET state = 'pending', resend = true, lease_until = NULL, worker = NULL,
+                    reason = 'sent before a crash; resent with the same client reference (the gateway refuses duplicates)'
+                 WHERE mailing = $1 AND state = 'sending' AND lease_until < now()",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recovering sends"))?
+            .rows_affected();
+            (0, n)
+        } else {
+            let n = sqlx::query(
+                "UPDATE crm_comms_recipients SET state = 'unknown', lease_until = NULL, worker = NULL,
+                    reason = 'the sender stopped while the request was out; the gateway may have it'
+                 WHERE mailing = $1 AND state = 'sending' AND lease_until < now()",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recovering sends"))?
+            .rows_affected();
+            (n, 0)
+        };
+        tx.commit().await.map_err(db("recovering"))?;
+        Ok(Recovered {
+            reclaimed,
+            unknown,
+            resend,
+        })
+    }
+
+    async fn stats(&self, id: MailingId) -> Result<Stats, StoreError> {
+        let mailing_status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM crm_comms_mailings WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading statistics"))?;
+        let Some(mailing_status) = mailing_status else {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("there is no mailing {id}"),
+            ));
+        };
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, SUM(parts)::bigint AS parts FROM crm_comms_recipients
+             WHERE mailing = $1 GROUP BY state",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading statistics"))?;
+        let mut counts = Stats {
+            status: MailingStatus::from_name(&mailing_status),
+            states: RecipientState::ALL.iter().map(|s| (*s, 0)).collect(),
+            ..Stats::default()
+        };
+        for r in &rows {
+            let row_state = state_of(r)?;
+            let n = r.get::<i64, _>("n") as u64;
+            let parts = r.get::<Option<i64>, _>("parts").unwrap_or(0) as u64;
+            if let Some(slot) = counts.states.iter_mut().find(|(s, _)| *s == row_state) {
+                slot.1 = n;
+            }
+            if row_state != RecipientState::Blocked {
+                counts.parts_total += parts;
+            }
+            if matches!(
+                row_state,
+                RecipientState::Accepted | RecipientState::Delivered
+            ) {
+                counts.parts_sent += parts;
+            }
+        }
+        counts.unmatched_reports =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM crm_comms_parked_reports")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("reading statistics"))? as u64;
+        Ok(counts)
+    }
+
+    async fn rows(
+        &self,
+        id: MailingId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RecipientRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, mailing, line, number, state, parts, gateway_ref, reason, done_at
+             FROM crm_comms_recipients WHERE mailing = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading recipients"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecipientRow {
+                    id: r.get("id"),
+                    line: r.get::<Option<i64>, _>("line").map(|l| l as u64),
+                    number: r.get("number"),
+                    state: state_of(r)?,
+                    parts: r.get::<i32, _>("parts") as u32,
+                    client_reference: client_reference(r.get("mailing"), r.get("id")),
+                    reference: r.get("gateway_ref"),
+                    reason: r.get("reason"),
+                    done_at: r.get("done_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("matching a report"))?;
+        let mut row = None;
+        if let Some((mailing, id)) = receipt
+            .client_reference
+            .as_deref()
+            .and_then(parse_client_reference)
+        {
+            row = sqlx::query(
+                "SELECT id, state FROM crm_comms_recipients WHERE id = $1 AND mailing = $2 FOR UPDATE",
+            )
+            .bind(id)
+            .bind(mailing)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("matching a report"))?;
+        }
+        if row.is_none() && !receipt.reference.is_empty() {
+            row = sqlx::query(
+                "SELECT id, state FROM crm_comms_recipients WHERE gateway_ref = $1 LIMIT 1 FOR UPDATE",
+            )
+            .bind(&receipt.reference)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("matching a report"))?;
+        }
+        let state = receipt_state(receipt.state);
+        let settled = row.as_ref().and_then(|r| {
+            let s: String = r.get("state");
+            matches!(s.as_str(), "accepted" | "unknown" | "delivered" | "failed")
+                .then(|| r.get::<i64, _>("id"))
+        });
+        let result = if let Some(id) = settled {
+            apply_to_row(
+                &mut tx,
+                id,
+                state,
+                &receipt.status_code,
+                receipt.description.as_deref(),
+                receipt.done_at.as_deref(),
+            )
+            .await?;
+            ReportMatch::Applied
+        } else {
+            // The row (if found) is locked until commit, so its settle waits
+            // and then finds this report kept.
+            sqlx::query(
+                "INSERT INTO crm_comms_parked_reports (client_ref, gateway_ref, state, code, description, done_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(receipt.client_reference.as_deref())
+            .bind(&receipt.reference)
+            .bind(state)
+            .bind(&receipt.status_code)
+            .bind(receipt.description.as_deref())
+            .bind(receipt.done_at.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("keeping a report"))?;
+            ReportMatch::Parked
+        };
+        tx.commit().await.map_err(db("matching a report"))?;
+        Ok(result)
+    }
+
+    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO crm_comms_opt_out (number, source) VALUES ($1, $2)
+             ON CONFLICT (number) DO NOTHING",
+        )
+        .bind(number)
+        .bind(source)
+        .execute(&self.pool)
+        .await
+        .map_err(db("adding to the opt-out list"))?;
+        Ok(())
+    }
+
+    async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {
+        let v: Vec<String> = sqlx::query_scalar("SELECT number FROM crm_comms_opt_out")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the opt-out list"))?;
+        Ok(v.into_iter().collect())
+    }
+
+    async fn take_rate(
+        &self,
+        key: &str,
+        cost: u32,
+        per_second: std::num::NonZeroU32,
+        burst: u32,
+    ) -> Result<RateTake, StoreError> {
+        // GCRA: the bucket is one "theoretical arrival time"; a take of
+        // `cost` moves it `cost` emission intervals on, if that stays within
+        // the burst of now.
+        let interval_us = 1_000_000.0 / f64::from(per_second.get());
+        let cost = cost.min(burst.max(1));
+        let step_us = (f64::from(cost) * interval_us) as i64;
+        let burst_us = (f64::from(burst.max(1)) * interval_us) as i64;
+        sqlx::query(
+            "INSERT INTO crm_comms_rate_limits (key, tat) VALUES ($1, now()) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(db("taking the rate"))?;
+        let mut tx = self.pool.begin().await.map_err(db("taking the rate"))?;
+        // Microseconds since the epoch, on the database's clock.
+        let (tat, now): (i64, i64) = sqlx::query_as(
+            "SELECT (EXTRACT(EPOCH FROM GREATEST(tat, now())) * 1000000)::bigint,
+                    (EXTRACT(EPOCH FROM now()) * 1000000)::bigint
+             FROM crm_comms_rate_limits WHERE key = $1 FOR UPDATE",
+        )
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("taking the rate"))?;
+        let new_tat = tat + step_us;
+        let allowed_at = new_tat - burst_us;
+        if allowed_at > now {
+            tx.commit().await.map_err(db("taking the rate"))?;
+            return Ok(RateTake::Wait(Duration::from_micros(
+                (allowed_at - now) as u64,
+            )));
+        }
+        sqlx::query(
+            "UPDATE crm_comms_rate_limits SET tat = to_timestamp($2::double precision / 1000000)
+             WHERE key = $1",
+        )
+        .bind(key)
+        .bind(new_tat)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("taking the rate"))?;
+        tx.commit().await.map_err(db("taking the rate"))?;
+        Ok(RateTake::Taken)
+    }
+
+    async fn push_rate(&self, key: &str, by: Duration) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE crm_comms_rate_limits SET tat = GREATEST(tat, now()) + $2 * interval '1 millisecond'
+             WHERE key = $1",
+        )
+        .bind(key)
+        .bind(ms(by))
+        .execute(&self.pool)
+        .await
+        .map_err(db("pushing the rate back"))?;
+        Ok(())
+    }
+}
+
+fn record_from(row: &PgRow) -> Result<SentRecord, StoreError> {
+    let recipient: String = row.get("recipient");
+    let number = PhoneNumber::parse(&recipient, None).map_err(|_| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            "a stored recipient is not a phone number",
+        )
+    })?;
+    let mut r = SentRecord::new(
+        row.get::<String, _>("key"),
+        row.get::<String, _>("provider"),
+        number,
+    );
+    r.reference = row.get("reference");
+    r.client_reference = row.get("client_ref");
+    Ok(r)
+}
+
+#[async_trait]
+impl SentStore for PgStore {
+    async fn put(&self, records: Vec<SentRecord>) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("keeping sent messages"))?;
+        for r in &records {
+            let updated = match (&r.client_reference, &r.reference) {
+                (Some(c), _) => sqlx::query(
+                    "UPDATE crm_comms_sent SET key = $1, provider = $2, reference = $3
+                     WHERE client_ref = $4 AND recipient = $5",
+                )
+                .bind(&r.key)
+                .bind(&r.provider)
+                .bind(&r.reference)
+                .bind(c)
+                .bind(r.recipient.e164()),
+                (None, Some(g)) => sqlx::query(
+                    "UPDATE crm_comms_sent SET key = $1, provider = $2, recipient = $3
+                     WHERE reference = $4 AND client_ref IS NULL",
+                )
+                .bind(&r.key)
+                .bind(&r.provider)
+                .bind(r.recipient.e164())
+                .bind(g),
+                (None, None) => continue,
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(db("keeping sent messages"))?
+            .rows_affected();
+            if updated == 0 {
+                sqlx::query(
+                    "INSERT INTO crm_comms_sent (key, provider, reference, client_ref, recipient)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.key)
+                .bind(&r.provider)
+                .bind(&r.reference)
+                .bind(&r.client_reference)
+                .bind(r.recipient.e164())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("keeping sent messages"))?;
+            }
+        }
+        tx.commit().await.map_err(db("keeping sent messages"))
+    }
+
+    async fn by_reference(&self, reference: &str) -> Result<Option<SentRecord>, StoreError> {
+        sqlx::query("SELECT * FROM crm_comms_sent WHERE reference = $1 ORDER BY id DESC LIMIT 1")
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("finding a sent message"))?
+            .as_ref()
+            .map(record_from)
+            .transpose()
+    }
+
+    async fn by_client_reference(
+        &self,
+        client_reference: &str,
+        recipient: Option<&PhoneNumber>,
+    ) -> Result<Option<SentRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM crm_comms_sent WHERE client_ref = $1
+               AND ($2::text IS NULL OR recipient = $2)
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(client_reference)
+        .bind(recipient.map(|n| n.e164().to_owned()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("finding a sent message"))?;
+        row.as_ref().map(record_from).transpose()
+    }
+}
+
+#[cfg(feature = "receiver")]
+#[async_trait]
+impl crate::receiver::DedupStore for PgStore {
+    async fn begin(
+        &self,
+        key: &str,
+        remember_for: Duration,
+    ) -> Result<crate::receiver::Seen, StoreError> {
+        use crate::receiver::Seen;
+        // One statement: a new key, an expired one, or a claim whose
+        // handler died is (re)claimed; otherwise the row says what it is.
+        // Two receivers racing on one key: the row lock makes one win.
+        let claimed: Option<bool> = sqlx::query_scalar(
+            "INSERT INTO crm_comms_dedup (key, done, until, claim_until)
+             VALUES ($1, false, now() + $2 * interval '1 millisecond', now() + $3 * interval '1 millisecond')
+             ON CONFLICT (key) DO UPDATE SET done = false, until = excluded.until,
+                claim_until = excluded.claim_until
+             WHERE crm_comms_dedup.until <= now()
+                OR (NOT crm_comms_dedup.done AND crm_comms_dedup.claim_until <= now())
+             RETURNING true",
+        )
+        .bind(key)
+        .bind(ms(remember_for))
+        .bind(ms(DEDUP_CLAIM))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("claiming a dedup key"))?;
+        if claimed.is_some() {
+            return Ok(Seen::New);
+        }
+        let done: Option<bool> =
+            sqlx::query_scalar("SELECT done FROM crm_comms_dedup WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading a dedup key"))?;
+        Ok(match done {
+            Some(true) => Seen::Done,
+            _ => Seen::InProgress,
+        })
+    }
+
+    async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError> {
+        let q = if handled {
+            sqlx::query("UPDATE crm_comms_dedup SET done = true WHERE key = $1")
+        } else {
+            sqlx::query("DELETE FROM crm_comms_dedup WHERE key = $1")
+        };
+        q.bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db("finishing a dedup key"))?;
+        // Forget what expired, a little at a time.
+        sqlx::query(
+            "DELETE FROM crm_comms_dedup WHERE key IN
+               (SELECT key FROM crm_comms_dedup WHERE until < now() LIMIT 100)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db("forgetting dedup keys"))?;
+        Ok(())
+    }
+}
