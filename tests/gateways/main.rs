@@ -11,6 +11,7 @@ mod intelecom_gateway;
 mod intelecom_mail;
 mod intelecom_push;
 mod mailing;
+mod mailing_pg;
 mod pswincom_gateway;
 mod pswincom_push;
 mod pswincom_wire;

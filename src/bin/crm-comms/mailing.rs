@@ -8,15 +8,18 @@ use crm_comms::mailing::{
     Stats, Template, read_recipients, summary, write_rows,
 };
 use crm_comms::sms::{Priority, Sender, SmsProvider};
+use crm_comms::store::postgres::PgStore;
 use crm_comms::store::sqlite::SqliteStore;
 
 use super::*;
 
 #[derive(Args)]
 pub(crate) struct StoreArg {
-    /// The store file (SQLite; created if missing).
+    /// The store: a SQLite file (created if missing), or a PostgreSQL URL
+    /// (`postgres://user@host/db`; a password is better given in
+    /// `PGPASSWORD` than on the command line, which every user can read).
     #[arg(long)]
-    store: PathBuf,
+    store: String,
 }
 
 #[derive(Args)]
@@ -119,10 +122,18 @@ pub(crate) enum PaceUnit {
     Messages,
 }
 
-async fn open(store: &StoreArg) -> Result<SqliteStore, Fail> {
-    SqliteStore::open(&store.store)
+async fn open(store: &StoreArg) -> Result<Arc<dyn Outbox>, Fail> {
+    let s = store.store.as_str();
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        let store = PgStore::connect(s)
+            .await
+            .map_err(|e| fail(exit::FAILURE, e))?;
+        return Ok(Arc::new(store));
+    }
+    let store = SqliteStore::open(s)
         .await
-        .map_err(|e| fail(exit::FAILURE, format!("{}: {e}", store.store.display())))
+        .map_err(|e| fail(exit::FAILURE, format!("{s}: {e}")))?;
+    Ok(Arc::new(store))
 }
 
 fn store_fail(e: impl std::fmt::Display) -> Fail {
@@ -285,7 +296,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     .build_provider()
                     .map_err(|e| fail(exit::SETTINGS, e))?,
             );
-            let outbox = Arc::new(open(&mailing.store).await?);
+            let outbox = open(&mailing.store).await?;
             let id = mailing.id;
             let start = outbox.stats(id).await.map_err(store_fail)?;
             let bar = (!json).then(|| {
@@ -301,11 +312,16 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             });
             let lease = std::time::Duration::try_from_secs_f64(lease)
                 .map_err(|e| fail(exit::BAD_INPUT, format!("--lease: {e}")))?;
-            let mut runner = MailingRunner::new(outbox.clone() as Arc<dyn Outbox>, provider)
+            let mut runner = MailingRunner::new(outbox.clone(), provider)
                 .lease(lease)
                 .wait_for_window(!no_wait);
             if let Some(n) = batch {
                 runner = runner.batch(n);
+            }
+            if mailing.store.store.starts_with("postgres") {
+                // On a shared store the pace is the account's, for every
+                // worker: keyed by the gateway.
+                runner = runner.shared_pace(settings_key(&settings));
             }
             if let Some(r) = rate {
                 runner = runner.pace(match per {
@@ -381,6 +397,20 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
         MailingCommand::Resume(m) => set_status(json, &m, MailingStatus::Active).await,
         MailingCommand::Cancel(m) => set_status(json, &m, MailingStatus::Cancelled).await,
     }
+}
+
+/// The shared rate limit's key: one per gateway account.
+fn settings_key(settings: &SmsSettings) -> String {
+    format!(
+        "{:?}:{}:{}",
+        settings.provider,
+        settings
+            .service_id()
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        settings.user_name.as_deref().unwrap_or("")
+    )
+    .to_ascii_lowercase()
 }
 
 async fn set_status(json: bool, m: &MailingArg, status: MailingStatus) -> Result<u8, Fail> {

@@ -1,0 +1,302 @@
+//! Mailings on PostgreSQL: many workers on one mailing, one rate limit
+//! across them, two receivers sharing dedup and reports, fencing, and the
+//! schema. Each test has a schema of its own; see `support::postgres_url`
+//! for where the server comes from.
+#![cfg(all(
+    feature = "postgres",
+    feature = "receiver",
+    feature = "testing",
+    feature = "intelecom"
+))]
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crm_comms::intelecom::Intelecom;
+use crm_comms::mailing::{
+    MailingRunner, MailingSpec, Outbox, Pace, Preparer, RateTake, Recipient, RecipientState,
+    RunEnd, Settlement, reports_into,
+};
+use crm_comms::receiver::{DedupStore, Seen, WebhookReceiver};
+use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+use crm_comms::store::postgres::PgStore;
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::push::PushTarget;
+
+use crate::support::pg_store;
+
+fn recipients(n: usize) -> Vec<Recipient> {
+    (0..n)
+        .map(|i| Recipient::new(format!("4{i:07}")).with("firstname", format!("Kari{i}")))
+        .collect()
+}
+
+fn spec() -> MailingSpec {
+    MailingSpec::new("pg", "Hei {firstname}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap())
+}
+
+async fn create(store: &PgStore, n: usize) -> i64 {
+    let spec = spec();
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let list = recipients(n);
+    let mut it = list.iter().map(|r| p.prepare(r));
+    store.create(&spec, &mut it).await.unwrap()
+}
+
+fn intelecom(emu: &IntelecomEmulator) -> Intelecom {
+    Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .build()
+        .unwrap()
+}
+
+/// A receiver whose reports go into `store` and whose dedup is `store`'s;
+/// `handled` counts the reports it hands on.
+async fn receiver(store: &PgStore, handled: Arc<AtomicUsize>) -> String {
+    let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+    let router = InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) });
+    let receiver = WebhookReceiver::builder(
+        router,
+        reports_into(outbox, move |_| {
+            handled.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
+    .dedup(store.clone())
+    .build()
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(receiver.serve(listener));
+    base
+}
+
+/// Four workers drain one 2,000-recipient mailing together; the gateway
+/// pushes each report the moment it accepts (often before the worker
+/// settled the row). Every recipient is accepted once and every report
+/// matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_workers_share_one_mailing_and_every_report_is_matched() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let handled = Arc::new(AtomicUsize::new(0));
+    let a = receiver(&store, handled.clone()).await;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{a}/intelecom/dr")),
+        ie::PushFormat::Json,
+    );
+    let id = create(&store, 2000).await;
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let runner =
+            MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu))).batch(50);
+        workers.push(tokio::spawn(async move { runner.run(id).await.unwrap() }));
+    }
+    let mut accepted = 0;
+    for w in workers {
+        let (end, p) = w.await.unwrap();
+        assert_eq!(end, RunEnd::Finished);
+        accepted += p.accepted;
+    }
+    assert_eq!(accepted, 2000);
+    let got = emu.acceptances();
+    assert_eq!(got.len(), 2000);
+    assert!(got.values().all(|n| *n == 1), "a recipient accepted twice");
+    for _ in 0..500 {
+        if store
+            .stats(id)
+            .await
+            .unwrap()
+            .count(RecipientState::Delivered)
+            == 2000
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Delivered), 2000, "{stats:?}");
+    assert_eq!(stats.unmatched_reports, 0);
+    assert_eq!(handled.load(Ordering::Relaxed), 2000);
+}
+
+/// Two receivers on one store take a storm of redeliveries of the same
+/// 300 reports, split between them: each report is handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let handled = Arc::new(AtomicUsize::new(0));
+    let a = receiver(&store, handled.clone()).await;
+    let b = receiver(&store, handled.clone()).await;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let drs: Vec<ie::PushedDr> = (0..300)
+        .map(|i| ie::PushedDr {
+            message_id: format!("76{i:010}"),
+            client_reference: None,
+            batch_reference: None,
+            status_code: 0,
+        })
+        .collect();
+    let mut pushes = Vec::new();
+    for round in 0..6 {
+        for (j, chunk) in drs.chunks(50).enumerate() {
+            let base = if (round + j) % 2 == 0 { &a } else { &b };
+            let target = PushTarget::new(format!("{base}/intelecom/dr"));
+            let chunk = chunk.to_vec();
+            let emu = &emu;
+            pushes.push(async move { emu.push_drs(&target, &ie::PushFormat::Json, &chunk).await });
+        }
+    }
+    for r in futures_util::future::join_all(pushes).await {
+        assert!(r.delivered, "{r:?}");
+    }
+    assert_eq!(handled.load(Ordering::Relaxed), 300);
+}
+
+/// With a limit of 200 messages/s shared by four workers, the gateway never
+/// sees more than the limit plus the burst in any second, and the achieved
+/// rate is within 10 % of the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_rate_limit_holds_across_four_workers() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    const R: u32 = 200;
+    const N: usize = 1000;
+    let id = create(&store, N).await;
+    let key = format!("intelecom:{}", std::process::id());
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)))
+            .batch(20)
+            .pace(Pace::Messages(NonZeroU32::new(R).unwrap()))
+            .shared_pace(key.clone());
+        workers.push(tokio::spawn(async move { runner.run(id).await.unwrap() }));
+    }
+    for w in workers {
+        assert_eq!(w.await.unwrap().0, RunEnd::Finished);
+    }
+    let arrivals = emu.arrivals();
+    let total: usize = arrivals.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, N);
+    // Every window of one second from an arrival on.
+    let burst = R as usize;
+    for (i, (t0, _)) in arrivals.iter().enumerate() {
+        let in_window: usize = arrivals[i..]
+            .iter()
+            .take_while(|(t, _)| t.duration_since(*t0) < Duration::from_secs(1))
+            .map(|(_, n)| n)
+            .sum();
+        assert!(
+            in_window <= R as usize + burst,
+            "{in_window} messages in one second (limit {R} + burst {burst})"
+        );
+    }
+    // After the first burst, the rate is the limit's.
+    let first = arrivals.first().unwrap().0;
+    let last = arrivals.last().unwrap().0;
+    let steady = (N - burst) as f64 / last.duration_since(first).as_secs_f64();
+    assert!(
+        (steady - f64::from(R)).abs() <= f64::from(R) * 0.1,
+        "achieved {steady:.0}/s against a limit of {R}/s"
+    );
+}
+
+/// The shared bucket itself: a burst, then waits of one interval.
+#[tokio::test]
+async fn the_shared_bucket_gives_a_burst_then_paces() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let r = NonZeroU32::new(10).unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            store.take_rate("k", 1, r, 10).await.unwrap(),
+            RateTake::Taken
+        );
+    }
+    match store.take_rate("k", 1, r, 10).await.unwrap() {
+        RateTake::Wait(d) => assert!(d <= Duration::from_millis(100), "{d:?}"),
+        other => panic!("{other:?}"),
+    }
+    store.push_rate("k", Duration::from_secs(2)).await.unwrap();
+    match store.take_rate("k", 1, r, 10).await.unwrap() {
+        RateTake::Wait(d) => assert!(d > Duration::from_secs(1), "{d:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A worker whose claim expired is fenced: its late writes change nothing;
+/// the reaper turns an expired send unknown.
+#[tokio::test]
+async fn late_writers_are_fenced_and_expired_sends_become_unknown() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let id = create(&store, 2).await;
+    let short = Duration::from_millis(50);
+    let first = store.claim(id, "a", 1, short).await.unwrap();
+    tokio::time::sleep(short * 3).await;
+    assert_eq!(store.recover(id, false).await.unwrap().reclaimed, 1);
+    let second = store
+        .claim(id, "b", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(second[0].id, first[0].id);
+    assert_eq!(second[0].attempt, first[0].attempt + 1);
+    assert!(store.mark_sending(&first, short).await.unwrap().is_empty());
+    let late = Settlement::Failed {
+        reason: "late".into(),
+    };
+    store.settle(&[(first[0].clone(), late)]).await.unwrap();
+    let sending = store
+        .mark_sending(&second, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let ok = Settlement::Accepted {
+        reference: Some("g".into()),
+        note: None,
+    };
+    store.settle(&[(sending[0].clone(), ok)]).await.unwrap();
+    // The other row: sent, then its worker died.
+    let third = store.claim_sending(id, "c", 1, short).await.unwrap();
+    assert_eq!(third.len(), 1);
+    tokio::time::sleep(short * 3).await;
+    assert_eq!(store.recover(id, false).await.unwrap().unknown, 1);
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Accepted), 1);
+    assert_eq!(stats.count(RecipientState::Unknown), 1);
+}
+
+#[tokio::test]
+async fn dedup_claims_are_exclusive_and_taken_over_after_a_crash() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let w = Duration::from_secs(60);
+    assert_eq!(store.begin("k1", w).await.unwrap(), Seen::New);
+    assert_eq!(store.begin("k1", w).await.unwrap(), Seen::InProgress);
+    store.finish("k1", true).await.unwrap();
+    assert_eq!(store.begin("k1", w).await.unwrap(), Seen::Done);
+    assert_eq!(store.begin("k2", w).await.unwrap(), Seen::New);
+    store.finish("k2", false).await.unwrap();
+    assert_eq!(store.begin("k2", w).await.unwrap(), Seen::New);
+}
