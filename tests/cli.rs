@@ -16,6 +16,9 @@ use crm_comms::testing::smtp_server::SmtpServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crm-comms");
 
+#[path = "gateways/support.rs"]
+mod support;
+
 /// Runs the binary off the async runtime.
 async fn run(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
@@ -987,4 +990,175 @@ async fn mailing_send_killed_at_random_never_sends_twice() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mailing_send_killed_with_the_duplicate_check_leaves_nothing_unknown() {
     crash_run(true).await;
+}
+
+/// Four `crm-comms mailing send` workers on one mailing in PostgreSQL; one
+/// of them is killed with SIGKILL and started again, `CRM_COMMS_CHAOS_KILLS`
+/// times (CI: 5; `scripts/chaos_pg.sh`: 50 on 100,000 recipients, with the
+/// server restarted once). No recipient is accepted twice, every one ends
+/// final, and unknown stays within what the killed workers had in flight.
+#[tokio::test(flavor = "multi_thread")]
+async fn four_workers_on_postgres_one_killed_again_and_again() {
+    use crm_comms::mailing::{Outbox, RecipientState};
+    use crm_comms::store::postgres::PgStore;
+
+    let Some(url) = support::pg_schema_url().await else {
+        return;
+    };
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let kills = env("CRM_COMMS_CHAOS_KILLS", 5);
+    let n = env("CRM_COMMS_CHAOS_RECIPIENTS", 10_000);
+    let restart_at = std::env::var("CRM_COMMS_CHAOS_RESTART_PG").ok();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    emu.set_latency(std::time::Duration::from_millis(20));
+    let settings = temp_file(
+        "sms.toml",
+        &format!(
+            "provider = \"intelecom\"\nservice_id = \"1000\"\nuser_name = \"crm\"\npassword = \"pw\"\ndefault_country = \"NO\"\nbase_url = \"{}\"\nallow_insecure_http = true\n",
+            emu.base_url()
+        ),
+    );
+    let mut csv = String::from("number,firstname\n");
+    for i in 0..n {
+        csv.push_str(&format!("4{i:07},Kari{i}\n"));
+    }
+    let recipients = settings.with_file_name("recipients.csv");
+    std::fs::write(&recipients, csv).unwrap();
+    let s = settings.to_str().unwrap().to_owned();
+    let r = recipients.to_str().unwrap().to_owned();
+    let o = run(&[
+        "mailing",
+        "create",
+        "--store",
+        &url,
+        "--settings",
+        &s,
+        "--recipients",
+        &r,
+        "--text",
+        "Hei {firstname}",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o)
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("mailing "))
+        .and_then(|l| l.strip_suffix(" created"))
+        .unwrap()
+        .to_owned();
+    let args: Vec<String> = [
+        "mailing",
+        "send",
+        "--store",
+        &url,
+        "--settings",
+        &s,
+        "--id",
+        &id,
+        "--lease",
+        "1",
+        "--batch",
+        "50",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // One rate across the four (shared in PostgreSQL), so the full run
+    // lasts long enough for its kills (scripts/chaos_pg.sh).
+    let mut args = args;
+    if let Ok(rate) = std::env::var("CRM_COMMS_CHAOS_RATE") {
+        args.extend([
+            "--rate".to_owned(),
+            rate,
+            "--per".to_owned(),
+            "messages".to_owned(),
+        ]);
+    }
+    let spawn = || {
+        Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut workers: Vec<Child> = (0..4).map(|_| spawn()).collect();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let id_num: i64 = id.parse().unwrap();
+    let mut in_flight_at_kills = 0i64;
+    let mut killed = 0;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for k in 0..kills {
+        tokio::time::sleep(std::time::Duration::from_millis(200 + random(600))).await;
+        if workers.iter_mut().all(|w| w.try_wait().unwrap().is_some()) {
+            break; // everything sent before the kills ran out
+        }
+        if restart_at.as_deref().is_some() && k == kills / 2 {
+            let cmd = restart_at.clone().unwrap();
+            let st = Command::new("sh").args(["-c", &cmd]).status().unwrap();
+            assert!(st.success(), "restarting PostgreSQL failed");
+        }
+        let victim = &mut workers[0];
+        if victim.try_wait().unwrap().is_some() {
+            continue;
+        }
+        let pid = victim.id();
+        victim.kill().unwrap(); // SIGKILL
+        victim.wait().unwrap();
+        killed += 1;
+        let sending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM crm_comms_recipients WHERE mailing = $1 AND state = 'sending' AND worker LIKE $2",
+        )
+        .bind(id_num)
+        .bind(format!("{pid}-%"))
+        .fetch_one(&raw)
+        .await
+        .unwrap_or(0);
+        in_flight_at_kills += sending;
+        workers[0] = spawn();
+    }
+    for w in &mut workers {
+        let out = w.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = w.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        assert!(out.success(), "a worker failed: {err}");
+    }
+    let store = PgStore::connect(&url).await.unwrap();
+    let stats = store.stats(id_num).await.unwrap();
+    let taken = emu.acceptances();
+    let twice = taken.values().filter(|c| **c > 1).count();
+    let unknown = stats.count(RecipientState::Unknown);
+    println!(
+        "chaos figures: recipients={n} workers=4 kills={killed} in_flight_at_kills={in_flight_at_kills} \
+         accepted={} unknown={unknown} accepted_twice_by_gateway={twice} pg_restarted={}",
+        stats.count(RecipientState::Accepted),
+        restart_at.is_some()
+    );
+    assert!(stats.is_finished(), "{stats:?}");
+    assert_eq!(twice, 0, "a recipient was accepted twice by the gateway");
+    assert!(
+        unknown <= in_flight_at_kills as u64,
+        "{unknown} unknown > {in_flight_at_kills} in flight at the kills"
+    );
+    assert_eq!(stats.count(RecipientState::Accepted) + unknown, n as u64);
 }

@@ -221,6 +221,13 @@ impl MailingRunner {
                 match self.next_batch(id, &spec, resend, limiter.as_ref()).await {
                     Ok(Some(rows)) => in_flight.push(self.send(&spec, rows)),
                     Ok(None) => break,
+                    // The store is away (a database restart, a lost
+                    // connection): wait and claim again.
+                    Err(Err(Error::Store(e))) if e.is_unavailable() => {
+                        tracing::warn!(error = %e, "the store is unavailable; trying again");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        break;
+                    }
                     Err(end) => stop = Some(end),
                 }
             }
@@ -230,8 +237,10 @@ impl MailingRunner {
                     Some(Err(e)) => return Err(e),
                     None => {}
                 }
-                if self.outbox.stats(id).await?.is_finished() {
-                    return Ok((RunEnd::Finished, progress));
+                match self.outbox.stats(id).await {
+                    Ok(stats) if stats.is_finished() => return Ok((RunEnd::Finished, progress)),
+                    Err(e) if !e.is_unavailable() => return Err(e.into()),
+                    _ => {}
                 }
                 // Others are in flight (another worker, or a dead one's
                 // lease not yet expired).
@@ -252,9 +261,12 @@ impl MailingRunner {
                 .filter(|(_, s)| matches!(s, Settlement::Accepted { .. }))
                 .map(|(c, _)| u64::from(c.parts))
                 .sum::<u64>();
-            if let Err(e) = self.outbox.settle(&settlements).await {
+            // The answers are only in memory: a store that is away for a
+            // while (a database restart) is waited for.
+            let settled = retry_unavailable(|| self.outbox.settle(&settlements)).await;
+            if let Err(e) = settled {
                 // What is in flight finishes; its rows are recovered by
-                // the next run if they cannot be settled either.
+                // the next run (unknown, never resent blindly).
                 stop.get_or_insert(Err(e.into()));
                 continue;
             }
@@ -573,6 +585,24 @@ fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
         b = b.sender(s.clone());
     }
     b.build()
+}
+
+/// Runs `op` again while the store is unavailable, for up to a minute.
+async fn retry_unavailable<T, F, Fut>(op: F) -> Result<T, crate::store::StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, crate::store::StoreError>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match op().await {
+            Err(e) if e.is_unavailable() && started.elapsed() < Duration::from_secs(60) => {
+                tracing::warn!(error = %e, "the store is unavailable; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Batches a runner has in flight at once.
