@@ -1,0 +1,288 @@
+//! Mailings on PostgreSQL, timed by hand (each case takes seconds, so it
+//! runs a few times rather than under criterion), with the naive baselines
+//! in the same run:
+//!
+//! - enqueue 1,000,000 personalised recipients (`UNNEST` inserts in one
+//!   transaction) against one autocommitted `INSERT` per recipient (on
+//!   10,000; the rates compare);
+//! - drain 100,000 recipients through the loopback Intelecom emulator with
+//!   1, 2 and 4 workers against the naive outbox that claims, sends and
+//!   updates one row at a time (on 2,000);
+//! - delivery-report ingestion through the webhook receiver with the
+//!   store-backed dedup and matching, against pushing the same reports to
+//!   a receiver with in-memory dedup and no store.
+//!
+//! Needs `CRM_COMMS_POSTGRES_URL` (each run makes a schema of its own);
+//! `cargo bench --all-features --bench postgres`.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crm_comms::intelecom::Intelecom;
+use crm_comms::mailing::{
+    MailingRunner, MailingSpec, Outbox, Preparer, Recipient, RunEnd, reports_into,
+};
+use crm_comms::receiver::WebhookReceiver;
+use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
+use crm_comms::sms::{Message, SmsProvider};
+use crm_comms::store::postgres::PgStore;
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::push::PushTarget;
+use sqlx::Row;
+
+fn spec() -> MailingSpec {
+    MailingSpec::new("bench", "Hei {firstname}, velkommen!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap())
+}
+
+fn recipients(n: usize) -> Vec<Recipient> {
+    (0..n)
+        .map(|i| Recipient::new(format!("4{:07}", i % 10_000_000)).with("firstname", "Kari"))
+        .collect()
+}
+
+async fn schema(url: &str, tag: &str) -> (String, PgStore) {
+    let name = format!("crm_bench_{tag}_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", name.as_str())]);
+    let store = PgStore::connect_with(options).await.unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    (
+        format!("{url}{sep}options=-c%20search_path%3D{name}"),
+        store,
+    )
+}
+
+async fn create(store: &PgStore, list: &[Recipient]) -> i64 {
+    let spec = spec();
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let mut it = list.iter().map(|r| p.prepare(r));
+    store.create(&spec, &mut it).await.unwrap()
+}
+
+fn report(what: &str, n: usize, took: Duration) -> f64 {
+    let rate = n as f64 / took.as_secs_f64();
+    println!(
+        "{what:<58} {n:>9} in {:>8.3} s = {rate:>10.0}/s",
+        took.as_secs_f64()
+    );
+    rate
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let Ok(url) = std::env::var("CRM_COMMS_POSTGRES_URL") else {
+        println!("skipped: set CRM_COMMS_POSTGRES_URL to run the PostgreSQL benchmarks");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(&url));
+}
+
+async fn run(url: &str) {
+    // Enqueue.
+    let million = recipients(1_000_000);
+    let (_, store) = schema(url, "enqueue").await;
+    let t = Instant::now();
+    create(&store, &million).await;
+    let ours = report(
+        "enqueue: crm-comms create (UNNEST, one transaction)",
+        1_000_000,
+        t.elapsed(),
+    );
+    drop(million);
+    let (_, naive) = schema(url, "naive").await;
+    let _ = naive;
+    let pool = sqlx::PgPool::connect(&format!(
+        "{url}{}options=-c%20search_path%3Dcrm_bench_naive_{}",
+        if url.contains('?') { '&' } else { '?' },
+        std::process::id()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("CREATE TABLE naive_outbox (id BIGSERIAL PRIMARY KEY, number TEXT, text TEXT, state TEXT, reference TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let template = spec().template;
+    let list = recipients(10_000);
+    let t = Instant::now();
+    for r in &list {
+        let number = crm_comms::PhoneNumber::parse(&r.number, Some(&"NO".parse().unwrap()))
+            .unwrap()
+            .e164()
+            .to_owned();
+        let text = template
+            .render(|n| r.variables.get(n).map(String::as_str))
+            .unwrap();
+        sqlx::query("INSERT INTO naive_outbox (number, text, state) VALUES ($1, $2, 'pending')")
+            .bind(number)
+            .bind(text)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let naive_rate = report(
+        "enqueue: naive INSERT per recipient (autocommit)",
+        10_000,
+        t.elapsed(),
+    );
+    println!("enqueue ratio: {:.1}x", ours / naive_rate);
+
+    // Drain.
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let provider = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
+    let list = recipients(100_000);
+    let mut rates = Vec::new();
+    for workers in [1, 2, 4] {
+        let (_, store) = schema(url, &format!("drain{workers}")).await;
+        let id = create(&store, &list).await;
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            let runner = MailingRunner::new(
+                Arc::new(store.clone()),
+                Arc::new(provider.clone()) as Arc<dyn SmsProvider>,
+            );
+            tasks.push(tokio::spawn(async move { runner.run(id).await.unwrap() }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().0, RunEnd::Finished);
+        }
+        rates.push(report(
+            &format!("drain: {workers} worker(s), durable outbox"),
+            100_000,
+            t.elapsed(),
+        ));
+    }
+    // The naive outbox: one row claimed, sent and updated at a time.
+    let t = Instant::now();
+    for _ in 0..2_000 {
+        let row = sqlx::query(
+            "UPDATE naive_outbox SET state = 'sending' WHERE id = (SELECT id FROM naive_outbox WHERE state = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, number, text",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let m = Message::builder()
+            .to(row.get::<String, _>("number").parse().unwrap())
+            .text(row.get::<String, _>("text"))
+            .build()
+            .unwrap();
+        let r = provider.send(&m).await;
+        let reference = r.outcomes()[0].outcome.reference().map(str::to_owned);
+        sqlx::query("UPDATE naive_outbox SET state = 'accepted', reference = $1 WHERE id = $2")
+            .bind(reference)
+            .bind(row.get::<i64, _>("id"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let naive_drain = report("drain: naive outbox, one row at a time", 2_000, t.elapsed());
+    println!(
+        "drain ratios: 1 worker {:.1}x the naive outbox; per worker at 2: {:.0}/s, at 4: {:.0}/s",
+        rates[0] / naive_drain,
+        rates[1] / 2.0,
+        rates[2] / 4.0
+    );
+
+    // Report ingestion: 20,000 reports for settled recipients, pushed in
+    // batches of 100 to the receiver (store-backed dedup and matching).
+    let (_, store) = schema(url, "reports").await;
+    let id = create(&store, &recipients(20_000)).await;
+    let runner = MailingRunner::new(
+        Arc::new(store.clone()),
+        Arc::new(provider.clone()) as Arc<dyn SmsProvider>,
+    );
+    runner.run(id).await.unwrap();
+    let rows = store.rows(id, 0, 20_000).await.unwrap();
+    let drs: Vec<ie::PushedDr> = rows
+        .iter()
+        .map(|r| ie::PushedDr {
+            message_id: r.reference.clone().unwrap(),
+            client_reference: Some(r.client_reference.clone()),
+            batch_reference: None,
+            status_code: 0,
+        })
+        .collect();
+    let ingest = |dedup_store: Option<PgStore>| {
+        let store = store.clone();
+        let emu = &emu;
+        let drs = &drs;
+        async move {
+            let router = InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) });
+            let builder = match &dedup_store {
+                Some(s) => WebhookReceiver::builder(
+                    router,
+                    reports_into(Arc::new(store.clone()) as Arc<dyn Outbox>, |_| {}),
+                )
+                .dedup(s.clone()),
+                None => WebhookReceiver::builder(
+                    router,
+                    |_: crm_comms::sms::tracking::DeliveryEvent| async {
+                        Ok::<(), HandlerError>(())
+                    },
+                ),
+            };
+            let receiver = builder.build().unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(receiver.serve(listener));
+            let target = PushTarget::new(format!("{base}/intelecom/dr"));
+            let t = Instant::now();
+            let pushes = drs.chunks(100).map(|chunk| {
+                let target = target.clone();
+                async move { emu.push_drs(&target, &ie::PushFormat::Json, chunk).await }
+            });
+            use futures_util::StreamExt;
+            let results: Vec<_> = futures_util::stream::iter(pushes)
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            assert!(results.iter().all(|r| r.delivered));
+            t.elapsed()
+        }
+    };
+    let with_store = report(
+        "reports: receiver, PostgreSQL dedup + matching",
+        drs.len(),
+        ingest(Some(store.clone())).await,
+    );
+    let memory = report(
+        "reports: receiver, in-memory dedup, no store",
+        drs.len(),
+        ingest(None).await,
+    );
+    println!(
+        "report ingestion: {:.2}x the in-memory receiver's rate",
+        with_store / memory
+    );
+}
