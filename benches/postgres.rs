@@ -100,6 +100,14 @@ fn main() {
 }
 
 async fn run(url: &str) {
+    let only_reports = std::env::var_os("CRM_COMMS_BENCH_ONLY_REPORTS").is_some();
+    if !only_reports {
+        enqueue_and_drain(url).await;
+    }
+    reports(url).await;
+}
+
+async fn enqueue_and_drain(url: &str) {
     // Enqueue.
     let million = recipients(1_000_000);
     let (_, store) = schema(url, "enqueue").await;
@@ -213,7 +221,19 @@ async fn run(url: &str) {
         rates[1] / 2.0,
         rates[2] / 4.0
     );
+}
 
+async fn reports(url: &str) {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let provider = Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .build()
+        .unwrap();
     // Report ingestion: 20,000 reports for settled recipients, pushed in
     // batches of 100 to the receiver (store-backed dedup and matching).
     let (_, store) = schema(url, "reports").await;
@@ -268,6 +288,19 @@ async fn run(url: &str) {
                 .collect()
                 .await;
             assert!(results.iter().all(|r| r.delivered));
+            let attempts: usize = results.iter().map(|r| r.statuses.len()).sum();
+            if attempts > results.len() {
+                println!(
+                    "  ({} pushes needed {attempts} attempts: {:?})",
+                    results.len(),
+                    results
+                        .iter()
+                        .flat_map(|r| r.statuses.iter())
+                        .filter(|s| **s != 200)
+                        .take(5)
+                        .collect::<Vec<_>>()
+                );
+            }
             t.elapsed()
         }
     };

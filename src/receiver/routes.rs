@@ -62,17 +62,27 @@ impl Inner {
     ) -> Result<Response, Refusal> {
         let c = self.check(request).await?;
         let entries = parse_off_thread(gateway, kind, &c).await?;
-        let mut fates = Vec::with_capacity(entries.len());
-        for PushEntry { id, result } in entries {
-            let fate = match result {
-                Ok(item) => self.take(item).await,
-                Err(e) => {
-                    self.malformed(gateway.name(), kind.route(), &id, e);
-                    EntryFate::Acknowledged
-                }
-            };
-            fates.push((id, fate));
-        }
+        // Delivery reports of one push are handled up to 16 at a time
+        // (a store-backed dedup and report store then commit together);
+        // incoming SMS one after another, in the order sent.
+        let at_once = if kind == PushKind::Delivery { 16 } else { 1 };
+        let fates: Vec<(String, EntryFate)> = {
+            use futures_util::stream::{self, StreamExt};
+            stream::iter(entries)
+                .map(|PushEntry { id, result }| async move {
+                    let fate = match result {
+                        Ok(item) => self.take(item).await,
+                        Err(e) => {
+                            self.malformed(gateway.name(), kind.route(), &id, e);
+                            EntryFate::Acknowledged
+                        }
+                    };
+                    (id, fate)
+                })
+                .buffered(at_once)
+                .collect()
+                .await
+        };
         let answer = gateway.answer(kind, &c.request(), &fates);
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
         Ok(match answer.content_type {

@@ -185,7 +185,7 @@ impl PgStore {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
@@ -1070,6 +1070,20 @@ impl crate::receiver::DedupStore for PgStore {
         // One statement: a new key, an expired one, or a claim whose
         // handler died is (re)claimed; otherwise the row says what it is.
         // Two receivers racing on one key: the row lock makes one win.
+        // Dedup keys are written without waiting for the WAL flush
+        // (`synchronous_commit = off`): a crash can forget the last few
+        // hundred milliseconds of them, and then a redelivery is handled
+        // again — what a crash before the answer does anyway. Reports
+        // themselves are committed durably before the push is answered.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("claiming a dedup key"))?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("claiming a dedup key"))?;
         let claimed: Option<bool> = sqlx::query_scalar(
             "INSERT INTO crm_comms_dedup (key, done, until, claim_until)
              VALUES ($1, false, now() + $2 * interval '1 millisecond', now() + $3 * interval '1 millisecond')
@@ -1082,18 +1096,20 @@ impl crate::receiver::DedupStore for PgStore {
         .bind(key)
         .bind(ms(remember_for))
         .bind(ms(DEDUP_CLAIM))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db("claiming a dedup key"))?;
         if claimed.is_some() {
+            tx.commit().await.map_err(db("claiming a dedup key"))?;
             return Ok(Seen::New);
         }
         let done: Option<bool> =
             sqlx::query_scalar("SELECT done FROM crm_comms_dedup WHERE key = $1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("reading a dedup key"))?;
+        tx.commit().await.map_err(db("reading a dedup key"))?;
         Ok(match done {
             Some(true) => Seen::Done,
             _ => Seen::InProgress,
@@ -1101,13 +1117,22 @@ impl crate::receiver::DedupStore for PgStore {
     }
 
     async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("finishing a dedup key"))?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("finishing a dedup key"))?;
         let q = if handled {
             sqlx::query("UPDATE crm_comms_dedup SET done = true WHERE key = $1")
         } else {
             sqlx::query("DELETE FROM crm_comms_dedup WHERE key = $1")
         };
         q.bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db("finishing a dedup key"))?;
         // Forget what expired, a little at a time.
@@ -1115,9 +1140,9 @@ impl crate::receiver::DedupStore for PgStore {
             "DELETE FROM crm_comms_dedup WHERE key IN
                (SELECT key FROM crm_comms_dedup WHERE until < now() LIMIT 100)",
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db("forgetting dedup keys"))?;
-        Ok(())
+        tx.commit().await.map_err(db("finishing a dedup key"))
     }
 }
