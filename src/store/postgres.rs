@@ -9,8 +9,8 @@
 //! - **One rate limit across all workers** per key (a gateway account): a
 //!   GCRA bucket in one row, taken per batch for the batch's parts and
 //!   pushed forward on 429/5xx ([`Outbox::take_rate`]).
-//! - **Enqueue** inserts 10,000 rows per statement (`UNNEST` of arrays), in
-//!   one transaction per mailing.
+//! - **Enqueue** streams the rows with `COPY`, in one transaction per
+//!   mailing (escaped, so no text can end its field).
 //! - **Tables** are prefixed `crm_comms_` (the CRM's own tables live in the
 //!   same database) and versioned in `crm_comms_meta`; migrations take an
 //!   advisory lock, so workers starting together migrate once. Nothing
@@ -19,6 +19,7 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -113,9 +114,6 @@ CREATE INDEX crm_comms_sent_reference ON crm_comms_sent (reference) WHERE refere
 CREATE TABLE crm_comms_rate_limits (key TEXT PRIMARY KEY, tat TIMESTAMPTZ NOT NULL);
 "];
 
-/// Rows per `INSERT … SELECT FROM UNNEST(…)`.
-const INSERT_CHUNK: usize = 10_000;
-
 /// How long a dedup claim whose handler never finished blocks redeliveries.
 const DEDUP_CLAIM: Duration = Duration::from_secs(60);
 
@@ -128,6 +126,25 @@ const MIGRATION_LOCK: i64 = 0x6372_6d2d_636f_6d6d;
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections with `synchronous_commit = off`, for dedup keys only.
+    relaxed: PgPool,
+    /// Dedup finishes since the last sweep of expired keys.
+    finishes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Appends `text` as a field of `COPY … (FORMAT text)`: backslash, tab,
+/// newline and carriage return escaped, so no value can end its field or
+/// row.
+fn copy_text(buf: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            c => buf.push(c),
+        }
+    }
 }
 
 fn ms(d: Duration) -> i64 {
@@ -187,10 +204,23 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db("connecting"))?;
-        let store = PgStore { pool };
+        // Dedup keys are written without waiting for the WAL flush: a crash
+        // can forget the last few hundred milliseconds of them, and then a
+        // redelivery is handled again — what a crash before the answer does
+        // anyway. Reports themselves are committed durably (the other pool)
+        // before the push is answered.
+        let relaxed = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        let store = PgStore {
+            pool,
+            relaxed,
+            finishes: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -437,52 +467,56 @@ impl Outbox for PgStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
-        loop {
-            let chunk: Vec<Prepared> = (&mut *recipients).take(INSERT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let mut lines = Vec::with_capacity(chunk.len());
-            let mut numbers = Vec::with_capacity(chunk.len());
-            let mut texts = Vec::with_capacity(chunk.len());
-            let mut encodings = Vec::with_capacity(chunk.len());
-            let mut parts = Vec::with_capacity(chunk.len());
-            let mut states = Vec::with_capacity(chunk.len());
-            let mut reasons = Vec::with_capacity(chunk.len());
-            for p in chunk {
-                lines.push(p.line.map(|l| l as i64));
-                encodings.push(p.encoding.to_string());
-                parts.push(p.parts as i32);
-                match &p.blocked {
-                    None => {
-                        states.push(RecipientState::Pending.as_str());
-                        reasons.push(None);
-                    }
-                    Some(r) => {
-                        states.push(RecipientState::Blocked.as_str());
-                        reasons.push(Some(r.to_string()));
-                    }
-                }
-                numbers.push(p.number);
-                texts.push(p.text);
-            }
-            sqlx::query(
-                "INSERT INTO crm_comms_recipients (mailing, line, number, text, encoding, parts, state, reason)
-                 SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[],
-                                          $6::int[], $7::text[], $8::text[])",
+        // COPY in the same transaction: all rows or none.
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY crm_comms_recipients (mailing, line, number, text, encoding, parts, state, reason)
+                 FROM STDIN (FORMAT text)",
             )
-            .bind(id)
-            .bind(&lines)
-            .bind(&numbers)
-            .bind(&texts)
-            .bind(&encodings)
-            .bind(&parts)
-            .bind(&states)
-            .bind(&reasons)
-            .execute(&mut *tx)
             .await
             .map_err(db("enqueueing recipients"))?;
+        let mut buf = String::with_capacity(1 << 20);
+        let mailing = id.to_string();
+        for p in &mut *recipients {
+            let (state, reason) = match &p.blocked {
+                None => (RecipientState::Pending, None),
+                Some(r) => (RecipientState::Blocked, Some(r.to_string())),
+            };
+            buf.push_str(&mailing);
+            buf.push('\t');
+            match p.line {
+                Some(l) => buf.push_str(&l.to_string()),
+                None => buf.push_str("\\N"),
+            }
+            buf.push('\t');
+            copy_text(&mut buf, &p.number);
+            buf.push('\t');
+            copy_text(&mut buf, &p.text);
+            buf.push('\t');
+            buf.push_str(&p.encoding.to_string());
+            buf.push('\t');
+            buf.push_str(&p.parts.to_string());
+            buf.push('\t');
+            buf.push_str(state.as_str());
+            buf.push('\t');
+            match &reason {
+                Some(r) => copy_text(&mut buf, r),
+                None => buf.push_str("\\N"),
+            }
+            buf.push('\n');
+            if buf.len() >= 1 << 20 {
+                copy.send(buf.as_bytes())
+                    .await
+                    .map_err(db("enqueueing recipients"))?;
+                buf.clear();
+            }
         }
+        if !buf.is_empty() {
+            copy.send(buf.as_bytes())
+                .await
+                .map_err(db("enqueueing recipients"))?;
+        }
+        copy.finish().await.map_err(db("enqueueing recipients"))?;
         tx.commit().await.map_err(db("enqueueing recipients"))?;
         Ok(id)
     }
@@ -714,6 +748,29 @@ impl Outbox for PgStore {
             .rows_affected();
             (n, 0)
         };
+        // Reports kept for a gateway reference that a row of this mailing
+        // has since settled with (a report and its settle crossing).
+        let kept = sqlx::query(
+            "DELETE FROM crm_comms_parked_reports p USING crm_comms_recipients r
+             WHERE r.mailing = $1 AND r.gateway_ref = p.gateway_ref
+               AND r.state IN ('accepted', 'unknown')
+             RETURNING r.id AS rid, p.state, p.code, p.description, p.done_at",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("applying kept reports"))?;
+        for k in &kept {
+            apply_to_row(
+                &mut tx,
+                k.get("rid"),
+                k.get("state"),
+                k.get("code"),
+                k.get("description"),
+                k.get("done_at"),
+            )
+            .await?;
+        }
         tx.commit().await.map_err(db("recovering"))?;
         Ok(Recovered {
             reclaimed,
@@ -807,68 +864,55 @@ impl Outbox for PgStore {
     }
 
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db("matching a report"))?;
-        let mut row = None;
-        if let Some((mailing, id)) = receipt
+        // One statement (one round trip, one durable commit): find the
+        // recipient by client reference or gateway reference and lock it,
+        // apply the report if it has settled, else keep the report. The
+        // lock makes a concurrent settle wait, so it finds the kept report.
+        let (client_id, mailing) = receipt
             .client_reference
             .as_deref()
             .and_then(parse_client_reference)
-        {
-            row = sqlx::query(
-                "SELECT id, state FROM crm_comms_recipients WHERE id = $1 AND mailing = $2 FOR UPDATE",
-            )
-            .bind(id)
-            .bind(mailing)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("matching a report"))?;
-        }
-        if row.is_none() && !receipt.reference.is_empty() {
-            row = sqlx::query(
-                "SELECT id, state FROM crm_comms_recipients WHERE gateway_ref = $1 LIMIT 1 FOR UPDATE",
-            )
-            .bind(&receipt.reference)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("matching a report"))?;
-        }
+            .map_or((None, None), |(m, id)| (Some(id), Some(m)));
         let state = receipt_state(receipt.state);
-        let settled = row.as_ref().and_then(|r| {
-            let s: String = r.get("state");
-            matches!(s.as_str(), "accepted" | "unknown" | "delivered" | "failed")
-                .then(|| r.get::<i64, _>("id"))
-        });
-        let result = if let Some(id) = settled {
-            apply_to_row(
-                &mut tx,
-                id,
-                state,
-                &receipt.status_code,
-                receipt.description.as_deref(),
-                receipt.done_at.as_deref(),
-            )
-            .await?;
+        let (new_state, reason) =
+            report_effect(state, &receipt.status_code, receipt.description.as_deref());
+        let applied: bool = sqlx::query_scalar(
+            "WITH r AS (
+                SELECT id, state FROM crm_comms_recipients
+                WHERE (id = $1 AND mailing = $2) OR ($3 <> '' AND gateway_ref = $3)
+                ORDER BY (id = $1) DESC NULLS LAST LIMIT 1
+                FOR UPDATE),
+             u AS (
+                UPDATE crm_comms_recipients t
+                SET state = $4, reason = COALESCE($5, t.reason), done_at = $6
+                FROM r WHERE t.id = r.id
+                  AND r.state IN ('accepted', 'unknown', 'delivered', 'failed')
+                RETURNING t.id),
+             p AS (
+                INSERT INTO crm_comms_parked_reports
+                    (client_ref, gateway_ref, state, code, description, done_at)
+                SELECT $7, $3, $8, $9, $10, $6 WHERE NOT EXISTS (SELECT 1 FROM u)
+                RETURNING id)
+             SELECT EXISTS (SELECT 1 FROM u) OR NOT EXISTS (SELECT 1 FROM p)",
+        )
+        .bind(client_id)
+        .bind(mailing)
+        .bind(&receipt.reference)
+        .bind(new_state.as_str())
+        .bind(reason)
+        .bind(receipt.done_at.as_deref())
+        .bind(receipt.client_reference.as_deref())
+        .bind(state)
+        .bind(&receipt.status_code)
+        .bind(receipt.description.as_deref())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("matching a report"))?;
+        Ok(if applied {
             ReportMatch::Applied
         } else {
-            // The row (if found) is locked until commit, so its settle waits
-            // and then finds this report kept.
-            sqlx::query(
-                "INSERT INTO crm_comms_parked_reports (client_ref, gateway_ref, state, code, description, done_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(receipt.client_reference.as_deref())
-            .bind(&receipt.reference)
-            .bind(state)
-            .bind(&receipt.status_code)
-            .bind(receipt.description.as_deref())
-            .bind(receipt.done_at.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(db("keeping a report"))?;
             ReportMatch::Parked
-        };
-        tx.commit().await.map_err(db("matching a report"))?;
-        Ok(result)
+        })
     }
 
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
@@ -1070,20 +1114,6 @@ impl crate::receiver::DedupStore for PgStore {
         // One statement: a new key, an expired one, or a claim whose
         // handler died is (re)claimed; otherwise the row says what it is.
         // Two receivers racing on one key: the row lock makes one win.
-        // Dedup keys are written without waiting for the WAL flush
-        // (`synchronous_commit = off`): a crash can forget the last few
-        // hundred milliseconds of them, and then a redelivery is handled
-        // again — what a crash before the answer does anyway. Reports
-        // themselves are committed durably before the push is answered.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("claiming a dedup key"))?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(db("claiming a dedup key"))?;
         let claimed: Option<bool> = sqlx::query_scalar(
             "INSERT INTO crm_comms_dedup (key, done, until, claim_until)
              VALUES ($1, false, now() + $2 * interval '1 millisecond', now() + $3 * interval '1 millisecond')
@@ -1096,20 +1126,18 @@ impl crate::receiver::DedupStore for PgStore {
         .bind(key)
         .bind(ms(remember_for))
         .bind(ms(DEDUP_CLAIM))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.relaxed)
         .await
         .map_err(db("claiming a dedup key"))?;
         if claimed.is_some() {
-            tx.commit().await.map_err(db("claiming a dedup key"))?;
             return Ok(Seen::New);
         }
         let done: Option<bool> =
             sqlx::query_scalar("SELECT done FROM crm_comms_dedup WHERE key = $1")
                 .bind(key)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&self.relaxed)
                 .await
                 .map_err(db("reading a dedup key"))?;
-        tx.commit().await.map_err(db("reading a dedup key"))?;
         Ok(match done {
             Some(true) => Seen::Done,
             _ => Seen::InProgress,
@@ -1117,32 +1145,28 @@ impl crate::receiver::DedupStore for PgStore {
     }
 
     async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("finishing a dedup key"))?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(db("finishing a dedup key"))?;
         let q = if handled {
             sqlx::query("UPDATE crm_comms_dedup SET done = true WHERE key = $1")
         } else {
             sqlx::query("DELETE FROM crm_comms_dedup WHERE key = $1")
         };
         q.bind(key)
-            .execute(&mut *tx)
+            .execute(&self.relaxed)
             .await
             .map_err(db("finishing a dedup key"))?;
-        // Forget what expired, a little at a time.
-        sqlx::query(
-            "DELETE FROM crm_comms_dedup WHERE key IN
-               (SELECT key FROM crm_comms_dedup WHERE until < now() LIMIT 100)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(db("forgetting dedup keys"))?;
-        tx.commit().await.map_err(db("finishing a dedup key"))
+        // Forget what expired, a little at a time (every 100th finish).
+        let n = self
+            .finishes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(100) {
+            sqlx::query(
+                "DELETE FROM crm_comms_dedup WHERE key IN
+                   (SELECT key FROM crm_comms_dedup WHERE until < now() LIMIT 1000)",
+            )
+            .execute(&self.relaxed)
+            .await
+            .map_err(db("forgetting dedup keys"))?;
+        }
+        Ok(())
     }
 }

@@ -300,3 +300,36 @@ async fn dedup_claims_are_exclusive_and_taken_over_after_a_crash() {
     store.finish("k2", false).await.unwrap();
     assert_eq!(store.begin("k2", w).await.unwrap(), Seen::New);
 }
+
+/// Texts with tabs, newlines, backslashes and quotes go through `COPY`
+/// exactly as rendered, and nothing in them can end a field or a row.
+#[tokio::test]
+async fn hostile_texts_are_enqueued_exactly() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let spec = spec();
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let names = [
+        "a\tb",
+        "line\nbreak\r\n",
+        "back\\slash\\N",
+        "'; DROP TABLE crm_comms_recipients; --",
+        "\\.",
+    ];
+    let list: Vec<Recipient> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Recipient::new(format!("4100000{i}")).with("firstname", *n))
+        .collect();
+    let mut it = list.iter().map(|r| p.prepare(r));
+    let id = store.create(&spec, &mut it).await.unwrap();
+    let claimed = store
+        .claim(id, "w", 10, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let texts: Vec<&str> = claimed.iter().map(|c| c.text.as_str()).collect();
+    let want: Vec<String> = names.iter().map(|n| format!("Hei {n}!")).collect();
+    assert_eq!(texts, want);
+}
