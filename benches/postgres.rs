@@ -114,7 +114,7 @@ async fn enqueue_and_drain(url: &str) {
     let t = Instant::now();
     create(&store, &million).await;
     let ours = report(
-        "enqueue: crm-comms create (UNNEST, one transaction)",
+        "enqueue: crm-comms create (COPY, one transaction)",
         1_000_000,
         t.elapsed(),
     );

@@ -34,6 +34,6 @@ pub use model::{
     RecipientRow, RecipientState, SendWindow, Stats,
 };
 pub use outbox::{Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement};
-pub use receiving::{DEFAULT_STOP_KEYWORDS, reports_into, with_opt_out};
+pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
 pub use runner::{MailingRunner, Pace, Progress, RunEnd, summary};
 pub use template::Template;

@@ -190,6 +190,19 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// settles.
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError>;
 
+    /// [`apply_report`](Self::apply_report) for the reports of one push (a
+    /// shared store does it in one statement); one answer per report.
+    async fn apply_reports(
+        &self,
+        receipts: &[DeliveryReceipt],
+    ) -> Result<Vec<ReportMatch>, StoreError> {
+        let mut out = Vec::with_capacity(receipts.len());
+        for r in receipts {
+            out.push(self.apply_report(r).await?);
+        }
+        Ok(out)
+    }
+
     /// Puts `number` (E.164) on the opt-out list.
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError>;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::outbox::Outbox;
 use crate::sms::inbound::{HandlerError, InboundRouter, Routed, SmsEndpoint};
-use crate::sms::tracking::DeliveryEvent;
+use crate::sms::tracking::{DeliveryEvent, DeliveryHandler};
 
 /// The opt-out keywords by default: Norwegian and English.
 pub const DEFAULT_STOP_KEYWORDS: &[&str] = &["STOPP", "STOP"];
@@ -15,25 +15,58 @@ pub const DEFAULT_STOP_KEYWORDS: &[&str] = &["STOPP", "STOP"];
 /// mailing recipient in `outbox` (by client reference or gateway
 /// reference, before or after the send settled), then hands the event to
 /// `next`. A report that matches no recipient yet is kept in the outbox,
-/// never dropped.
+/// never dropped. The reports of one push are matched together
+/// ([`Outbox::apply_reports`]).
 ///
 /// Give it to `WebhookReceiver::builder` as the delivery handler.
 pub fn reports_into(
     outbox: Arc<dyn Outbox>,
     next: impl Fn(DeliveryEvent) + Send + Sync + 'static,
-) -> impl Fn(DeliveryEvent) -> std::pin::Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>
-+ Send
-+ Sync
-+ 'static {
-    let next = Arc::new(next);
-    move |event: DeliveryEvent| {
-        let outbox = outbox.clone();
-        let next = next.clone();
-        Box::pin(async move {
-            outbox.apply_report(&event.receipt).await?;
-            next(event);
-            Ok(())
-        })
+) -> OutboxReports {
+    OutboxReports {
+        outbox,
+        next: Arc::new(next),
+    }
+}
+
+/// The delivery handler [`reports_into`] makes.
+#[derive(Clone)]
+pub struct OutboxReports {
+    outbox: Arc<dyn Outbox>,
+    next: Arc<dyn Fn(DeliveryEvent) + Send + Sync>,
+}
+
+impl std::fmt::Debug for OutboxReports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxReports")
+            .field("outbox", &self.outbox)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryHandler for OutboxReports {
+    async fn handle(&self, event: DeliveryEvent) -> Result<(), HandlerError> {
+        self.outbox.apply_report(&event.receipt).await?;
+        (self.next)(event);
+        Ok(())
+    }
+
+    async fn handle_many(&self, events: Vec<DeliveryEvent>) -> Vec<Result<(), HandlerError>> {
+        let receipts: Vec<_> = events.iter().map(|e| e.receipt.clone()).collect();
+        match self.outbox.apply_reports(&receipts).await {
+            Ok(_) => events
+                .into_iter()
+                .map(|e| {
+                    (self.next)(e);
+                    Ok(())
+                })
+                .collect(),
+            Err(e) => {
+                let text = e.to_string();
+                events.iter().map(|_| Err(text.clone().into())).collect()
+            }
+        }
     }
 }
 

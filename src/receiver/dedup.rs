@@ -38,6 +38,28 @@ pub trait DedupStore: Send + Sync {
 
     /// Records the end of handling a claimed key.
     async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError>;
+
+    /// [`begin`](Self::begin) for every key of a push at once (a shared
+    /// store does it in one statement); one answer per key, in order.
+    async fn begin_many(
+        &self,
+        keys: &[String],
+        remember_for: Duration,
+    ) -> Result<Vec<Seen>, StoreError> {
+        let mut seen = Vec::with_capacity(keys.len());
+        for k in keys {
+            seen.push(self.begin(k, remember_for).await?);
+        }
+        Ok(seen)
+    }
+
+    /// [`finish`](Self::finish) for several keys at once.
+    async fn finish_many(&self, keys: &[(String, bool)]) -> Result<(), StoreError> {
+        for (k, handled) in keys {
+            self.finish(k, *handled).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A bounded in-memory [`DedupStore`] whose entries expire. It does not

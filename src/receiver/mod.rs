@@ -679,6 +679,91 @@ impl Inner {
         .await
     }
 
+    /// Hands a push's delivery reports to the delivery handler, each once:
+    /// their dedup keys claimed together, the new ones handled together
+    /// ([`DeliveryHandler::handle_many`]), and recorded together. One fate
+    /// per receipt, in order.
+    async fn take_drs(&self, receipts: Vec<DeliveryReceipt>) -> Vec<EntryFate> {
+        use futures_util::FutureExt;
+
+        if receipts.len() == 1 {
+            let r = receipts.into_iter().next().expect("one receipt");
+            return vec![self.take_dr(r).await];
+        }
+        let keys: Vec<String> = receipts.iter().map(dr_key).collect();
+        let seen = match self.dedup.begin_many(&keys, self.dedup_window).await {
+            Ok(s) if s.len() == keys.len() => s,
+            Ok(_) | Err(_) => {
+                tracing::warn!("the dedup store failed; asking for redelivery");
+                return vec![EntryFate::Redeliver; keys.len()];
+            }
+        };
+        let mut fates: Vec<EntryFate> = seen
+            .iter()
+            .map(|s| match s {
+                Seen::Done => EntryFate::Acknowledged,
+                _ => EntryFate::Redeliver,
+            })
+            .collect();
+        // The new ones, matched by the tracker (held ones are handed on by
+        // it later), then handled together.
+        let mut new: Vec<usize> = Vec::new();
+        let mut events = Vec::new();
+        let mut handled: Vec<(String, bool)> = Vec::new();
+        for (i, (receipt, s)) in receipts.into_iter().zip(&seen).enumerate() {
+            if *s != Seen::New {
+                continue;
+            }
+            let event = match &self.tracker {
+                Some(t) => match t.on_receipt(receipt).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the sent-message store failed; asking for redelivery");
+                        handled.push((keys[i].clone(), false));
+                        continue;
+                    }
+                },
+                None => Some(DeliveryEvent::unmatched(receipt)),
+            };
+            if let Some(e) = event {
+                new.push(i);
+                events.push(e);
+            } else {
+                fates[i] = EntryFate::Acknowledged;
+                handled.push((keys[i].clone(), true));
+            }
+        }
+        if !events.is_empty() {
+            let results = std::panic::AssertUnwindSafe(self.deliveries.handle_many(events))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("a handler panicked; asking for redelivery");
+                    Vec::new()
+                });
+            for (k, i) in new.iter().enumerate() {
+                let ok = match results.get(k) {
+                    Some(Ok(())) => true,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "a handler failed; asking for redelivery");
+                        false
+                    }
+                    None => false,
+                };
+                fates[*i] = if ok {
+                    EntryFate::Acknowledged
+                } else {
+                    EntryFate::Redeliver
+                };
+                handled.push((keys[*i].clone(), ok));
+            }
+        }
+        if let Err(e) = self.dedup.finish_many(&handled).await {
+            tracing::warn!(error = %e, "the dedup store failed to record entries");
+        }
+        fates
+    }
+
     /// Runs `handle` unless `key` was handled within `window`; a handler
     /// that fails or panics releases the key, so the redelivery is handled.
     async fn once(

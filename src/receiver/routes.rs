@@ -62,26 +62,45 @@ impl Inner {
     ) -> Result<Response, Refusal> {
         let c = self.check(request).await?;
         let entries = parse_off_thread(gateway, kind, &c).await?;
-        // Delivery reports of one push are handled up to 16 at a time
-        // (a store-backed dedup and report store then commit together);
-        // incoming SMS one after another, in the order sent.
-        let at_once = if kind == PushKind::Delivery { 16 } else { 1 };
-        let fates: Vec<(String, EntryFate)> = {
-            use futures_util::stream::{self, StreamExt};
-            stream::iter(entries)
-                .map(|PushEntry { id, result }| async move {
-                    let fate = match result {
-                        Ok(item) => self.take(item).await,
-                        Err(e) => {
-                            self.malformed(gateway.name(), kind.route(), &id, e);
-                            EntryFate::Acknowledged
-                        }
-                    };
-                    (id, fate)
-                })
-                .buffered(at_once)
-                .collect()
-                .await
+        let fates: Vec<(String, EntryFate)> = if kind == PushKind::Delivery {
+            // The reports of one push are claimed, handled and recorded
+            // together (a shared store does each in one statement).
+            let mut fates: Vec<(String, EntryFate)> = Vec::with_capacity(entries.len());
+            let mut receipts = Vec::new();
+            for PushEntry { id, result } in entries {
+                match result {
+                    Ok(Pushed::Delivery(r)) => {
+                        receipts.push((fates.len(), r));
+                        fates.push((id, EntryFate::Redeliver));
+                    }
+                    Ok(item) => {
+                        let fate = self.take(item).await;
+                        fates.push((id, fate));
+                    }
+                    Err(e) => {
+                        self.malformed(gateway.name(), kind.route(), &id, e);
+                        fates.push((id, EntryFate::Acknowledged));
+                    }
+                }
+            }
+            let (places, receipts): (Vec<usize>, Vec<_>) = receipts.into_iter().unzip();
+            for (place, fate) in places.into_iter().zip(self.take_drs(receipts).await) {
+                fates[place].1 = fate;
+            }
+            fates
+        } else {
+            let mut fates = Vec::with_capacity(entries.len());
+            for PushEntry { id, result } in entries {
+                let fate = match result {
+                    Ok(item) => self.take(item).await,
+                    Err(e) => {
+                        self.malformed(gateway.name(), kind.route(), &id, e);
+                        EntryFate::Acknowledged
+                    }
+                };
+                fates.push((id, fate));
+            }
+            fates
         };
         let answer = gateway.answer(kind, &c.request(), &fates);
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);

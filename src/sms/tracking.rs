@@ -357,6 +357,20 @@ impl DeliveryEvent {
 pub trait DeliveryHandler: Send + Sync {
     /// Handles one event. An error makes the receiver ask for redelivery.
     async fn handle(&self, event: DeliveryEvent) -> Result<(), super::inbound::HandlerError>;
+
+    /// Handles the events of one push (a store can take them in one
+    /// statement); one result per event, in order. The default handles
+    /// them one after another.
+    async fn handle_many(
+        &self,
+        events: Vec<DeliveryEvent>,
+    ) -> Vec<Result<(), super::inbound::HandlerError>> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.handle(e).await);
+        }
+        out
+    }
 }
 
 #[async_trait]

@@ -915,6 +915,102 @@ impl Outbox for PgStore {
         })
     }
 
+    async fn apply_reports(
+        &self,
+        receipts: &[DeliveryReceipt],
+    ) -> Result<Vec<ReportMatch>, StoreError> {
+        if receipts.len() <= 1 {
+            let mut out = Vec::new();
+            for r in receipts {
+                out.push(self.apply_report(r).await?);
+            }
+            return Ok(out);
+        }
+        // One statement for the push: every recipient a report names is
+        // locked, settled ones get their report, the other reports are kept.
+        let n = receipts.len();
+        let mut cid = Vec::with_capacity(n);
+        let mut mailing = Vec::with_capacity(n);
+        let mut gref = Vec::with_capacity(n);
+        let mut new_state = Vec::with_capacity(n);
+        let mut reason: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut done_at: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut cref: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut rstate = Vec::with_capacity(n);
+        let mut code = Vec::with_capacity(n);
+        let mut descr: Vec<Option<String>> = Vec::with_capacity(n);
+        for r in receipts {
+            let (m, id) = r
+                .client_reference
+                .as_deref()
+                .and_then(parse_client_reference)
+                .map_or((None, None), |(m, id)| (Some(m), Some(id)));
+            let state = receipt_state(r.state);
+            let (ns, why) = report_effect(state, &r.status_code, r.description.as_deref());
+            cid.push(id);
+            mailing.push(m);
+            gref.push(r.reference.clone());
+            new_state.push(ns.as_str());
+            reason.push(why);
+            done_at.push(r.done_at.clone());
+            cref.push(r.client_reference.clone());
+            rstate.push(state);
+            code.push(r.status_code.clone());
+            descr.push(r.description.clone());
+        }
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "WITH v AS (
+                SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[],
+                                     $5::text[], $6::text[], $7::text[], $8::text[],
+                                     $9::text[], $10::text[])
+                WITH ORDINALITY AS v(cid, mailing, gref, new_state, reason, done_at,
+                                     cref, rstate, code, descr, n)),
+             m AS (
+                SELECT v.n, t.id, t.state FROM v JOIN crm_comms_recipients t
+                  ON (t.id = v.cid AND t.mailing = v.mailing)
+                  OR (v.gref <> '' AND t.gateway_ref = v.gref)
+                ORDER BY t.id
+                FOR UPDATE OF t),
+             u AS (
+                UPDATE crm_comms_recipients t
+                SET state = v.new_state, reason = COALESCE(v.reason, t.reason),
+                    done_at = v.done_at
+                FROM m JOIN v ON v.n = m.n
+                WHERE t.id = m.id AND m.state IN ('accepted', 'unknown', 'delivered', 'failed')
+                RETURNING m.n),
+             p AS (
+                INSERT INTO crm_comms_parked_reports
+                    (client_ref, gateway_ref, state, code, description, done_at)
+                SELECT v.cref, v.gref, v.rstate, v.code, v.descr, v.done_at
+                FROM v WHERE v.n NOT IN (SELECT n FROM u)
+                RETURNING 1)
+             SELECT DISTINCT n FROM u",
+        )
+        .bind(&cid)
+        .bind(&mailing)
+        .bind(&gref)
+        .bind(&new_state)
+        .bind(&reason)
+        .bind(&done_at)
+        .bind(&cref)
+        .bind(&rstate)
+        .bind(&code)
+        .bind(&descr)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("matching reports"))?;
+        let applied: HashSet<i64> = applied.into_iter().collect();
+        Ok((1..=n as i64)
+            .map(|i| {
+                if applied.contains(&i) {
+                    ReportMatch::Applied
+                } else {
+                    ReportMatch::Parked
+                }
+            })
+            .collect())
+    }
+
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO crm_comms_opt_out (number, source) VALUES ($1, $2)
@@ -1142,6 +1238,82 @@ impl crate::receiver::DedupStore for PgStore {
             Some(true) => Seen::Done,
             _ => Seen::InProgress,
         })
+    }
+
+    async fn begin_many(
+        &self,
+        keys: &[String],
+        remember_for: Duration,
+    ) -> Result<Vec<crate::receiver::Seen>, StoreError> {
+        use crate::receiver::Seen;
+        // Claimed in one statement, in key order (two receivers claiming
+        // overlapping pushes lock in the same order, so never deadlock);
+        // the keys it did not claim are read in a second.
+        let claimed: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO crm_comms_dedup (key, done, until, claim_until)
+             SELECT DISTINCT k, false, now() + $2 * interval '1 millisecond',
+                    now() + $3 * interval '1 millisecond'
+             FROM UNNEST($1::text[]) AS k
+             ORDER BY k
+             ON CONFLICT (key) DO UPDATE SET done = false, until = excluded.until,
+                claim_until = excluded.claim_until
+             WHERE crm_comms_dedup.until <= now()
+                OR (NOT crm_comms_dedup.done AND crm_comms_dedup.claim_until <= now())
+             RETURNING key",
+        )
+        .bind(keys)
+        .bind(ms(remember_for))
+        .bind(ms(DEDUP_CLAIM))
+        .fetch_all(&self.relaxed)
+        .await
+        .map_err(db("claiming dedup keys"))?;
+        let mut claimed: HashSet<String> = claimed.into_iter().collect();
+        let others: Vec<&String> = keys.iter().filter(|k| !claimed.contains(*k)).collect();
+        let done: HashSet<String> = if others.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, String>(
+                "SELECT key FROM crm_comms_dedup WHERE key = ANY($1) AND done",
+            )
+            .bind(&others)
+            .fetch_all(&self.relaxed)
+            .await
+            .map_err(db("reading dedup keys"))?
+            .into_iter()
+            .collect()
+        };
+        // A key twice in one push: the first is new, the second in progress.
+        Ok(keys
+            .iter()
+            .map(|k| {
+                if claimed.remove(k) {
+                    Seen::New
+                } else if done.contains(k) {
+                    Seen::Done
+                } else {
+                    Seen::InProgress
+                }
+            })
+            .collect())
+    }
+
+    async fn finish_many(&self, keys: &[(String, bool)]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (done, failed): (Vec<_>, Vec<_>) = keys.iter().partition(|(_, h)| *h);
+        let done: Vec<&String> = done.iter().map(|(k, _)| k).collect();
+        let failed: Vec<&String> = failed.iter().map(|(k, _)| k).collect();
+        sqlx::query(
+            "WITH d AS (UPDATE crm_comms_dedup SET done = true WHERE key = ANY($1) RETURNING 1)
+             DELETE FROM crm_comms_dedup WHERE key = ANY($2)",
+        )
+        .bind(&done)
+        .bind(&failed)
+        .execute(&self.relaxed)
+        .await
+        .map_err(db("finishing dedup keys"))?;
+        Ok(())
     }
 
     async fn finish(&self, key: &str, handled: bool) -> Result<(), StoreError> {

@@ -156,13 +156,23 @@ async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
     for round in 0..6 {
         for (j, chunk) in drs.chunks(50).enumerate() {
             let base = if (round + j) % 2 == 0 { &a } else { &b };
-            let target = PushTarget::new(format!("{base}/intelecom/dr"));
+            // The gateway redelivers until the push is acknowledged.
+            let mut target = PushTarget::new(format!("{base}/intelecom/dr")).retries(20);
+            target.retry_delay = Duration::from_millis(100);
             let chunk = chunk.to_vec();
             let emu = &emu;
             pushes.push(async move { emu.push_drs(&target, &ie::PushFormat::Json, &chunk).await });
         }
     }
-    for r in futures_util::future::join_all(pushes).await {
+    let started = std::time::Instant::now();
+    let results = futures_util::future::join_all(pushes).await;
+    let attempts: usize = results.iter().map(|r| r.statuses.len()).sum();
+    println!(
+        "storm: {} pushes, {attempts} attempts, {:?}",
+        results.len(),
+        started.elapsed()
+    );
+    for r in results {
         assert!(r.delivered, "{r:?}");
     }
     assert_eq!(handled.load(Ordering::Relaxed), 300);
