@@ -13,7 +13,12 @@
 //!   which beats the database's and the system's, with locked (mandatory)
 //!   values and an answer to "where did this value come from".
 //! - [`store`]: the one error every store reports (sent messages, handled
-//!   pushes, preference backends, the mailing outbox).
+//!   pushes, preference backends, the mailing outbox), and the stores:
+//!   `store::sqlite` (embedded, feature `sqlite`) and `store::postgres`
+//!   (shared by many workers and receivers, feature `postgres`).
+//! - `mailing` (feature): SMS mailings — templates, recipients blocked with
+//!   reasons, the `Outbox` seam with its state machine, the paced
+//!   `MailingRunner`, reports and STOP replies from the store.
 //! - [`sms`]: the provider-neutral SMS core (the `SmsProvider` contract,
 //!   messages, GSM-7/UCS-2 encoding, one outcome per recipient, receipts,
 //!   incoming messages, delivery tracking); it names no gateway.
@@ -32,7 +37,7 @@
 //! Dependencies run one way, and a module only uses those to its left:
 //!
 //! ```text
-//! store, phone ← sms (neutral core) ← intelecom, pswincom ← settings, receiver, testing ← the CLI
+//! store (error), phone ← sms (neutral core) ← intelecom, pswincom ← settings, receiver, mailing, testing ← store::{sqlite, postgres} ← the CLI
 //! links, prefs: on their own (no HTTP, no async runtime)
 //! ```
 //!
@@ -51,6 +56,9 @@
 //! | `pswincom` | no | the PSWinCom/LINK Mobility XML API, delivery-report and incoming-SMS parsing, acknowledgements |
 //! | `smtp` | no | Intelecom's e-mail mode ("use web service" off) through an SMTP relay (lettre) |
 //! | `receiver` | no | the webhook receiver (axum) for both gateways' incoming SMS and delivery reports: routing, dedup, acks, callback auth |
+//! | `mailing` | no | SMS mailings: templates, blocked recipients, dry run, send windows, the `Outbox` seam, the paced runner, CSV in and out |
+//! | `sqlite` | no | the embedded store (SQLite through sqlx): outbox, kept reports, opt-out list, sent messages, dedup; enables `mailing` |
+//! | `postgres` | no | the same store on PostgreSQL for many workers and receivers, with a rate limit shared by all workers; enables `mailing` |
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a
