@@ -2,6 +2,7 @@
 //! client reference of a recipient row and what a delivery report does to
 //! it.
 
+use super::{StoreError, StoreErrorKind};
 use crate::mailing::RecipientState;
 use crate::sms::DeliveryState;
 
@@ -77,6 +78,152 @@ pub(crate) fn settlement_row(
         Settlement::Failed { reason } => (RecipientState::Failed, None, Some(reason), false),
         Settlement::Unknown { reason } => (RecipientState::Unknown, None, Some(reason), false),
         Settlement::Retry { reason } => (RecipientState::Pending, None, Some(reason), true),
+    }
+}
+
+/// A stored mailing's columns, as both backends keep them.
+pub(crate) struct StoredMailing {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) template: String,
+    pub(crate) sender: Option<String>,
+    pub(crate) priority: i64,
+    pub(crate) delivery_report: bool,
+    pub(crate) send_at: Option<String>,
+    pub(crate) send_window: Option<String>,
+    pub(crate) one_per_number: bool,
+    pub(crate) default_country: Option<String>,
+    pub(crate) max_parts: i64,
+    pub(crate) status: String,
+}
+
+impl StoredMailing {
+    /// The spec and status, or a [`StoreErrorKind::Schema`] error naming
+    /// the column that cannot be read.
+    pub(crate) fn into_spec(
+        self,
+    ) -> Result<(crate::mailing::MailingSpec, crate::mailing::MailingStatus), StoreError> {
+        use std::str::FromStr;
+
+        use crate::mailing::{MailingSpec, MailingStatus, SendWindow, Template};
+        let id = self.id;
+        let corrupt = |what: &str| {
+            StoreError::new(
+                StoreErrorKind::Schema,
+                format!("mailing {id}: the stored {what} cannot be read"),
+            )
+        };
+        let template = Template::parse(&self.template).map_err(|_| corrupt("template"))?;
+        let priority = u8::try_from(self.priority)
+            .ok()
+            .and_then(|p| crate::sms::Priority::try_from(p).ok())
+            .ok_or_else(|| corrupt("priority"))?;
+        let mut spec = MailingSpec::new(self.name, template)
+            .with_priority(priority)
+            .with_delivery_report(self.delivery_report)
+            .with_one_per_number(self.one_per_number);
+        spec.limits = crate::sms::encoding::Limits::standard(self.max_parts.max(1) as usize);
+        if let Some(s) = self.sender {
+            spec.sender = Some(crate::sms::Sender::parse(&s).map_err(|_| corrupt("sender"))?);
+        }
+        if let Some(s) = self.send_at {
+            spec.send_at = Some(s.parse().map_err(|_| corrupt("send time"))?);
+        }
+        if let Some(s) = self.send_window {
+            spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);
+        }
+        if let Some(s) = self.default_country {
+            spec.default_country = Some(
+                crate::phone::DefaultCountry::from_str(&s)
+                    .map_err(|_| corrupt("default country"))?,
+            );
+        }
+        let status = MailingStatus::from_name(&self.status).ok_or_else(|| corrupt("status"))?;
+        Ok((spec, status))
+    }
+}
+
+/// A stored recipient state.
+pub(crate) fn state_named(s: &str) -> Result<RecipientState, StoreError> {
+    RecipientState::from_name(s).ok_or_else(|| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            format!("recipient state {s:?} is not one this build knows"),
+        )
+    })
+}
+
+/// Statistics from the mailing's status, `(state, count, parts)` per
+/// state, and the count of kept reports.
+pub(crate) fn stats_from(
+    status: &str,
+    per_state: impl IntoIterator<Item = (String, i64, i64)>,
+    unmatched_reports: i64,
+) -> Result<crate::mailing::Stats, StoreError> {
+    let mut counts = crate::mailing::Stats {
+        status: crate::mailing::MailingStatus::from_name(status),
+        states: RecipientState::ALL.iter().map(|s| (*s, 0)).collect(),
+        unmatched_reports: unmatched_reports as u64,
+        ..crate::mailing::Stats::default()
+    };
+    for (state, n, parts) in per_state {
+        let row_state = state_named(&state)?;
+        if let Some(slot) = counts.states.iter_mut().find(|(s, _)| *s == row_state) {
+            slot.1 = n as u64;
+        }
+        if row_state != RecipientState::Blocked {
+            counts.parts_total += parts as u64;
+        }
+        if matches!(
+            row_state,
+            RecipientState::Accepted | RecipientState::Delivered
+        ) {
+            counts.parts_sent += parts as u64;
+        }
+    }
+    Ok(counts)
+}
+
+/// A kept sent-message record from its columns.
+pub(crate) fn sent_record(
+    key: String,
+    provider: String,
+    reference: Option<String>,
+    client_ref: Option<String>,
+    recipient: &str,
+) -> Result<crate::sms::tracking::SentRecord, StoreError> {
+    let number = crate::phone::PhoneNumber::parse(recipient, None).map_err(|_| {
+        StoreError::new(
+            StoreErrorKind::Schema,
+            "a stored recipient is not a phone number",
+        )
+    })?;
+    let mut r = crate::sms::tracking::SentRecord::new(key, provider, number);
+    r.reference = reference;
+    r.client_reference = client_ref;
+    Ok(r)
+}
+
+/// Whether mailing `id`, now in stored status `current` (`None`: there is
+/// no such mailing), may become `status`: a cancelled mailing stays
+/// cancelled.
+pub(crate) fn status_change(
+    id: i64,
+    current: Option<&str>,
+    status: crate::mailing::MailingStatus,
+) -> Result<(), StoreError> {
+    match current {
+        None => Err(StoreError::new(
+            StoreErrorKind::Invalid,
+            format!("there is no mailing {id}"),
+        )),
+        Some("cancelled") if status != crate::mailing::MailingStatus::Cancelled => {
+            Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("mailing {id} is cancelled; it cannot be {status} again"),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

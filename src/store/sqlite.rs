@@ -27,17 +27,17 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::rows::{
-    client_reference, parse_client_reference, receipt_state, report_effect, settlement_row,
+    StoredMailing, client_reference, parse_client_reference, receipt_state, report_effect,
+    sent_record, settlement_row, state_named, stats_from, status_change,
 };
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
 };
 use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
-use crate::mailing::{SendWindow, Template};
-use crate::phone::{DefaultCountry, PhoneNumber};
+use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};
-use crate::sms::{DeliveryReceipt, Priority, Sender};
+use crate::sms::{DeliveryReceipt, Sender};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -400,49 +400,25 @@ impl SqliteStore {
 }
 
 fn spec_from_row(row: &SqliteRow) -> Result<(MailingSpec, MailingStatus), StoreError> {
-    let corrupt = |what: &str| {
-        StoreError::new(
-            StoreErrorKind::Schema,
-            format!(
-                "mailing {}: the stored {what} cannot be read",
-                row.get::<i64, _>("id")
-            ),
-        )
-    };
-    let template = Template::parse(row.get("template")).map_err(|_| corrupt("template"))?;
-    let mut spec = MailingSpec::new(row.get::<String, _>("name"), template)
-        .with_priority(
-            Priority::try_from(row.get::<i64, _>("priority") as u8)
-                .map_err(|_| corrupt("priority"))?,
-        )
-        .with_delivery_report(row.get::<i64, _>("delivery_report") != 0)
-        .with_one_per_number(row.get::<i64, _>("one_per_number") != 0);
-    spec.limits = crate::sms::encoding::Limits::standard(row.get::<i64, _>("max_parts") as usize);
-    if let Some(s) = row.get::<Option<String>, _>("sender") {
-        spec.sender = Some(Sender::parse(&s).map_err(|_| corrupt("sender"))?);
+    StoredMailing {
+        id: row.get("id"),
+        name: row.get("name"),
+        template: row.get("template"),
+        sender: row.get("sender"),
+        priority: row.get("priority"),
+        delivery_report: row.get::<i64, _>("delivery_report") != 0,
+        send_at: row.get("send_at"),
+        send_window: row.get("send_window"),
+        one_per_number: row.get::<i64, _>("one_per_number") != 0,
+        default_country: row.get("default_country"),
+        max_parts: row.get("max_parts"),
+        status: row.get("status"),
     }
-    if let Some(s) = row.get::<Option<String>, _>("send_at") {
-        spec.send_at = Some(s.parse().map_err(|_| corrupt("send time"))?);
-    }
-    if let Some(s) = row.get::<Option<String>, _>("send_window") {
-        spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);
-    }
-    if let Some(s) = row.get::<Option<String>, _>("default_country") {
-        spec.default_country =
-            Some(DefaultCountry::from_str(&s).map_err(|_| corrupt("default country"))?);
-    }
-    let status = MailingStatus::from_name(row.get("status")).ok_or_else(|| corrupt("status"))?;
-    Ok((spec, status))
+    .into_spec()
 }
 
 fn state_of(row: &SqliteRow) -> Result<RecipientState, StoreError> {
-    let s: String = row.get("state");
-    RecipientState::from_name(&s).ok_or_else(|| {
-        StoreError::new(
-            StoreErrorKind::Schema,
-            format!("recipient state {s:?} is not one this build knows"),
-        )
-    })
+    state_named(row.get("state"))
 }
 
 /// Applies a report to row `id` (whose state allows it).
@@ -547,21 +523,7 @@ impl Outbox for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("reading the mailing"))?;
-        match current.as_deref() {
-            None => {
-                return Err(StoreError::new(
-                    StoreErrorKind::Invalid,
-                    format!("there is no mailing {id}"),
-                ));
-            }
-            Some("cancelled") if status != MailingStatus::Cancelled => {
-                return Err(StoreError::new(
-                    StoreErrorKind::Invalid,
-                    format!("mailing {id} is cancelled; it cannot be {status} again"),
-                ));
-            }
-            _ => {}
-        }
+        status_change(id, current.as_deref(), status)?;
         sqlx::query("UPDATE mailings SET status = ? WHERE id = ?")
             .bind(status.as_str())
             .bind(id)
@@ -783,34 +745,21 @@ impl Outbox for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading statistics"))?;
-        let mut counts = Stats {
-            status: MailingStatus::from_name(&mailing_status),
-            states: RecipientState::ALL.iter().map(|s| (*s, 0)).collect(),
-            ..Stats::default()
-        };
-        for r in &rows {
-            let row_state = state_of(r)?;
-            let n = r.get::<i64, _>("n") as u64;
-            let parts = r.get::<Option<i64>, _>("parts").unwrap_or(0) as u64;
-            if let Some(slot) = counts.states.iter_mut().find(|(s, _)| *s == row_state) {
-                slot.1 = n;
-            }
-            if row_state != RecipientState::Blocked {
-                counts.parts_total += parts;
-            }
-            if matches!(
-                row_state,
-                RecipientState::Accepted | RecipientState::Delivered
-            ) {
-                counts.parts_sent += parts;
-            }
-        }
-        counts.unmatched_reports =
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM parked_reports")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db("reading statistics"))? as u64;
-        Ok(counts)
+        let unmatched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM parked_reports")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading statistics"))?;
+        stats_from(
+            &mailing_status,
+            rows.iter().map(|r| {
+                (
+                    r.get::<String, _>("state"),
+                    r.get::<i64, _>("n"),
+                    r.get::<Option<i64>, _>("parts").unwrap_or(0),
+                )
+            }),
+            unmatched,
+        )
     }
 
     async fn rows(
@@ -930,21 +879,13 @@ impl Outbox for SqliteStore {
 }
 
 fn record_from(row: &SqliteRow) -> Result<SentRecord, StoreError> {
-    let recipient: String = row.get("recipient");
-    let number = PhoneNumber::parse(&recipient, None).map_err(|_| {
-        StoreError::new(
-            StoreErrorKind::Schema,
-            "a stored recipient is not a phone number",
-        )
-    })?;
-    let mut r = SentRecord::new(
-        row.get::<String, _>("key"),
-        row.get::<String, _>("provider"),
-        number,
-    );
-    r.reference = row.get("reference");
-    r.client_reference = row.get("client_ref");
-    Ok(r)
+    sent_record(
+        row.get("key"),
+        row.get("provider"),
+        row.get("reference"),
+        row.get("client_ref"),
+        row.get("recipient"),
+    )
 }
 
 #[async_trait]
