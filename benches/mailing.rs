@@ -3,7 +3,8 @@
 //!
 //! - enqueue: 100,000 personalised recipients (`Preparer` + one
 //!   transaction of multi-row inserts) against one autocommitted `INSERT`
-//!   per recipient (on 10,000: the rate is what compares);
+//!   per recipient, with the store's tuning (on 10,000) and with sqlx's
+//!   defaults (on 1,000): the rates are what compare;
 //! - send: a 100,000-recipient mailing through the loopback Intelecom
 //!   emulator with the durable outbox (`MailingRunner`), against the same
 //!   texts sent in memory with `send_each` (no store: what durability
@@ -27,6 +28,7 @@ use sqlx::Row;
 const N: usize = 100_000;
 const NAIVE_ENQUEUE: usize = 10_000;
 const NAIVE_SEND: usize = 2_000;
+const NAIVE_DEFAULTS: usize = 1_000;
 
 fn recipients(n: usize) -> Vec<Recipient> {
     (0..n)
@@ -78,16 +80,22 @@ async fn enqueue(dir: &TempDir, list: &[Recipient]) -> (SqliteStore, i64) {
 }
 
 /// What a user writes by hand: render each text and insert it on its own
-/// (autocommit), into a table of the same shape.
-async fn naive_enqueue(dir: &TempDir, list: &[Recipient]) {
+/// (autocommit), into a table of the same shape — with the store's own
+/// tuning (WAL, `synchronous = NORMAL`) when `tuned`, else with sqlx's
+/// defaults (rollback journal, `synchronous = FULL`), as code that opens
+/// the file with `SqlitePool::connect` gets.
+async fn naive_enqueue(dir: &TempDir, list: &[Recipient], tuned: bool) {
     use std::str::FromStr;
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+    let mut options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
         "sqlite://{}?mode=rwc",
         dir.0.join("naive.db").display()
     ))
-    .unwrap()
-    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+    .unwrap();
+    if tuned {
+        options = options
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+    }
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, number TEXT, text TEXT, state TEXT, reference TEXT)",
@@ -166,10 +174,21 @@ fn bench(c: &mut Criterion) {
         });
     });
     g.throughput(Throughput::Elements(NAIVE_ENQUEUE as u64));
-    g.bench_function("naive_insert_per_recipient_10000", |b| {
+    g.bench_function("naive_insert_per_recipient_wal_10000", |b| {
         b.iter(|| {
             let dir = TempDir::new("naive-enqueue");
-            rt.block_on(naive_enqueue(&dir, black_box(&list[..NAIVE_ENQUEUE])));
+            rt.block_on(naive_enqueue(&dir, black_box(&list[..NAIVE_ENQUEUE]), true));
+        });
+    });
+    g.throughput(Throughput::Elements(NAIVE_DEFAULTS as u64));
+    g.bench_function("naive_insert_per_recipient_sqlx_defaults_1000", |b| {
+        b.iter(|| {
+            let dir = TempDir::new("naive-enqueue-defaults");
+            rt.block_on(naive_enqueue(
+                &dir,
+                black_box(&list[..NAIVE_DEFAULTS]),
+                false,
+            ));
         });
     });
     g.finish();
@@ -234,7 +253,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = TempDir::new("naive-send");
-                rt.block_on(naive_enqueue(&dir, &list[..NAIVE_SEND]));
+                rt.block_on(naive_enqueue(&dir, &list[..NAIVE_SEND], true));
                 dir
             },
             |dir| rt.block_on(naive_send(&dir, &provider)),
