@@ -452,7 +452,7 @@ mod tests {
             (5, "rejected", ErrorKind::InvalidMessage),
             (6, "rejected", ErrorKind::GatewayInternal),
             (24, "unknown", ErrorKind::RateLimited),
-            (25, "rejected", ErrorKind::InvalidMessage),
+            (25, "rejected", ErrorKind::Duplicate),
             (99, "unknown", ErrorKind::Protocol),
         ];
         for (code, what, kind) in cases {

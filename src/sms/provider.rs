@@ -418,7 +418,7 @@ where
 /// })
 /// .await;
 /// assert_eq!(reports.len(), 3);
-/// # }).unwrap();
+/// # });
 /// ```
 pub async fn check_and_send_grouped<F, Fut>(
     messages: &[Message],
