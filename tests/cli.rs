@@ -785,6 +785,25 @@ async fn the_receiver_reports_malformed_entries_and_stops_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// SMS settings for `emu` and a CSV of `n` recipients (`number,firstname`),
+/// in a fresh folder.
+fn mailing_files(emu: &IntelecomEmulator, duplicate_check: bool, n: usize) -> (PathBuf, PathBuf) {
+    let settings = temp_file(
+        "sms.toml",
+        &format!(
+            "provider = \"intelecom\"\nservice_id = \"1000\"\nuser_name = \"crm\"\npassword = \"pw\"\ndefault_country = \"NO\"\nbase_url = \"{}\"\nallow_insecure_http = true\nduplicate_check = {duplicate_check}\n",
+            emu.base_url()
+        ),
+    );
+    let mut csv = String::from("number,firstname\n");
+    for i in 0..n {
+        csv.push_str(&format!("4{i:07},Kari{i}\n"));
+    }
+    let recipients = settings.with_file_name("recipients.csv");
+    std::fs::write(&recipients, csv).unwrap();
+    (settings, recipients)
+}
+
 /// Kills `crm-comms mailing send` with SIGKILL at random points of a
 /// mailing, runs it again each time, then to the end; returns what the
 /// emulator and the store show. `CRM_COMMS_CRASH_KILLS` and
@@ -811,19 +830,7 @@ async fn crash_run(duplicate_check: bool) {
     emu.set_latency(std::time::Duration::from_millis(
         env("CRM_COMMS_CRASH_LATENCY_MS", 50) as u64,
     ));
-    let settings = temp_file(
-        "sms.toml",
-        &format!(
-            "provider = \"intelecom\"\nservice_id = \"1000\"\nuser_name = \"crm\"\npassword = \"pw\"\ndefault_country = \"NO\"\nbase_url = \"{}\"\nallow_insecure_http = true\nduplicate_check = {duplicate_check}\n",
-            emu.base_url()
-        ),
-    );
-    let mut csv = String::from("number,firstname\n");
-    for i in 0..n {
-        csv.push_str(&format!("4{i:07},Kari{i}\n"));
-    }
-    let recipients = settings.with_file_name("recipients.csv");
-    std::fs::write(&recipients, csv).unwrap();
+    let (settings, recipients) = mailing_files(&emu, duplicate_check, n);
     let db = settings.with_file_name("crm.db");
     let (s, r, d) = (
         settings.to_str().unwrap().to_owned(),
@@ -1018,19 +1025,7 @@ async fn four_workers_on_postgres_one_killed_again_and_again() {
         .await
         .unwrap();
     emu.set_latency(std::time::Duration::from_millis(20));
-    let settings = temp_file(
-        "sms.toml",
-        &format!(
-            "provider = \"intelecom\"\nservice_id = \"1000\"\nuser_name = \"crm\"\npassword = \"pw\"\ndefault_country = \"NO\"\nbase_url = \"{}\"\nallow_insecure_http = true\n",
-            emu.base_url()
-        ),
-    );
-    let mut csv = String::from("number,firstname\n");
-    for i in 0..n {
-        csv.push_str(&format!("4{i:07},Kari{i}\n"));
-    }
-    let recipients = settings.with_file_name("recipients.csv");
-    std::fs::write(&recipients, csv).unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, n);
     let s = settings.to_str().unwrap().to_owned();
     let r = recipients.to_str().unwrap().to_owned();
     let o = run(&[

@@ -121,29 +121,35 @@ fn throwaway_cluster() -> Result<String, String> {
     ))
 }
 
-/// A store on a schema of its own (dropped with the test's data left for
-/// inspection until the next run), or `None` when there is no PostgreSQL.
+/// A fresh, empty schema on the test PostgreSQL named `prefix` and a
+/// number unique in this process.
 #[cfg(feature = "postgres")]
-pub async fn pg_store() -> Option<crm_comms::store::postgres::PgStore> {
-    use std::str::FromStr;
+async fn fresh_schema(url: &str, prefix: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let url = postgres_url()?;
     let schema = format!(
-        "crm_test_{}_{}",
+        "{prefix}_{}_{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let admin = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
+    for sql in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+    ] {
+        sqlx::query(&sql).execute(&admin).await.unwrap();
+    }
     admin.close().await;
+    schema
+}
+
+/// A store on a schema of its own (left for inspection until the next
+/// run), or `None` when there is no PostgreSQL.
+#[cfg(feature = "postgres")]
+pub async fn pg_store() -> Option<crm_comms::store::postgres::PgStore> {
+    use std::str::FromStr;
+    let url = postgres_url()?;
+    let schema = fresh_schema(&url, "crm_test").await;
     let options = sqlx::postgres::PgConnectOptions::from_str(&url)
         .unwrap()
         .options([("search_path", schema.as_str())]);
@@ -157,24 +163,8 @@ pub async fn pg_store() -> Option<crm_comms::store::postgres::PgStore> {
 /// The URL of a store on a fresh schema, for processes (the CLI).
 #[cfg(feature = "postgres")]
 pub async fn pg_schema_url() -> Option<String> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
     let url = postgres_url()?;
-    let schema = format!(
-        "crm_cli_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
+    let schema = fresh_schema(&url, "crm_cli").await;
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
