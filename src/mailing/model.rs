@@ -287,6 +287,10 @@ pub enum BlockReason {
     OptedOut,
     /// The rendered text cannot be sent (too long for the gateway).
     TextTooLong(String),
+    /// The rendered text has a control character no SMS carries (NUL and
+    /// the other C0 controls but line breaks and tabs), usually from a
+    /// broken import.
+    ControlCharacter(char),
 }
 
 impl fmt::Display for BlockReason {
@@ -297,6 +301,13 @@ impl fmt::Display for BlockReason {
             BlockReason::Duplicate => f.write_str("duplicate number (one message per number)"),
             BlockReason::OptedOut => f.write_str("on the opt-out list"),
             BlockReason::TextTooLong(r) => write!(f, "text too long: {r}"),
+            BlockReason::ControlCharacter(c) => {
+                write!(
+                    f,
+                    "the text has the control character U+{:04X}",
+                    u32::from(*c)
+                )
+            }
         }
     }
 }
@@ -388,8 +399,14 @@ impl<'a> Preparer<'a> {
             line: r.line,
             blocked: None,
         };
+        let control = out
+            .text
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
         out.blocked = if self.opted_out.contains(&out.number) {
             Some(BlockReason::OptedOut)
+        } else if let Some(c) = control {
+            Some(BlockReason::ControlCharacter(c))
         } else if p.exceeds_limit() {
             Some(BlockReason::TextTooLong(format!(
                 "{} {} units; at most {} fit in {} parts",
@@ -441,6 +458,7 @@ impl DryRun {
                     BlockReason::Duplicate => "duplicate",
                     BlockReason::OptedOut => "opted out",
                     BlockReason::TextTooLong(_) => "text too long",
+                    BlockReason::ControlCharacter(_) => "control character",
                 };
                 match self.blocked.iter_mut().find(|(k, _)| k == kind) {
                     Some((_, n)) => *n += 1,

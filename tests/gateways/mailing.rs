@@ -414,6 +414,15 @@ fn recipients_are_blocked_with_their_reason_and_counted_in_the_dry_run() {
     assert_eq!((dry.ready, dry.gsm7, dry.ucs2, dry.parts), (2, 1, 1, 2));
     assert_eq!(dry.blocked.iter().map(|(_, n)| n).sum::<u64>(), 5);
     assert_eq!(prepared[5].text, "Hei Åse 😀 i Oslo!");
+    // A NUL from a broken import is blocked, not sent (or refused by a
+    // store whole).
+    let broken = Recipient::new("41000009")
+        .with("firstname", "Ka\u{0}ri")
+        .with("city", "Oslo");
+    assert_eq!(
+        p.prepare(&broken).blocked.map(|b| b.to_string()).as_deref(),
+        Some("the text has the control character U+0000")
+    );
 }
 
 #[test]
