@@ -785,6 +785,31 @@ async fn the_receiver_reports_malformed_entries_and_stops_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A number from the environment variable `k`, else `d` (the crash and
+/// chaos tests' sizes).
+fn env(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Pseudo-random numbers below a bound (xorshift, seeded from the clock):
+/// when the crash and chaos tests kill.
+fn kill_timing() -> impl FnMut(u64) -> u64 {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    }
+}
+
 /// SMS settings for `emu` and a CSV of `n` recipients (`number,firstname`),
 /// in a fresh folder.
 fn mailing_files(emu: &IntelecomEmulator, duplicate_check: bool, n: usize) -> (PathBuf, PathBuf) {
@@ -813,12 +838,6 @@ async fn crash_run(duplicate_check: bool) {
     use crm_comms::mailing::{Outbox, RecipientState};
     use crm_comms::store::sqlite::SqliteStore;
 
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
     let kills = env("CRM_COMMS_CRASH_KILLS", 5);
     let n = env("CRM_COMMS_CRASH_RECIPIENTS", 10_000);
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
@@ -879,17 +898,7 @@ async fn crash_run(duplicate_check: bool) {
         }
     }
     let send_args: Vec<&str> = owned.iter().map(String::as_str).collect();
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut random = kill_timing();
     let mut in_flight_at_kills = 0u64;
     let mut killed = 0;
     for _ in 0..kills {
@@ -1012,12 +1021,6 @@ async fn four_workers_on_postgres_one_killed_again_and_again() {
     let Some(url) = support::pg_schema_url().await else {
         return;
     };
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
     let kills = env("CRM_COMMS_CHAOS_KILLS", 5);
     let n = env("CRM_COMMS_CHAOS_RECIPIENTS", 10_000);
     let restart_at = std::env::var("CRM_COMMS_CHAOS_RESTART_PG").ok();
@@ -1089,17 +1092,7 @@ async fn four_workers_on_postgres_one_killed_again_and_again() {
     let id_num: i64 = id.parse().unwrap();
     let mut in_flight_at_kills = 0i64;
     let mut killed = 0;
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut random = kill_timing();
     for k in 0..kills {
         tokio::time::sleep(std::time::Duration::from_millis(200 + random(600))).await;
         if workers.iter_mut().all(|w| w.try_wait().unwrap().is_some()) {
