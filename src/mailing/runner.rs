@@ -323,13 +323,9 @@ impl MailingRunner {
         if due {
             self.outbox.recover(id, resend).await.map_err(store)?;
         }
-        let (_, status) = self.outbox.mailing(id).await.map_err(store)?;
-        match status {
-            MailingStatus::Paused => return Err(Ok(RunEnd::Paused)),
-            MailingStatus::Cancelled => return Err(Ok(RunEnd::Cancelled)),
-            _ => {}
-        }
         if let Some(open) = spec.next_opening(Timestamp::now()) {
+            // A paused or cancelled mailing says so before its window.
+            self.nothing_claimed(id).await?;
             if !self.wait {
                 return Err(Ok(RunEnd::NotYet(open)));
             }
@@ -344,7 +340,7 @@ impl MailingRunner {
                 .await
                 .map_err(store)?;
             if claimed.is_empty() {
-                return Ok(None);
+                return self.nothing_claimed(id).await;
             }
             if self.take_shared(key, pace, &claimed).await.map_err(store)? {
                 let sending = self
@@ -376,7 +372,7 @@ impl MailingRunner {
                     .await
                     .map_err(store)?;
                 if claimed.is_empty() {
-                    return Ok(None);
+                    return self.nothing_claimed(id).await;
                 }
                 self.take_pace(l, &claimed).await;
                 let sending = self
@@ -399,8 +395,26 @@ impl MailingRunner {
                     .claim_sending(id, &self.worker, self.batch, self.lease)
                     .await
                     .map_err(store)?;
-                Ok((!sending.is_empty()).then_some(sending))
+                if sending.is_empty() {
+                    return self.nothing_claimed(id).await;
+                }
+                Ok(Some(sending))
             }
+        }
+    }
+
+    /// Why a claim came back empty: the mailing was paused or cancelled
+    /// (claims take only from active mailings, so a pause stops them at
+    /// once), or nothing is pending now.
+    async fn nothing_claimed(
+        &self,
+        id: MailingId,
+    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
+        let (_, status) = self.outbox.mailing(id).await.map_err(|e| Err(e.into()))?;
+        match status {
+            MailingStatus::Paused => Err(Ok(RunEnd::Paused)),
+            MailingStatus::Cancelled => Err(Ok(RunEnd::Cancelled)),
+            _ => Ok(None),
         }
     }
 

@@ -356,36 +356,62 @@ impl SqliteStore {
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.write().await?;
-        let rows = sqlx::query(
-            "UPDATE recipients SET state = ?, attempt = attempt + 1,
-                lease_until = ?, worker = ?
-             WHERE id IN (
-                SELECT r.id FROM recipients r JOIN mailings m ON m.id = r.mailing
-                WHERE r.mailing = ? AND r.state = 'pending' AND m.status = 'active'
-                ORDER BY r.id LIMIT ?)
-             RETURNING id, mailing, attempt, number, text, parts, resend, retries",
+        // The batch comes back as one JSON row (a row per recipient costs
+        // a round trip through sqlx's worker each), then one range update
+        // takes exactly those rows: the write lock is held, so the pending
+        // rows up to the last id are the ones just read.
+        let (batch, last): (Option<String>, Option<i64>) = sqlx::query_as(
+            "SELECT json_group_array(json_array(id, attempt + 1, number, text, parts, resend, retries)),
+                    max(id)
+             FROM (SELECT r.id, r.attempt, r.number, r.text, r.parts, r.resend, r.retries
+                   FROM recipients r INDEXED BY recipients_pending
+                   WHERE r.mailing = ?1 AND r.state = 'pending'
+                     AND EXISTS (SELECT 1 FROM mailings m WHERE m.id = ?1 AND m.status = 'active')
+                   ORDER BY r.id LIMIT ?2)",
+        )
+        .bind(id)
+        .bind(max as i64)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("claiming recipients"))?;
+        let Some(last) = last else {
+            return Ok(Vec::new());
+        };
+        sqlx::query(
+            "UPDATE recipients SET state = ?, attempt = attempt + 1, lease_until = ?, worker = ?
+             WHERE mailing = ? AND state = 'pending' AND id <= ?",
         )
         .bind(state.as_str())
         .bind(now_ms() + ms(lease))
         .bind(worker)
         .bind(id)
-        .bind(max as i64)
-        .fetch_all(&mut *tx)
+        .bind(last)
+        .execute(&mut *tx)
         .await
         .map_err(db("claiming recipients"))?;
         tx.commit().await.map_err(db("claiming recipients"))?;
+        type Row = (i64, i64, String, String, u32, i64, i64);
+        let rows: Vec<Row> =
+            serde_json::from_str(batch.as_deref().unwrap_or("[]")).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Other,
+                    format!("SQLite: reading a claimed batch: {e}"),
+                )
+            })?;
         let mut claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| Claimed {
-                id: r.get("id"),
-                attempt: r.get("attempt"),
-                number: r.get("number"),
-                text: r.get("text"),
-                parts: r.get::<i64, _>("parts") as u32,
-                client_reference: client_reference(r.get("mailing"), r.get("id")),
-                resend: r.get::<i64, _>("resend") != 0,
-                retries: r.get("retries"),
-            })
+            .into_iter()
+            .map(
+                |(row, attempt, number, text, parts, resend, retries)| Claimed {
+                    id: row,
+                    attempt,
+                    number,
+                    text,
+                    parts,
+                    client_reference: client_reference(id, row),
+                    resend: resend != 0,
+                    retries,
+                },
+            )
             .collect();
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
@@ -622,25 +648,37 @@ impl Outbox for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
-        let rows: Vec<serde_json::Value> = results
+        let rows: Vec<_> = results
             .iter()
             .map(|(c, s)| {
                 let (state, reference, reason, retry) = settlement_row(s);
-                serde_json::json!([
+                (
                     c.id,
                     c.attempt,
                     state.as_str(),
                     reference,
                     reason,
-                    i64::from(retry)
-                ])
+                    i64::from(retry),
+                )
             })
             .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Other,
+                format!("SQLite: settling recipients: {e}"),
+            )
+        })?;
         let mut tx = self.write().await?;
+        // Kept reports are looked for only when there are any (under the
+        // write lock: none can be kept meanwhile).
+        let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("settling recipients"))?;
         // One statement for the batch, fenced: only rows still at this
         // attempt and sending (or turned unknown by a reaper while the
         // answer was late: the answer knows better).
-        let settled: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        let update = format!(
             "UPDATE recipients SET state = v.state,
                 gateway_ref = COALESCE(v.reference, recipients.gateway_ref),
                 reason = v.reason, lease_until = NULL, worker = NULL,
@@ -649,29 +687,36 @@ impl Outbox for SqliteStore {
                           value ->> 3 AS reference, value ->> 4 AS reason, value ->> 5 AS retry
                    FROM json_each(?)) AS v
              WHERE recipients.id = v.id AND recipients.attempt = v.attempt
-               AND recipients.state IN ('sending', 'unknown')
-             RETURNING recipients.id, recipients.state, recipients.gateway_ref",
-        )
-        .bind(serde_json::Value::Array(rows).to_string())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("settling recipients"))?;
-        let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
-            .fetch_one(&mut *tx)
+               AND recipients.state IN ('sending', 'unknown'){}",
+            if any_parked {
+                " RETURNING recipients.id, recipients.state, recipients.gateway_ref"
+            } else {
+                ""
+            }
+        );
+        if !any_parked {
+            sqlx::query(&update)
+                .bind(rows)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("settling recipients"))?;
+            return tx.commit().await.map_err(db("settling recipients"));
+        }
+        let settled: Vec<(i64, String, Option<String>)> = sqlx::query_as(&update)
+            .bind(rows)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db("settling recipients"))?;
-        if any_parked {
-            let mailing_of: std::collections::HashMap<i64, &Claimed> =
-                results.iter().map(|(c, _)| (c.id, c)).collect();
-            for (id, state, reference) in &settled {
-                if !matches!(state.as_str(), "accepted" | "unknown") {
-                    continue;
-                }
-                let Some(c) = mailing_of.get(id) else {
-                    continue;
-                };
-                apply_parked(&mut tx, *id, &c.client_reference, reference.as_deref()).await?;
+        let mailing_of: std::collections::HashMap<i64, &Claimed> =
+            results.iter().map(|(c, _)| (c.id, c)).collect();
+        for (id, state, reference) in &settled {
+            if !matches!(state.as_str(), "accepted" | "unknown") {
+                continue;
             }
+            let Some(c) = mailing_of.get(id) else {
+                continue;
+            };
+            apply_parked(&mut tx, *id, &c.client_reference, reference.as_deref()).await?;
         }
         tx.commit().await.map_err(db("settling recipients"))
     }
