@@ -196,11 +196,17 @@ impl MailingRunner {
     /// once their lease expires), or the gateway refusing the credentials
     /// (the batch is put back, not failed).
     pub async fn run(&self, id: MailingId) -> Result<(RunEnd, Progress), Error> {
-        use futures_util::stream::{FuturesUnordered, StreamExt};
-
         let caps = self.provider.capabilities();
         let resend = caps.rejects_duplicates;
         let (spec, _) = self.outbox.mailing(id).await?;
+        let sender = BatchSend {
+            outbox: self.outbox.clone(),
+            provider: self.provider.clone(),
+            spec: Arc::new(spec),
+            lease: self.lease,
+            max_retries: self.max_retries,
+        };
+        let spec = &sender.spec;
         let limiter = self.pace.map(|p| {
             let n = match p {
                 Pace::Messages(n) | Pace::Parts(n) => n,
@@ -212,14 +218,18 @@ impl MailingRunner {
         });
         let mut progress = Progress::default();
         let mut backoff = Duration::ZERO;
-        // Batches in flight: while one waits for the gateway, the next is
-        // claimed and written down (the store and the network overlap).
-        let mut in_flight = FuturesUnordered::new();
+        // Batches in flight, each a task of its own: while one waits for
+        // the gateway, the next is claimed and written down (the store and
+        // the network overlap; store writes stay in this loop, one at a
+        // time). Dropping the run aborts them, as it would any future.
+        let mut in_flight = tokio::task::JoinSet::new();
         let mut stop: Option<Result<RunEnd, Error>> = None;
         loop {
             while stop.is_none() && in_flight.len() < PIPELINE {
-                match self.next_batch(id, &spec, resend, limiter.as_ref()).await {
-                    Ok(Some(rows)) => in_flight.push(self.send(&spec, rows)),
+                match self.next_batch(id, spec, resend, limiter.as_ref()).await {
+                    Ok(Some(rows)) => {
+                        in_flight.spawn(sender.clone().send(rows));
+                    }
                     Ok(None) => break,
                     // The store is away (a database restart, a lost
                     // connection): wait and claim again.
@@ -231,7 +241,7 @@ impl MailingRunner {
                     Err(end) => stop = Some(end),
                 }
             }
-            let Some(done) = in_flight.next().await else {
+            let Some(done) = in_flight.join_next().await else {
                 match stop.take() {
                     Some(Ok(end)) => return Ok((end, progress)),
                     Some(Err(e)) => return Err(e),
@@ -247,7 +257,13 @@ impl MailingRunner {
                 tokio::time::sleep((self.lease / 4).min(Duration::from_millis(500))).await;
                 continue;
             };
-            let (settlements, auth_failed, passing) = done;
+            let (settlements, auth_failed, passing) = match done {
+                Ok(done) => done,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: only when the runtime shuts down; its rows
+                // are recovered by the next run.
+                Err(_) => continue,
+            };
             for (_, s) in &settlements {
                 match s {
                     Settlement::Accepted { .. } => progress.accepted += 1,
@@ -471,15 +487,27 @@ impl MailingRunner {
             let _ = limiter.until_n_ready(cost).await;
         }
     }
+}
 
+/// What sending one batch needs, owned: each batch in flight is a task.
+#[derive(Clone)]
+struct BatchSend {
+    outbox: Arc<dyn Outbox>,
+    provider: Arc<dyn SmsProvider>,
+    spec: Arc<MailingSpec>,
+    lease: Duration,
+    max_retries: u32,
+}
+
+impl BatchSend {
     /// Sends the rows (renewing their leases meanwhile) and reads each
     /// one's settlement; also the credentials' refusal, and whether a
     /// passing failure asks for back-off.
     async fn send(
-        &self,
-        spec: &MailingSpec,
+        self,
         rows: Vec<Claimed>,
     ) -> (Vec<(Claimed, Settlement)>, Option<SmsError>, bool) {
+        let spec = &*self.spec;
         let mut settlements = Vec::with_capacity(rows.len());
         let mut messages = Vec::with_capacity(rows.len());
         let mut sent_rows = Vec::with_capacity(rows.len());
@@ -620,7 +648,7 @@ where
 }
 
 /// Batches a runner has in flight at once.
-const PIPELINE: usize = 2;
+const PIPELINE: usize = 3;
 
 /// Counts of a finished or stopped mailing, for people.
 #[must_use]

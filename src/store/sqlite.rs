@@ -174,6 +174,16 @@ async fn apply_parked(
     Ok(())
 }
 
+/// Rows as JSON, for one set-based statement over `json_each`.
+fn to_json<T: serde::Serialize>(rows: &T) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Other,
+            format!("SQLite: writing rows as JSON: {e}"),
+        )
+    })
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -245,8 +255,11 @@ impl SqliteStore {
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // An embedded file needs no liveness ping before each use (it
+        // costs a round trip through sqlx's worker thread).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| {
@@ -648,26 +661,27 @@ impl Outbox for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
-        let rows: Vec<_> = results
-            .iter()
-            .map(|(c, s)| {
-                let (state, reference, reason, retry) = settlement_row(s);
-                (
+        // Plain acceptances (the common case) go as `[id, attempt, ref]`;
+        // the rest with their state, reason and retry.
+        let mut plain = Vec::with_capacity(results.len());
+        let mut other = Vec::new();
+        for (c, s) in results {
+            match settlement_row(s) {
+                (RecipientState::Accepted, Some(reference), None, false) => {
+                    plain.push((c.id, c.attempt, reference));
+                }
+                (state, reference, reason, retry) => other.push((
                     c.id,
                     c.attempt,
                     state.as_str(),
                     reference,
                     reason,
                     i64::from(retry),
-                )
-            })
-            .collect();
-        let rows = serde_json::to_string(&rows).map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Other,
-                format!("SQLite: settling recipients: {e}"),
-            )
-        })?;
+                )),
+            }
+        }
+        let plain = (!plain.is_empty()).then(|| to_json(&plain)).transpose()?;
+        let other = (!other.is_empty()).then(|| to_json(&other)).transpose()?;
         let mut tx = self.write().await?;
         // Kept reports are looked for only when there are any (under the
         // write lock: none can be kept meanwhile).
@@ -675,38 +689,61 @@ impl Outbox for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db("settling recipients"))?;
-        // One statement for the batch, fenced: only rows still at this
-        // attempt and sending (or turned unknown by a reaper while the
-        // answer was late: the answer knows better).
-        let update = format!(
-            "UPDATE recipients SET state = v.state,
-                gateway_ref = COALESCE(v.reference, recipients.gateway_ref),
-                reason = v.reason, lease_until = NULL, worker = NULL,
-                retries = recipients.retries + v.retry, resend = 0
-             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
-                          value ->> 3 AS reference, value ->> 4 AS reason, value ->> 5 AS retry
-                   FROM json_each(?)) AS v
-             WHERE recipients.id = v.id AND recipients.attempt = v.attempt
-               AND recipients.state IN ('sending', 'unknown'){}",
+        let returning = if any_parked {
+            " RETURNING recipients.id, recipients.state, recipients.gateway_ref"
+        } else {
+            ""
+        };
+        // One statement per kind, fenced: only rows still at this attempt
+        // and sending (or turned unknown by a reaper while the answer was
+        // late: the answer knows better).
+        let statements = [
+            plain.map(|rows| {
+                (
+                    format!(
+                        "UPDATE recipients SET state = 'accepted', gateway_ref = v.reference,
+                            reason = NULL, lease_until = NULL, worker = NULL, resend = 0
+                         FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt,
+                                      value ->> 2 AS reference
+                               FROM json_each(?)) AS v
+                         WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+                           AND recipients.state IN ('sending', 'unknown'){returning}"
+                    ),
+                    rows,
+                )
+            }),
+            other.map(|rows| {
+                (
+                    format!(
+                        "UPDATE recipients SET state = v.state,
+                            gateway_ref = COALESCE(v.reference, recipients.gateway_ref),
+                            reason = v.reason, lease_until = NULL, worker = NULL,
+                            retries = recipients.retries + v.retry, resend = 0
+                         FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
+                                      value ->> 3 AS reference, value ->> 4 AS reason, value ->> 5 AS retry
+                               FROM json_each(?)) AS v
+                         WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+                           AND recipients.state IN ('sending', 'unknown'){returning}"
+                    ),
+                    rows,
+                )
+            }),
+        ];
+        let mut settled: Vec<(i64, String, Option<String>)> = Vec::new();
+        for (sql, rows) in statements.into_iter().flatten() {
+            let q = sqlx::query(&sql).bind(rows);
             if any_parked {
-                " RETURNING recipients.id, recipients.state, recipients.gateway_ref"
+                let rows = q
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("settling recipients"))?;
+                settled.extend(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
             } else {
-                ""
+                q.execute(&mut *tx)
+                    .await
+                    .map_err(db("settling recipients"))?;
             }
-        );
-        if !any_parked {
-            sqlx::query(&update)
-                .bind(rows)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("settling recipients"))?;
-            return tx.commit().await.map_err(db("settling recipients"));
         }
-        let settled: Vec<(i64, String, Option<String>)> = sqlx::query_as(&update)
-            .bind(rows)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("settling recipients"))?;
         let mailing_of: std::collections::HashMap<i64, &Claimed> =
             results.iter().map(|(c, _)| (c.id, c)).collect();
         for (id, state, reference) in &settled {
