@@ -170,6 +170,24 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// Writes outcomes; a row no longer at its attempt is left alone.
     async fn settle(&self, results: &[(Claimed, Settlement)]) -> Result<(), StoreError>;
 
+    /// [`settle`](Self::settle)s `results`, then claims the next batch
+    /// straight into *sending* as [`claim_sending`](Self::claim_sending)
+    /// does: a sending worker's steady state, in one transaction where the
+    /// backend can (the default makes the two calls). Either both are
+    /// written or, on an error, the settle may have been and the claim not:
+    /// settling again is harmless (rows already settled are left alone).
+    async fn settle_and_claim(
+        &self,
+        results: &[(Claimed, Settlement)],
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.settle(results).await?;
+        self.claim_sending(id, worker, max, lease).await
+    }
+
     /// Turns expired claims and sends of `id` into pending or unknown
     /// rows; `resend_unknown` when the provider refuses duplicates.
     async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError>;

@@ -278,8 +278,43 @@ impl MailingRunner {
                 .map(|(c, _)| u64::from(c.parts))
                 .sum::<u64>();
             // The answers are only in memory: a store that is away for a
-            // while (a database restart) is waited for.
-            let settled = retry_unavailable(|| self.outbox.settle(&settlements)).await;
+            // while (a database restart) is waited for. In the steady state
+            // (nothing to wait for before the next claim) the next batch is
+            // claimed in the same write.
+            let chain = stop.is_none()
+                && auth_failed.is_none()
+                && !passing
+                && limiter.is_none()
+                && in_flight.len() < PIPELINE
+                && !self.recover_due()
+                && spec.next_opening(Timestamp::now()).is_none();
+            let settled = if chain {
+                match retry_unavailable(|| {
+                    self.outbox.settle_and_claim(
+                        &settlements,
+                        id,
+                        &self.worker,
+                        self.batch,
+                        self.lease,
+                    )
+                })
+                .await
+                {
+                    Ok(rows) if rows.is_empty() => {
+                        if let Err(end) = self.nothing_claimed(id).await {
+                            stop.get_or_insert(end);
+                        }
+                        Ok(())
+                    }
+                    Ok(rows) => {
+                        in_flight.spawn(sender.clone().send(rows));
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                retry_unavailable(|| self.outbox.settle(&settlements)).await
+            };
             if let Err(e) = settled {
                 // What is in flight finishes; its rows are recovered by
                 // the next run (unknown, never resent blindly).
@@ -324,18 +359,14 @@ impl MailingRunner {
     ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
         let store = |e: crate::store::StoreError| -> Result<RunEnd, Error> { Err(e.into()) };
         // Expired leases are looked for a few times a lease, not per batch.
-        let due = {
-            let mut last = self
+        let due = self.recover_due();
+        if due {
+            *self
                 .last_recover
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let due =
-                last.is_none_or(|t| t.elapsed() >= (self.lease / 4).min(Duration::from_secs(1)));
-            if due {
-                *last = Some(std::time::Instant::now());
-            }
-            due
-        };
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(std::time::Instant::now());
+        }
         if due {
             self.outbox.recover(id, resend).await.map_err(store)?;
         }
@@ -417,6 +448,15 @@ impl MailingRunner {
                 Ok(Some(sending))
             }
         }
+    }
+
+    /// Whether expired leases are due to be looked for (a few times a
+    /// lease, not per batch).
+    fn recover_due(&self) -> bool {
+        self.last_recover
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|t| t.elapsed() >= (self.lease / 4).min(Duration::from_secs(1)))
     }
 
     /// Why a claim came back empty: the mailing was paused or cancelled

@@ -174,6 +174,178 @@ async fn apply_parked(
     Ok(())
 }
 
+/// Claims up to `max` pending recipients of an active mailing into
+/// `state` (claimed, or sending at once), with a new attempt number, in
+/// the caller's write transaction.
+async fn claim_in(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    state: RecipientState,
+    id: MailingId,
+    worker: &str,
+    max: usize,
+    lease: Duration,
+) -> Result<Vec<Claimed>, StoreError> {
+    // The batch comes back as one JSON row (a row per recipient costs
+    // a round trip through sqlx's worker each), then one range update
+    // takes exactly those rows: the write lock is held, so the pending
+    // rows up to the last id are the ones just read.
+    let (batch, last): (Option<String>, Option<i64>) = sqlx::query_as(
+        "SELECT json_group_array(json_array(id, attempt + 1, number, text, parts, resend, retries)),
+                max(id)
+         FROM (SELECT r.id, r.attempt, r.number, r.text, r.parts, r.resend, r.retries
+               FROM recipients r INDEXED BY recipients_pending
+               WHERE r.mailing = ?1 AND r.state = 'pending'
+                 AND EXISTS (SELECT 1 FROM mailings m WHERE m.id = ?1 AND m.status = 'active')
+               ORDER BY r.id LIMIT ?2)",
+    )
+    .bind(id)
+    .bind(max as i64)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("claiming recipients"))?;
+    let Some(last) = last else {
+        return Ok(Vec::new());
+    };
+    sqlx::query(
+        "UPDATE recipients SET state = ?, attempt = attempt + 1, lease_until = ?, worker = ?
+         WHERE mailing = ? AND state = 'pending' AND id <= ?",
+    )
+    .bind(state.as_str())
+    .bind(now_ms() + ms(lease))
+    .bind(worker)
+    .bind(id)
+    .bind(last)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("claiming recipients"))?;
+    type Row = (i64, i64, String, String, u32, i64, i64);
+    let rows: Vec<Row> = serde_json::from_str(batch.as_deref().unwrap_or("[]")).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Other,
+            format!("SQLite: reading a claimed batch: {e}"),
+        )
+    })?;
+    let mut claimed: Vec<Claimed> = rows
+        .into_iter()
+        .map(
+            |(row, attempt, number, text, parts, resend, retries)| Claimed {
+                id: row,
+                attempt,
+                number,
+                text,
+                parts,
+                client_reference: client_reference(id, row),
+                resend: resend != 0,
+                retries,
+            },
+        )
+        .collect();
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// Writes outcomes in the caller's write transaction (see
+/// [`Outbox::settle`]).
+async fn settle_in(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    results: &[(Claimed, Settlement)],
+) -> Result<(), StoreError> {
+    // Plain acceptances (the common case) go as `[id, attempt, ref]`;
+    // the rest with their state, reason and retry.
+    let mut plain = Vec::with_capacity(results.len());
+    let mut other = Vec::new();
+    for (c, s) in results {
+        match settlement_row(s) {
+            (RecipientState::Accepted, Some(reference), None, false) => {
+                plain.push((c.id, c.attempt, reference));
+            }
+            (state, reference, reason, retry) => other.push((
+                c.id,
+                c.attempt,
+                state.as_str(),
+                reference,
+                reason,
+                i64::from(retry),
+            )),
+        }
+    }
+    let plain = (!plain.is_empty()).then(|| to_json(&plain)).transpose()?;
+    let other = (!other.is_empty()).then(|| to_json(&other)).transpose()?;
+    // Kept reports are looked for only when there are any (under the
+    // write lock: none can be kept meanwhile).
+    let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db("settling recipients"))?;
+    let returning = if any_parked {
+        " RETURNING recipients.id, recipients.state, recipients.gateway_ref"
+    } else {
+        ""
+    };
+    // One statement per kind, fenced: only rows still at this attempt
+    // and sending (or turned unknown by a reaper while the answer was
+    // late: the answer knows better).
+    let statements = [
+        plain.map(|rows| {
+            (
+                format!(
+                    "UPDATE recipients SET state = 'accepted', gateway_ref = v.reference,
+                        reason = NULL, lease_until = NULL, worker = NULL, resend = 0
+                     FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt,
+                                  value ->> 2 AS reference
+                           FROM json_each(?)) AS v
+                     WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+                       AND recipients.state IN ('sending', 'unknown'){returning}"
+                ),
+                rows,
+            )
+        }),
+        other.map(|rows| {
+            (
+                format!(
+                    "UPDATE recipients SET state = v.state,
+                        gateway_ref = COALESCE(v.reference, recipients.gateway_ref),
+                        reason = v.reason, lease_until = NULL, worker = NULL,
+                        retries = recipients.retries + v.retry, resend = 0
+                     FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
+                                  value ->> 3 AS reference, value ->> 4 AS reason, value ->> 5 AS retry
+                           FROM json_each(?)) AS v
+                     WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+                       AND recipients.state IN ('sending', 'unknown'){returning}"
+                ),
+                rows,
+            )
+        }),
+    ];
+    let mut settled: Vec<(i64, String, Option<String>)> = Vec::new();
+    for (sql, rows) in statements.into_iter().flatten() {
+        let q = sqlx::query(&sql).bind(rows);
+        if any_parked {
+            let rows = q
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db("settling recipients"))?;
+            settled.extend(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
+        } else {
+            q.execute(&mut **tx)
+                .await
+                .map_err(db("settling recipients"))?;
+        }
+    }
+    let mailing_of: std::collections::HashMap<i64, &Claimed> =
+        results.iter().map(|(c, _)| (c.id, c)).collect();
+    for (id, state, reference) in &settled {
+        if !matches!(state.as_str(), "accepted" | "unknown") {
+            continue;
+        }
+        let Some(c) = mailing_of.get(id) else {
+            continue;
+        };
+        apply_parked(tx, *id, &c.client_reference, reference.as_deref()).await?;
+    }
+    Ok(())
+}
+
 /// Rows as JSON, for one set-based statement over `json_each`.
 fn to_json<T: serde::Serialize>(rows: &T) -> Result<String, StoreError> {
     serde_json::to_string(rows).map_err(|e| {
@@ -369,64 +541,8 @@ impl SqliteStore {
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.write().await?;
-        // The batch comes back as one JSON row (a row per recipient costs
-        // a round trip through sqlx's worker each), then one range update
-        // takes exactly those rows: the write lock is held, so the pending
-        // rows up to the last id are the ones just read.
-        let (batch, last): (Option<String>, Option<i64>) = sqlx::query_as(
-            "SELECT json_group_array(json_array(id, attempt + 1, number, text, parts, resend, retries)),
-                    max(id)
-             FROM (SELECT r.id, r.attempt, r.number, r.text, r.parts, r.resend, r.retries
-                   FROM recipients r INDEXED BY recipients_pending
-                   WHERE r.mailing = ?1 AND r.state = 'pending'
-                     AND EXISTS (SELECT 1 FROM mailings m WHERE m.id = ?1 AND m.status = 'active')
-                   ORDER BY r.id LIMIT ?2)",
-        )
-        .bind(id)
-        .bind(max as i64)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("claiming recipients"))?;
-        let Some(last) = last else {
-            return Ok(Vec::new());
-        };
-        sqlx::query(
-            "UPDATE recipients SET state = ?, attempt = attempt + 1, lease_until = ?, worker = ?
-             WHERE mailing = ? AND state = 'pending' AND id <= ?",
-        )
-        .bind(state.as_str())
-        .bind(now_ms() + ms(lease))
-        .bind(worker)
-        .bind(id)
-        .bind(last)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("claiming recipients"))?;
+        let claimed = claim_in(&mut tx, state, id, worker, max, lease).await?;
         tx.commit().await.map_err(db("claiming recipients"))?;
-        type Row = (i64, i64, String, String, u32, i64, i64);
-        let rows: Vec<Row> =
-            serde_json::from_str(batch.as_deref().unwrap_or("[]")).map_err(|e| {
-                StoreError::new(
-                    StoreErrorKind::Other,
-                    format!("SQLite: reading a claimed batch: {e}"),
-                )
-            })?;
-        let mut claimed: Vec<Claimed> = rows
-            .into_iter()
-            .map(
-                |(row, attempt, number, text, parts, resend, retries)| Claimed {
-                    id: row,
-                    attempt,
-                    number,
-                    text,
-                    parts,
-                    client_reference: client_reference(id, row),
-                    resend: resend != 0,
-                    retries,
-                },
-            )
-            .collect();
-        claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }
 
@@ -661,101 +777,27 @@ impl Outbox for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
-        // Plain acceptances (the common case) go as `[id, attempt, ref]`;
-        // the rest with their state, reason and retry.
-        let mut plain = Vec::with_capacity(results.len());
-        let mut other = Vec::new();
-        for (c, s) in results {
-            match settlement_row(s) {
-                (RecipientState::Accepted, Some(reference), None, false) => {
-                    plain.push((c.id, c.attempt, reference));
-                }
-                (state, reference, reason, retry) => other.push((
-                    c.id,
-                    c.attempt,
-                    state.as_str(),
-                    reference,
-                    reason,
-                    i64::from(retry),
-                )),
-            }
-        }
-        let plain = (!plain.is_empty()).then(|| to_json(&plain)).transpose()?;
-        let other = (!other.is_empty()).then(|| to_json(&other)).transpose()?;
         let mut tx = self.write().await?;
-        // Kept reports are looked for only when there are any (under the
-        // write lock: none can be kept meanwhile).
-        let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("settling recipients"))?;
-        let returning = if any_parked {
-            " RETURNING recipients.id, recipients.state, recipients.gateway_ref"
-        } else {
-            ""
-        };
-        // One statement per kind, fenced: only rows still at this attempt
-        // and sending (or turned unknown by a reaper while the answer was
-        // late: the answer knows better).
-        let statements = [
-            plain.map(|rows| {
-                (
-                    format!(
-                        "UPDATE recipients SET state = 'accepted', gateway_ref = v.reference,
-                            reason = NULL, lease_until = NULL, worker = NULL, resend = 0
-                         FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt,
-                                      value ->> 2 AS reference
-                               FROM json_each(?)) AS v
-                         WHERE recipients.id = v.id AND recipients.attempt = v.attempt
-                           AND recipients.state IN ('sending', 'unknown'){returning}"
-                    ),
-                    rows,
-                )
-            }),
-            other.map(|rows| {
-                (
-                    format!(
-                        "UPDATE recipients SET state = v.state,
-                            gateway_ref = COALESCE(v.reference, recipients.gateway_ref),
-                            reason = v.reason, lease_until = NULL, worker = NULL,
-                            retries = recipients.retries + v.retry, resend = 0
-                         FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
-                                      value ->> 3 AS reference, value ->> 4 AS reason, value ->> 5 AS retry
-                               FROM json_each(?)) AS v
-                         WHERE recipients.id = v.id AND recipients.attempt = v.attempt
-                           AND recipients.state IN ('sending', 'unknown'){returning}"
-                    ),
-                    rows,
-                )
-            }),
-        ];
-        let mut settled: Vec<(i64, String, Option<String>)> = Vec::new();
-        for (sql, rows) in statements.into_iter().flatten() {
-            let q = sqlx::query(&sql).bind(rows);
-            if any_parked {
-                let rows = q
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db("settling recipients"))?;
-                settled.extend(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
-            } else {
-                q.execute(&mut *tx)
-                    .await
-                    .map_err(db("settling recipients"))?;
-            }
-        }
-        let mailing_of: std::collections::HashMap<i64, &Claimed> =
-            results.iter().map(|(c, _)| (c.id, c)).collect();
-        for (id, state, reference) in &settled {
-            if !matches!(state.as_str(), "accepted" | "unknown") {
-                continue;
-            }
-            let Some(c) = mailing_of.get(id) else {
-                continue;
-            };
-            apply_parked(&mut tx, *id, &c.client_reference, reference.as_deref()).await?;
-        }
+        settle_in(&mut tx, results).await?;
         tx.commit().await.map_err(db("settling recipients"))
+    }
+
+    async fn settle_and_claim(
+        &self,
+        results: &[(Claimed, Settlement)],
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        // One write (one commit) for the steady state of a sending worker.
+        let mut tx = self.write().await?;
+        if !results.is_empty() {
+            settle_in(&mut tx, results).await?;
+        }
+        let claimed = claim_in(&mut tx, RecipientState::Sending, id, worker, max, lease).await?;
+        tx.commit().await.map_err(db("settling and claiming"))?;
+        Ok(claimed)
     }
 
     async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError> {
