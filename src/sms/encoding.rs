@@ -24,12 +24,20 @@ pub enum Encoding {
     Ucs2,
 }
 
-impl fmt::Display for Encoding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Encoding {
+    /// Its name, as [`Display`](fmt::Display) writes it: `GSM-7` or `UCS-2`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Encoding::Gsm7 => "GSM-7",
             Encoding::Ucs2 => "UCS-2",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

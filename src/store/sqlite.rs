@@ -627,11 +627,12 @@ impl Outbox for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
-        loop {
-            let chunk: Vec<Prepared> = (&mut *recipients).take(INSERT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
+        // Each chunk is inserted by sqlx's worker thread while this one
+        // prepares the next (rendering and measuring cost about as much as
+        // inserting).
+        let mut next: Vec<Prepared> = (&mut *recipients).take(INSERT_CHUNK).collect();
+        while !next.is_empty() {
+            let chunk = std::mem::take(&mut next);
             let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
                 "INSERT INTO recipients (mailing, line, number, text, encoding, parts, state, reason) ",
             );
@@ -644,15 +645,18 @@ impl Outbox for SqliteStore {
                     .push_bind(p.line.map(|l| l as i64))
                     .push_bind(&p.number)
                     .push_bind(&p.text)
-                    .push_bind(p.encoding.to_string())
+                    .push_bind(p.encoding.as_str())
                     .push_bind(i64::from(p.parts))
                     .push_bind(state.as_str())
                     .push_bind(reason);
             });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("enqueueing recipients"))?;
+            let insert = q.build().execute(&mut *tx);
+            let prepare = async { (&mut *recipients).take(INSERT_CHUNK).collect::<Vec<_>>() };
+            // `join` polls the insert first (handing it to the worker),
+            // then prepares.
+            let (inserted, prepared) = futures_util::future::join(insert, prepare).await;
+            inserted.map_err(db("enqueueing recipients"))?;
+            next = prepared;
         }
         tx.commit().await.map_err(db("enqueueing recipients"))?;
         Ok(id)
