@@ -343,3 +343,62 @@ async fn hostile_texts_are_enqueued_exactly() {
     let want: Vec<String> = names.iter().map(|n| format!("Hei {n}!")).collect();
     assert_eq!(texts, want);
 }
+
+/// A store at schema version 1 (its B-tree index by mailing) is brought to
+/// version 2 (a BRIN index) when opened, its mailing intact and sendable;
+/// a store from a newer build is refused.
+#[tokio::test]
+async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
+    let Some(url) = crate::support::pg_schema_url().await else {
+        return;
+    };
+    let store = PgStore::connect(&url).await.unwrap();
+    let id = create(&store, 50).await;
+    drop(store);
+    // Put the tables back as version 1 left them.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP INDEX crm_comms_recipients_mailing_brin;
+         CREATE INDEX crm_comms_recipients_mailing ON crm_comms_recipients (mailing);
+         UPDATE crm_comms_meta SET value = '1' WHERE key = 'schema_version';",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = PgStore::connect(&url).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 2);
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes
+         WHERE schemaname = current_schema() AND tablename = 'crm_comms_recipients'
+         ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(indexes.contains(&"crm_comms_recipients_mailing_brin".to_owned()));
+    assert!(!indexes.contains(&"crm_comms_recipients_mailing".to_owned()));
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Pending), 50);
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
+    assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Finished);
+    assert_eq!(
+        store
+            .stats(id)
+            .await
+            .unwrap()
+            .count(RecipientState::Accepted),
+        50
+    );
+    drop(store);
+    // A newer schema than this build knows.
+    sqlx::query("UPDATE crm_comms_meta SET value = '9' WHERE key = 'schema_version'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let e = PgStore::connect(&url).await.unwrap_err();
+    assert!(e.is_schema(), "{e}");
+    assert!(e.to_string().contains("schema version 9"), "{e}");
+}
