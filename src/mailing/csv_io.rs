@@ -17,7 +17,8 @@ fn bad(m: String) -> SmsError {
 /// its line number.
 ///
 /// Everything is checked before anything is returned, so a bad file
-/// enqueues nothing.
+/// enqueues nothing. For a file too large to hold, [`RecipientReader`]
+/// reads one recipient at a time.
 ///
 /// # Errors
 ///
@@ -39,60 +40,117 @@ fn bad(m: String) -> SmsError {
 /// # Ok::<(), crm_comms::sms::SmsError>(())
 /// ```
 pub fn read_recipients(input: impl Read, template: &Template) -> Result<Vec<Recipient>, SmsError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| bad(format!("recipients: line 1: {e}")))?
-        .iter()
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let number_col = headers
-        .iter()
-        .position(|h| matches!(h.as_str(), "number" | "mobile" | "phone"))
-        .ok_or_else(|| {
-            bad(format!(
-                "recipients: line 1: no `number` column (columns: {})",
-                headers.join(", ")
-            ))
-        })?;
-    for v in template.variables() {
-        if !headers.iter().any(|h| h == v) {
-            return Err(bad(format!(
-                "recipients: line 1: the template's {{{v}}} has no column (columns: {})",
-                headers.join(", ")
-            )));
-        }
+    RecipientReader::new(input, template)?.collect()
+}
+
+/// Recipients read from CSV one at a time (the rules of
+/// [`read_recipients`]): the header is checked when it is made, each line
+/// as it is read. Memory stays flat however long the file.
+///
+/// ```
+/// use crm_comms::mailing::{RecipientReader, Template};
+///
+/// let csv = "number,firstname\n+4741000001,Kari\n41000002\n";
+/// let t: Template = "Hei {firstname}".parse()?;
+/// let mut r = RecipientReader::new(csv.as_bytes(), &t)?;
+/// assert_eq!(r.next().unwrap()?.variables["firstname"], "Kari");
+/// assert_eq!(
+///     r.next().unwrap().unwrap_err().to_string(),
+///     "recipients: line 3: 1 fields, but the header has 2"
+/// );
+/// # Ok::<(), crm_comms::sms::SmsError>(())
+/// ```
+pub struct RecipientReader<R> {
+    records: csv::StringRecordsIntoIter<R>,
+    headers: Vec<String>,
+    number_col: usize,
+    next_line: u64,
+}
+
+impl<R> std::fmt::Debug for RecipientReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecipientReader")
+            .field("headers", &self.headers)
+            .field("next_line", &self.next_line)
+            .finish_non_exhaustive()
     }
-    let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        let record = record.map_err(|e| {
-            let at = e.position().map_or(line, csv::Position::line);
-            let what = match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => format!("{len} fields, but the header has {expected_len}"),
-                csv::ErrorKind::Utf8 { .. } => "not UTF-8".to_owned(),
-                _ => e.to_string(),
-            };
-            bad(format!("recipients: line {at}: {what}"))
-        })?;
+}
+
+impl<R: Read> RecipientReader<R> {
+    /// Reads and checks the header row.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_recipients`], for line 1.
+    pub fn new(input: R, template: &Template) -> Result<Self, SmsError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .trim(csv::Trim::All)
+            .from_reader(input);
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| bad(format!("recipients: line 1: {e}")))?
+            .iter()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let number_col = headers
+            .iter()
+            .position(|h| matches!(h.as_str(), "number" | "mobile" | "phone"))
+            .ok_or_else(|| {
+                bad(format!(
+                    "recipients: line 1: no `number` column (columns: {})",
+                    headers.join(", ")
+                ))
+            })?;
+        for v in template.variables() {
+            if !headers.iter().any(|h| h == v) {
+                return Err(bad(format!(
+                    "recipients: line 1: the template's {{{v}}} has no column (columns: {})",
+                    headers.join(", ")
+                )));
+            }
+        }
+        Ok(RecipientReader {
+            records: reader.into_records(),
+            headers,
+            number_col,
+            next_line: 2,
+        })
+    }
+}
+
+impl<R: Read> Iterator for RecipientReader<R> {
+    type Item = Result<Recipient, SmsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let line = self.next_line;
+        let record = match self.records.next()? {
+            Ok(record) => record,
+            Err(e) => {
+                let at = e.position().map_or(line, csv::Position::line);
+                let what = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("{len} fields, but the header has {expected_len}"),
+                    csv::ErrorKind::Utf8 { .. } => "not UTF-8".to_owned(),
+                    _ => e.to_string(),
+                };
+                return Some(Err(bad(format!("recipients: line {at}: {what}"))));
+            }
+        };
         let line = record.position().map_or(line, csv::Position::line);
-        let mut variables = HashMap::with_capacity(headers.len());
-        for (h, v) in headers.iter().zip(record.iter()) {
+        self.next_line = line + 1;
+        let mut variables = HashMap::with_capacity(self.headers.len());
+        for (h, v) in self.headers.iter().zip(record.iter()) {
             variables.insert(h.clone(), v.to_owned());
         }
-        out.push(Recipient {
-            number: record.get(number_col).unwrap_or("").to_owned(),
+        Some(Ok(Recipient {
+            number: record.get(self.number_col).unwrap_or("").to_owned(),
             variables,
             line: Some(line),
-        });
+        }))
     }
-    Ok(out)
 }
 
 /// The export's header.

@@ -4,8 +4,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crm_comms::mailing::{
-    DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer, RunEnd, SendWindow,
-    Stats, Template, read_recipients, summary, write_rows,
+    DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer, RecipientReader,
+    RunEnd, SendWindow, Stats, Template, summary, write_rows,
 };
 use crm_comms::sms::{Priority, Sender, SmsProvider};
 use crm_comms::store::postgres::PgStore;
@@ -213,38 +213,61 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                         .map_err(|e| fail(exit::BAD_INPUT, e))?,
                 );
             }
-            let file = std::fs::File::open(&recipients)
-                .map_err(|e| fail(exit::FAILURE, format!("{}: {e}", recipients.display())))?;
-            let list = read_recipients(std::io::BufReader::new(file), &spec.template)
-                .map_err(|e| fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display())))?;
+            // Two passes over the file, one recipient in memory at a
+            // time: the first checks every line and counts (the dry run),
+            // the second streams into the store's one transaction.
+            let read = || {
+                let file = std::fs::File::open(&recipients)
+                    .map_err(|e| fail(exit::FAILURE, format!("{}: {e}", recipients.display())))?;
+                RecipientReader::new(std::io::BufReader::new(file), &spec.template)
+                    .map_err(|e| fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display())))
+            };
+            let bad_line = |e: crm_comms::sms::SmsError| {
+                fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display()))
+            };
             let outbox = open(&store).await?;
             let opted_out = outbox.opted_out().await.map_err(store_fail)?;
             let mut preparer = Preparer::new(&spec, &opted_out);
-            let prepared: Vec<_> = list.iter().map(|r| preparer.prepare(r)).collect();
             let mut dry = DryRun::default();
-            for p in &prepared {
-                dry.add(p);
-            }
-            let blocked: Vec<String> = prepared
-                .iter()
-                .filter_map(|p| {
-                    let reason = p.blocked.as_ref()?;
-                    Some(format!(
+            let mut blocked: Vec<String> = Vec::new();
+            for r in read()? {
+                let p = preparer.prepare(&r.map_err(bad_line)?);
+                dry.add(&p);
+                if let Some(reason) = &p.blocked {
+                    blocked.push(format!(
                         "line {}: {}: {reason}",
                         p.line.unwrap_or(0),
                         p.number
-                    ))
-                })
-                .collect();
+                    ));
+                }
+            }
             let id = if dry_run {
                 None
             } else {
-                Some(
+                let mut preparer = Preparer::new(&spec, &opted_out);
+                let mut failed = None;
+                let mut lines = read()?;
+                let mut prepared = std::iter::from_fn(|| match lines.next()? {
+                    Ok(r) => Some(preparer.prepare(&r)),
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
+                });
+                let id = outbox
+                    .create(&spec, &mut prepared)
+                    .await
+                    .map_err(store_fail)?;
+                if let Some(e) = failed {
+                    // The file changed between the passes: what was
+                    // enqueued is cancelled, never sent.
                     outbox
-                        .create(&spec, &mut prepared.into_iter())
+                        .set_status(id, MailingStatus::Cancelled)
                         .await
-                        .map_err(store_fail)?,
-                )
+                        .map_err(store_fail)?;
+                    return Err(bad_line(e));
+                }
+                Some(id)
             };
             if json {
                 print_json(&serde_json::json!({
