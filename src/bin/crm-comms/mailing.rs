@@ -241,6 +241,8 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     ));
                 }
             }
+            // The first pass's set of numbers seen goes before the second's.
+            drop(preparer);
             let id = if dry_run {
                 None
             } else {
