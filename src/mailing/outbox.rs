@@ -195,6 +195,13 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// Counts per state.
     async fn stats(&self, id: MailingId) -> Result<Stats, StoreError>;
 
+    /// Whether every recipient is in a final state (as
+    /// [`Stats::is_finished`], without counting them all: a backend looks
+    /// for one pending or in-flight row).
+    async fn is_finished(&self, id: MailingId) -> Result<bool, StoreError> {
+        Ok(self.stats(id).await?.is_finished())
+    }
+
     /// Up to `limit` rows after row `after`, in order (for the export).
     async fn rows(
         &self,

@@ -99,9 +99,11 @@ impl std::fmt::Debug for MailingRunner {
 
 impl MailingRunner {
     /// A runner of `outbox`'s mailings through `provider`: claims of four
-    /// times the provider's `max_batch` (sent as up to four requests at
-    /// once), no pace, a 30 s lease with a heartbeat, 5
-    /// retries of passing failures, waiting for send times and windows.
+    /// times the provider's `max_batch` (each sent as the provider's
+    /// requests), three claims in flight at once, no pace, a 30 s lease
+    /// with a heartbeat, 5 retries of passing failures, waiting for send
+    /// times and windows. After a crash, at most the three claims in
+    /// flight are unknown (none where the gateway refuses duplicates).
     #[must_use]
     pub fn new(outbox: Arc<dyn Outbox>, provider: Arc<dyn SmsProvider>) -> Self {
         let batch = provider.capabilities().max_batch.max(1).saturating_mul(4);
@@ -247,8 +249,8 @@ impl MailingRunner {
                     Some(Err(e)) => return Err(e),
                     None => {}
                 }
-                match self.outbox.stats(id).await {
-                    Ok(stats) if stats.is_finished() => return Ok((RunEnd::Finished, progress)),
+                match self.outbox.is_finished(id).await {
+                    Ok(true) => return Ok((RunEnd::Finished, progress)),
                     Err(e) if !e.is_unavailable() => return Err(e.into()),
                     _ => {}
                 }

@@ -753,6 +753,24 @@ impl Outbox for PgStore {
         })
     }
 
+    async fn is_finished(&self, id: MailingId) -> Result<bool, StoreError> {
+        // The partial indexes of pending and in-flight rows answer it.
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM crm_comms_recipients
+                                WHERE mailing = $1 AND state = 'pending')
+                AND NOT EXISTS (SELECT 1 FROM crm_comms_recipients
+                                WHERE mailing = $1 AND state IN ('claimed', 'sending'))
+             FROM crm_comms_mailings WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading whether the mailing is finished"))?
+        .ok_or_else(|| {
+            StoreError::new(StoreErrorKind::Invalid, format!("there is no mailing {id}"))
+        })
+    }
+
     async fn stats(&self, id: MailingId) -> Result<Stats, StoreError> {
         let mailing_status: Option<String> =
             sqlx::query_scalar("SELECT status FROM crm_comms_mailings WHERE id = $1")

@@ -339,6 +339,11 @@ async fn pause_stops_claims_and_cancel_ends_what_was_not_sent() {
     store.set_status(id, MailingStatus::Paused).await.unwrap();
     let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
     assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Paused);
+    assert!(!store.is_finished(id).await.unwrap());
+    assert_eq!(
+        store.is_finished(id + 1).await.unwrap_err().kind(),
+        crm_comms::store::StoreErrorKind::Invalid
+    );
     assert!(
         store
             .claim(id, "w", 10, Duration::from_secs(1))
@@ -354,6 +359,7 @@ async fn pause_stops_claims_and_cancel_ends_what_was_not_sent() {
     let stats = store.stats(id).await.unwrap();
     assert_eq!(stats.count(RecipientState::Cancelled), 30);
     assert!(stats.is_finished());
+    assert!(store.is_finished(id).await.unwrap());
     let e = store
         .set_status(id, MailingStatus::Active)
         .await

@@ -129,6 +129,8 @@ async fn four_workers_share_one_mailing_and_every_report_is_matched() {
     assert_eq!(stats.count(RecipientState::Delivered), 2000, "{stats:?}");
     assert_eq!(stats.unmatched_reports, 0);
     assert_eq!(handled.load(Ordering::Relaxed), 2000);
+    assert!(store.is_finished(id).await.unwrap());
+    assert!(store.is_finished(id + 1).await.is_err());
 }
 
 /// Two receivers on one store take a storm of redeliveries of the same
