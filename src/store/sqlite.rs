@@ -112,8 +112,9 @@ CREATE INDEX sent_reference ON sent (reference) WHERE reference IS NOT NULL;
 /// redeliveries.
 const DEDUP_CLAIM: Duration = Duration::from_secs(60);
 
-/// Rows per multi-row `INSERT` (9 values each, under SQLite's 32,766).
-const INSERT_CHUNK: usize = 1000;
+/// Rows per multi-row `INSERT` (8 values each: 32,000, under the bundled
+/// SQLite's limit of 32,766 bound values).
+const INSERT_CHUNK: usize = 4000;
 
 /// The embedded store on one SQLite file: an [`Outbox`], a [`SentStore`]
 /// and (feature `receiver`) a `DedupStore`. Cheap to clone (a pool).
