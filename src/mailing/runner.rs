@@ -76,6 +76,7 @@ pub struct MailingRunner {
     worker: String,
     lease: Duration,
     batch: usize,
+    in_flight: usize,
     pace: Option<Pace>,
     max_retries: u32,
     wait: bool,
@@ -92,6 +93,7 @@ impl std::fmt::Debug for MailingRunner {
             .field("worker", &self.worker)
             .field("lease", &self.lease)
             .field("batch", &self.batch)
+            .field("in_flight", &self.in_flight)
             .field("pace", &self.pace)
             .finish_non_exhaustive()
     }
@@ -117,6 +119,7 @@ impl MailingRunner {
             ),
             lease: DEFAULT_LEASE,
             batch,
+            in_flight: IN_FLIGHT,
             pace: None,
             max_retries: 5,
             wait: true,
@@ -148,6 +151,17 @@ impl MailingRunner {
     #[must_use]
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
+        self
+    }
+
+    /// Claims in flight at once (default 3): while some wait for the
+    /// gateway, the next is claimed and written down. After a crash, what
+    /// was in flight — at most `n` claims of [`batch`](Self::batch)
+    /// recipients — is unknown (unless the gateway refuses duplicates):
+    /// fewer means fewer unknowns and less throughput.
+    #[must_use]
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = n.max(1);
         self
     }
 
@@ -227,7 +241,7 @@ impl MailingRunner {
         let mut in_flight = tokio::task::JoinSet::new();
         let mut stop: Option<Result<RunEnd, Error>> = None;
         loop {
-            while stop.is_none() && in_flight.len() < PIPELINE {
+            while stop.is_none() && in_flight.len() < self.in_flight {
                 match self.next_batch(id, spec, resend, limiter.as_ref()).await {
                     Ok(Some(rows)) => {
                         in_flight.spawn(sender.clone().send(rows));
@@ -287,7 +301,7 @@ impl MailingRunner {
                 && auth_failed.is_none()
                 && !passing
                 && limiter.is_none()
-                && in_flight.len() < PIPELINE
+                && in_flight.len() < self.in_flight
                 && !self.recover_due()
                 && spec.next_opening(Timestamp::now()).is_none();
             let settled = if chain {
@@ -689,8 +703,8 @@ where
     }
 }
 
-/// Batches a runner has in flight at once.
-const PIPELINE: usize = 3;
+/// Claims a runner has in flight at once, by default.
+const IN_FLIGHT: usize = 3;
 
 /// Counts of a finished or stopped mailing, for people.
 #[must_use]

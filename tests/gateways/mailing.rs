@@ -568,3 +568,47 @@ async fn a_report_for_an_unknown_recipient_turns_it_delivered() {
     let row = &store.rows(id, 0, 1).await.unwrap()[0];
     assert_eq!(row.state, RecipientState::Delivered);
 }
+
+/// What a crash can leave unknown is bounded by the claims in flight: with
+/// `in_flight(1)` and a slow gateway the store never holds more than one
+/// claim in *sending*, and with the default (three) it holds more at times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rows_in_sending_never_exceed_the_claims_in_flight() {
+    async fn most_in_sending(in_flight: Option<usize>) -> u64 {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+            .await
+            .unwrap();
+        emu.set_latency(Duration::from_millis(30));
+        let id = create(&store, &spec(), &recipients(300)).await;
+        let mut runner =
+            MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu))).batch(20);
+        if let Some(n) = in_flight {
+            runner = runner.in_flight(n);
+        }
+        let run = tokio::spawn(async move { runner.run(id).await.unwrap() });
+        let mut most = 0;
+        while !run.is_finished() {
+            let stats = store.stats(id).await.unwrap();
+            most = most.max(stats.count(RecipientState::Sending));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(run.await.unwrap().0, RunEnd::Finished);
+        assert_eq!(
+            store
+                .stats(id)
+                .await
+                .unwrap()
+                .count(RecipientState::Accepted),
+            300
+        );
+        most
+    }
+    let one = most_in_sending(Some(1)).await;
+    assert!(one <= 20, "{one} in sending with one claim of 20 in flight");
+    let default = most_in_sending(None).await;
+    assert!(
+        default > 20 && default <= 60,
+        "{default} in sending with three claims of 20"
+    );
+}

@@ -102,6 +102,10 @@ pub(crate) enum MailingCommand {
         /// Recipients claimed at a time (default: four gateway batches).
         #[arg(long)]
         batch: Option<usize>,
+        /// Claims in flight at once (default 3); after a crash at most
+        /// these are unknown.
+        #[arg(long)]
+        in_flight: Option<usize>,
     },
     /// Counts per state.
     Status(MailingArg),
@@ -313,6 +317,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             lease,
             no_wait,
             batch,
+            in_flight,
         } => {
             let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
             settings.validate().map_err(|e| fail(exit::SETTINGS, e))?;
@@ -340,6 +345,9 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             let mut runner = MailingRunner::new(outbox.clone(), provider)
                 .lease(lease)
                 .wait_for_window(!no_wait);
+            if let Some(n) = in_flight {
+                runner = runner.in_flight(n);
+            }
             if let Some(n) = batch {
                 runner = runner.batch(n);
             }
