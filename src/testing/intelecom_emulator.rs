@@ -288,15 +288,26 @@ fn syntax_error(m: &Msg) -> Option<String> {
 }
 
 /// The body with the password's JSON string replaced by `"***"`.
-fn masked(body: &[u8], req: Option<&Req>) -> String {
-    let text = String::from_utf8_lossy(body).into_owned();
-    match req.filter(|r| !r.password.is_empty()) {
-        Some(r) => text.replace(&format!("\"{}\"", r.password), "\"***\""),
-        None => text,
+/// The body as recorded: the request's password and the emulator's own
+/// masked, as JSON strings and as they stand (a body that is not JSON, or
+/// not the JSON expected, is recorded too).
+fn masked(body: &[u8], req: Option<&Req>, configured: &str) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    let secrets = req
+        .map(|r| r.password.as_str())
+        .into_iter()
+        .chain(Some(configured))
+        .filter(|p| !p.is_empty());
+    for secret in secrets {
+        if let Ok(quoted) = serde_json::to_string(secret) {
+            text = text.replace(&quoted, "\"***\"");
+        }
+        text = text.replace(secret, "***");
     }
+    text
 }
 
-fn recorded(body: &[u8], req: Option<&Req>) -> Recorded<Request> {
+fn recorded(body: &[u8], req: Option<&Req>, configured: &str) -> Recorded<Request> {
     Recorded {
         request: req
             .map(|r| Request {
@@ -304,7 +315,7 @@ fn recorded(body: &[u8], req: Option<&Req>) -> Recorded<Request> {
                 contents: r.message.iter().map(|m| m.content.clone()).collect(),
             })
             .unwrap_or_default(),
-        masked_body: masked(body, req),
+        masked_body: masked(body, req, configured),
     }
 }
 
@@ -322,7 +333,7 @@ impl Wire for IntelecomWire {
 
     fn read(&self, _headers: &HeaderMap, body: &[u8]) -> Recorded<Request> {
         let req: Option<Req> = serde_json::from_slice(body).ok();
-        recorded(body, req.as_ref())
+        recorded(body, req.as_ref(), self.password.expose())
     }
 
     fn recipients(request: &Request) -> usize {
@@ -340,16 +351,16 @@ impl Wire for IntelecomWire {
             .starts_with("application/json")
         {
             return Answer::error_page(415, "Content-Type must be application/json")
-                .recorded(recorded(body, None));
+                .recorded(recorded(body, None, self.password.expose()));
         }
         let req: Req = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => {
                 return Answer::error_page(400, &format!("invalid request: {e}"))
-                    .recorded(recorded(body, None));
+                    .recorded(recorded(body, None, self.password.expose()));
             }
         };
-        let record = recorded(body, Some(&req));
+        let record = recorded(body, Some(&req), self.password.expose());
         let auth_ok = req.service_id == self.service_id
             && req.username == self.username
             && req.password == self.password.expose();

@@ -338,3 +338,36 @@ async fn the_provider_built_from_settings_carries_their_defaults() {
         "{body}"
     );
 }
+
+/// A request the emulator cannot read (not JSON, or the wrong content
+/// type) is recorded too — with the password masked, as JSON string and
+/// as it stands.
+#[tokio::test]
+async fn an_unreadable_request_is_recorded_with_the_password_masked() {
+    let (emu, _) = setup().await;
+    let url = format!("{}/gw/rs/sendMessages", emu.base_url());
+    let client = reqwest::Client::new();
+    for (content_type, body) in [
+        ("text/plain", format!("user=crm&password={PASSWORD}")),
+        (
+            "application/json",
+            format!("{{\"password\": \"{PASSWORD}\", \"broken"),
+        ),
+    ] {
+        let status = client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "{status}");
+    }
+    let got = emu.received();
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert!(!r.body.contains(PASSWORD), "{}", r.body);
+        assert!(r.body.contains("***"), "{}", r.body);
+    }
+}
