@@ -396,7 +396,14 @@ impl MailingRunner {
             tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
             return Ok(None);
         }
-        if let (Some(key), Some(pace)) = (&self.shared_pace, self.pace) {
+        let shared = match (&self.shared_pace, self.pace) {
+            (Some(key), Some(pace)) => Some((key, pace)),
+            _ => None,
+        };
+        // Paced across workers or by parts: claimed first (the parts are
+        // known then), and written down as sending only once the pace
+        // allows them; a crash meanwhile puts them back, unsent.
+        if shared.is_some() || matches!((limiter, self.pace), (Some(_), Some(Pace::Parts(_)))) {
             let claimed = self
                 .outbox
                 .claim(id, &self.worker, self.batch, self.lease)
@@ -405,16 +412,12 @@ impl MailingRunner {
             if claimed.is_empty() {
                 return self.nothing_claimed(id).await;
             }
-            if self.take_shared(key, pace, &claimed).await.map_err(store)? {
-                let sending = self
-                    .outbox
-                    .mark_sending(&claimed, self.lease)
-                    .await
-                    .map_err(store)?;
-                return Ok(Some(sending));
-            }
-            // The store has no shared limit: the batch is paced here.
-            if let Some(l) = limiter {
+            let taken_shared = match shared {
+                Some((key, pace)) => self.take_shared(key, pace, &claimed).await.map_err(store)?,
+                None => false,
+            };
+            // Without a shared limit in the store, the batch is paced here.
+            if let (false, Some(l)) = (taken_shared, limiter) {
                 self.take_pace(l, &claimed).await;
             }
             let sending = self
@@ -424,46 +427,22 @@ impl MailingRunner {
                 .map_err(store)?;
             return Ok(Some(sending));
         }
-        match (limiter, self.pace) {
-            // Paced by parts: claimed first (the parts are known then), and
-            // written down as sending only once the pace allows them; a
-            // crash meanwhile puts them back, unsent.
-            (Some(l), Some(Pace::Parts(_))) => {
-                let claimed = self
-                    .outbox
-                    .claim(id, &self.worker, self.batch, self.lease)
-                    .await
-                    .map_err(store)?;
-                if claimed.is_empty() {
-                    return self.nothing_claimed(id).await;
-                }
-                self.take_pace(l, &claimed).await;
-                let sending = self
-                    .outbox
-                    .mark_sending(&claimed, self.lease)
-                    .await
-                    .map_err(store)?;
-                Ok(Some(sending))
-            }
-            // Unpaced or paced by messages: the permits first, then one
-            // statement claims the batch straight into sending.
-            (l, _) => {
-                if let Some(l) = l {
-                    for _ in 0..self.batch {
-                        l.until_ready().await;
-                    }
-                }
-                let sending = self
-                    .outbox
-                    .claim_sending(id, &self.worker, self.batch, self.lease)
-                    .await
-                    .map_err(store)?;
-                if sending.is_empty() {
-                    return self.nothing_claimed(id).await;
-                }
-                Ok(Some(sending))
+        // Unpaced or paced by messages: the permits first, then one
+        // statement claims the batch straight into sending.
+        if let Some(l) = limiter {
+            for _ in 0..self.batch {
+                l.until_ready().await;
             }
         }
+        let sending = self
+            .outbox
+            .claim_sending(id, &self.worker, self.batch, self.lease)
+            .await
+            .map_err(store)?;
+        if sending.is_empty() {
+            return self.nothing_claimed(id).await;
+        }
+        Ok(Some(sending))
     }
 
     /// Whether expired leases are due to be looked for (a few times a
