@@ -245,14 +245,15 @@ async fn claim_in(
     Ok(claimed)
 }
 
-/// Writes outcomes in the caller's write transaction (see
-/// [`Outbox::settle`]).
-async fn settle_in(
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
-    results: &[(Claimed, Settlement)],
-) -> Result<(), StoreError> {
-    // Plain acceptances (the common case) go as `[id, attempt, ref]`;
-    // the rest with their state, reason and retry.
+/// A batch's settlements as JSON for the set-based updates, made before
+/// the write lock is taken: plain acceptances (the common case) as
+/// `[id, attempt, ref]`, the rest with their state, reason and retry.
+struct SettleRows {
+    plain: Option<String>,
+    other: Option<String>,
+}
+
+fn settle_rows(results: &[(Claimed, Settlement)]) -> Result<SettleRows, StoreError> {
     let mut plain = Vec::with_capacity(results.len());
     let mut other = Vec::new();
     for (c, s) in results {
@@ -270,8 +271,20 @@ async fn settle_in(
             )),
         }
     }
-    let plain = (!plain.is_empty()).then(|| to_json(&plain)).transpose()?;
-    let other = (!other.is_empty()).then(|| to_json(&other)).transpose()?;
+    Ok(SettleRows {
+        plain: (!plain.is_empty()).then(|| to_json(&plain)).transpose()?,
+        other: (!other.is_empty()).then(|| to_json(&other)).transpose()?,
+    })
+}
+
+/// Writes outcomes in the caller's write transaction (see
+/// [`Outbox::settle`]).
+async fn settle_in(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    rows: SettleRows,
+    results: &[(Claimed, Settlement)],
+) -> Result<(), StoreError> {
+    let SettleRows { plain, other } = rows;
     // Kept reports are looked for only when there are any (under the
     // write lock: none can be kept meanwhile).
     let any_parked: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM parked_reports)")
@@ -782,8 +795,9 @@ impl Outbox for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
+        let rows = settle_rows(results)?;
         let mut tx = self.write().await?;
-        settle_in(&mut tx, results).await?;
+        settle_in(&mut tx, rows, results).await?;
         tx.commit().await.map_err(db("settling recipients"))
     }
 
@@ -796,9 +810,10 @@ impl Outbox for SqliteStore {
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
         // One write (one commit) for the steady state of a sending worker.
+        let rows = settle_rows(results)?;
         let mut tx = self.write().await?;
         if !results.is_empty() {
-            settle_in(&mut tx, results).await?;
+            settle_in(&mut tx, rows, results).await?;
         }
         let claimed = claim_in(&mut tx, RecipientState::Sending, id, worker, max, lease).await?;
         tx.commit().await.map_err(db("settling and claiming"))?;
