@@ -98,8 +98,16 @@ fn resolving_a_preference_allocates_nothing() {
 
 #[test]
 fn normalising_canonical_e164_allocates_nothing() {
-    let _ = PhoneNumber::parse("+4722334455", None); // builds the table once
+    // Builds the table once and compiles Norway's patterns; `regex` makes
+    // each pattern's search cache on its first use in a thread.
+    let no: crm_comms::phone::DefaultCountry = "NO".parse().unwrap();
+    let _ = PhoneNumber::parse("+4741234567", None);
+    let _ = PhoneNumber::parse("412 34 567", Some(&no));
     let (count, n) = allocations(|| PhoneNumber::parse("+4790123456", None).unwrap());
+    assert_eq!(n.e164(), "+4790123456");
+    assert_eq!(count, 0);
+    // A national number as typed, too.
+    let (count, n) = allocations(|| PhoneNumber::parse("901 23 456", Some(&no)).unwrap());
     assert_eq!(n.e164(), "+4790123456");
     assert_eq!(count, 0);
 }

@@ -8,35 +8,43 @@
 //!
 //! # What "valid" means here
 //!
-//! A number is accepted when its country calling code exists and the length
-//! of its national significant number is one that numbers of that country can
-//! have (libphonenumber's "possible number" check). That is deliberately the
-//! check SMS gateways themselves make: range-by-range validation rejects
-//! numbers in newly opened ranges until the metadata catches up. Callers who
-//! want the stricter check can ask [`PhoneNumber::is_valid_strict`].
+//! A number is accepted when libphonenumber would call it valid: its
+//! country calling code exists and its national significant number lies in
+//! one of the ranges the numbering metadata lists for that country (a
+//! mobile, fixed-line, toll-free … range), not only of a possible length.
+//! The metadata's own type for the range is kept: [`PhoneNumber::number_type`].
+//! A number is never "repaired" into other digits: what libphonenumber
+//! reads, we read, or we refuse it with a [`PhoneErrorKind`]. Letters are
+//! refused (libphonenumber would read `9000abc1` as keypad digits), and so
+//! are extensions.
 //!
 //! # The default country
 //!
 //! The CRM's SMS settings have a "default country code for numbers typed
 //! without one". Every parse takes it as an explicit [`DefaultCountry`]
 //! (a region such as `NO` or a calling code such as `47`); there is no global.
+//! As in libphonenumber, the default's calling code typed in front of a
+//! national number (`4722334455` with `NO`) is read as the calling code
+//! only when the digits are not a national number as they stand: `47 12 34
+//! 56` is a Norwegian mobile, `+4747123456`.
 //!
-//! # Which `phonenumber` and why
+//! # The oracle, and why not `phonenumber::parse`
 //!
-//! The only line of the `phonenumber` crate on crates.io is 0.3; we require
-//! 0.3.10, which has the fixes for both RFC 3966 panic advisories
-//! (GHSA-whhr-7f2w-qqj2 and GHSA-mjw4-jj88-v687; regression tests for the
-//! crafted inputs are in this module). That line keeps its compiled regexes in
-//! a cache behind one mutex, so concurrent parses queue on it (upstream issue
-//! #103); the fix for that on upstream's main branch loads every regex
-//! eagerly, at a reported ~570 MB resident (upstream #107), and is not
-//! released. We therefore keep 0.3.10 and avoid the dependency entirely for
-//! input that is already canonical E.164 (the usual case for stored numbers):
-//! [`PhoneNumber::parse`] recognises it with a table built once from the
-//! metadata, giving exactly the result of the full parse (a property test
-//! checks this on generated numbers) without touching the mutex.
-//! Inputs longer than [`MAX_INPUT_LEN`] are refused before the dependency
-//! sees them.
+//! `tests/core/phone_oracle.rs` checks every parse against libphonenumber's
+//! reference answers (Python `phonenumbers`, the same metadata version as
+//! the `phonenumber` crate's) on over 20,000 numbers typed every way people
+//! type them (`scripts/phone_oracle.py` writes them). The `phonenumber`
+//! crate's own parse disagrees with libphonenumber on everyday numbers (it
+//! takes the `47` of the Norwegian mobile `47123456` as the calling code),
+//! and keeps its compiled regexes behind one mutex (upstream #103). So we
+//! read its metadata only, compile each region's patterns once into a
+//! lock-free table, and follow libphonenumber's parse and validation step
+//! by step (`parse.rs`). `rlibphonenumber` (a closer port of the C++
+//! library) was considered: it brings its own copy of the metadata and a
+//! protobuf build step, and a second copy of the data to keep in step with
+//! the one formatting uses. Formatting ([`PhoneNumber::national`], …) still
+//! uses `phonenumber`, whose formatter agrees with libphonenumber.
+//! Inputs longer than [`MAX_INPUT_LEN`] are refused before any parsing.
 
 use std::fmt;
 use std::str::FromStr;
@@ -45,8 +53,8 @@ use arrayvec::ArrayString;
 use phonenumber::country::Id as RegionId;
 use phonenumber::metadata::DATABASE;
 
-mod fast_path;
 mod metadata;
+mod number_type;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -54,17 +62,17 @@ mod tests;
 pub(crate) use crate::mask::mask;
 #[cfg(test)]
 use crate::mask::mask_digit_runs;
-use fast_path::fast_e164;
-#[doc(hidden)]
-pub use fast_path::{parse_without_fast_path, takes_fast_path};
-use parse::full_parse;
+use metadata::{RegionIndex, regions};
+pub use number_type::{PhoneNumberType, UnknownPhoneNumberType};
 
 /// Longest input accepted by the parsers, in bytes. Longer input is refused
 /// with [`PhoneErrorKind::TooLong`] before any parsing happens.
 pub const MAX_INPUT_LEN: usize = 64;
 
-/// Most digits an E.164 number can have (country code included).
-const MAX_E164_DIGITS: usize = 15;
+/// Most digits a number can have: a calling code of up to three digits and
+/// a national significant number of up to 17 (libphonenumber's limits; a
+/// few numbering plans exceed E.164's 15).
+const MAX_E164_DIGITS: usize = 20;
 
 /// A validated phone number, stored in E.164 form (`+4722334455`).
 ///
@@ -90,9 +98,13 @@ const MAX_E164_DIGITS: usize = 15;
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber {
-    /// `+` followed by up to 15 ASCII digits.
+    /// `+` followed by the calling code and the national significant number.
     e164: ArrayString<{ MAX_E164_DIGITS + 1 }>,
     cc_len: u8,
+    /// The region the number belongs to (derived from the digits).
+    region: RegionIndex,
+    /// The kind of line (derived from the digits).
+    kind: PhoneNumberType,
 }
 
 impl PhoneNumber {
@@ -108,10 +120,7 @@ impl PhoneNumber {
     /// A [`PhoneError`] whose [`kind`](PhoneError::kind) says what is wrong
     /// and whose message names the input with its middle digits masked.
     pub fn parse(input: &str, default: Option<&DefaultCountry>) -> Result<Self, PhoneError> {
-        if let Some(fast) = fast_e164(input) {
-            return Ok(fast);
-        }
-        full_parse(input, default)
+        parse::parse(input, default)
     }
 
     /// The number in E.164 form, e.g. `+4722334455`.
@@ -162,13 +171,19 @@ impl PhoneNumber {
         self.format(phonenumber::Mode::Rfc3966)
     }
 
-    /// Whether the number is in a range the metadata knows to be allocated
-    /// (libphonenumber's `is_valid`), stricter than the length check every
-    /// parse makes.
+    /// The kind of line: mobile, fixed line, toll-free, … (libphonenumber's
+    /// number type).
     #[must_use]
-    pub fn is_valid_strict(&self) -> bool {
-        self.as_dependency()
-            .is_some_and(|n| phonenumber::is_valid(&n))
+    pub fn number_type(&self) -> PhoneNumberType {
+        self.kind
+    }
+
+    /// The region the number belongs to, e.g. `NO`, or `SJ` for a
+    /// Svalbard number under Norway's +47; `001` for non-geographic
+    /// numbers (+800, +882, …).
+    #[must_use]
+    pub fn region(&self) -> &'static str {
+        regions().get(self.region).id
     }
 
     fn as_dependency(&self) -> Option<phonenumber::PhoneNumber> {
@@ -184,18 +199,26 @@ impl PhoneNumber {
 
     /// Builds the number from a country code and a national significant
     /// number that have already been validated.
-    fn from_parts(code: u16, nsn: &str) -> Option<Self> {
+    fn from_parts(
+        code: u16,
+        nsn: &str,
+        region: RegionIndex,
+        kind: PhoneNumberType,
+    ) -> Option<Self> {
         if !nsn.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let code = code.to_string();
+        let code_digits = parse::code_digits(code);
+        let code = code_digits.as_str();
         let mut e164 = ArrayString::new();
         e164.try_push('+').ok()?;
-        e164.try_push_str(&code).ok()?;
+        e164.try_push_str(code).ok()?;
         e164.try_push_str(nsn).ok()?;
         Some(PhoneNumber {
             e164,
-            cc_len: code.len() as u8,
+            cc_len: u8::try_from(code.len()).ok()?,
+            region,
+            kind,
         })
     }
 }
@@ -369,6 +392,9 @@ pub enum PhoneErrorKind {
     TooShort,
     /// The number's length is not one that numbers of its country have.
     InvalidLength,
+    /// The number has a possible length but lies in no range of its
+    /// country's numbering plan (no such number is in use).
+    NotInUse,
     /// The number has an extension (`ext. 12`), which cannot be dialled or
     /// texted as part of the number.
     HasExtension,
@@ -388,6 +414,7 @@ impl PhoneErrorKind {
             PhoneErrorKind::InvalidCountryCode => "has a country code that does not exist",
             PhoneErrorKind::TooShort => "is too short for its country",
             PhoneErrorKind::InvalidLength => "has a length no number of its country has",
+            PhoneErrorKind::NotInUse => "is in no number range of its country",
             PhoneErrorKind::HasExtension => "has an extension, which cannot be part of the number",
             PhoneErrorKind::UnknownCountry => "is not a known country or calling code",
         }

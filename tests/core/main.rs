@@ -7,6 +7,6 @@ mod inbound_and_tracking;
 mod links;
 mod links_props;
 mod msrv;
-mod phone_fast_path;
+mod phone_oracle;
 mod prefs;
 mod sms_core;

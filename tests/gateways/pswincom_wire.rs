@@ -104,11 +104,11 @@ fn ids_count_from_one_and_receivers_have_no_plus() {
     let sender = Message::builder()
         .to("+4799999999".parse().unwrap())
         .text("x")
-        .sender(Sender::parse("+4712345678").unwrap())
+        .sender(Sender::parse("+4791234567").unwrap())
         .build()
         .unwrap();
     let sent = wire_messages(&sender, &crm_comms::pswincom::LIMITS, SystemTime::now()).unwrap();
-    assert_eq!(sent[0].sender.as_deref(), Some("4712345678"));
+    assert_eq!(sent[0].sender.as_deref(), Some("4791234567"));
 }
 
 #[test]
@@ -338,15 +338,15 @@ fn delivery_reports_parse_in_both_forms() {
     assert_eq!(dr.done_at, None);
 
     let xml = b"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\
-        <MSGLST><MSG><ID>1</ID><REF>984342374</REF><RCV>4512345678</RCV><STATE>DELIVRD</STATE>\
+        <MSGLST><MSG><ID>1</ID><REF>984342374</REF><RCV>4530123456</RCV><STATE>DELIVRD</STATE>\
         <DELIVERYTIME>2006.02.23 15:23:23</DELIVERYTIME></MSG>\
-        <MSG><ID>2</ID><RCV>4512345678</RCV><STATE>EXPIRED</STATE></MSG>\
-        <MSG><ID>3</ID><REF>x</REF><RCV>4512345678</RCV><STATE>SOMETHING_NEW</STATE></MSG></MSGLST>";
+        <MSG><ID>2</ID><RCV>4530123456</RCV><STATE>EXPIRED</STATE></MSG>\
+        <MSG><ID>3</ID><REF>x</REF><RCV>4530123456</RCV><STATE>SOMETHING_NEW</STATE></MSG></MSGLST>";
     let entries = parse_dr_xml(xml).unwrap();
     assert_eq!(entries.len(), 3);
     let first = entries[0].result.as_ref().unwrap();
     assert_eq!(first.reference, "984342374");
-    assert_eq!(first.recipient.unwrap().e164(), "+4512345678");
+    assert_eq!(first.recipient.unwrap().e164(), "+4530123456");
     assert_eq!(first.done_at.as_deref(), Some("2006-02-23 15:23:23"));
     let e = entries[1].result.as_ref().unwrap_err();
     assert_eq!((e.entry, e.field.as_str()), (Some(1), "REF"), "{e}");
