@@ -10,7 +10,7 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
 use super::Template;
-use crate::phone::{DefaultCountry, PhoneNumber};
+use crate::phone::{DefaultCountry, PhoneNumber, PhoneNumberType};
 use crate::sms::encoding::{Encoding, Limits, preview};
 use crate::sms::{ErrorKind, Priority, Sender, SmsError};
 
@@ -144,6 +144,12 @@ pub struct MailingSpec {
     pub one_per_number: bool,
     /// The country of numbers written without one (`NO`).
     pub default_country: Option<DefaultCountry>,
+    /// Whether fixed-line numbers are sent to (default no: they are
+    /// blocked as "not a mobile number", as are toll-free, premium-rate,
+    /// shared-cost, universal-access and voicemail numbers). Allow them
+    /// where the operator reads texts to landlines aloud. Decided when
+    /// recipients are prepared; not stored with the mailing.
+    pub allow_fixed_line: bool,
     /// The gateway's limits the parts are counted with (default: 6 parts of
     /// the standard sizes).
     pub limits: Limits,
@@ -163,6 +169,7 @@ impl MailingSpec {
             window: None,
             one_per_number: true,
             default_country: None,
+            allow_fixed_line: false,
             limits: Limits::standard(6),
         }
     }
@@ -207,6 +214,21 @@ impl MailingSpec {
     pub fn with_one_per_number(mut self, yes: bool) -> Self {
         self.one_per_number = yes;
         self
+    }
+
+    /// Whether fixed-line numbers are sent to (default no).
+    #[must_use]
+    pub fn with_fixed_lines_allowed(mut self, yes: bool) -> Self {
+        self.allow_fixed_line = yes;
+        self
+    }
+
+    /// Whether a number of this type is sent to: the types that can take
+    /// an SMS ([`PhoneNumberType::can_receive_sms`]), and fixed lines when
+    /// [`allow_fixed_line`](Self::allow_fixed_line) says so.
+    #[must_use]
+    pub fn sends_to(&self, kind: PhoneNumberType) -> bool {
+        kind.can_receive_sms() || (self.allow_fixed_line && kind == PhoneNumberType::FixedLine)
     }
 
     /// The country of numbers written without one.
@@ -279,8 +301,13 @@ pub enum BlockReason {
     /// The template's variable has no value for this recipient (or only
     /// blanks: "Hei , …" is not sent).
     MissingVariable(String),
-    /// The number cannot be read (the parser's reason).
+    /// The number cannot be read, or is in no range of its country (the
+    /// parser's reason).
     InvalidNumber(String),
+    /// The number is valid but of a kind that cannot take an SMS (a fixed
+    /// line, unless the mailing allows those; toll-free, premium-rate,
+    /// shared-cost, universal-access, voicemail).
+    NotMobile(PhoneNumberType),
     /// The number already has this mailing ("one message per number").
     Duplicate,
     /// The number is on the opt-out list.
@@ -298,6 +325,7 @@ impl fmt::Display for BlockReason {
         match self {
             BlockReason::MissingVariable(n) => write!(f, "no value for {{{n}}}"),
             BlockReason::InvalidNumber(r) => write!(f, "invalid number: {r}"),
+            BlockReason::NotMobile(kind) => write!(f, "not a mobile number ({kind})"),
             BlockReason::Duplicate => f.write_str("duplicate number (one message per number)"),
             BlockReason::OptedOut => f.write_str("on the opt-out list"),
             BlockReason::TextTooLong(r) => write!(f, "text too long: {r}"),
@@ -381,6 +409,9 @@ impl<'a> Preparer<'a> {
             }
         };
         let e164 = number.e164().to_owned();
+        if !self.spec.sends_to(number.number_type()) {
+            return blocked(e164, BlockReason::NotMobile(number.number_type()));
+        }
         let text = match self.spec.template.render(|name| {
             r.variables
                 .get(name)
@@ -435,7 +466,8 @@ pub struct DryRun {
     /// The parts all of them take.
     pub parts: u64,
     /// Blocked recipients per reason kind (`missing variable`, `invalid
-    /// number`, `duplicate`, `opted out`, `text too long`).
+    /// number`, `not a mobile number`, `duplicate`, `opted out`, `text too
+    /// long`, `control character`).
     pub blocked: Vec<(String, u64)>,
 }
 
@@ -455,6 +487,7 @@ impl DryRun {
                 let kind = match reason {
                     BlockReason::MissingVariable(_) => "missing variable",
                     BlockReason::InvalidNumber(_) => "invalid number",
+                    BlockReason::NotMobile(_) => "not a mobile number",
                     BlockReason::Duplicate => "duplicate",
                     BlockReason::OptedOut => "opted out",
                     BlockReason::TextTooLong(_) => "text too long",

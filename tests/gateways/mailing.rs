@@ -432,6 +432,79 @@ fn recipients_are_blocked_with_their_reason_and_counted_in_the_dry_run() {
 }
 
 #[test]
+fn only_numbers_that_take_an_sms_are_sent_to() {
+    let list: Vec<Recipient> = [
+        "412 34 567",      // mobile
+        "+1 212 555 1234", // fixed line or mobile (US)
+        "22 33 44 55",     // fixed line
+        "800 12 345",      // toll-free
+        "820 12 345",      // premium rate
+        "810 21 234",      // shared cost
+        "02000",           // universal access number
+        "12345678",        // in no range
+        "47 12 34 56",     // a 47x mobile typed nationally
+        "9000abc1",        // letters
+        "880 12 345",      // personal number
+    ]
+    .into_iter()
+    .map(|n| {
+        Recipient::new(n)
+            .with("firstname", "Kari")
+            .with("city", "Oslo")
+    })
+    .collect();
+    let none = HashSet::new();
+    let reasons = |spec: &MailingSpec| -> Vec<Option<String>> {
+        let mut p = Preparer::new(spec, &none);
+        list.iter()
+            .map(|r| p.prepare(r).blocked.map(|b| b.to_string()))
+            .collect()
+    };
+    let got = reasons(&spec());
+    assert_eq!(got[0], None);
+    assert_eq!(got[1], None);
+    assert_eq!(got[2].as_deref(), Some("not a mobile number (fixed line)"));
+    assert_eq!(got[3].as_deref(), Some("not a mobile number (toll-free)"));
+    assert_eq!(
+        got[4].as_deref(),
+        Some("not a mobile number (premium rate)")
+    );
+    assert_eq!(got[5].as_deref(), Some("not a mobile number (shared cost)"));
+    assert_eq!(
+        got[6].as_deref(),
+        Some("not a mobile number (universal access number)")
+    );
+    assert_eq!(
+        got[7].as_deref(),
+        Some("invalid number: phone number \"123***78\" is in no number range of its country")
+    );
+    assert_eq!(got[8], None);
+    assert_eq!(
+        got[9].as_deref(),
+        Some("invalid number: phone number \"9000abc1\" is not a phone number")
+    );
+    assert_eq!(got[10], None);
+    // Fixed lines when the sender asks for them; the others never.
+    let got = reasons(&spec().with_fixed_lines_allowed(true));
+    assert_eq!(got[2], None);
+    assert_eq!(got[3].as_deref(), Some("not a mobile number (toll-free)"));
+    // The dry run counts them.
+    let default_spec = spec();
+    let mut p = Preparer::new(&default_spec, &none);
+    let mut dry = DryRun::default();
+    for r in &list {
+        dry.add(&p.prepare(r));
+    }
+    assert_eq!(dry.ready, 4);
+    assert!(
+        dry.blocked.contains(&("not a mobile number".to_owned(), 5)),
+        "{:?}",
+        dry.blocked
+    );
+    assert!(dry.blocked.contains(&("invalid number".to_owned(), 2)));
+}
+
+#[test]
 fn bad_csv_is_refused_naming_the_line_or_column() {
     let t: Template = "Hei {firstname}".parse().unwrap();
     let err = |csv: &str| read_recipients(csv.as_bytes(), &t).unwrap_err().to_string();

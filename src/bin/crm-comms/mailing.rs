@@ -71,6 +71,11 @@ pub(crate) enum MailingCommand {
         /// Let a number get the message more than once.
         #[arg(long)]
         allow_repeats: bool,
+        /// Send to fixed-line numbers too (for operators that read texts
+        /// to landlines aloud); without it they are blocked as "not a
+        /// mobile number", as toll-free and premium-rate numbers always are.
+        #[arg(long)]
+        allow_fixed_line: bool,
         /// Only count what would be sent; create nothing.
         #[arg(long)]
         dry_run: bool,
@@ -180,6 +185,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             send_at,
             window,
             allow_repeats,
+            allow_fixed_line,
             dry_run,
         } => {
             let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
@@ -191,6 +197,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             let mut spec = MailingSpec::new(name, template)
                 .with_delivery_report(!no_delivery_report)
                 .with_one_per_number(!allow_repeats)
+                .with_fixed_lines_allowed(allow_fixed_line)
                 .with_limits(provider.capabilities().limits)
                 .with_priority(
                     Priority::try_from(priority.unwrap_or(settings.priority))
