@@ -191,7 +191,8 @@ impl Pswincom {
             let written = if ok.is_empty() {
                 Ok(Vec::new())
             } else {
-                wire::wire_messages(&m.with_recipients(ok), &limits, now)
+                m.with_recipients(ok)
+                    .and_then(|m| wire::wire_messages(&m, &limits, now))
             };
             let mine = m
                 .recipients()

@@ -51,7 +51,11 @@ impl<P: SmsProvider, S: SmsProvider> SmsProvider for Failover<P, S> {
         if retry.is_empty() {
             return SendReport::new(outcomes);
         }
-        let again = message.with_recipients(retry.iter().map(|&i| outcomes[i].recipient).collect());
+        let Ok(again) =
+            message.with_recipients(retry.iter().map(|&i| outcomes[i].recipient).collect())
+        else {
+            return SendReport::new(outcomes);
+        };
         let second = self.secondary.send(&again).await.into_outcomes();
         for (i, o) in retry.into_iter().zip(second) {
             outcomes[i] = o;

@@ -315,15 +315,21 @@ impl Message {
         self.send_at
     }
 
-    /// The same message to other recipients (for failover). `recipients`
-    /// must not be empty.
-    #[must_use]
-    pub fn with_recipients(&self, recipients: Vec<PhoneNumber>) -> Message {
-        Message {
+    /// The same message to other recipients (for failover).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidMessage`] when `recipients` is empty: a message
+    /// always has someone to go to.
+    pub fn with_recipients(&self, recipients: Vec<PhoneNumber>) -> Result<Message, SmsError> {
+        if recipients.is_empty() {
+            return Err(invalid_message("the message has no recipients".into()));
+        }
+        Ok(Message {
             recipients,
             batch_of: (0, 0),
             ..self.clone()
-        }
+        })
     }
 
     /// This message with `reference` as its client reference (the
@@ -338,9 +344,26 @@ impl Message {
     /// The recipients `start..start + len` as a batch of this message:
     /// [`recipient_reference`](Self::recipient_reference) keeps numbering
     /// them by their place in the whole message.
-    #[must_use]
-    pub fn batch(&self, start: usize, len: usize) -> Message {
-        let end = (start + len).min(self.recipients.len());
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidMessage`] when the range holds no recipient
+    /// (`len` is 0 or `start` is past the last one).
+    pub fn batch(&self, start: usize, len: usize) -> Result<Message, SmsError> {
+        if len == 0 || start >= self.recipients.len() {
+            return Err(invalid_message(format!(
+                "a batch of {len} from recipient {start} of {} has no recipients",
+                self.recipients.len()
+            )));
+        }
+        Ok(self.slice(start, len))
+    }
+
+    /// [`batch`](Self::batch) for callers that take `start` below the
+    /// recipient count and `len` of at least one (so never empty).
+    pub(crate) fn slice(&self, start: usize, len: usize) -> Message {
+        debug_assert!(len > 0 && start < self.recipients.len());
+        let end = start.saturating_add(len).min(self.recipients.len());
         let (offset, total) = match self.batch_of {
             (_, 0) => (0, self.recipients.len()),
             whole => whole,
@@ -366,7 +389,8 @@ impl Message {
     ///     .client_reference("case-7")
     ///     .build()?;
     /// assert_eq!(m.recipient_reference(0).as_deref(), Some("case-7-1"));
-    /// assert_eq!(m.batch(2, 1).recipient_reference(0).as_deref(), Some("case-7-3"));
+    /// assert_eq!(m.batch(2, 1)?.recipient_reference(0).as_deref(), Some("case-7-3"));
+    /// assert!(m.batch(3, 1).is_err(), "past the last recipient");
     /// # Ok::<(), crm_comms::sms::SmsError>(())
     /// ```
     #[must_use]

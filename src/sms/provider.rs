@@ -448,7 +448,7 @@ where
             Ok(()) => pieces.extend(
                 (0..m.recipients().len())
                     .step_by(size)
-                    .map(|start| (i, m.batch(start, size))),
+                    .map(|start| (i, m.slice(start, size))),
             ),
         }
     }
@@ -575,13 +575,18 @@ where
 
     let mut send_batch = send_batch;
     let size = max_batch.max(1);
+    if message.recipients().is_empty() {
+        // Nothing to send (a message is built with recipients; this is
+        // the guard for any other way one could come to be empty).
+        return SendReport::new(Vec::new());
+    }
     if message.recipients().len() <= size {
         let report = send_batch(message.clone()).await;
         return SendReport::new(fit_to_batch(message, provider, report));
     }
     let batches: Vec<Message> = (0..message.recipients().len())
         .step_by(size)
-        .map(|start| message.batch(start, size))
+        .map(|start| message.slice(start, size))
         .collect();
     let reports: Vec<Vec<RecipientOutcome>> = stream::iter(batches)
         .map(|batch| {

@@ -302,7 +302,7 @@ fn client_references_stay_unique_across_batches() {
         .unwrap();
     let mut seen = std::collections::HashSet::new();
     for start in (0..250).step_by(100) {
-        let batch = m.batch(start, 100);
+        let batch = m.batch(start, 100).unwrap();
         for i in 0..batch.recipients().len() {
             assert!(seen.insert(batch.recipient_reference(i).unwrap()));
         }
@@ -310,7 +310,7 @@ fn client_references_stay_unique_across_batches() {
     assert_eq!(seen.len(), 250);
     assert!(seen.contains("bulk-250"));
     assert_eq!(
-        m.batch(0, 1).recipient_reference(0).as_deref(),
+        m.batch(0, 1).unwrap().recipient_reference(0).as_deref(),
         Some("bulk-1")
     );
 }

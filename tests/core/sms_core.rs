@@ -510,3 +510,49 @@ async fn conformance_with_no_numbers_uses_the_defaults() {
     };
     crm_comms::testing::conformance::run_all(&StubProvider::new_ok(), &config).await;
 }
+
+/// Issue 30, item 10: a message always has a recipient, and batching never
+/// hands a batch function an empty one.
+#[test]
+fn no_message_without_recipients_reaches_a_gateway() {
+    let m = msg(3);
+    let e = m.with_recipients(vec![]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+    assert_eq!(
+        m.batch(3, 10).unwrap_err().kind(),
+        ErrorKind::InvalidMessage
+    );
+    assert_eq!(m.batch(0, 0).unwrap_err().kind(), ErrorKind::InvalidMessage);
+    assert_eq!(m.batch(2, 10).unwrap().recipients().len(), 1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for n in 1..=9 {
+        for max_batch in [0, 1, 2, 3, 4, 10] {
+            let m = msg(n);
+            let calls = std::sync::Mutex::new(Vec::new());
+            let report = rt.block_on(crm_comms::sms::send_in_batches(
+                &m,
+                "mine",
+                max_batch,
+                2,
+                |batch: Message| {
+                    calls.lock().unwrap().push(batch.recipients().len());
+                    async move {
+                        crm_comms::sms::SendReport::same_for_all(
+                            &batch,
+                            "mine",
+                            Outcome::Accepted {
+                                reference: Some("r".into()),
+                            },
+                        )
+                    }
+                },
+            ));
+            let calls = calls.into_inner().unwrap();
+            assert!(calls.iter().all(|&c| c > 0), "{n}/{max_batch}: {calls:?}");
+            assert_eq!(calls.iter().sum::<usize>(), n);
+            assert_eq!(report.outcomes().len(), n);
+        }
+    }
+}
