@@ -58,7 +58,10 @@ fn dr_from_fields(i: usize, mut f: Fields) -> Result<DeliveryReceipt, CallbackEr
         status_code: code.to_string(),
         description: f.take("statusdescription"),
         operator_status: operator,
-        done_at: f.take("timestamp").or_else(|| f.take("deliverytime")),
+        done_at: f
+            .take("timestamp")
+            .or_else(|| f.take("deliverytime"))
+            .map(|t| crate::sms::gateway_time(&t)),
     })
 }
 

@@ -210,9 +210,22 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<RecipientRow>, StoreError>;
 
-    /// Matches a delivery report to its recipient by client reference or
-    /// gateway reference and applies it, or keeps it until the recipient
-    /// settles.
+    /// Notes which gateway sends mailing `id` (the provider's name): a
+    /// delivery report that carries no client reference is matched by its
+    /// gateway reference among mailings of its own gateway only. The
+    /// runner calls it when it starts; the default does nothing.
+    async fn note_gateway(&self, id: MailingId, gateway: &str) -> Result<(), StoreError> {
+        let _ = (id, gateway);
+        Ok(())
+    }
+
+    /// Matches a delivery report to its recipient and applies it, or keeps
+    /// it until the recipient settles. A report changes only the row its
+    /// client reference names; one without a client reference (PSWinCom's)
+    /// is matched by gateway reference among rows that still wait for
+    /// their report, of mailings sent through the report's gateway (see
+    /// [`note_gateway`](Self::note_gateway)), the newest first. The
+    /// delivery time is the report's own, or the time it arrived.
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError>;
 
     /// [`apply_report`](Self::apply_report) for the reports of one push (a

@@ -215,6 +215,9 @@ impl MailingRunner {
         let caps = self.provider.capabilities();
         let resend = caps.rejects_duplicates;
         let (spec, _) = self.outbox.mailing(id).await?;
+        // Reports without a client reference are matched among this
+        // gateway's mailings only.
+        self.outbox.note_gateway(id, self.provider.name()).await?;
         let sender = BatchSend {
             outbox: self.outbox.clone(),
             provider: self.provider.clone(),

@@ -58,39 +58,7 @@ pub fn dr_state(state: &str) -> DeliveryState {
 /// neither.
 #[must_use]
 pub fn normalize_delivery_time(raw: &str) -> String {
-    let t = raw.trim();
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let b = t.as_bytes();
-    if b.len() == 19
-        && b[4] == b'.'
-        && b[7] == b'.'
-        && b[10] == b' '
-        && b[13] == b':'
-        && b[16] == b':'
-        && [
-            &t[..4],
-            &t[5..7],
-            &t[8..10],
-            &t[11..13],
-            &t[14..16],
-            &t[17..],
-        ]
-        .iter()
-        .all(|p| digits(p))
-    {
-        return format!("{}-{}-{} {}", &t[..4], &t[5..7], &t[8..10], &t[11..]);
-    }
-    if b.len() == 12 && digits(t) {
-        return format!(
-            "{}-{}-{} {}:{}:00",
-            &t[..4],
-            &t[4..6],
-            &t[6..8],
-            &t[8..10],
-            &t[10..12]
-        );
-    }
-    t.to_owned()
+    crate::sms::gateway_time(raw)
 }
 
 fn number(raw: &str) -> Option<PhoneNumber> {

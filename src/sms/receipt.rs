@@ -213,3 +213,61 @@ impl CallbackError {
         self
     }
 }
+
+/// A gateway's time stamp as `yyyy-MM-dd HH:mm:ss`, from the forms the
+/// gateways write (PSWinCom's `yyyy.MM.dd HH:mm:ss` and `yyyyMMddHHmm`,
+/// Puzzel's `yyyyMMdd HH:mm:ss`); the text as given when it is in none.
+/// The zone is the gateway's (Norwegian local time).
+#[cfg(any(feature = "intelecom", feature = "pswincom"))]
+pub(crate) fn gateway_time(raw: &str) -> String {
+    let t = raw.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let b = t.as_bytes();
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if b.len() == 19
+        && at(4, b'.')
+        && at(7, b'.')
+        && at(10, b' ')
+        && at(13, b':')
+        && at(16, b':')
+        && [&t[..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16], &t[17..]]
+            .iter()
+            .all(|p| digits(p))
+    {
+        return format!("{}-{}-{} {}", &t[..4], &t[5..7], &t[8..10], &t[11..]);
+    }
+    if b.len() == 17
+        && at(8, b' ')
+        && at(11, b':')
+        && at(14, b':')
+        && [&t[..8], &t[9..11], &t[12..14], &t[15..]]
+            .iter()
+            .all(|p| digits(p))
+    {
+        return format!("{}-{}-{} {}", &t[..4], &t[4..6], &t[6..8], &t[9..]);
+    }
+    if b.len() == 12 && digits(t) {
+        return format!(
+            "{}-{}-{} {}:{}:00",
+            &t[..4],
+            &t[4..6],
+            &t[6..8],
+            &t[8..10],
+            &t[10..12]
+        );
+    }
+    t.to_owned()
+}
+
+#[cfg(all(test, any(feature = "intelecom", feature = "pswincom")))]
+mod gateway_time_tests {
+    #[test]
+    fn every_gateway_form_reads_the_same() {
+        for raw in ["2026.12.04 18:01:02", "20261204 18:01:02", " 2026-12-04 18:01:02 "] {
+            assert_eq!(super::gateway_time(raw), "2026-12-04 18:01:02", "{raw}");
+        }
+        assert_eq!(super::gateway_time("202612041801"), "2026-12-04 18:01:00");
+        assert_eq!(super::gateway_time("yesterday"), "yesterday");
+        assert_eq!(super::gateway_time("2026120x 18:01:02"), "2026120x 18:01:02");
+    }
+}

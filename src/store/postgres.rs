@@ -27,7 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row};
 
 use super::rows::{
-    StoredMailing, client_reference, parse_client_reference, receipt_state, report_effect,
+    ReportTarget, StoredMailing, client_reference, delivery_time, receipt_state, report_effect,
     sent_record, settlement_row, state_named, stats_from, status_change,
 };
 use super::{StoreError, StoreErrorKind};
@@ -40,7 +40,7 @@ use crate::sms::tracking::{SentRecord, SentStore};
 use crate::sms::{DeliveryReceipt, Sender};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Each version's migration, in order (index 0 makes version 1).
 const MIGRATIONS: &[&str] = &[
@@ -124,7 +124,23 @@ CREATE TABLE crm_comms_rate_limits (key TEXT PRIMARY KEY, tat TIMESTAMPTZ NOT NU
 DROP INDEX crm_comms_recipients_mailing;
 CREATE INDEX crm_comms_recipients_mailing_brin ON crm_comms_recipients USING brin (mailing);
 ",
+    r"
+-- Version 3: a report changes only the row its client reference names;
+-- by gateway reference only without one, among mailings sent through the
+-- report's gateway (issue 30). Kept reports know their row and mailing,
+-- and expire.
+ALTER TABLE crm_comms_mailings ADD COLUMN gateway TEXT;
+ALTER TABLE crm_comms_parked_reports ADD COLUMN mailing BIGINT,
+    ADD COLUMN recipient BIGINT, ADD COLUMN provider TEXT;
+CREATE INDEX crm_comms_parked_row ON crm_comms_parked_reports (mailing, recipient);
+CREATE INDEX crm_comms_parked_received ON crm_comms_parked_reports (received_at);
+",
 ];
+
+/// How long a delivery report is kept for a recipient that has not settled
+/// (or that no row has) before it is forgotten, unless
+/// [`PgStore::keep_reports_for`] says otherwise.
+pub const KEEP_REPORTS_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a dedup claim whose handler never finished blocks redeliveries.
 const DEDUP_CLAIM: Duration = Duration::from_secs(60);
@@ -142,6 +158,7 @@ pub struct PgStore {
     relaxed: PgPool,
     /// Dedup finishes since the last sweep of expired keys.
     finishes: Arc<std::sync::atomic::AtomicU64>,
+    keep_reports_for: Duration,
 }
 
 /// Appends `text` as a field of `COPY … (FORMAT text)`: backslash, tab,
@@ -232,9 +249,20 @@ impl PgStore {
             pool,
             relaxed,
             finishes: Arc::default(),
+            keep_reports_for: KEEP_REPORTS_FOR,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Keeps a delivery report whose recipient has not settled (or that no
+    /// row has) for `how_long` after it arrived, then forgets it (default
+    /// [`KEEP_REPORTS_FOR`], seven days; forgotten when a runner recovers
+    /// the store's mailings).
+    #[must_use]
+    pub fn keep_reports_for(mut self, how_long: Duration) -> Self {
+        self.keep_reports_for = how_long;
+        self
     }
 
     /// The schema version of the connected database.
@@ -401,11 +429,16 @@ async fn apply_parked(
 ) -> Result<(), StoreError> {
     let parked = sqlx::query(
         "DELETE FROM crm_comms_parked_reports
-         WHERE client_ref = $1 OR ($2::text IS NOT NULL AND gateway_ref = $2)
+         WHERE client_ref = $1
+            OR (client_ref IS NULL AND $2::text IS NOT NULL AND gateway_ref = $2
+                AND COALESCE(provider = (SELECT m.gateway FROM crm_comms_mailings m
+                                         JOIN crm_comms_recipients r ON r.mailing = m.id
+                                         WHERE r.id = $3), true))
          RETURNING id, state, code, description, done_at",
     )
     .bind(client_ref)
     .bind(gateway_ref)
+    .bind(id)
     .fetch_all(&mut **tx)
     .await
     .map_err(db("applying kept reports"))?;
@@ -722,19 +755,29 @@ impl Outbox for PgStore {
             .rows_affected();
             (n, 0)
         };
-        // Reports kept for a gateway reference that a row of this mailing
-        // has since settled with (a report and its settle crossing).
+        // Reports kept for a row that has since become unknown or queued
+        // for a resend (they prove what became of it: no resend), and
+        // reports without a client reference kept for a gateway reference
+        // that a row of this mailing has since settled with (a report and
+        // its settle crossing).
         let kept = sqlx::query(
             "DELETE FROM crm_comms_parked_reports p USING crm_comms_recipients r
-             WHERE r.mailing = $1 AND r.gateway_ref = p.gateway_ref
-               AND r.state IN ('accepted', 'unknown')
-             RETURNING r.id AS rid, p.state, p.code, p.description, p.done_at",
+             WHERE r.mailing = $1
+               AND ((p.mailing = $1 AND p.recipient = r.id
+                     AND (r.state = 'unknown' OR (r.state = 'pending' AND r.resend)))
+                 OR (p.client_ref IS NULL AND r.gateway_ref = p.gateway_ref
+                     AND r.state IN ('accepted', 'unknown')
+                     AND COALESCE(p.provider = (SELECT gateway FROM crm_comms_mailings
+                                                WHERE id = $1), true)))
+             RETURNING r.id AS rid, p.id, p.state, p.code, p.description, p.done_at",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await
         .map_err(db("applying kept reports"))?;
-        for k in &kept {
+        let mut kept: Vec<_> = kept.iter().collect();
+        kept.sort_by_key(|k| k.get::<i64, _>("id"));
+        for k in kept {
             apply_to_row(
                 &mut tx,
                 k.get("rid"),
@@ -745,6 +788,20 @@ impl Outbox for PgStore {
             )
             .await?;
         }
+        // Kept reports of rows final with no use for them, and every kept
+        // report past its time.
+        sqlx::query(
+            "DELETE FROM crm_comms_parked_reports
+             WHERE received_at < now() - make_interval(secs => $2)
+                OR (mailing = $1 AND recipient IN (
+                    SELECT id FROM crm_comms_recipients WHERE mailing = $1
+                      AND state IN ('cancelled', 'blocked', 'expired')))",
+        )
+        .bind(id)
+        .bind(self.keep_reports_for.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(db("forgetting kept reports"))?;
         tx.commit().await.map_err(db("recovering"))?;
         Ok(Recovered {
             reclaimed,
@@ -792,8 +849,10 @@ impl Outbox for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading statistics"))?;
-        let unmatched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM crm_comms_parked_reports")
-            .fetch_one(&self.pool)
+        let unmatched: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM crm_comms_parked_reports WHERE mailing = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
             .await
             .map_err(db("reading statistics"))?;
         stats_from(
@@ -844,22 +903,27 @@ impl Outbox for PgStore {
 
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
         // One statement (one round trip, one durable commit): find the
-        // recipient by client reference or gateway reference and lock it,
-        // apply the report if it has settled, else keep the report. The
-        // lock makes a concurrent settle wait, so it finds the kept report.
-        let (client_id, mailing) = receipt
-            .client_reference
-            .as_deref()
-            .and_then(parse_client_reference)
-            .map_or((None, None), |(m, id)| (Some(id), Some(m)));
+        // recipient (by client reference; by gateway reference only
+        // without one, among rows of the report's gateway that wait for
+        // their report, the newest) and lock it, apply the report if it has
+        // settled, else keep the report. The lock makes a concurrent settle
+        // wait, so it finds the kept report.
+        let target = ReportTarget::of(receipt);
+        let (mailing, client_id) = target.row();
+        let (by_ref, provider) = target.by_gateway();
+        let done_at = delivery_time(receipt);
         let state = receipt_state(receipt.state);
         let (new_state, reason) =
             report_effect(state, &receipt.status_code, receipt.description.as_deref());
         let applied: bool = sqlx::query_scalar(
             "WITH r AS (
-                SELECT id, state FROM crm_comms_recipients
-                WHERE (id = $1 AND mailing = $2) OR ($3 <> '' AND gateway_ref = $3)
-                ORDER BY (id = $1) DESC NULLS LAST LIMIT 1
+                SELECT t.id, t.state FROM crm_comms_recipients t
+                WHERE (t.id = $1 AND t.mailing = $2)
+                   OR ($11::text IS NOT NULL AND t.gateway_ref = $11
+                       AND t.state IN ('accepted', 'unknown')
+                       AND EXISTS (SELECT 1 FROM crm_comms_mailings m WHERE m.id = t.mailing
+                                   AND (m.gateway IS NULL OR m.gateway = $12)))
+                ORDER BY t.id DESC LIMIT 1
                 FOR UPDATE),
              u AS (
                 UPDATE crm_comms_recipients t
@@ -869,8 +933,9 @@ impl Outbox for PgStore {
                 RETURNING t.id),
              p AS (
                 INSERT INTO crm_comms_parked_reports
-                    (client_ref, gateway_ref, state, code, description, done_at)
-                SELECT $7, $3, $8, $9, $10, $6 WHERE NOT EXISTS (SELECT 1 FROM u)
+                    (client_ref, gateway_ref, state, code, description, done_at,
+                     mailing, recipient, provider)
+                SELECT $7, $3, $8, $9, $10, $6, $2, $1, $13 WHERE NOT EXISTS (SELECT 1 FROM u)
                 RETURNING id)
              SELECT EXISTS (SELECT 1 FROM u) OR NOT EXISTS (SELECT 1 FROM p)",
         )
@@ -879,11 +944,14 @@ impl Outbox for PgStore {
         .bind(&receipt.reference)
         .bind(new_state.as_str())
         .bind(reason)
-        .bind(receipt.done_at.as_deref())
-        .bind(receipt.client_reference.as_deref())
+        .bind(&done_at)
+        .bind(receipt.client_reference.as_deref().filter(|c| !c.is_empty()))
         .bind(state)
         .bind(&receipt.status_code)
         .bind(receipt.description.as_deref())
+        .bind(by_ref)
+        .bind(provider)
+        .bind(receipt.provider)
         .fetch_one(&self.pool)
         .await
         .map_err(db("matching a report"))?;
@@ -892,6 +960,16 @@ impl Outbox for PgStore {
         } else {
             ReportMatch::Parked
         })
+    }
+
+    async fn note_gateway(&self, id: MailingId, gateway: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE crm_comms_mailings SET gateway = $2 WHERE id = $1")
+            .bind(id)
+            .bind(gateway)
+            .execute(&self.pool)
+            .await
+            .map_err(db("noting the mailing's gateway"))?;
+        Ok(())
     }
 
     async fn apply_reports(
@@ -918,12 +996,11 @@ impl Outbox for PgStore {
         let mut rstate = Vec::with_capacity(n);
         let mut code = Vec::with_capacity(n);
         let mut descr: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut by_ref: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut provider = Vec::with_capacity(n);
         for r in receipts {
-            let (m, id) = r
-                .client_reference
-                .as_deref()
-                .and_then(parse_client_reference)
-                .map_or((None, None), |(m, id)| (Some(m), Some(id)));
+            let target = ReportTarget::of(r);
+            let (m, id) = target.row();
             let state = receipt_state(r.state);
             let (ns, why) = report_effect(state, &r.status_code, r.description.as_deref());
             cid.push(id);
@@ -931,25 +1008,41 @@ impl Outbox for PgStore {
             gref.push(r.reference.clone());
             new_state.push(ns.as_str());
             reason.push(why);
-            done_at.push(r.done_at.clone());
-            cref.push(r.client_reference.clone());
+            done_at.push(Some(delivery_time(r)));
+            cref.push(r.client_reference.clone().filter(|c| !c.is_empty()));
             rstate.push(state);
             code.push(r.status_code.clone());
             descr.push(r.description.clone());
+            by_ref.push(target.by_gateway().0.map(str::to_owned));
+            provider.push(r.provider);
         }
+        // Each report's row is chosen first (by client reference; by
+        // gateway reference only without one, among rows of the report's
+        // gateway that wait for their report, the newest), then the rows
+        // are locked in row order (no deadlock between receivers).
         let applied: Vec<i64> = sqlx::query_scalar(
             "WITH v AS (
                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[],
                                      $5::text[], $6::text[], $7::text[], $8::text[],
-                                     $9::text[], $10::text[])
+                                     $9::text[], $10::text[], $11::text[], $12::text[])
                 WITH ORDINALITY AS v(cid, mailing, gref, new_state, reason, done_at,
-                                     cref, rstate, code, descr, n)),
-             m AS (
-                SELECT v.n, t.id, t.state FROM v JOIN crm_comms_recipients t
-                  ON (t.id = v.cid AND t.mailing = v.mailing)
-                  OR (v.gref <> '' AND t.gateway_ref = v.gref)
+                                     cref, rstate, code, descr, byref, provider, n)),
+             c AS (
+                SELECT v.n, x.id FROM v CROSS JOIN LATERAL (
+                    SELECT t.id FROM crm_comms_recipients t
+                    WHERE (t.id = v.cid AND t.mailing = v.mailing)
+                       OR (v.byref IS NOT NULL AND t.gateway_ref = v.byref
+                           AND t.state IN ('accepted', 'unknown')
+                           AND EXISTS (SELECT 1 FROM crm_comms_mailings mm
+                                       WHERE mm.id = t.mailing
+                                         AND (mm.gateway IS NULL OR mm.gateway = v.provider)))
+                    ORDER BY t.id DESC LIMIT 1) x),
+             l AS (
+                SELECT t.id, t.state FROM crm_comms_recipients t
+                WHERE t.id IN (SELECT id FROM c)
                 ORDER BY t.id
-                FOR UPDATE OF t),
+                FOR UPDATE),
+             m AS (SELECT c.n, l.id, l.state FROM c JOIN l ON l.id = c.id),
              u AS (
                 UPDATE crm_comms_recipients t
                 SET state = v.new_state, reason = COALESCE(v.reason, t.reason),
@@ -959,8 +1052,10 @@ impl Outbox for PgStore {
                 RETURNING m.n),
              p AS (
                 INSERT INTO crm_comms_parked_reports
-                    (client_ref, gateway_ref, state, code, description, done_at)
-                SELECT v.cref, v.gref, v.rstate, v.code, v.descr, v.done_at
+                    (client_ref, gateway_ref, state, code, description, done_at,
+                     mailing, recipient, provider)
+                SELECT v.cref, v.gref, v.rstate, v.code, v.descr, v.done_at,
+                       v.mailing, v.cid, v.provider
                 FROM v WHERE v.n NOT IN (SELECT n FROM u)
                 RETURNING 1)
              SELECT DISTINCT n FROM u",
@@ -975,6 +1070,8 @@ impl Outbox for PgStore {
         .bind(&rstate)
         .bind(&code)
         .bind(&descr)
+        .bind(&by_ref)
+        .bind(&provider)
         .fetch_all(&self.pool)
         .await
         .map_err(db("matching reports"))?;

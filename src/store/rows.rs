@@ -25,6 +25,72 @@ pub(crate) fn parse_client_reference(text: &str) -> Option<(i64, i64)> {
     Some((mailing.parse().ok()?, id.parse().ok()?))
 }
 
+/// Which recipient row a delivery report may change (issue 30, item 6):
+/// the row its client reference names, and no other; by gateway reference
+/// only when the report carries no client reference at all (PSWinCom's),
+/// among rows of mailings sent through the report's gateway, the newest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReportTarget<'a> {
+    /// The row `id` of mailing `mailing` (a client reference of ours).
+    Row { mailing: i64, id: i64 },
+    /// The newest row with this gateway reference, sent through
+    /// `provider`.
+    GatewayRef { reference: &'a str, provider: &'a str },
+    /// No row of ours: a client reference another sender chose, or a
+    /// report with no reference at all.
+    Foreign,
+}
+
+impl<'a> ReportTarget<'a> {
+    /// The target of `receipt`.
+    pub(crate) fn of(receipt: &'a crate::sms::DeliveryReceipt) -> ReportTarget<'a> {
+        match receipt.client_reference.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => match parse_client_reference(c) {
+                Some((mailing, id)) => ReportTarget::Row { mailing, id },
+                None => ReportTarget::Foreign,
+            },
+            None if !receipt.reference.is_empty() => ReportTarget::GatewayRef {
+                reference: &receipt.reference,
+                provider: receipt.provider,
+            },
+            None => ReportTarget::Foreign,
+        }
+    }
+
+    /// `(mailing, row)` when the target is a row of ours.
+    pub(crate) fn row(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            ReportTarget::Row { mailing, id } => (Some(mailing), Some(id)),
+            _ => (None, None),
+        }
+    }
+
+    /// The gateway reference to match by and the report's gateway, when
+    /// that is the rule.
+    pub(crate) fn by_gateway(self) -> (Option<&'a str>, Option<&'a str>) {
+        match self {
+            ReportTarget::GatewayRef { reference, provider } => (Some(reference), Some(provider)),
+            _ => (None, None),
+        }
+    }
+}
+
+/// When a report says its message reached the phone (or failed): the
+/// gateway's own time where the report has one (`yyyy-MM-dd HH:mm:ss`,
+/// as the gateway gives it: Norwegian local time), else the time it
+/// arrived here, in the same form and zone (Puzzel's delivery reports
+/// carry no time).
+pub(crate) fn delivery_time(receipt: &crate::sms::DeliveryReceipt) -> String {
+    if let Some(t) = receipt.done_at.as_deref().filter(|t| !t.trim().is_empty()) {
+        return t.to_owned();
+    }
+    let zone = jiff::tz::TimeZone::get("Europe/Oslo").unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::now()
+        .to_zoned_datetime(zone)
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 /// A report's state as stored (`delivered`, `failed`, `expired`,
 /// `unknown`).
 pub(crate) fn receipt_state(state: DeliveryState) -> &'static str {

@@ -27,8 +27,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::rows::{
-    StoredMailing, client_reference, parse_client_reference, receipt_state, report_effect,
-    sent_record, settlement_row, state_named, stats_from, status_change,
+    ReportTarget, StoredMailing, client_reference, delivery_time,
+    receipt_state, report_effect, sent_record, settlement_row, state_named, stats_from,
+    status_change,
 };
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
@@ -40,7 +41,7 @@ use crate::sms::tracking::{SentRecord, SentStore};
 use crate::sms::{DeliveryReceipt, Sender};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each version's migration, in order (index 0 makes version 1).
 const MIGRATIONS: &[&str] = &[r"
@@ -106,7 +107,23 @@ CREATE TABLE sent (
 );
 CREATE UNIQUE INDEX sent_client ON sent (client_ref, recipient) WHERE client_ref IS NOT NULL;
 CREATE INDEX sent_reference ON sent (reference) WHERE reference IS NOT NULL;
+", r"
+-- Version 2: a report changes only the row its client reference names;
+-- by gateway reference only without one, among mailings sent through the
+-- report's gateway (issue 30). Kept reports know their row and mailing,
+-- and expire.
+ALTER TABLE mailings ADD COLUMN gateway TEXT;
+ALTER TABLE parked_reports ADD COLUMN mailing INTEGER;
+ALTER TABLE parked_reports ADD COLUMN recipient INTEGER;
+ALTER TABLE parked_reports ADD COLUMN provider TEXT;
+CREATE INDEX parked_row ON parked_reports (mailing, recipient);
+CREATE INDEX parked_received ON parked_reports (received_at);
 "];
+
+/// How long a delivery report is kept for a recipient that has not settled
+/// (or that no row has) before it is forgotten, unless
+/// [`SqliteStore::keep_reports_for`] says otherwise.
+pub const KEEP_REPORTS_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a dedup claim whose handler never finished (a crash) blocks
 /// redeliveries.
@@ -121,6 +138,7 @@ const INSERT_CHUNK: usize = 4000;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    keep_reports_for: Duration,
 }
 
 /// `[[id, attempt], …]` as JSON, for one set-based statement.
@@ -137,8 +155,10 @@ fn id_attempts(rows: &[Claimed]) -> String {
     out
 }
 
-/// Applies the reports kept for row `id` (matched by its client reference
-/// or its gateway reference) and forgets them.
+/// Applies the reports kept for row `id` and forgets them: those its
+/// client reference names, and those without a client reference whose
+/// gateway reference it has just settled with (from its mailing's
+/// gateway).
 async fn apply_parked(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     id: i64,
@@ -147,19 +167,32 @@ async fn apply_parked(
 ) -> Result<(), StoreError> {
     let parked = sqlx::query(
         "SELECT id, state, code, description, done_at FROM parked_reports
-         WHERE client_ref = ? OR (? IS NOT NULL AND gateway_ref = ?)
+         WHERE client_ref = ?1
+            OR (client_ref IS NULL AND ?2 IS NOT NULL AND gateway_ref = ?2
+                AND COALESCE(provider = (SELECT m.gateway FROM mailings m
+                                         JOIN recipients r ON r.mailing = m.id
+                                         WHERE r.id = ?3), 1))
          ORDER BY id",
     )
     .bind(client_ref)
     .bind(gateway_ref)
-    .bind(gateway_ref)
+    .bind(id)
     .fetch_all(&mut **tx)
     .await
     .map_err(db("applying kept reports"))?;
-    for p in parked {
+    apply_kept(tx, parked.iter().map(|p| (id, p))).await
+}
+
+/// Applies kept reports (`parked_reports` rows) to their recipient rows and
+/// deletes them.
+async fn apply_kept(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    kept: impl Iterator<Item = (i64, &SqliteRow)>,
+) -> Result<(), StoreError> {
+    for (row, p) in kept {
         apply_to_row(
             tx,
-            id,
+            row,
             p.get("state"),
             p.get("code"),
             p.get("description"),
@@ -172,6 +205,28 @@ async fn apply_parked(
             .await
             .map_err(db("applying kept reports"))?;
     }
+    Ok(())
+}
+
+/// Forgets kept reports of mailing `id` whose row is final with no use for
+/// them (cancelled, blocked, or already reported), and every kept report
+/// received before `before` (ms).
+async fn forget_kept(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    id: MailingId,
+    before: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM parked_reports WHERE received_at < ?2
+            OR (mailing = ?1 AND recipient IN (
+                SELECT id FROM recipients WHERE mailing = ?1
+                  AND state IN ('cancelled', 'blocked', 'expired')))",
+    )
+    .bind(id)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("forgetting kept reports"))?;
     Ok(())
 }
 
@@ -435,7 +490,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db("opening in memory"))?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            keep_reports_for: KEEP_REPORTS_FOR,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -456,9 +514,22 @@ impl SqliteStore {
                     e
                 }
             })?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            keep_reports_for: KEEP_REPORTS_FOR,
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Keeps a delivery report whose recipient has not settled (or that no
+    /// row has) for `how_long` after it arrived, then forgets it (default
+    /// [`KEEP_REPORTS_FOR`], seven days; forgotten when a runner recovers
+    /// the store's mailings).
+    #[must_use]
+    pub fn keep_reports_for(mut self, how_long: Duration) -> Self {
+        self.keep_reports_for = how_long;
+        self
     }
 
     /// The schema version of the open file.
@@ -860,6 +931,21 @@ impl Outbox for SqliteStore {
             .rows_affected();
             (n, 0)
         };
+        // A report kept while its row was sending proves what became of
+        // it: applied to rows now unknown, and to rows queued for a resend
+        // (the gateway had them: no resend).
+        let kept = sqlx::query(
+            "SELECT p.id, p.recipient, p.state, p.code, p.description, p.done_at
+             FROM parked_reports p JOIN recipients r ON r.id = p.recipient AND r.mailing = p.mailing
+             WHERE p.mailing = ? AND (r.state = 'unknown' OR (r.state = 'pending' AND r.resend = 1))
+             ORDER BY p.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("applying kept reports"))?;
+        apply_kept(&mut tx, kept.iter().map(|p| (p.get("recipient"), p))).await?;
+        forget_kept(&mut tx, id, now - ms(self.keep_reports_for)).await?;
         tx.commit().await.map_err(db("recovering"))?;
         Ok(Recovered {
             reclaimed,
@@ -907,7 +993,8 @@ impl Outbox for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading statistics"))?;
-        let unmatched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM parked_reports")
+        let unmatched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM parked_reports WHERE mailing = ?")
+            .bind(id)
             .fetch_one(&self.pool)
             .await
             .map_err(db("reading statistics"))?;
@@ -958,27 +1045,35 @@ impl Outbox for SqliteStore {
     }
 
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
+        let target = ReportTarget::of(receipt);
+        let done_at = delivery_time(receipt);
         let mut tx = self.write().await?;
-        let mut row = None;
-        if let Some((mailing, id)) = receipt
-            .client_reference
-            .as_deref()
-            .and_then(parse_client_reference)
-        {
-            row = sqlx::query("SELECT id, state FROM recipients WHERE id = ? AND mailing = ?")
-                .bind(id)
-                .bind(mailing)
+        let row = match target {
+            ReportTarget::Row { mailing, id } => {
+                sqlx::query("SELECT id, state FROM recipients WHERE id = ? AND mailing = ?")
+                    .bind(id)
+                    .bind(mailing)
+                    .fetch_optional(&mut *tx)
+                    .await
+            }
+            // Only rows still waiting for their report: a final row's
+            // reference may be the gateway's id again for a send whose
+            // answer has not come yet (then the report is kept for it).
+            ReportTarget::GatewayRef { reference, provider } => {
+                sqlx::query(
+                    "SELECT r.id, r.state FROM recipients r JOIN mailings m ON m.id = r.mailing
+                     WHERE r.gateway_ref = ? AND r.state IN ('accepted', 'unknown')
+                       AND (m.gateway IS NULL OR m.gateway = ?)
+                     ORDER BY r.id DESC LIMIT 1",
+                )
+                .bind(reference)
+                .bind(provider)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db("matching a report"))?;
+            }
+            ReportTarget::Foreign => Ok(None),
         }
-        if row.is_none() && !receipt.reference.is_empty() {
-            row = sqlx::query("SELECT id, state FROM recipients WHERE gateway_ref = ?")
-                .bind(&receipt.reference)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db("matching a report"))?;
-        }
+        .map_err(db("matching a report"))?;
         let state = receipt_state(receipt.state);
         let settled = row.as_ref().and_then(|r| {
             let s: String = r.get("state");
@@ -992,22 +1087,27 @@ impl Outbox for SqliteStore {
                 state,
                 &receipt.status_code,
                 receipt.description.as_deref(),
-                receipt.done_at.as_deref(),
+                Some(&done_at),
             )
             .await?;
             ReportMatch::Applied
         } else {
+            let (mailing, recipient) = target.row();
             sqlx::query(
-                "INSERT INTO parked_reports (client_ref, gateway_ref, state, code, description, done_at, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO parked_reports (client_ref, gateway_ref, state, code, description,
+                    done_at, received_at, mailing, recipient, provider)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(receipt.client_reference.as_deref())
+            .bind(receipt.client_reference.as_deref().filter(|c| !c.is_empty()))
             .bind(&receipt.reference)
             .bind(state)
             .bind(&receipt.status_code)
             .bind(receipt.description.as_deref())
-            .bind(receipt.done_at.as_deref())
+            .bind(&done_at)
             .bind(now_ms())
+            .bind(mailing)
+            .bind(recipient)
+            .bind(receipt.provider)
             .execute(&mut *tx)
             .await
             .map_err(db("keeping a report"))?;
@@ -1015,6 +1115,16 @@ impl Outbox for SqliteStore {
         };
         tx.commit().await.map_err(db("matching a report"))?;
         Ok(result)
+    }
+
+    async fn note_gateway(&self, id: MailingId, gateway: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE mailings SET gateway = ? WHERE id = ?")
+            .bind(gateway)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db("noting the mailing's gateway"))?;
+        Ok(())
     }
 
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {

@@ -346,9 +346,10 @@ async fn hostile_texts_are_enqueued_exactly() {
     assert_eq!(texts, want);
 }
 
-/// A store at schema version 1 (its B-tree index by mailing) is brought to
-/// version 2 (a BRIN index) when opened, its mailing intact and sendable;
-/// a store from a newer build is refused.
+/// A store at schema version 1 (its B-tree index by mailing, no gateway
+/// on mailings, kept reports without their row) is brought to the current
+/// version (2: a BRIN index; 3: the report-matching columns) when opened,
+/// its mailing intact and sendable; a store from a newer build is refused.
 #[tokio::test]
 async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
     let Some(url) = crate::support::pg_schema_url().await else {
@@ -362,13 +363,21 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
     sqlx::raw_sql(
         "DROP INDEX crm_comms_recipients_mailing_brin;
          CREATE INDEX crm_comms_recipients_mailing ON crm_comms_recipients (mailing);
+         ALTER TABLE crm_comms_mailings DROP COLUMN gateway;
+         DROP INDEX crm_comms_parked_row;
+         DROP INDEX crm_comms_parked_received;
+         ALTER TABLE crm_comms_parked_reports DROP COLUMN mailing, DROP COLUMN recipient,
+             DROP COLUMN provider;
          UPDATE crm_comms_meta SET value = '1' WHERE key = 'schema_version';",
     )
     .execute(&pool)
     .await
     .unwrap();
     let store = PgStore::connect(&url).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        crm_comms::store::postgres::SCHEMA_VERSION
+    );
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT indexname::text FROM pg_indexes
          WHERE schemaname = current_schema() AND tablename = 'crm_comms_recipients'
