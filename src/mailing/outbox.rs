@@ -221,7 +221,7 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
 
     /// Matches a delivery report to its recipient and applies it, or keeps
     /// it until the recipient settles. A report changes only the row its
-    /// client reference names; one without a client reference (PSWinCom's)
+    /// client reference names; one without a client reference (`PSWinCom`'s)
     /// is matched by gateway reference among rows that still wait for
     /// their report, of mailings sent through the report's gateway (see
     /// [`note_gateway`](Self::note_gateway)), the newest first. The

@@ -43,8 +43,8 @@ pub use provider::{
     Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_grouped,
     check_and_send_in_batches, check_message, send_in_batches,
 };
-pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage, MAX_RAW_ENTRY};
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub(crate) use receipt::gateway_time;
+pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage, MAX_RAW_ENTRY};
 pub use secret::Secret;
 pub use stub::StubProvider;

@@ -215,7 +215,7 @@ impl CallbackError {
 }
 
 /// A gateway's time stamp as `yyyy-MM-dd HH:mm:ss`, from the forms the
-/// gateways write (PSWinCom's `yyyy.MM.dd HH:mm:ss` and `yyyyMMddHHmm`,
+/// gateways write (`PSWinCom`'s `yyyy.MM.dd HH:mm:ss` and `yyyyMMddHHmm`,
 /// Puzzel's `yyyyMMdd HH:mm:ss`); the text as given when it is in none.
 /// The zone is the gateway's (Norwegian local time).
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
@@ -230,9 +230,16 @@ pub(crate) fn gateway_time(raw: &str) -> String {
         && at(10, b' ')
         && at(13, b':')
         && at(16, b':')
-        && [&t[..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16], &t[17..]]
-            .iter()
-            .all(|p| digits(p))
+        && [
+            &t[..4],
+            &t[5..7],
+            &t[8..10],
+            &t[11..13],
+            &t[14..16],
+            &t[17..],
+        ]
+        .iter()
+        .all(|p| digits(p))
     {
         return format!("{}-{}-{} {}", &t[..4], &t[5..7], &t[8..10], &t[11..]);
     }
@@ -263,11 +270,18 @@ pub(crate) fn gateway_time(raw: &str) -> String {
 mod gateway_time_tests {
     #[test]
     fn every_gateway_form_reads_the_same() {
-        for raw in ["2026.12.04 18:01:02", "20261204 18:01:02", " 2026-12-04 18:01:02 "] {
+        for raw in [
+            "2026.12.04 18:01:02",
+            "20261204 18:01:02",
+            " 2026-12-04 18:01:02 ",
+        ] {
             assert_eq!(super::gateway_time(raw), "2026-12-04 18:01:02", "{raw}");
         }
         assert_eq!(super::gateway_time("202612041801"), "2026-12-04 18:01:00");
         assert_eq!(super::gateway_time("yesterday"), "yesterday");
-        assert_eq!(super::gateway_time("2026120x 18:01:02"), "2026120x 18:01:02");
+        assert_eq!(
+            super::gateway_time("2026120x 18:01:02"),
+            "2026120x 18:01:02"
+        );
     }
 }

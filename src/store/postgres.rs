@@ -853,8 +853,8 @@ impl Outbox for PgStore {
             sqlx::query_scalar("SELECT COUNT(*) FROM crm_comms_parked_reports WHERE mailing = $1")
                 .bind(id)
                 .fetch_one(&self.pool)
-            .await
-            .map_err(db("reading statistics"))?;
+                .await
+                .map_err(db("reading statistics"))?;
         stats_from(
             &mailing_status,
             rows.iter().map(|r| {
@@ -945,7 +945,12 @@ impl Outbox for PgStore {
         .bind(new_state.as_str())
         .bind(reason)
         .bind(&done_at)
-        .bind(receipt.client_reference.as_deref().filter(|c| !c.is_empty()))
+        .bind(
+            receipt
+                .client_reference
+                .as_deref()
+                .filter(|c| !c.is_empty()),
+        )
         .bind(state)
         .bind(&receipt.status_code)
         .bind(receipt.description.as_deref())

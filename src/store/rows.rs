@@ -27,7 +27,7 @@ pub(crate) fn parse_client_reference(text: &str) -> Option<(i64, i64)> {
 
 /// Which recipient row a delivery report may change (issue 30, item 6):
 /// the row its client reference names, and no other; by gateway reference
-/// only when the report carries no client reference at all (PSWinCom's),
+/// only when the report carries no client reference at all (`PSWinCom`'s),
 /// among rows of mailings sent through the report's gateway, the newest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReportTarget<'a> {
@@ -35,7 +35,10 @@ pub(crate) enum ReportTarget<'a> {
     Row { mailing: i64, id: i64 },
     /// The newest row with this gateway reference, sent through
     /// `provider`.
-    GatewayRef { reference: &'a str, provider: &'a str },
+    GatewayRef {
+        reference: &'a str,
+        provider: &'a str,
+    },
     /// No row of ours: a client reference another sender chose, or a
     /// report with no reference at all.
     Foreign,
@@ -44,7 +47,11 @@ pub(crate) enum ReportTarget<'a> {
 impl<'a> ReportTarget<'a> {
     /// The target of `receipt`.
     pub(crate) fn of(receipt: &'a crate::sms::DeliveryReceipt) -> ReportTarget<'a> {
-        match receipt.client_reference.as_deref().filter(|c| !c.is_empty()) {
+        match receipt
+            .client_reference
+            .as_deref()
+            .filter(|c| !c.is_empty())
+        {
             Some(c) => match parse_client_reference(c) {
                 Some((mailing, id)) => ReportTarget::Row { mailing, id },
                 None => ReportTarget::Foreign,
@@ -69,7 +76,10 @@ impl<'a> ReportTarget<'a> {
     /// that is the rule.
     pub(crate) fn by_gateway(self) -> (Option<&'a str>, Option<&'a str>) {
         match self {
-            ReportTarget::GatewayRef { reference, provider } => (Some(reference), Some(provider)),
+            ReportTarget::GatewayRef {
+                reference,
+                provider,
+            } => (Some(reference), Some(provider)),
             _ => (None, None),
         }
     }

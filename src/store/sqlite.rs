@@ -27,9 +27,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::rows::{
-    ReportTarget, StoredMailing, client_reference, delivery_time,
-    receipt_state, report_effect, sent_record, settlement_row, state_named, stats_from,
-    status_change,
+    ReportTarget, StoredMailing, client_reference, delivery_time, receipt_state, report_effect,
+    sent_record, settlement_row, state_named, stats_from, status_change,
 };
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
@@ -44,7 +43,8 @@ use crate::sms::{DeliveryReceipt, Sender};
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each version's migration, in order (index 0 makes version 1).
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE crm_comms_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE mailings (
     id INTEGER PRIMARY KEY,
@@ -107,7 +107,8 @@ CREATE TABLE sent (
 );
 CREATE UNIQUE INDEX sent_client ON sent (client_ref, recipient) WHERE client_ref IS NOT NULL;
 CREATE INDEX sent_reference ON sent (reference) WHERE reference IS NOT NULL;
-", r"
+",
+    r"
 -- Version 2: a report changes only the row its client reference names;
 -- by gateway reference only without one, among mailings sent through the
 -- report's gateway (issue 30). Kept reports know their row and mailing,
@@ -118,7 +119,8 @@ ALTER TABLE parked_reports ADD COLUMN recipient INTEGER;
 ALTER TABLE parked_reports ADD COLUMN provider TEXT;
 CREATE INDEX parked_row ON parked_reports (mailing, recipient);
 CREATE INDEX parked_received ON parked_reports (received_at);
-"];
+",
+];
 
 /// How long a delivery report is kept for a recipient that has not settled
 /// (or that no row has) before it is forgotten, unless
@@ -993,11 +995,12 @@ impl Outbox for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading statistics"))?;
-        let unmatched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM parked_reports WHERE mailing = ?")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("reading statistics"))?;
+        let unmatched: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM parked_reports WHERE mailing = ?")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("reading statistics"))?;
         stats_from(
             &mailing_status,
             rows.iter().map(|r| {
@@ -1059,7 +1062,10 @@ impl Outbox for SqliteStore {
             // Only rows still waiting for their report: a final row's
             // reference may be the gateway's id again for a send whose
             // answer has not come yet (then the report is kept for it).
-            ReportTarget::GatewayRef { reference, provider } => {
+            ReportTarget::GatewayRef {
+                reference,
+                provider,
+            } => {
                 sqlx::query(
                     "SELECT r.id, r.state FROM recipients r JOIN mailings m ON m.id = r.mailing
                      WHERE r.gateway_ref = ? AND r.state IN ('accepted', 'unknown')
@@ -1098,7 +1104,12 @@ impl Outbox for SqliteStore {
                     done_at, received_at, mailing, recipient, provider)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(receipt.client_reference.as_deref().filter(|c| !c.is_empty()))
+            .bind(
+                receipt
+                    .client_reference
+                    .as_deref()
+                    .filter(|c| !c.is_empty()),
+            )
             .bind(&receipt.reference)
             .bind(state)
             .bind(&receipt.status_code)
