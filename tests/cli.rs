@@ -787,6 +787,55 @@ async fn the_receiver_reports_malformed_entries_and_stops_cleanly() {
 
 /// A number from the environment variable `k`, else `d` (the crash and
 /// chaos tests' sizes).
+/// Issue 30, item 5: the dry run blocks and counts numbers that cannot take
+/// an SMS; `--allow-fixed-line` lets fixed lines through, never toll-free.
+#[tokio::test]
+async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    std::fs::write(
+        &recipients,
+        "number,firstname\n412 34 567,Kari\n22 33 44 55,Ola\n800 12 345,Per\n47 12 34 56,Åse\n12345678,Siv\n",
+    )
+    .unwrap();
+    let db = settings.with_file_name("crm.db");
+    let args = |extra: &'static [&'static str]| {
+        let mut a = vec![
+            "mailing".to_owned(),
+            "create".to_owned(),
+            "--store".to_owned(),
+            db.to_str().unwrap().to_owned(),
+            "--settings".to_owned(),
+            settings.to_str().unwrap().to_owned(),
+            "--recipients".to_owned(),
+            recipients.to_str().unwrap().to_owned(),
+            "--text".to_owned(),
+            "Hei {firstname}".to_owned(),
+            "--dry-run".to_owned(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let o = run(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("ready: 2 "), "{out}");
+    assert!(out.contains("blocked, not a mobile number: 2"), "{out}");
+    assert!(out.contains("blocked, invalid number: 1"), "{out}");
+    assert!(out.contains("not a mobile number (fixed line)"), "{out}");
+    assert!(out.contains("not a mobile number (toll-free)"), "{out}");
+    let o = run(&args(&["--allow-fixed-line"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>())
+    .await;
+    let out = stdout(&o);
+    assert!(out.contains("ready: 3 "), "{out}");
+    assert!(out.contains("blocked, not a mobile number: 1"), "{out}");
+}
+
 fn env(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()
