@@ -12,12 +12,42 @@
 //! written (a reset, a timeout, a cut-off answer, HTTP 5xx) it is
 //! [`Outcome::Unknown`], never to be sent again blindly. 401/403 are
 //! `Unauthenticated`, 400/413/415 `InvalidMessage` and 429 `RateLimited`,
-//! all rejected.
+//! all rejected. **HTTP 5xx is unknown** everywhere in this crate (the
+//! conformance suite, [`Outcome::is_retryable`], the mailing runner): a
+//! gateway that failed after reading the request may have taken it. A
+//! `Retry-After` header (429, 503) is kept on the error
+//! ([`SmsError::retry_after`]).
 
 use std::time::Duration;
 
 use crate::sms::error::{error_chain, mentions_tls};
 use crate::sms::{ErrorKind, Outcome, SmsError};
+
+/// A status, the wait a `Retry-After` header asked for, and the body.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// The longest `Retry-After` honoured (a gateway asking for more is read
+/// as asking for this; the mailing is not stuck for a day on one header).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A `Retry-After` value: delta-seconds, or an HTTP date (`Sun, 06 Nov 1994
+/// 08:49:37 GMT`) from `now`; capped at [`MAX_RETRY_AFTER`]. `None` when
+/// it is neither.
+#[must_use]
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    let wait = if !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(v.parse().ok()?)
+    } else {
+        let at = httpdate::parse_http_date(v).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
 
 /// A gateway's HTTP client.
 #[derive(Clone, Debug)]
@@ -290,6 +320,17 @@ impl GatewayHttp {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), Outcome> {
+        let answer = self.exchange(url, headers, body).await?;
+        Ok((answer.status, answer.body))
+    }
+
+    /// One request and its whole answer.
+    async fn exchange(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Answer, Outcome> {
         let mut request = self.client.post(url).body(body);
         for (name, value) in headers {
             let Ok(mut v) = reqwest::header::HeaderValue::from_str(value) else {
@@ -309,13 +350,22 @@ impl GatewayHttp {
             .await
             .map_err(|e| self.classify(e.without_url()))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let body = response.bytes().await.map_err(|e| {
             Outcome::Unknown(
                 SmsError::new(ErrorKind::Protocol, self.provider, "the answer was cut off")
                     .with_source(e.without_url()),
             )
         })?;
-        Ok((status, body.to_vec()))
+        Ok(Answer {
+            status,
+            retry_after,
+            body: body.to_vec(),
+        })
     }
 
     /// Posts `body`; the body of a 200 answer, or the outcome every message
@@ -351,10 +401,17 @@ impl GatewayHttp {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<Vec<u8>, Outcome> {
-        match self.post_with_headers(url, headers, body).await? {
-            (200, answer) => Ok(answer),
-            (status, _) => Err(self.status_outcome(status)),
+        let answer = self.exchange(url, headers, body).await?;
+        if answer.status == 200 {
+            return Ok(answer.body);
         }
+        Err(
+            match (self.status_outcome(answer.status), answer.retry_after) {
+                (Outcome::Rejected(e), Some(wait)) => Outcome::Rejected(e.with_retry_after(wait)),
+                (Outcome::Unknown(e), Some(wait)) => Outcome::Unknown(e.with_retry_after(wait)),
+                (outcome, _) => outcome,
+            },
+        )
     }
 
     /// What a non-200 answer means for every message of the request.

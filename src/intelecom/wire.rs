@@ -244,7 +244,10 @@ pub fn status_outcome(status: &MessageStatus) -> Outcome {
             Outcome::Rejected(err(ErrorKind::InvalidRecipient))
         }
         5 => Outcome::Rejected(err(ErrorKind::InvalidMessage)),
-        6 => Outcome::Rejected(err(ErrorKind::GatewayInternal)),
+        // An internal error at the gateway after it read the request: it
+        // may have taken the message (the crate's one reading of a
+        // gateway's internal failure, as of HTTP 5xx).
+        6 => Outcome::Unknown(err(ErrorKind::GatewayInternal)),
         // Held by the spam filter until approved by hand: it may still go.
         24 => Outcome::Unknown(err(ErrorKind::RateLimited)),
         // A duplicate reference (the account's uniqueness check, one
@@ -450,7 +453,7 @@ mod tests {
             (3, "rejected", ErrorKind::Rejected),
             (4, "rejected", ErrorKind::InvalidConfig),
             (5, "rejected", ErrorKind::InvalidMessage),
-            (6, "rejected", ErrorKind::GatewayInternal),
+            (6, "unknown", ErrorKind::GatewayInternal),
             (24, "unknown", ErrorKind::RateLimited),
             (25, "rejected", ErrorKind::Duplicate),
             (99, "unknown", ErrorKind::Protocol),

@@ -38,6 +38,9 @@ pub enum RunEnd {
     Cancelled,
     /// Its send time or window has not come; it may send from then on.
     NotYet(Timestamp),
+    /// Asked to stop ([`MailingRunner::run_until`], a signal): nothing was
+    /// claimed after that, and everything in flight was sent and settled.
+    Stopped,
 }
 
 /// What a run did, counted as it went (cheap: no query per batch).
@@ -52,7 +55,7 @@ pub struct Progress {
     pub failed: u64,
     /// Recipients whose outcome is unknown.
     pub unknown: u64,
-    /// Recipients put back for a passing failure (429, 5xx, unreachable).
+    /// Recipients put back for a passing failure (429, unreachable).
     pub retried: u64,
 }
 
@@ -67,9 +70,20 @@ type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
 /// it becomes *unknown* and is never sent twice — unless the provider
 /// refuses duplicates ([`Capabilities::rejects_duplicates`](crate::sms::Capabilities::rejects_duplicates)),
 /// when it is resent with the same client reference and the gateway's
-/// refusal of a duplicate counts as accepted. A passing failure (429, 5xx,
-/// the gateway unreachable: certainly not sent) puts the recipient back,
-/// with back-off, up to a number of retries.
+/// refusal of a duplicate counts as accepted.
+///
+/// On a bad day at the gateway:
+/// - a rate limit (429: certainly not sent) puts the recipients back
+///   without counting it against them, and the runner waits at least the
+///   gateway's `Retry-After`, doubling its wait while it goes on;
+/// - the gateway unreachable (certainly not sent) puts them back, up to
+///   [`max_retries`](Self::max_retries) times each;
+/// - an answer that leaves the outcome unknown (HTTP 5xx, a reset, a
+///   timeout after the request was written) makes those recipients unknown
+///   — and the runner **stops claiming**: it backs off (0.5 s doubling to
+///   60 s), then probes with one recipient at a time, one claim in flight,
+///   until an answer comes back clean. A failing gateway costs at most
+///   the claims in flight and the probes; the rest stay pending.
 pub struct MailingRunner {
     outbox: Arc<dyn Outbox>,
     provider: Arc<dyn SmsProvider>,
@@ -83,6 +97,7 @@ pub struct MailingRunner {
     progress: Option<ProgressHook>,
     last_recover: std::sync::Mutex<Option<std::time::Instant>>,
     shared_pace: Option<String>,
+    backoff: (Duration, Duration),
 }
 
 impl std::fmt::Debug for MailingRunner {
@@ -126,6 +141,7 @@ impl MailingRunner {
             progress: None,
             last_recover: std::sync::Mutex::new(None),
             shared_pace: None,
+            backoff: (Duration::from_millis(500), Duration::from_secs(60)),
         }
     }
 
@@ -174,6 +190,15 @@ impl MailingRunner {
         self
     }
 
+    /// The shortest and longest wait after a failing answer (default 0.5 s
+    /// and 60 s; the wait doubles while the gateway keeps failing, and is
+    /// never shorter than its `Retry-After`).
+    #[must_use]
+    pub fn backoff(mut self, shortest: Duration, longest: Duration) -> Self {
+        self.backoff = (shortest, longest.max(shortest));
+        self
+    }
+
     /// How often a passing failure is retried before the recipient fails
     /// (default 5).
     #[must_use]
@@ -212,6 +237,40 @@ impl MailingRunner {
     /// once their lease expires), or the gateway refusing the credentials
     /// (the batch is put back, not failed).
     pub async fn run(&self, id: MailingId) -> Result<(RunEnd, Progress), Error> {
+        self.run_until(id, std::future::pending()).await
+    }
+
+    /// [`run`](Self::run) until `stop` completes (Ctrl-C, SIGTERM): then
+    /// nothing more is claimed, what is in flight is sent and settled, and
+    /// the run ends with [`RunEnd::Stopped`] — a stop, not a crash: no
+    /// recipient is left unknown by it.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_until(
+        &self,
+        id: MailingId,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(RunEnd, Progress), Error> {
+        let stopping = Arc::new(Stopping::default());
+        let watcher = {
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                stop.await;
+                stopping.set();
+            })
+        };
+        let result = self.run_inner(id, &stopping).await;
+        watcher.abort();
+        result
+    }
+
+    async fn run_inner(
+        &self,
+        id: MailingId,
+        stopping: &Stopping,
+    ) -> Result<(RunEnd, Progress), Error> {
         let caps = self.provider.capabilities();
         let resend = caps.rejects_duplicates;
         let (spec, _) = self.outbox.mailing(id).await?;
@@ -243,9 +302,28 @@ impl MailingRunner {
         // time). Dropping the run aborts them, as it would any future.
         let mut in_flight = tokio::task::JoinSet::new();
         let mut stop: Option<Result<RunEnd, Error>> = None;
+        // After an unknown answer: one recipient at a time, one claim in
+        // flight, until an answer comes back clean.
+        let mut probing = false;
+        let claim_size = self.claim_size();
         loop {
-            while stop.is_none() && in_flight.len() < self.in_flight {
-                match self.next_batch(id, spec, resend, limiter.as_ref()).await {
+            if stopping.is_set() && stop.is_none() {
+                tracing::warn!(
+                    mailing = id,
+                    "stopping: nothing more is claimed; settling what is in flight"
+                );
+                stop = Some(Ok(RunEnd::Stopped));
+            }
+            let (size, most) = if probing {
+                (1, 1)
+            } else {
+                (claim_size, self.in_flight)
+            };
+            while stop.is_none() && !stopping.is_set() && in_flight.len() < most {
+                match self
+                    .next_batch(id, spec, resend, limiter.as_ref(), size, stopping)
+                    .await
+                {
                     Ok(Some(rows)) => {
                         in_flight.spawn(sender.clone().send(rows));
                     }
@@ -254,7 +332,7 @@ impl MailingRunner {
                     // connection): wait and claim again.
                     Err(Err(Error::Store(e))) if e.is_unavailable() => {
                         tracing::warn!(error = %e, "the store is unavailable; trying again");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        stopping.sleep(Duration::from_millis(500)).await;
                         break;
                     }
                     Err(end) => stop = Some(end),
@@ -271,12 +349,24 @@ impl MailingRunner {
                     Err(e) if !e.is_unavailable() => return Err(e.into()),
                     _ => {}
                 }
+                if stopping.is_set() {
+                    return Ok((RunEnd::Stopped, progress));
+                }
                 // Others are in flight (another worker, or a dead one's
                 // lease not yet expired).
-                tokio::time::sleep((self.lease / 4).min(Duration::from_millis(500))).await;
+                stopping
+                    .sleep((self.lease / 4).min(Duration::from_millis(500)))
+                    .await;
                 continue;
             };
-            let (settlements, auth_failed, passing) = match done {
+            let BatchResult {
+                settlements,
+                auth: auth_failed,
+                passing,
+                rate_limited,
+                retry_after,
+                unsure,
+            } = match done {
                 Ok(done) => done,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 // Cancelled: only when the runtime shuts down; its rows
@@ -301,8 +391,12 @@ impl MailingRunner {
             // (nothing to wait for before the next claim) the next batch is
             // claimed in the same write.
             let chain = stop.is_none()
+                && !stopping.is_set()
                 && auth_failed.is_none()
                 && !passing
+                && !rate_limited
+                && !unsure
+                && !probing
                 && limiter.is_none()
                 && in_flight.len() < self.in_flight
                 && !self.recover_due()
@@ -313,7 +407,7 @@ impl MailingRunner {
                         &settlements,
                         id,
                         &self.worker,
-                        self.batch,
+                        claim_size,
                         self.lease,
                     )
                 })
@@ -347,23 +441,62 @@ impl MailingRunner {
                 stop.get_or_insert(Err(e.into()));
                 continue;
             }
-            if passing {
-                backoff = (backoff * 2).clamp(Duration::from_millis(500), Duration::from_secs(60));
+            if passing || rate_limited || unsure {
+                backoff = (backoff * 2).clamp(self.backoff.0, self.backoff.1);
+                // At least what the gateway asked for.
+                let wait = backoff.max(retry_after.unwrap_or_default());
+                // A rate limit says "not now"; unreachable or unknown says
+                // "maybe not well": probe before sending in bulk again.
+                probing = passing || unsure;
                 tracing::warn!(
-                    ?backoff,
-                    "the gateway is throttling or failing; backing off"
+                    mailing = id,
+                    ?wait,
+                    rate_limited,
+                    unknown = unsure,
+                    "the gateway is throttling or failing; backing off{}",
+                    if probing {
+                        ", then probing with one recipient"
+                    } else {
+                        ""
+                    }
                 );
                 if let Some(key) = &self.shared_pace {
                     // Every worker on the account holds back.
-                    if let Err(e) = self.outbox.push_rate(key, backoff).await {
+                    if let Err(e) = self.outbox.push_rate(key, wait).await {
                         tracing::warn!(error = %e, "could not push the shared rate limit back");
                     }
                 }
-                tokio::time::sleep(backoff).await;
+                stopping.sleep(wait).await;
             } else {
+                if probing {
+                    tracing::warn!(mailing = id, "the gateway answers again; sending in full");
+                }
                 backoff = Duration::ZERO;
+                probing = false;
             }
         }
+    }
+
+    /// Recipients claimed at a time: [`batch`](Self::batch), and when paced
+    /// no more than one second of the pace (so no second carries more than
+    /// the pace and its one-second burst, and progress starts at once), and
+    /// never more than the pace allows in a quarter of the lease (a live
+    /// worker's rows are never recovered from under it while they wait
+    /// for their turn).
+    fn claim_size(&self) -> usize {
+        let Some(pace) = self.pace else {
+            return self.batch;
+        };
+        let per_second = match pace {
+            Pace::Messages(n) => n.get() as usize,
+            // A recipient takes at least one part: at most a second of
+            // parts, counted as at most this many recipients.
+            Pace::Parts(n) => {
+                (n.get() as usize / self.provider.capabilities().limits.max_parts.max(1)).max(1)
+            }
+        };
+        let in_lease = ((per_second as f64) * (self.lease.as_secs_f64() / 4.0)).floor() as usize;
+        self.batch.min(per_second).min(in_lease.max(1)).max(1)
     }
 
     /// The next batch, written down as *sending*: `Ok(None)` when there is
@@ -375,6 +508,8 @@ impl MailingRunner {
         spec: &MailingSpec,
         resend: bool,
         limiter: Option<&DefaultDirectRateLimiter>,
+        size: usize,
+        stopping: &Stopping,
     ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
         let store = |e: crate::store::StoreError| -> Result<RunEnd, Error> { Err(e.into()) };
         // Expired leases are looked for a few times a lease, not per batch.
@@ -396,7 +531,8 @@ impl MailingRunner {
                 return Err(Ok(RunEnd::NotYet(open)));
             }
             let wait = Timestamp::now().duration_until(open).unsigned_abs();
-            tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+            tracing::info!(mailing = id, %open, "waiting for the send time or window");
+            stopping.sleep(wait.min(Duration::from_secs(60))).await;
             return Ok(None);
         }
         let shared = match (&self.shared_pace, self.pace) {
@@ -409,7 +545,7 @@ impl MailingRunner {
         if shared.is_some() || matches!((limiter, self.pace), (Some(_), Some(Pace::Parts(_)))) {
             let claimed = self
                 .outbox
-                .claim(id, &self.worker, self.batch, self.lease)
+                .claim(id, &self.worker, size, self.lease)
                 .await
                 .map_err(store)?;
             if claimed.is_empty() {
@@ -433,13 +569,27 @@ impl MailingRunner {
         // Unpaced or paced by messages: the permits first, then one
         // statement claims the batch straight into sending.
         if let Some(l) = limiter {
-            for _ in 0..self.batch {
-                l.until_ready().await;
+            let n =
+                NonZeroU32::new(u32::try_from(size).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+            tokio::select! {
+                r = l.until_n_ready(n) => {
+                    // More than the burst (cannot happen: claims are at
+                    // most a second of the pace): one at a time.
+                    if r.is_err() {
+                        for _ in 0..size {
+                            l.until_ready().await;
+                        }
+                    }
+                }
+                () = stopping.wait() => return Ok(None),
             }
+        }
+        if stopping.is_set() {
+            return Ok(None);
         }
         let sending = self
             .outbox
-            .claim_sending(id, &self.worker, self.batch, self.lease)
+            .claim_sending(id, &self.worker, size, self.lease)
             .await
             .map_err(store)?;
         if sending.is_empty() {
@@ -539,14 +689,10 @@ struct BatchSend {
 
 impl BatchSend {
     /// Sends the rows (renewing their leases meanwhile) and reads each
-    /// one's settlement; also the credentials' refusal, and whether a
-    /// passing failure asks for back-off.
-    async fn send(
-        self,
-        rows: Vec<Claimed>,
-    ) -> (Vec<(Claimed, Settlement)>, Option<SmsError>, bool) {
+    /// one's settlement, and what the answers say about the gateway.
+    async fn send(self, rows: Vec<Claimed>) -> BatchResult {
         let spec = &*self.spec;
-        let mut settlements = Vec::with_capacity(rows.len());
+        let mut result = BatchResult::default();
         let mut messages = Vec::with_capacity(rows.len());
         let mut sent_rows = Vec::with_capacity(rows.len());
         for c in rows {
@@ -555,7 +701,7 @@ impl BatchSend {
                     messages.push(m);
                     sent_rows.push(c);
                 }
-                Err(e) => settlements.push((
+                Err(e) => result.settlements.push((
                     c,
                     Settlement::Failed {
                         reason: e.to_string(),
@@ -564,7 +710,7 @@ impl BatchSend {
             }
         }
         if messages.is_empty() {
-            return (settlements, None, false);
+            return result;
         }
         let send = self.provider.send_each(&messages);
         tokio::pin!(send);
@@ -581,8 +727,6 @@ impl BatchSend {
             }
         };
         let resend_safe = self.provider.capabilities().rejects_duplicates;
-        let mut auth = None;
-        let mut passing = false;
         let mut reports = reports.into_iter();
         for c in sent_rows {
             let outcome = reports
@@ -599,54 +743,131 @@ impl BatchSend {
                     |o| o.outcome,
                 );
             let retries_left = c.retries < i64::from(self.max_retries);
-            let s = match outcome {
-                Outcome::Accepted { reference } => Settlement::Accepted {
-                    reference,
-                    note: None,
-                },
-                Outcome::Rejected(e) if e.kind() == ErrorKind::Duplicate => Settlement::Accepted {
-                    reference: None,
-                    note: Some(format!(
-                        "the gateway already had it (refused as a duplicate: {e})"
-                    )),
-                },
-                Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated => {
-                    let reason = e.to_string();
-                    auth.get_or_insert(e);
-                    Settlement::Retry { reason }
-                }
-                Outcome::Rejected(e)
-                    if retries_left
-                        && matches!(
-                            e.kind(),
-                            ErrorKind::RateLimited
-                                | ErrorKind::Unavailable
-                                | ErrorKind::GatewayInternal
-                                | ErrorKind::Tls
-                                | ErrorKind::Timeout
-                        ) =>
-                {
-                    passing = true;
-                    Settlement::Retry {
-                        reason: e.to_string(),
-                    }
-                }
-                Outcome::Rejected(e) => Settlement::Failed {
-                    reason: e.to_string(),
-                },
-                Outcome::Unknown(e) if resend_safe => {
-                    passing = true;
-                    Settlement::Retry {
-                        reason: format!("{e} (resent: the gateway refuses duplicates)"),
-                    }
-                }
-                Outcome::Unknown(e) => Settlement::Unknown {
-                    reason: e.to_string(),
-                },
-            };
-            settlements.push((c, s));
+            let s = settlement_of(outcome, retries_left, resend_safe, &mut result);
+            result.settlements.push((c, s));
         }
-        (settlements, auth, passing)
+        result
+    }
+}
+
+/// What one batch's answers were, and what they say about the gateway.
+#[derive(Default)]
+struct BatchResult {
+    settlements: Vec<(Claimed, Settlement)>,
+    /// The gateway refused the credentials: the run stops.
+    auth: Option<SmsError>,
+    /// Unreachable (certainly not sent): back off and probe.
+    passing: bool,
+    /// Rate-limited (certainly not sent): back off.
+    rate_limited: bool,
+    /// The longest `Retry-After` the gateway asked for.
+    retry_after: Option<Duration>,
+    /// Some outcome is unknown (5xx, a reset, a timeout after the request
+    /// was written): stop claiming, back off, probe.
+    unsure: bool,
+}
+
+/// The rule from a gateway's outcome to what is written for the
+/// recipient (and noted about the gateway in `about`): accepted (a
+/// duplicate refusal is the gateway saying it has it), a retry for what
+/// certainly was not sent for a passing reason, failed for good, or
+/// unknown — resent only when the gateway refuses duplicates.
+fn settlement_of(
+    outcome: Outcome,
+    retries_left: bool,
+    resend_safe: bool,
+    about: &mut BatchResult,
+) -> Settlement {
+    match outcome {
+        Outcome::Accepted { reference } => Settlement::Accepted {
+            reference,
+            note: None,
+        },
+        Outcome::Rejected(e) if e.kind() == ErrorKind::Duplicate => Settlement::Accepted {
+            reference: None,
+            note: Some(format!(
+                "the gateway already had it (refused as a duplicate: {e})"
+            )),
+        },
+        Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated => {
+            let reason = e.to_string();
+            about.auth.get_or_insert(e);
+            Settlement::Retry { reason }
+        }
+        // A rate limit never fails a recipient: "not now" is all it says.
+        Outcome::Rejected(e) if e.kind() == ErrorKind::RateLimited => {
+            about.rate_limited = true;
+            about.retry_after = about.retry_after.max(e.retry_after());
+            Settlement::Retry {
+                reason: e.to_string(),
+            }
+        }
+        Outcome::Rejected(e)
+            if retries_left
+                && matches!(
+                    e.kind(),
+                    ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Timeout
+                ) =>
+        {
+            about.passing = true;
+            Settlement::Retry {
+                reason: e.to_string(),
+            }
+        }
+        Outcome::Rejected(e) => Settlement::Failed {
+            reason: e.to_string(),
+        },
+        Outcome::Unknown(e) if resend_safe => {
+            about.passing = true;
+            about.retry_after = about.retry_after.max(e.retry_after());
+            Settlement::Retry {
+                reason: format!("{e} (resent: the gateway refuses duplicates)"),
+            }
+        }
+        Outcome::Unknown(e) => {
+            about.unsure = true;
+            about.retry_after = about.retry_after.max(e.retry_after());
+            Settlement::Unknown {
+                reason: e.to_string(),
+            }
+        }
+    }
+}
+
+/// A stop asked of a run: a flag, and a wake-up for whatever waits.
+#[derive(Default)]
+struct Stopping {
+    set: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stopping {
+    fn set(&self) {
+        self.set.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn is_set(&self) -> bool {
+        self.set.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Completes once the stop is asked.
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Sleeps `d`, or less if the stop is asked meanwhile.
+    async fn sleep(&self, d: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            () = self.wait() => {}
+        }
     }
 }
 

@@ -37,7 +37,8 @@ pub enum ErrorKind {
     Timeout,
     /// The gateway's answer could not be understood.
     Protocol,
-    /// The gateway reported an internal error.
+    /// The gateway reported an internal error (HTTP 5xx, Puzzel's status
+    /// 6): after it read the request, so the outcome is unknown.
     GatewayInternal,
     /// The provider cannot do what was asked (scheduling, priority, …).
     NotSupported,
@@ -71,6 +72,7 @@ pub struct SmsError {
     message: String,
     #[source]
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for SmsError {
@@ -105,6 +107,7 @@ impl SmsError {
             provider: provider.into(),
             message: message.into(),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -120,6 +123,22 @@ impl SmsError {
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
+    }
+
+    /// Says how long the gateway asked to wait before the next request (a
+    /// 429's `Retry-After`).
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long the gateway asked to wait before the next request, if it
+    /// said (HTTP `Retry-After` on a 429 or 503). A mailing waits at least
+    /// this long before it sends again.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// The kind.

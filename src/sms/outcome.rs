@@ -58,19 +58,22 @@ impl Outcome {
     /// not sent) whose cause lies outside the message: the gateway could not
     /// be reached ([`Unavailable`](ErrorKind::Unavailable),
     /// [`Tls`](ErrorKind::Tls), a [`Timeout`](ErrorKind::Timeout) before the
-    /// request was written), refused the credentials, rate-limited or failed
-    /// internally before taking the message. Never for an
-    /// [`Unknown`](Outcome::Unknown) outcome, whatever its kind: the gateway
-    /// may have accepted it, and sending again may deliver it twice. Never
-    /// for a message the gateway or the provider refused as invalid
+    /// request was written), refused the credentials or rate-limited. Never
+    /// for an [`Unknown`](Outcome::Unknown) outcome, whatever its kind: the
+    /// gateway may have accepted it, and sending again may deliver it twice
+    /// — an HTTP 5xx or a gateway's internal error is unknown
+    /// ([`GatewayInternal`](ErrorKind::GatewayInternal) is never retried).
+    /// Never for a message the gateway or the provider refused as invalid
     /// (fix the message instead).
     ///
     /// ```
     /// use crm_comms::sms::{ErrorKind, Outcome, SmsError};
+    /// let refused = SmsError::new(ErrorKind::Unavailable, "gw", "connection refused");
+    /// assert!(Outcome::Rejected(refused).is_retryable());
+    /// // HTTP 503 after the request was written: maybe sent.
     /// let down = SmsError::new(ErrorKind::GatewayInternal, "gw", "HTTP 503");
-    /// assert!(Outcome::Rejected(down.clone()).is_retryable());
-    /// // The same error after the request was written: maybe sent.
-    /// assert!(!Outcome::Unknown(down).is_retryable());
+    /// assert!(!Outcome::Unknown(down.clone()).is_retryable());
+    /// assert!(!Outcome::Rejected(down).is_retryable());
     /// let bad = SmsError::new(ErrorKind::InvalidRecipient, "gw", "no such number");
     /// assert!(!Outcome::Rejected(bad).is_retryable());
     /// ```
@@ -84,7 +87,6 @@ impl Outcome {
                     | ErrorKind::Timeout
                     | ErrorKind::Unauthenticated
                     | ErrorKind::RateLimited
-                    | ErrorKind::GatewayInternal
             ),
             Outcome::Accepted { .. } | Outcome::Unknown(_) => false,
         }

@@ -331,7 +331,8 @@ pub async fn batches_fit_on_the_wire<W: Wire>(
 }
 
 /// What a fault on the wire means for the messages: a refusal the gateway
-/// states (401, 429) is `Rejected`; a 5xx is never `Accepted`; a
+/// states (401, 429) is `Rejected`; a 5xx is `Unknown` (the gateway failed
+/// after reading the request and may have taken it: `gateway_http`'s rule); a
 /// connection reset after the request was sent, an answer cut off halfway
 /// and (with [`Config::request_timeout`]) an answer later than the timeout
 /// are `Unknown` — the gateway may have the messages, so calling them
@@ -346,14 +347,13 @@ pub async fn transport_faults_classified<W: Wire>(
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     enum Expect {
         Rejected,
-        NotAccepted,
         Unknown,
     }
     let mut cases: Vec<(Fault<W::AnswerFault>, Expect)> = vec![
         (Fault::Http(401), Expect::Rejected),
         (Fault::Http(429), Expect::Rejected),
-        (Fault::Http(500), Expect::NotAccepted),
-        (Fault::Http(503), Expect::NotAccepted),
+        (Fault::Http(500), Expect::Unknown),
+        (Fault::Http(503), Expect::Unknown),
         (Fault::ResetAfterBody, Expect::Unknown),
         (Fault::TruncatedAnswer, Expect::Unknown),
     ];
@@ -391,7 +391,6 @@ pub async fn transport_faults_classified<W: Wire>(
         for o in report.outcomes() {
             match (expect, &o.outcome) {
                 (Expect::Rejected, Outcome::Rejected(_))
-                | (Expect::NotAccepted, Outcome::Rejected(_) | Outcome::Unknown(_))
                 | (Expect::Unknown, Outcome::Unknown(_)) => {}
                 (_, other) => panic!("{rule}: expected {expect:?}, the provider said {other:?}"),
             }

@@ -93,6 +93,9 @@ pub enum Fault<A> {
     /// Answer with this HTTP status and an HTML error page (the request is
     /// recorded with that status).
     Http(u16),
+    /// As [`Http`](Fault::Http), with a `Retry-After` header of this many
+    /// seconds (a rate limit, 429, or an overload, 503).
+    RetryAfter(u16, u64),
     /// Handle the request at once (recorded, reports pushed) but send the
     /// answer this much later: a client that times out meanwhile has had
     /// its messages taken all the same.
@@ -494,6 +497,17 @@ async fn handle<W: Wire>(
             core.record(core.wire.read(&headers, &body), &headers, status);
             let answer = Answer::<W>::error_page(status, "scripted failure");
             return respond(answer.status, &answer.content_type, answer.body);
+        }
+        Some(Fault::RetryAfter(status, secs)) => {
+            core.record(core.wire.read(&headers, &body), &headers, status);
+            let answer = Answer::<W>::error_page(status, "scripted failure");
+            let mut response = respond(answer.status, &answer.content_type, answer.body);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return response;
         }
         Some(Fault::Answer(f)) => Some(f),
         // Resets were taken by the server loop; one queued behind another

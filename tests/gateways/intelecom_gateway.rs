@@ -152,7 +152,7 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             vec![
                 ("accepted", None),
                 ("unknown", Some(ErrorKind::RateLimited)),
-                ("rejected", Some(ErrorKind::GatewayInternal)),
+                ("unknown", Some(ErrorKind::GatewayInternal)),
             ],
         ),
     ];

@@ -2,6 +2,7 @@
 //! end to end, fault injection, hostile input and secret hygiene: one test
 //! binary, a module per concern.
 
+mod bad_day;
 mod conformance_suite;
 mod fault_injection;
 mod hardening_props;
