@@ -305,6 +305,7 @@ impl MailingRunner {
         // After an unknown answer: one recipient at a time, one claim in
         // flight, until an answer comes back clean.
         let mut probing = false;
+        let mut said_waiting = false;
         let claim_size = self.claim_size();
         loop {
             if stopping.is_set() && stop.is_none() {
@@ -354,6 +355,14 @@ impl MailingRunner {
                 }
                 // Others are in flight (another worker, or a dead one's
                 // lease not yet expired).
+                if !said_waiting {
+                    said_waiting = true;
+                    tracing::info!(
+                        mailing = id,
+                        lease = ?self.lease,
+                        "waiting: the mailing's other recipients are claimed by another worker, or by one that stopped (recovered when its lease runs out)"
+                    );
+                }
                 stopping
                     .sleep((self.lease / 4).min(Duration::from_millis(500)))
                     .await;

@@ -85,6 +85,7 @@ impl fmt::Debug for SmsError {
                 "source",
                 &self.source.as_ref().map(std::string::ToString::to_string),
             )
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }

@@ -138,7 +138,7 @@ async fn a_slow_pace_is_kept_on_the_wire_second_by_second() {
     }
     // 24 at 5 a second (after a burst of 5): about 4 seconds, not 0.
     let last = arrivals.last().unwrap().0 - arrivals[0].0;
-    assert!(last >= Duration::from_millis(3000), "{last:?}");
+    assert!(last >= Duration::from_secs(3), "{last:?}");
 }
 
 /// Item 5: a claim is sized to the lease, so a paced claim never outlives

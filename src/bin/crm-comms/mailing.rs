@@ -379,7 +379,11 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     }
                 });
             }
-            let result = runner.run(id).await;
+            crate::receive::install_logging();
+            let never = std::sync::Arc::new(tokio::sync::Notify::new());
+            let result = runner
+                .run_until(id, crate::receive::stop_signal(never))
+                .await;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -394,11 +398,14 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     RunEnd::Paused => out!("mailing {id} is paused"),
                     RunEnd::Cancelled => out!("mailing {id} is cancelled"),
                     RunEnd::NotYet(at) => out!("mailing {id} may send from {at}"),
+                    RunEnd::Stopped => out!(
+                        "mailing {id} stopped: what was in flight is settled; run `mailing send` again to carry on"
+                    ),
                     _ => {}
                 }
             }
             print_stats(json, id, &stats);
-            Ok(0)
+            Ok(send_status(&end, &stats))
         }
         MailingCommand::Status(m) => {
             let outbox = open(&m.store).await?;
@@ -468,4 +475,32 @@ async fn set_status(json: bool, m: &MailingArg, status: MailingStatus) -> Result
     let stats = outbox.stats(m.id).await.map_err(store_fail)?;
     print_stats(json, m.id, &stats);
     Ok(0)
+}
+
+/// `mailing send`'s exit status, said on stderr when it is not 0: 5 when
+/// some recipients ended unknown (the gateway may have them), 4 when some
+/// were refused, 130 when stopped by a signal before the end, else 0.
+fn send_status(end: &RunEnd, stats: &crm_comms::mailing::Stats) -> u8 {
+    use crm_comms::mailing::RecipientState;
+    let unknown = stats.count(RecipientState::Unknown);
+    let failed = stats.count(RecipientState::Failed);
+    if unknown > 0 {
+        eprintln!(
+            "crm-comms: {unknown} recipient(s) ended unknown: the gateway may have them; see `mailing export` (exit 5)"
+        );
+        return exit::UNKNOWN;
+    }
+    if failed > 0 {
+        eprintln!(
+            "crm-comms: {failed} recipient(s) were refused by the gateway; see `mailing export` (exit 4)"
+        );
+        return exit::REJECTED;
+    }
+    if *end == RunEnd::Stopped {
+        eprintln!(
+            "crm-comms: stopped before the end; run `mailing send` again to carry on (exit 130)"
+        );
+        return exit::STOPPED;
+    }
+    0
 }

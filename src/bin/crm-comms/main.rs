@@ -74,13 +74,18 @@ mod exit {
     pub const REJECTED: u8 = 4;
     /// No clear answer: the gateway may have taken the message.
     pub const UNKNOWN: u8 = 5;
+    /// Stopped by SIGTERM or Ctrl-C before the end (`mailing send`: what
+    /// was in flight is settled; run it again to carry on).
+    pub const STOPPED: u8 = 130;
 }
 
 const EXIT_CODES: &str = "\
 Exit status: 0 success; 1 other failure (unreadable file, port in use);
 2 bad input (number, format, arguments); 3 SMS settings missing or invalid;
 4 the gateway refused (or a text exceeds the limit); 5 no clear answer, the
-message may have been sent.";
+message may have been sent. `mailing send`: 0 when every ready recipient
+was accepted, 4 when some were refused, 5 when some ended unknown, 130
+when stopped by SIGTERM/Ctrl-C (what was in flight is settled).";
 
 #[derive(Parser)]
 #[command(
