@@ -1106,6 +1106,14 @@ async fn crash_run(duplicate_check: bool) {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         killed += 1;
+        if std::env::var_os("CRM_COMMS_CRASH_VERBOSE").is_some() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            println!("stderr of run {killed}: {err}");
+        }
         let store = SqliteStore::open(&db).await.unwrap();
         let stats = store.stats(1).await.unwrap();
         in_flight_at_kills += stats.count(RecipientState::Sending);

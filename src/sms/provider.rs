@@ -508,6 +508,13 @@ fn log_report(provider: &str, reports: &[SendReport]) {
                 reference = reference.as_deref().unwrap_or(""),
                 "accepted"
             ),
+            // The gateway already has it (a resend under its duplicate
+            // check): as expected as an acceptance.
+            Outcome::Rejected(e) if e.kind() == super::ErrorKind::Duplicate => tracing::debug!(
+                provider = %o.provider,
+                recipient = %mask(o.recipient.e164()),
+                "the gateway already had it (duplicate)"
+            ),
             Outcome::Rejected(e) | Outcome::Unknown(e) => {
                 let what = if matches!(o.outcome, Outcome::Unknown(_)) {
                     "outcome unknown: the gateway may have accepted it; do not resend blindly"

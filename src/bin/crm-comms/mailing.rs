@@ -379,7 +379,12 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     }
                 });
             }
-            crate::receive::install_logging();
+            // Warnings: the runner's back-off and recovery, and what it
+            // waits for; one line per recipient only with RUST_LOG (a bad
+            // minute at the gateway would print thousands).
+            crate::receive::install_logging_with(
+                "warn,crm_comms=info,crm_comms::sms::provider=error",
+            );
             let never = std::sync::Arc::new(tokio::sync::Notify::new());
             let result = runner
                 .run_until(id, crate::receive::stop_signal(never))

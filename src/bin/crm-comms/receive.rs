@@ -138,8 +138,13 @@ pub(crate) fn malformed_sink(path: &std::path::Path) -> Result<Box<dyn Write + S
 /// Logs to stderr; `RUST_LOG` chooses what (default: warnings, and the
 /// receiver's own notices).
 pub(crate) fn install_logging() {
+    install_logging_with("warn,crm_comms=info");
+}
+
+/// Logs to stderr; `RUST_LOG` chooses what, else `default`.
+pub(crate) fn install_logging_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,crm_comms=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
