@@ -958,6 +958,61 @@ async fn mailing_send_exit_status_says_unknown_or_refused() {
     assert!(err.contains("1 recipient(s) were refused"), "{err}");
 }
 
+/// Issue 31, item 10: formulas from a hostile CSV never reach the export
+/// as formulas, and terminal escapes in it are never printed raw.
+#[tokio::test]
+async fn hostile_cells_are_neutralised_in_the_export_and_on_the_terminal() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    std::fs::write(
+        &recipients,
+        "number,firstname\n\
+         41000001,Kari\n\
+         \"=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",Ola\n\
+         \"\t=1+1\",Per\n\
+         @SUM(A1),Siv\n\
+         \"\u{1b}]0;pwned\u{7}\u{1b}[2J\",Åse\n",
+    )
+    .unwrap();
+    let db = settings.with_file_name("crm.db");
+    let (s, r, d) = (
+        settings.to_str().unwrap(),
+        recipients.to_str().unwrap(),
+        db.to_str().unwrap(),
+    );
+    let o = run(&[
+        "mailing",
+        "create",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--recipients",
+        r,
+        "--text",
+        "Hei {firstname}",
+    ])
+    .await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        out.contains("\\u{1b}"),
+        "the escape is shown escaped: {out}"
+    );
+    let o = run(&["mailing", "export", "--store", d, "--id", "1"]).await;
+    let csv = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let numbers: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert_eq!(numbers[0], "+4741000001");
+    for n in &numbers[1..4] {
+        assert!(n.starts_with('\''), "{n:?} is not neutralised");
+    }
+}
+
 fn env(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()

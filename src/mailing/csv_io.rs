@@ -177,17 +177,45 @@ pub fn write_rows(out: impl Write, rows: &[RecipientRow], header: bool) -> std::
         w.write_record(EXPORT_HEADER).map_err(io)?;
     }
     for r in rows {
-        w.write_record([
-            r.line.map(|l| l.to_string()).unwrap_or_default(),
-            r.number.clone(),
-            r.state.to_string(),
-            r.parts.to_string(),
-            r.client_reference.clone(),
-            r.reference.clone().unwrap_or_default(),
-            r.reason.clone().unwrap_or_default(),
-            r.done_at.clone().unwrap_or_default(),
-        ])
+        w.write_record(
+            [
+                r.line.map(|l| l.to_string()).unwrap_or_default(),
+                r.number.clone(),
+                r.state.to_string(),
+                r.parts.to_string(),
+                r.client_reference.clone(),
+                r.reference.clone().unwrap_or_default(),
+                r.reason.clone().unwrap_or_default(),
+                r.done_at.clone().unwrap_or_default(),
+            ]
+            .map(|cell| spreadsheet_safe(&cell).into_owned()),
+        )
         .map_err(io)?;
     }
     w.flush()
+}
+
+/// A CSV cell a spreadsheet will not run as a formula: a cell starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front
+/// (OWASP's advice for CSV injection) — except a number in E.164 form
+/// (`+` and digits only), which a spreadsheet can only read as that
+/// number. Every CSV this crate writes goes through it.
+///
+/// ```
+/// use crm_comms::mailing::spreadsheet_safe;
+/// assert_eq!(spreadsheet_safe("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+/// assert_eq!(spreadsheet_safe("\t=1+1"), "'\t=1+1");
+/// assert_eq!(spreadsheet_safe("+4741000001"), "+4741000001");
+/// assert_eq!(spreadsheet_safe("-1"), "'-1");
+/// assert_eq!(spreadsheet_safe("Kari"), "Kari");
+/// ```
+#[must_use]
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let e164 = cell
+        .strip_prefix('+')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !e164 => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
 }

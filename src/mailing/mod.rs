@@ -28,7 +28,7 @@ mod receiving;
 mod runner;
 mod template;
 
-pub use csv_io::{EXPORT_HEADER, RecipientReader, read_recipients, write_rows};
+pub use csv_io::{EXPORT_HEADER, RecipientReader, read_recipients, spreadsheet_safe, write_rows};
 pub use model::{
     BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,
     RecipientRow, RecipientState, SendWindow, Stats,

@@ -430,6 +430,14 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                 let mut buf = Vec::new();
                 write_rows(&mut buf, &rows, header).map_err(store_fail)?;
                 header = false;
+                // To a terminal, control characters are escaped; to a file
+                // or a pipe the data stays exact (formulas are neutralised
+                // either way).
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    buf = crate::terminal_safe(&String::from_utf8_lossy(&buf))
+                        .into_owned()
+                        .into_bytes();
+                }
                 let mut stdout = std::io::stdout().lock();
                 if let Err(e) = stdout.write_all(&buf).and_then(|()| stdout.flush()) {
                     closed_stdout(e);

@@ -32,11 +32,35 @@ macro_rules! out {
     };
 }
 
-/// Writes one line to stdout and flushes it.
+/// Writes one line to stdout and flushes it, with its control characters
+/// escaped (a number or a name from a hostile CSV must not clear the
+/// screen or retitle the window).
 fn emit(line: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")?;
+    writeln!(stdout, "{}", terminal_safe(line))?;
     stdout.flush()
+}
+
+/// `text` with every control character but line feed and tab written as
+/// `\u{…}` (ESC, BEL, CR, C1 controls, DEL), so nothing in it is a
+/// terminal command.
+pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\t') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn closed_stdout(e: std::io::Error) -> ! {
@@ -165,7 +189,7 @@ fn main() -> ExitCode {
 }
 
 fn report(f: Fail) -> ExitCode {
-    eprintln!("error: {}", f.1);
+    eprintln!("error: {}", terminal_safe(&f.1));
     ExitCode::from(f.0)
 }
 
