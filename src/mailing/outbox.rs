@@ -56,9 +56,15 @@ pub enum Settlement {
         /// Why it is not known.
         reason: String,
     },
-    /// Certainly not sent, for a passing reason (429, 5xx, unreachable):
-    /// back to pending.
+    /// Certainly not sent, for a passing reason (429, unreachable): back
+    /// to pending.
     Retry {
+        /// Why.
+        reason: String,
+    },
+    /// Not sent, and never to be: its number opted out during the mailing
+    /// (checked when its turn came).
+    Blocked {
         /// Why.
         reason: String,
     },
@@ -239,6 +245,22 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
             out.push(self.apply_report(r).await?);
         }
         Ok(out)
+    }
+
+    /// Which of `numbers` (E.164) are on the opt-out list now: the runner
+    /// asks when their turn comes, so a STOPP received during a mailing
+    /// stops it for that number. The default reads the whole list; a
+    /// backend looks up just these.
+    async fn opted_out_among(
+        &self,
+        numbers: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let all = self.opted_out().await?;
+        Ok(numbers
+            .iter()
+            .filter(|n| all.contains(**n))
+            .map(|n| (*n).to_owned())
+            .collect())
     }
 
     /// Puts `number` (E.164) on the opt-out list.

@@ -57,6 +57,9 @@ pub struct Progress {
     pub unknown: u64,
     /// Recipients put back for a passing failure (429, unreachable).
     pub retried: u64,
+    /// Recipients not sent because their number opted out during the
+    /// mailing.
+    pub blocked: u64,
 }
 
 type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -388,6 +391,7 @@ impl MailingRunner {
                     Settlement::Failed { .. } => progress.failed += 1,
                     Settlement::Unknown { .. } => progress.unknown += 1,
                     Settlement::Retry { .. } => progress.retried += 1,
+                    Settlement::Blocked { .. } => progress.blocked += 1,
                 }
             }
             progress.parts += settlements
@@ -704,7 +708,39 @@ impl BatchSend {
         let mut result = BatchResult::default();
         let mut messages = Vec::with_capacity(rows.len());
         let mut sent_rows = Vec::with_capacity(rows.len());
+        // A STOPP may have come in since the mailing was made: the list is
+        // read when the recipients' turn comes. Unreadable, nobody is sent
+        // (they are put back).
+        let numbers: Vec<&str> = rows.iter().map(|c| c.number.as_str()).collect();
+        let opted_out = match self.outbox.opted_out_among(&numbers).await {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::warn!(error = %e, "the opt-out list could not be read; the batch waits");
+                result.passing = true;
+                result.settlements = rows
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            c,
+                            Settlement::Retry {
+                                reason: format!("the opt-out list could not be read: {e}"),
+                            },
+                        )
+                    })
+                    .collect();
+                return result;
+            }
+        };
         for c in rows {
+            if opted_out.contains(&c.number) {
+                result.settlements.push((
+                    c,
+                    Settlement::Blocked {
+                        reason: "opted out during the mailing".into(),
+                    },
+                ));
+                continue;
+            }
             match message_for(spec, &c) {
                 Ok(m) => {
                     messages.push(m);

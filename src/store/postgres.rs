@@ -1105,6 +1105,19 @@ impl Outbox for PgStore {
         Ok(())
     }
 
+    async fn opted_out_among(&self, numbers: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let v: Vec<String> =
+            sqlx::query_scalar("SELECT number FROM crm_comms_opt_out WHERE number = ANY($1)")
+                .bind(numbers)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading the opt-out list"))?;
+        Ok(v.into_iter().collect())
+    }
+
     async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {
         let v: Vec<String> = sqlx::query_scalar("SELECT number FROM crm_comms_opt_out")
             .fetch_all(&self.pool)

@@ -154,6 +154,7 @@ pub(crate) fn settlement_row(
         Settlement::Failed { reason } => (RecipientState::Failed, None, Some(reason), false),
         Settlement::Unknown { reason } => (RecipientState::Unknown, None, Some(reason), false),
         Settlement::Retry { reason } => (RecipientState::Pending, None, Some(reason), true),
+        Settlement::Blocked { reason } => (RecipientState::Blocked, None, Some(reason), false),
     }
 }
 

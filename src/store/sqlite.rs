@@ -1152,6 +1152,20 @@ impl Outbox for SqliteStore {
         Ok(())
     }
 
+    async fn opted_out_among(&self, numbers: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let v: Vec<String> = sqlx::query_scalar(
+            "SELECT number FROM opt_out WHERE number IN (SELECT value FROM json_each(?))",
+        )
+        .bind(to_json(&numbers)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading the opt-out list"))?;
+        Ok(v.into_iter().collect())
+    }
+
     async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {
         let v: Vec<String> = sqlx::query_scalar("SELECT number FROM opt_out")
             .fetch_all(&self.pool)

@@ -192,3 +192,63 @@ async fn a_stop_settles_what_is_in_flight() {
     );
     assert!(emu.acceptances().values().all(|&n| n == 1));
 }
+
+/// Item 7: a STOPP received during a mailing stops that mailing for the
+/// number: its turn comes, the list is read, and it is blocked with the
+/// reason, never sent.
+async fn a_stop_reply_during_the_mailing_blocks_the_number(store: Arc<dyn Outbox>) {
+    let spec = MailingSpec::new("stop", "Hei {firstname}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap());
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let list: Vec<Recipient> = (0..50)
+        .map(|i| Recipient::new(format!("41{i:06}")).with("firstname", "Kari"))
+        .collect();
+    let mut it = list.iter().map(|r| p.prepare(r));
+    let id = store.create(&spec, &mut it).await.unwrap();
+    // After the mailing was made (and its list checked), two replies.
+    store.opt_out("+4741000007", "STOPP").await.unwrap();
+    store.opt_out("+4741000042", "STOP").await.unwrap();
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let provider = Arc::new(
+        Intelecom::builder()
+            .base_url(emu.base_url())
+            .dangerous_allow_http()
+            .service_id(1000)
+            .credentials("crm", "pw")
+            .build()
+            .unwrap(),
+    );
+    let (end, progress) = MailingRunner::new(store.clone(), provider)
+        .batch(10)
+        .run(id)
+        .await
+        .unwrap();
+    assert_eq!(end, RunEnd::Finished);
+    assert_eq!(progress.blocked, 2);
+    let rows = store.rows(id, 0, 100).await.unwrap();
+    for n in ["+4741000007", "+4741000042"] {
+        let row = rows.iter().find(|r| r.number == n).unwrap();
+        assert_eq!(row.state, RecipientState::Blocked);
+        assert_eq!(row.reason.as_deref(), Some("opted out during the mailing"));
+        assert!(!emu.acceptances().contains_key(n), "{n} was sent");
+    }
+    assert_eq!(emu.acceptances().len(), 48);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_reply_during_the_mailing_blocks_the_number_on_the_embedded_store() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    a_stop_reply_during_the_mailing_blocks_the_number(Arc::new(store)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_reply_during_the_mailing_blocks_the_number_on_postgresql() {
+    let Some(store) = crate::support::pg_store().await else {
+        return;
+    };
+    a_stop_reply_during_the_mailing_blocks_the_number(Arc::new(store)).await;
+}
