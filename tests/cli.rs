@@ -1013,6 +1013,45 @@ async fn hostile_cells_are_neutralised_in_the_export_and_on_the_terminal() {
     }
 }
 
+/// Issue 31, items 11 and 12: read commands never create a store at a
+/// mistyped path, and a dry run creates no file.
+#[tokio::test]
+async fn read_commands_and_dry_runs_create_no_store() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 3);
+    let typo = settings.with_file_name("typo.db");
+    let t = typo.to_str().unwrap();
+    for cmd in ["status", "export", "pause", "cancel"] {
+        let o = run(&["mailing", cmd, "--store", t, "--id", "1"]).await;
+        assert_eq!(code(&o), 1, "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("there is no store here"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!typo.exists(), "`mailing {cmd}` created {t}");
+    }
+    let o = run(&[
+        "mailing",
+        "create",
+        "--store",
+        t,
+        "--settings",
+        settings.to_str().unwrap(),
+        "--recipients",
+        recipients.to_str().unwrap(),
+        "--text",
+        "Hei {firstname}",
+        "--dry-run",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("ready: 3 "), "{}", stdout(&o));
+    assert!(!typo.exists(), "the dry run created {t}");
+}
+
 fn env(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()

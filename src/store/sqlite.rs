@@ -457,9 +457,95 @@ fn db(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     }
 }
 
+/// The schema version of a store (0 for an empty file), or why the file is
+/// not one this build can use: not a SQLite database, another
+/// application's (any table, view, index or trigger not ours), or newer.
+async fn inspect(conn: &mut sqlx::SqliteConnection) -> Result<i64, StoreError> {
+    let objects: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| {
+        let e = db("reading the file")(e);
+        if e.is_schema() {
+            StoreError::new(StoreErrorKind::Schema, "the file is not a SQLite database")
+        } else {
+            e
+        }
+    })?;
+    let ours = objects.iter().any(|t| t == "crm_comms_meta");
+    if !objects.is_empty() && !ours {
+        return Err(StoreError::new(
+            StoreErrorKind::Schema,
+            format!(
+                "the file is not a crm-comms store (it has other tables: {})",
+                objects.join(", ")
+            ),
+        ));
+    }
+    let version: i64 = if ours {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db("reading the schema version"))?;
+        v.and_then(|v| v.parse().ok()).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::Schema,
+                "the store has no readable schema version",
+            )
+        })?
+    } else {
+        0
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::new(
+            StoreErrorKind::Schema,
+            format!(
+                "the store was written by a newer crm-comms (schema version {version}; this build knows up to {SCHEMA_VERSION})"
+            ),
+        ));
+    }
+    Ok(version)
+}
+
+/// `e` with the store's path in front of its message (same kind).
+fn at_path(path: &Path, e: StoreError) -> StoreError {
+    let named = StoreError::new(e.kind(), format!("{}: {}", path.display(), e.message()));
+    match std::error::Error::source(&e) {
+        Some(_) => named.with_source(e),
+        None => named,
+    }
+}
+
+/// Creates an empty store file readable and writable by its owner only
+/// (`0600`; SQLite gives its WAL and shared-memory files the same mode): it
+/// holds phone numbers and personal texts.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::new(
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreErrorKind::Invalid
+            } else {
+                StoreErrorKind::Unavailable
+            },
+            format!("the store file cannot be created: {e}"),
+        )
+        .with_source(e)),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if missing) the store at `path` and brings its
-    /// schema up to date.
+    /// Opens (creating if missing, readable by its owner only) the store
+    /// at `path` and brings its schema up to date. A file that is not a
+    /// store of this crate is refused before anything is written to it.
     ///
     /// # Errors
     ///
@@ -467,14 +553,60 @@ impl SqliteStore {
     /// or was written by a newer version; [`StoreErrorKind::Unavailable`]
     /// when it cannot be opened.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let named = |e: StoreError| at_path(path, e);
+        if path.exists() {
+            // Another application's file is refused before anything is
+            // written to it (not even the switch to WAL).
+            SqliteStore::inspect_read_only(path).await.map_err(named)?;
+        } else {
+            create_private(path).map_err(named)?;
+        }
         let options = SqliteConnectOptions::new()
-            .filename(path.as_ref())
-            .create_if_missing(true)
+            .filename(path)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        SqliteStore::open_with(options).await
+        SqliteStore::open_with(options).await.map_err(named)
+    }
+
+    /// [`open`](Self::open) a store that must exist already (for what only
+    /// reads or sends): never creates a file at a mistyped path.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::Invalid`] when there is no file at `path`; else as
+    /// [`open`](Self::open).
+    pub async fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(at_path(
+                path,
+                StoreError::new(
+                    StoreErrorKind::Invalid,
+                    "there is no store here (only `mailing create` makes one)",
+                ),
+            ));
+        }
+        SqliteStore::open(path).await
+    }
+
+    /// Reads the file's schema on a read-only connection: an error for a
+    /// file that is not a SQLite database, another application's database
+    /// or a newer store.
+    async fn inspect_read_only(path: &Path) -> Result<(), StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false);
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(db("opening the store"))?;
+        let result = inspect(&mut conn).await;
+        let _ = sqlx::Connection::close(conn).await;
+        result.map(|_| ())
     }
 
     /// A store in memory (for tests and examples): gone with the value.
@@ -554,52 +686,7 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db("opening the store"))?;
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| {
-            let e = db("reading the file")(e);
-            if e.is_schema() {
-                StoreError::new(StoreErrorKind::Schema, "the file is not a SQLite database")
-            } else {
-                e
-            }
-        })?;
-        let ours = tables.iter().any(|t| t == "crm_comms_meta");
-        if !tables.is_empty() && !ours {
-            return Err(StoreError::new(
-                StoreErrorKind::Schema,
-                format!(
-                    "the file is not a crm-comms store (it has other tables: {})",
-                    tables.join(", ")
-                ),
-            ));
-        }
-        let version: i64 = if ours {
-            let v: Option<String> =
-                sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("reading the schema version"))?;
-            v.and_then(|v| v.parse().ok()).ok_or_else(|| {
-                StoreError::new(
-                    StoreErrorKind::Schema,
-                    "the store has no readable schema version",
-                )
-            })?
-        } else {
-            0
-        };
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::new(
-                StoreErrorKind::Schema,
-                format!(
-                    "the store was written by a newer crm-comms (schema version {version}; this build knows up to {SCHEMA_VERSION})"
-                ),
-            ));
-        }
+        let version = inspect(&mut tx).await?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             sqlx::raw_sql(sql)
                 .execute(&mut *tx)

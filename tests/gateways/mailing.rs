@@ -577,7 +577,10 @@ async fn the_store_file_is_versioned_and_foreign_files_are_refused() {
     assert_eq!(e.kind(), StoreErrorKind::Schema);
     assert_eq!(
         e.to_string(),
-        "store: the store was written by a newer crm-comms (schema version 7; this build knows up to 2)"
+        format!(
+            "store: {}: the store was written by a newer crm-comms (schema version 7; this build knows up to 2)",
+            path.display()
+        )
     );
     // Another application's SQLite file.
     let other = dir.join("other.db");
@@ -587,14 +590,66 @@ async fn the_store_file_is_versioned_and_foreign_files_are_refused() {
     assert!(e.is_schema());
     assert_eq!(
         e.to_string(),
-        "store: the file is not a crm-comms store (it has other tables: contacts)"
+        format!(
+            "store: {}: the file is not a crm-comms store (it has other tables: contacts)",
+            other.display()
+        )
     );
     // Not a database at all.
     let text = dir.join("notes.txt");
     std::fs::write(&text, "this is not a database, just some text ".repeat(100)).unwrap();
     let e = SqliteStore::open(&text).await.unwrap_err();
     assert!(e.is_schema(), "{e}");
-    assert_eq!(e.to_string(), "store: the file is not a SQLite database");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "store: {}: the file is not a SQLite database",
+            text.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 31, item 11: another application's file is refused before it is
+/// changed (no switch to WAL, nothing migrated into a file with only a
+/// view), a missing store is not created by what only reads, and a new
+/// store is readable by its owner only.
+#[tokio::test]
+async fn a_foreign_file_is_never_changed_and_a_new_store_is_private() {
+    let dir = std::env::temp_dir().join(format!("crm-comms-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = dir.join("app.db");
+    sqlx_exec(&other, "CREATE VIEW answers AS SELECT 42 AS answer").await;
+    let before = std::fs::read(&other).unwrap();
+    let e = SqliteStore::open(&other).await.unwrap_err();
+    assert!(e.is_schema(), "{e}");
+    assert!(e.to_string().contains("answers"), "{e}");
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        before,
+        "the file was changed"
+    );
+    assert!(!dir.join("app.db-wal").exists(), "switched to WAL");
+    // What only reads never creates.
+    let missing = dir.join("typo.db");
+    let e = SqliteStore::open_existing(&missing).await.unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Invalid);
+    assert!(e.to_string().contains("typo.db"), "{e}");
+    assert!(!missing.exists());
+    // A new store is 0600, and so are its WAL and shared-memory files.
+    let path = dir.join("crm.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    create(&store, &spec(), &recipients(2)).await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["crm.db", "crm.db-wal", "crm.db-shm"] {
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}: {mode:o}");
+        }
+    }
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

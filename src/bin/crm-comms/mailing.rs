@@ -131,7 +131,14 @@ pub(crate) enum PaceUnit {
     Messages,
 }
 
+/// The store of an existing mailing: a SQLite file is never created here
+/// (a mistyped path is an error, not a new empty store).
 async fn open(store: &StoreArg) -> Result<Arc<dyn Outbox>, Fail> {
+    open_store(store, false).await
+}
+
+/// The store, created (a SQLite file, `0600`) when `create` and missing.
+async fn open_store(store: &StoreArg, create: bool) -> Result<Arc<dyn Outbox>, Fail> {
     let s = store.store.as_str();
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         let store = PgStore::connect(s)
@@ -139,10 +146,21 @@ async fn open(store: &StoreArg) -> Result<Arc<dyn Outbox>, Fail> {
             .map_err(|e| fail(exit::FAILURE, e))?;
         return Ok(Arc::new(store));
     }
-    let store = SqliteStore::open(s)
-        .await
-        .map_err(|e| fail(exit::FAILURE, format!("{s}: {e}")))?;
+    let store = if create {
+        SqliteStore::open(s).await
+    } else {
+        SqliteStore::open_existing(s).await
+    }
+    .map_err(|e| fail(exit::FAILURE, e))?;
     Ok(Arc::new(store))
+}
+
+/// Whether `store` names a SQLite file that does not exist yet.
+fn missing_file(store: &StoreArg) -> bool {
+    let s = store.store.as_str();
+    !(s.starts_with("postgres://")
+        || s.starts_with("postgresql://")
+        || std::path::Path::new(s).exists())
 }
 
 fn store_fail(e: impl std::fmt::Display) -> Fail {
@@ -236,8 +254,17 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             let bad_line = |e: crm_comms::sms::SmsError| {
                 fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display()))
             };
-            let outbox = open(&store).await?;
-            let opted_out = outbox.opted_out().await.map_err(store_fail)?;
+            // A dry run creates nothing: without a store yet, nobody has
+            // opted out.
+            let outbox = if dry_run && missing_file(&store) {
+                None
+            } else {
+                Some(open_store(&store, true).await?)
+            };
+            let opted_out = match &outbox {
+                Some(o) => o.opted_out().await.map_err(store_fail)?,
+                None => std::collections::HashSet::new(),
+            };
             let mut preparer = Preparer::new(&spec, &opted_out);
             let mut dry = DryRun::default();
             let mut blocked: Vec<String> = Vec::new();
@@ -254,9 +281,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             }
             // The first pass's set of numbers seen goes before the second's.
             drop(preparer);
-            let id = if dry_run {
-                None
-            } else {
+            let id = if let (false, Some(outbox)) = (dry_run, &outbox) {
                 let mut preparer = Preparer::new(&spec, &opted_out);
                 let mut failed = None;
                 let mut lines = read()?;
@@ -281,6 +306,8 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     return Err(bad_line(e));
                 }
                 Some(id)
+            } else {
+                None
             };
             if json {
                 print_json(&serde_json::json!({
