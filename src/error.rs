@@ -37,6 +37,10 @@ pub enum Error {
     /// A store failed (sent messages, handled pushes, a mailing outbox).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A mailing's recipients file cannot be read (its line and column).
+    #[cfg(feature = "mailing")]
+    #[error(transparent)]
+    Recipients(#[from] crate::mailing::RecipientsError),
 }
 
 #[cfg(test)]
@@ -52,6 +56,8 @@ mod tests {
         converts::<crate::sms::inbound::HandlerError>();
         converts::<crate::store::StoreError>();
         converts::<crate::settings::SettingsError>();
+        #[cfg(feature = "mailing")]
+        converts::<crate::mailing::RecipientsError>();
     }
 
     #[test]

@@ -1052,6 +1052,79 @@ async fn read_commands_and_dry_runs_create_no_store() {
     assert!(!typo.exists(), "the dry run created {t}");
 }
 
+/// Issue 31, item 12: a duplicate names the line it repeats, a mailing
+/// whose every recipient is blocked is refused at create, and recipients
+/// from a pipe are refused with the reason (they are read twice).
+#[cfg(unix)]
+#[tokio::test]
+async fn mailing_create_names_duplicates_refuses_all_blocked_and_pipes() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    let db = settings.with_file_name("crm.db");
+    let create = |csv: &str| {
+        std::fs::write(&recipients, csv).unwrap();
+        let args = [
+            "mailing",
+            "create",
+            "--store",
+            db.to_str().unwrap(),
+            "--settings",
+            settings.to_str().unwrap(),
+            "--recipients",
+            recipients.to_str().unwrap(),
+            "--text",
+            "Hei {firstname}",
+        ]
+        .map(str::to_owned);
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&args).await
+        }
+    };
+    let o = create("number,firstname\n41000001,Kari\n41000002,Ola\n41000001,Kari\n").await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "line 4: +4741000001: duplicate number (one message per number; first on line 2)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = create("number,firstname\n22334455,Kari\nabc,Ola\n").await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no recipient can be sent to (all 2 are blocked); nothing created"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("not a mobile number (fixed line)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "mailing",
+        "create",
+        "--store",
+        db.to_str().unwrap(),
+        "--settings",
+        settings.to_str().unwrap(),
+        "--recipients",
+        "/dev/stdin",
+        "--text",
+        "Hei {firstname}",
+    ])
+    .await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--recipients must be a file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 fn env(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()

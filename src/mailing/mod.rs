@@ -28,7 +28,10 @@ mod receiving;
 mod runner;
 mod template;
 
-pub use csv_io::{EXPORT_HEADER, RecipientReader, read_recipients, spreadsheet_safe, write_rows};
+pub use csv_io::{
+    EXPORT_HEADER, MAX_FIELD_BYTES, RecipientReader, RecipientsError, read_recipients,
+    spreadsheet_safe, write_rows,
+};
 pub use model::{
     BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,
     RecipientRow, RecipientState, SendWindow, Stats,

@@ -308,8 +308,12 @@ pub enum BlockReason {
     /// line, unless the mailing allows those; toll-free, premium-rate,
     /// shared-cost, universal-access, voicemail).
     NotMobile(PhoneNumberType),
-    /// The number already has this mailing ("one message per number").
-    Duplicate,
+    /// The number already has this mailing ("one message per number"): on
+    /// this line of the recipients, where known.
+    Duplicate {
+        /// The line of its first appearance.
+        first_line: Option<u64>,
+    },
     /// The number is on the opt-out list.
     OptedOut,
     /// The rendered text cannot be sent (too long for the gateway).
@@ -326,7 +330,15 @@ impl fmt::Display for BlockReason {
             BlockReason::MissingVariable(n) => write!(f, "no value for {{{n}}}"),
             BlockReason::InvalidNumber(r) => write!(f, "invalid number: {r}"),
             BlockReason::NotMobile(kind) => write!(f, "not a mobile number ({kind})"),
-            BlockReason::Duplicate => f.write_str("duplicate number (one message per number)"),
+            BlockReason::Duplicate { first_line: None } => {
+                f.write_str("duplicate number (one message per number)")
+            }
+            BlockReason::Duplicate {
+                first_line: Some(l),
+            } => write!(
+                f,
+                "duplicate number (one message per number; first on line {l})"
+            ),
             BlockReason::OptedOut => f.write_str("on the opt-out list"),
             BlockReason::TextTooLong(r) => write!(f, "text too long: {r}"),
             BlockReason::ControlCharacter(c) => {
@@ -369,7 +381,8 @@ pub struct Prepared {
 pub struct Preparer<'a> {
     spec: &'a MailingSpec,
     opted_out: &'a HashSet<String>,
-    seen: HashSet<String>,
+    /// Numbers seen, with the line each was first seen on.
+    seen: HashMap<String, Option<u64>>,
 }
 
 impl<'a> Preparer<'a> {
@@ -379,14 +392,14 @@ impl<'a> Preparer<'a> {
         Preparer {
             spec,
             opted_out,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
         }
     }
 
     /// Also treats `numbers` (E.164) as already in the mailing (when
     /// enqueueing is resumed).
     pub fn already_seen(&mut self, numbers: impl IntoIterator<Item = String>) {
-        self.seen.extend(numbers);
+        self.seen.extend(numbers.into_iter().map(|n| (n, None)));
     }
 
     /// One recipient, ready or blocked.
@@ -443,9 +456,12 @@ impl<'a> Preparer<'a> {
                 "{} {} units; at most {} fit in {} parts",
                 p.units, p.encoding, p.max_units, self.spec.limits.max_parts
             )))
-        } else if self.spec.one_per_number && !self.seen.insert(out.number.clone()) {
-            Some(BlockReason::Duplicate)
+        } else if !self.spec.one_per_number {
+            None
+        } else if let Some(first) = self.seen.get(&out.number) {
+            Some(BlockReason::Duplicate { first_line: *first })
         } else {
+            self.seen.insert(out.number.clone(), r.line);
             None
         };
         out
@@ -488,7 +504,7 @@ impl DryRun {
                     BlockReason::MissingVariable(_) => "missing variable",
                     BlockReason::InvalidNumber(_) => "invalid number",
                     BlockReason::NotMobile(_) => "not a mobile number",
-                    BlockReason::Duplicate => "duplicate",
+                    BlockReason::Duplicate { .. } => "duplicate",
                     BlockReason::OptedOut => "opted out",
                     BlockReason::TextTooLong(_) => "text too long",
                     BlockReason::ControlCharacter(_) => "control character",

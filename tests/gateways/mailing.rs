@@ -525,6 +525,38 @@ fn bad_csv_is_refused_naming_the_line_or_column() {
         read_recipients(&bad_utf8[..], &t).unwrap_err().to_string(),
         "recipients: line 2: not UTF-8"
     );
+    // Issue 31, item 12. Lines of a CRLF file (Windows, Excel) count as
+    // they are numbered in an editor, quoted line breaks included.
+    let crlf =
+        "number,firstname\r\n41000001,Kari\r\n41000002,\"Ola\r\nNordmann\"\r\n41000003,Per\r\n";
+    let lines: Vec<_> = read_recipients(crlf.as_bytes(), &t)
+        .unwrap()
+        .iter()
+        .map(|r| r.line)
+        .collect();
+    assert_eq!(lines, [Some(2), Some(3), Some(5)]);
+    assert_eq!(
+        err("number,firstname\r\n41000001,Kari\r\n41000002\r\n"),
+        "recipients: line 3: 1 fields, but the header has 2"
+    );
+    // A column named twice is refused, naming it (the last one won).
+    let e = read_recipients("number,firstname,FirstName\n1,a,EVIL\n".as_bytes(), &t).unwrap_err();
+    assert_eq!((e.line(), e.column()), (1, Some("firstname")));
+    // Semicolons (Norwegian Excel's default) and tabs are read.
+    for sep in [";", "\t"] {
+        let csv = format!("number{sep}firstname\n41000001{sep}\"Kari, jr.\"\n");
+        let r = read_recipients(csv.as_bytes(), &t).unwrap();
+        assert_eq!(r[0].variables["firstname"], "Kari, jr.", "{sep:?}");
+    }
+    // A quote never closed is said to be one.
+    assert_eq!(
+        err("number,firstname\n41000001,\"Kari\n41000002,Ola\n41000003,Per\n"),
+        "recipients: line 2: a quote is opened and never closed"
+    );
+    // One field is capped, naming its line and column.
+    let huge = format!("number,firstname\n41000001,{}\n", "x".repeat(100_000));
+    let e = read_recipients(huge.as_bytes(), &t).unwrap_err();
+    assert_eq!((e.line(), e.column()), (2, Some("firstname")), "{e}");
     assert_eq!(
         "Hei {first name}"
             .parse::<Template>()

@@ -245,13 +245,24 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             // Two passes over the file, one recipient in memory at a
             // time: the first checks every line and counts (the dry run),
             // the second streams into the store's one transaction.
+            // Read twice (checked and counted, then enqueued): a pipe
+            // cannot be.
+            if !std::fs::metadata(&recipients).is_ok_and(|m| m.is_file()) {
+                return Err(fail(
+                    exit::BAD_INPUT,
+                    format!(
+                        "{}: --recipients must be a file (it is read twice: checked, then enqueued); write a pipe to a file first",
+                        recipients.display()
+                    ),
+                ));
+            }
             let read = || {
                 let file = std::fs::File::open(&recipients)
                     .map_err(|e| fail(exit::FAILURE, format!("{}: {e}", recipients.display())))?;
                 RecipientReader::new(std::io::BufReader::new(file), &spec.template)
                     .map_err(|e| fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display())))
             };
-            let bad_line = |e: crm_comms::sms::SmsError| {
+            let bad_line = |e: crm_comms::mailing::RecipientsError| {
                 fail(exit::BAD_INPUT, format!("{}: {e}", recipients.display()))
             };
             // A dry run creates nothing: without a store yet, nobody has
@@ -281,6 +292,19 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             }
             // The first pass's set of numbers seen goes before the second's.
             drop(preparer);
+            if dry.ready == 0 && !dry_run {
+                for line in blocked.iter().take(20) {
+                    eprintln!("  {}", crate::terminal_safe(line));
+                }
+                return Err(fail(
+                    exit::BAD_INPUT,
+                    format!(
+                        "{}: no recipient can be sent to (all {} are blocked); nothing created",
+                        recipients.display(),
+                        blocked.len()
+                    ),
+                ));
+            }
             let id = if let (false, Some(outbox)) = (dry_run, &outbox) {
                 let mut preparer = Preparer::new(&spec, &opted_out);
                 let mut failed = None;
