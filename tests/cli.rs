@@ -1125,6 +1125,63 @@ async fn mailing_create_names_duplicates_refuses_all_blocked_and_pipes() {
     );
 }
 
+/// Issue 31, item 13: an unreachable PostgreSQL is named with its host,
+/// port and cause within the connect timeout; a password in the URL is
+/// warned about and never printed; another database's URL is refused.
+#[tokio::test]
+async fn store_urls_fail_fast_and_name_the_server() {
+    // Refused at once: the cause is named.
+    let o = run(&[
+        "mailing",
+        "status",
+        "--store",
+        "postgres://crm:hunter2secret@127.0.0.1:1/crm",
+        "--id",
+        "1",
+    ])
+    .await;
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains("PostgreSQL at 127.0.0.1:1: cannot connect"),
+        "{err}"
+    );
+    assert!(err.contains("visible to every local user"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+    // A server that accepts and never answers: given up on in 5 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        drop(conns);
+    });
+    let started = std::time::Instant::now();
+    let url = format!("postgres://crm@127.0.0.1:{port}/crm");
+    let o = run(&["mailing", "status", "--store", &url, "--id", "1"]).await;
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{port}: no connection within 5 s"
+        )),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    drop(held);
+    let o = run(&[
+        "mailing",
+        "status",
+        "--store",
+        "mysql://crm@localhost/crm",
+        "--id",
+        "1",
+    ])
+    .await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("a store is a SQLite file or a postgres:// URL"));
+}
+
 fn env(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()

@@ -142,6 +142,9 @@ CREATE INDEX crm_comms_parked_received ON crm_comms_parked_reports (received_at)
 /// [`PgStore::keep_reports_for`] says otherwise.
 pub const KEEP_REPORTS_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How long [`PgStore::connect`] waits for the first connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a dedup claim whose handler never finished blocks redeliveries.
 const DEDUP_CLAIM: Duration = Duration::from_secs(60);
 
@@ -230,6 +233,50 @@ impl PgStore {
     ///
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        PgStore::connect_with_timeout(options, CONNECT_TIMEOUT).await
+    }
+
+    /// [`connect_with`](Self::connect_with), giving up on the first
+    /// connection after `timeout` (default [`CONNECT_TIMEOUT`], 5 s) with
+    /// an error that names the host, the port and the cause (not a pool's
+    /// "timed out").
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_timeout(
+        options: PgConnectOptions,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let at = format!(
+            "PostgreSQL at {}:{}",
+            options.get_host(),
+            options.get_port()
+        );
+        // One connection first, for the cause: a pool retries quietly
+        // until its own timeout and then says only that it timed out.
+        match tokio::time::timeout(timeout, sqlx::ConnectOptions::connect(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(e)) => {
+                let e = db("connecting")(e);
+                return Err(StoreError::new(
+                    e.kind(),
+                    format!("{at}: cannot connect: {}", e.message()),
+                )
+                .with_source(e));
+            }
+            Err(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!(
+                        "{at}: no connection within {} s (is the server up, and the host and port right?)",
+                        timeout.as_secs_f64()
+                    ),
+                ));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))

@@ -140,7 +140,20 @@ async fn open(store: &StoreArg) -> Result<Arc<dyn Outbox>, Fail> {
 /// The store, created (a SQLite file, `0600`) when `create` and missing.
 async fn open_store(store: &StoreArg, create: bool) -> Result<Arc<dyn Outbox>, Fail> {
     let s = store.store.as_str();
+    if let Some((scheme, _)) = s.split_once("://")
+        && !matches!(scheme, "postgres" | "postgresql")
+    {
+        return Err(fail(
+            exit::BAD_INPUT,
+            format!("--store {scheme}://…: a store is a SQLite file or a postgres:// URL"),
+        ));
+    }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        if url_has_password(s) {
+            eprintln!(
+                "crm-comms: warning: the password in --store is visible to every local user (in /proc); put it in PGPASSWORD or ~/.pgpass instead"
+            );
+        }
         let store = PgStore::connect(s)
             .await
             .map_err(|e| fail(exit::FAILURE, e))?;
@@ -153,6 +166,20 @@ async fn open_store(store: &StoreArg, create: bool) -> Result<Arc<dyn Outbox>, F
     }
     .map_err(|e| fail(exit::FAILURE, e))?;
     Ok(Arc::new(store))
+}
+
+/// Whether a `postgres://` URL carries a password (`user:pw@`, or
+/// `password=` in its query).
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = rest
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("password=")));
+    in_userinfo || in_query
 }
 
 /// Whether `store` names a SQLite file that does not exist yet.
