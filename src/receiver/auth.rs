@@ -18,10 +18,13 @@ impl Inner {
         let Some((name, secret)) = &self.header_secret else {
             return false;
         };
-        headers
-            .get_all(name)
-            .iter()
-            .any(|v| same(v.as_bytes(), secret.expose().as_bytes()))
+        // One guess per request: a request with the header twice (or
+        // more) is refused whatever its values.
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => same(v.as_bytes(), secret.expose().as_bytes()),
+            _ => false,
+        }
     }
 
     /// The query without the secret parameter, and whether it carried the
@@ -31,15 +34,19 @@ impl Inner {
             return (query.to_owned(), false);
         };
         let mut ok = false;
+        let mut seen = 0usize;
         let mut kept = form_urlencoded::Serializer::new(String::new());
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             if k == name.as_str() {
-                ok |= same(v.as_bytes(), secret.expose().as_bytes());
+                // One guess per request: with the parameter twice (or a
+                // thousand times), none of them counts.
+                seen += 1;
+                ok = seen == 1 && same(v.as_bytes(), secret.expose().as_bytes());
             } else {
                 kept.append_pair(&k, &v);
             }
         }
-        (kept.finish(), ok)
+        (kept.finish(), ok && seen == 1)
     }
 }
 

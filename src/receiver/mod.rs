@@ -103,8 +103,8 @@ use axum::routing::{get, post};
 pub use dedup::{DedupStore, MemoryDedup, Seen};
 use ipnet::IpNet;
 pub use serve::{
-    DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
 };
 
 use crate::settings::SettingsError;
@@ -235,6 +235,18 @@ impl ReceiverBuilder {
     #[must_use]
     pub fn header_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.limits.header_timeout = timeout;
+        self
+    }
+
+    /// How long a new connection may take to send its first byte (default
+    /// [`DEFAULT_FIRST_BYTE_TIMEOUT`]). A connection takes one of the
+    /// [`max_connections`](Self::max_connections) only once it has sent
+    /// something, so sockets that never send a byte cannot shut the
+    /// gateway out; at most four times that many wait for their first
+    /// byte. Applies to [`WebhookReceiver::serve`].
+    #[must_use]
+    pub fn first_byte_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.limits.first_byte_timeout = timeout;
         self
     }
 
@@ -388,6 +400,7 @@ impl ReceiverBuilder {
         for (field, t) in [
             ("body_timeout", self.body_timeout),
             ("header_timeout", self.limits.header_timeout),
+            ("first_byte_timeout", self.limits.first_byte_timeout),
             ("idle_timeout", self.limits.idle_timeout),
         ] {
             if t.is_zero() {
@@ -623,13 +636,18 @@ impl Inner {
                     ),
                 ));
             }
-            Ok(Err(_)) => {
+            Ok(Err(e)) if too_large(&e) => {
                 return Err(refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "the body is larger than {} bytes or was cut off",
-                        self.max_body
-                    ),
+                    format!("the body is larger than {} bytes", self.max_body),
+                ));
+            }
+            // Bad chunked framing, a body cut off: the request is broken,
+            // not too large.
+            Ok(Err(_)) => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "the body is malformed (its framing) or was cut off",
                 ));
             }
         };
@@ -818,4 +836,16 @@ impl Inner {
             error,
         });
     }
+}
+
+/// Whether reading a body failed on the size limit (not on its framing).
+fn too_large(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }

@@ -19,11 +19,14 @@ use super::WebhookReceiver;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
     pub(super) header_timeout: Duration,
+    pub(super) first_byte_timeout: Duration,
     pub(super) idle_timeout: Duration,
     pub(super) max_connections: usize,
     pub(super) shutdown_grace: Duration,
 }
 
+/// Default: a new connection's first byte within 3 s.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default: the whole request head within 10 s.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default: the whole body within 30 s.
@@ -39,6 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
@@ -75,8 +79,15 @@ impl WebhookReceiver {
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let limits = self.inner.limits;
+        let sources = self.inner.sources.clone();
         let app = self.router();
         let permits = Arc::new(Semaphore::new(limits.max_connections));
+        // Connections still waiting for their first byte hold none of the
+        // permits above. At most four times as many wait; one more evicts
+        // the one that has waited longest (a gateway sends at once, an idle
+        // socket never does).
+        let waiting = Arc::new(Waiting::new(limits.max_connections.saturating_mul(4)));
+        let refusals = Arc::new(RefusalLog::default());
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -92,18 +103,35 @@ impl WebhookReceiver {
                     continue;
                 }
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                tracing::warn!(
-                    %peer,
-                    max = limits.max_connections,
-                    "connection limit reached; closing the new connection"
-                );
+            // The allow-list before anything is held for the connection.
+            if !sources.is_empty() && !sources.iter().any(|n| n.contains(&peer.ip())) {
+                refusals.note("source address not allowed", peer);
                 drop(stream);
                 continue;
-            };
+            }
+            let ticket = waiting.enter();
             let app = app.clone();
             let stop = stop_rx.clone();
+            let permits = permits.clone();
+            let refusals = refusals.clone();
             tokio::spawn(async move {
+                // Nothing sent within the first-byte timeout, or evicted by
+                // newer connections: closed, never having taken a slot.
+                let mut byte = [0u8; 1];
+                let first = tokio::select! {
+                    r = tokio::time::timeout(limits.first_byte_timeout, stream.peek(&mut byte)) => {
+                        matches!(r, Ok(Ok(n)) if n > 0)
+                    }
+                    () = ticket.evicted() => false,
+                };
+                drop(ticket);
+                if !first {
+                    return;
+                }
+                let Ok(permit) = permits.try_acquire_owned() else {
+                    refusals.note("connection limit reached", peer);
+                    return;
+                };
                 connection(stream, peer, app, limits, stop).await;
                 drop(permit);
             });
@@ -194,5 +222,93 @@ async fn connection(
                 }
             }
         }
+    }
+}
+
+/// Connections refused, logged at most once every 10 s with how many
+/// there were since (a flood must not become 190,000 log lines).
+#[derive(Default)]
+struct RefusalLog {
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn note(&self, why: &'static str, peer: std::net::SocketAddr) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.1 += 1;
+        let due = state
+            .0
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+        if due {
+            tracing::warn!(
+                %peer,
+                refused = state.1,
+                "{why}; closing the new connection (refusals since the last such line)"
+            );
+            *state = (Some(std::time::Instant::now()), 0);
+        }
+    }
+}
+
+/// Connections waiting for their first byte, oldest first, at most `max`:
+/// a newer one evicts the oldest.
+struct Waiting {
+    max: usize,
+    queue: std::sync::Mutex<std::collections::VecDeque<Arc<Ticket>>>,
+}
+
+/// One waiting connection: told when it is evicted; leaves the queue when
+/// dropped.
+struct Ticket {
+    evict: tokio::sync::Notify,
+    gone: std::sync::atomic::AtomicBool,
+}
+
+impl Waiting {
+    fn new(max: usize) -> Self {
+        Waiting {
+            max: max.max(1),
+            queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Queues a new connection, evicting the oldest while too many wait.
+    fn enter(&self) -> TicketGuard {
+        let ticket = Arc::new(Ticket {
+            evict: tokio::sync::Notify::new(),
+            gone: std::sync::atomic::AtomicBool::new(false),
+        });
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queue.retain(|t| !t.gone.load(Ordering::Relaxed));
+        while queue.len() >= self.max {
+            if let Some(oldest) = queue.pop_front() {
+                oldest.gone.store(true, Ordering::Relaxed);
+                oldest.evict.notify_one();
+            }
+        }
+        queue.push_back(ticket.clone());
+        TicketGuard(ticket)
+    }
+}
+
+/// A waiting connection's place in [`Waiting`].
+struct TicketGuard(Arc<Ticket>);
+
+impl TicketGuard {
+    /// Completes when a newer connection evicts this one.
+    async fn evicted(&self) {
+        self.0.evict.notified().await;
+    }
+}
+
+impl Drop for TicketGuard {
+    fn drop(&mut self) {
+        self.0.gone.store(true, Ordering::Relaxed);
     }
 }

@@ -679,6 +679,7 @@ async fn served(
     let receiver = configure(
         WebhookReceiver::builder(InboundRouter::new(handler(&app, "fallback")), deliveries)
             .header_timeout(Duration::from_millis(300))
+            .first_byte_timeout(Duration::from_millis(200))
             .body_timeout(Duration::from_millis(300))
             .idle_timeout(Duration::from_millis(500))
             .max_connections(4),
@@ -747,15 +748,19 @@ async fn slow_idle_and_excess_connections_are_closed() {
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert_eq!(closed_within(&mut idle, Duration::from_secs(3)).await, "");
 
-    // Four connections are served; a fifth is closed at once.
+    // Four connections that have started a request are served; a fifth is
+    // closed as soon as it sends its first byte.
     let mut held = Vec::new();
     for _ in 0..4 {
-        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"P").await.unwrap();
+        held.push(c);
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    fifth.write_all(b"P").await.unwrap();
     assert_eq!(
-        closed_within(&mut fifth, Duration::from_millis(400)).await,
+        closed_within(&mut fifth, Duration::from_millis(150)).await,
         ""
     );
     drop(held);
@@ -771,6 +776,74 @@ async fn slow_idle_and_excess_connections_are_closed() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(app.deliveries.lock().unwrap().len(), 1);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Issue 31, item 14: a flood of sockets that never send a byte cannot
+/// shut the gateway out (they take no connection slot, and the oldest
+/// waiting are evicted by newer ones), every real push is answered, a
+/// request with the secret parameter twice is refused, and a broken
+/// chunked body is 400, not 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_sockets_never_shut_the_gateway_out() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, app, stop, task) = served(|b| {
+        b.first_byte_timeout(Duration::from_secs(5))
+            .idle_timeout(Duration::from_secs(5))
+            .max_connections(64)
+            .secret_query("secret", "s3cret")
+    })
+    .await;
+    let flood = tokio::spawn(async move {
+        let mut idle = Vec::new();
+        for _ in 0..400 {
+            if let Ok(c) = tokio::net::TcpStream::connect(addr).await {
+                idle.push(c);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        idle.len()
+    });
+    let client = reqwest::Client::new();
+    let mut answered = 0;
+    for i in 0..40 {
+        let r = client
+            .post(format!("http://{addr}/intelecom/dr?secret=s3cret"))
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"dr":[{{"messageid":"m-{i}","statuscode":0}}]}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answered, 40);
+    assert!(flood.await.unwrap() >= 300);
+    assert_eq!(app.deliveries.lock().unwrap().len(), 40);
+    // One guess per request.
+    let r = client
+        .post(format!(
+            "http://{addr}/intelecom/dr?secret=wrong&secret=s3cret&secret=guess"
+        ))
+        .header("content-type", "application/json")
+        .body(DR_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Bad chunked framing: 400.
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    raw.write_all(
+        b"POST /intelecom/dr?secret=s3cret HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let said = closed_within(&mut raw, Duration::from_secs(3)).await;
+    assert!(said.starts_with("HTTP/1.1 400"), "{said}");
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }

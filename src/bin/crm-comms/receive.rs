@@ -31,6 +31,10 @@ pub(crate) struct ReceiveArgs {
     /// Seconds a client may take to send a request's head.
     #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
     header_timeout: f64,
+    /// Seconds a new connection may take to send its first byte (until it
+    /// does, it takes no connection slot).
+    #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_FIRST_BYTE_TIMEOUT.as_secs_f64())]
+    first_byte_timeout: f64,
     /// Seconds a client may take to send a body.
     #[arg(long, default_value_t = crm_comms::receiver::DEFAULT_BODY_TIMEOUT.as_secs_f64())]
     body_timeout: f64,
@@ -227,6 +231,7 @@ pub(crate) async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
         .on_malformed(report_malformed)
         .max_body(args.max_body)
         .header_timeout(seconds("header-timeout", args.header_timeout)?)
+        .first_byte_timeout(seconds("first-byte-timeout", args.first_byte_timeout)?)
         .body_timeout(seconds("body-timeout", args.body_timeout)?)
         .idle_timeout(seconds("idle-timeout", args.idle_timeout)?)
         .shutdown_grace(seconds("shutdown-grace", args.shutdown_grace)?)
