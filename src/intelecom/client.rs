@@ -85,7 +85,7 @@ impl IntelecomBuilder {
 
     /// Says that the account has Puzzel's uniqueness check on (off by
     /// default, as accounts are): the gateway then refuses a repeated
-    /// `clientReference` for an hour with status 25
+    /// `clientReference` for an hour ([`DUPLICATE_WINDOW`](super::DUPLICATE_WINDOW)) with status 25
     /// ([`ErrorKind::Duplicate`]), and the provider's capabilities say
     /// [`rejects_duplicates`](crate::sms::Capabilities::rejects_duplicates),
     /// so a mailing resends what a crash left unknown with the same
@@ -172,7 +172,11 @@ impl Intelecom {
     fn current_capabilities(&self) -> crate::sms::Capabilities {
         super::CAPABILITIES
             .with_max_batch(self.max_batch)
-            .with_rejects_duplicates(self.duplicate_check)
+            .with_rejects_duplicates(if self.duplicate_check {
+                Some(super::DUPLICATE_WINDOW)
+            } else {
+                None
+            })
     }
 
     /// One request with every recipient of `messages` (each message with

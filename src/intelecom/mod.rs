@@ -18,6 +18,11 @@ use crate::sms::{Capabilities, SenderRules};
 /// The provider name in reports of the web-service client: `intelecom`.
 pub const PROVIDER: &str = "intelecom";
 
+/// How long Puzzel's uniqueness check remembers a `clientReference` (one
+/// hour, as documented): a resend with it within this time is refused as
+/// a duplicate (status 25), after it is sent again.
+pub const DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// At most 6 parts (918 GSM-7 characters, 402 UCS-2 units).
 pub const LIMITS: Limits = Limits::standard(6);
 

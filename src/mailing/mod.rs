@@ -36,7 +36,9 @@ pub use model::{
     BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,
     RecipientRow, RecipientState, SendWindow, Stats,
 };
-pub use outbox::{Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement};
+pub use outbox::{
+    Claimed, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch, Settlement, resend_horizon,
+};
 pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
 pub use runner::{MailingRunner, Pace, Progress, RunEnd, summary};
 pub use template::Template;

@@ -9,6 +9,21 @@ use super::model::{MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow
 use crate::sms::DeliveryReceipt;
 use crate::store::StoreError;
 
+/// What a resend is kept away from the end of the gateway's duplicate
+/// window: the lease, the heartbeat and the request's own time (its
+/// timeout) are well inside it. A resend is made only while a send's lease
+/// ran out less than the window less this ago.
+pub const RESEND_MARGIN: Duration = Duration::from_secs(600);
+
+/// How long ago, at the most, a send's lease may have run out for it to be
+/// resent under a duplicate window of `window` (`None`: never).
+#[must_use]
+pub fn resend_horizon(window: Option<Duration>) -> Option<Duration> {
+    window
+        .and_then(|w| w.checked_sub(RESEND_MARGIN))
+        .filter(|h| !h.is_zero())
+}
+
 /// A recipient a worker claimed: what to send, and the attempt number
 /// that fences its later writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,9 +209,19 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
         self.claim_sending(id, worker, max, lease).await
     }
 
-    /// Turns expired claims and sends of `id` into pending or unknown
-    /// rows; `resend_unknown` when the provider refuses duplicates.
-    async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError>;
+    /// Turns expired claims of `id` back into pending rows, and expired
+    /// sends into unknown ones — or into pending rows queued for a resend
+    /// with the same client reference, when `resend_within` says the
+    /// provider refuses duplicates for that long and the send was recent
+    /// enough: its lease ran out less than `resend_within` less
+    /// [`RESEND_MARGIN`] ago. Rows queued for a resend that have waited
+    /// past that turn unknown too (never resent after the gateway forgot
+    /// them).
+    async fn recover(
+        &self,
+        id: MailingId,
+        resend_within: Option<Duration>,
+    ) -> Result<Recovered, StoreError>;
 
     /// Counts per state.
     async fn stats(&self, id: MailingId) -> Result<Stats, StoreError>;

@@ -275,6 +275,7 @@ impl MailingRunner {
         stopping: &Stopping,
     ) -> Result<(RunEnd, Progress), Error> {
         let caps = self.provider.capabilities();
+        // Resent after a crash only inside the gateway's duplicate window.
         let resend = caps.rejects_duplicates;
         let (spec, _) = self.outbox.mailing(id).await?;
         // Reports without a client reference are matched among this
@@ -519,7 +520,7 @@ impl MailingRunner {
         &self,
         id: MailingId,
         spec: &MailingSpec,
-        resend: bool,
+        resend: Option<Duration>,
         limiter: Option<&DefaultDirectRateLimiter>,
         size: usize,
         stopping: &Stopping,
@@ -771,7 +772,8 @@ impl BatchSend {
                 }
             }
         };
-        let resend_safe = self.provider.capabilities().rejects_duplicates;
+        // An unknown answer is resent at once (well inside the window).
+        let resend_safe = self.provider.capabilities().rejects_duplicates.is_some();
         let mut reports = reports.into_iter();
         for c in sent_rows {
             let outcome = reports

@@ -36,12 +36,15 @@ pub struct Capabilities {
     pub sender_rules: SenderRules,
     /// Whether accepted outcomes carry a gateway reference.
     pub references: bool,
-    /// Whether the gateway refuses a message whose client reference it
-    /// has already taken (with [`ErrorKind::Duplicate`]), so sending again
-    /// with the same reference can never deliver twice: Puzzel's uniqueness
-    /// check, when the account has it on. A mailing then resends what a
-    /// crash left unknown instead of giving it up.
-    pub rejects_duplicates: bool,
+    /// For how long the gateway refuses a message whose client reference
+    /// it has already taken (with [`ErrorKind::Duplicate`]), so that
+    /// sending again with the same reference within that time can never
+    /// deliver twice: Puzzel's uniqueness check, when the account has it
+    /// on, remembers a reference for one hour. A mailing then resends what
+    /// a crash left unknown — only while the window (less a margin) is
+    /// open; after it, the recipient stays unknown. `None`: the gateway
+    /// takes a repeated reference again.
+    pub rejects_duplicates: Option<std::time::Duration>,
 }
 
 impl Capabilities {
@@ -67,7 +70,7 @@ impl Capabilities {
             custom_sender: false,
             sender_rules: SenderRules::ANY,
             references: false,
-            rejects_duplicates: false,
+            rejects_duplicates: None,
         }
     }
 
@@ -86,7 +89,7 @@ impl Capabilities {
             custom_sender: true,
             sender_rules: SenderRules::ANY,
             references: true,
-            rejects_duplicates: false,
+            rejects_duplicates: None,
         }
     }
 
@@ -97,10 +100,11 @@ impl Capabilities {
         self
     }
 
-    /// Sets whether the gateway refuses repeated client references.
+    /// Sets for how long the gateway refuses a repeated client reference
+    /// (`None`: it does not).
     #[must_use]
-    pub const fn with_rejects_duplicates(mut self, yes: bool) -> Self {
-        self.rejects_duplicates = yes;
+    pub const fn with_rejects_duplicates(mut self, window: Option<std::time::Duration>) -> Self {
+        self.rejects_duplicates = window;
         self
     }
 

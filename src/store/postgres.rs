@@ -34,7 +34,9 @@ use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
 };
-use crate::mailing::outbox::{Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement};
+use crate::mailing::outbox::{
+    Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement, resend_horizon,
+};
 use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};
 use crate::sms::{DeliveryReceipt, Sender};
@@ -134,6 +136,9 @@ ALTER TABLE crm_comms_parked_reports ADD COLUMN mailing BIGINT,
     ADD COLUMN recipient BIGINT, ADD COLUMN provider TEXT;
 CREATE INDEX crm_comms_parked_row ON crm_comms_parked_reports (mailing, recipient);
 CREATE INDEX crm_comms_parked_received ON crm_comms_parked_reports (received_at);
+-- Rows queued for a resend, found without scanning the pending ones: a
+-- resend waiting past the gateway's duplicate window is given up.
+CREATE INDEX crm_comms_recipients_resend ON crm_comms_recipients (mailing, lease_until) WHERE state = 'pending' AND resend;
 ",
 ];
 
@@ -766,7 +771,11 @@ impl Outbox for PgStore {
         tx.commit().await.map_err(db("settling recipients"))
     }
 
-    async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError> {
+    async fn recover(
+        &self,
+        id: MailingId,
+        resend_within: Option<Duration>,
+    ) -> Result<Recovered, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("recovering"))?;
         let reclaimed = sqlx::query(
             "UPDATE crm_comms_recipients SET state = 'pending', lease_until = NULL, worker = NULL
@@ -777,31 +786,48 @@ impl Outbox for PgStore {
         .await
         .map_err(db("recovering claims"))?
         .rows_affected();
-        let (unknown, resend) = if resend_unknown {
-            let n = sqlx::query(
-                "UPDATE crm_comms_recipients SET state = 'pending', resend = true, lease_until = NULL, worker = NULL,
+        // Resent only while the gateway still remembers the reference: the
+        // send's lease ran out less than the horizon ago (the lease is kept
+        // on the row, so a resend still waiting past it is given up too).
+        let horizon = resend_horizon(resend_within).map(|h| h.as_secs_f64());
+        let resend = match horizon {
+            Some(secs) => sqlx::query(
+                "UPDATE crm_comms_recipients SET state = 'pending', resend = true, worker = NULL,
                     reason = 'sent before a crash; resent with the same client reference (the gateway refuses duplicates)'
-                 WHERE mailing = $1 AND state = 'sending' AND lease_until < now()",
+                 WHERE mailing = $1 AND state = 'sending' AND lease_until < now()
+                   AND lease_until >= now() - make_interval(secs => $2)",
             )
             .bind(id)
+            .bind(secs)
             .execute(&mut *tx)
             .await
             .map_err(db("recovering sends"))?
-            .rows_affected();
-            (0, n)
-        } else {
-            let n = sqlx::query(
-                "UPDATE crm_comms_recipients SET state = 'unknown', lease_until = NULL, worker = NULL,
-                    reason = 'the sender stopped while the request was out; the gateway may have it'
-                 WHERE mailing = $1 AND state = 'sending' AND lease_until < now()",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("recovering sends"))?
-            .rows_affected();
-            (n, 0)
+            .rows_affected(),
+            None => 0,
         };
+        let unknown = sqlx::query(
+            "UPDATE crm_comms_recipients SET state = 'unknown', lease_until = NULL, worker = NULL,
+                reason = 'the sender stopped while the request was out; the gateway may have it'
+             WHERE mailing = $1 AND state = 'sending' AND lease_until < now()",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("recovering sends"))?
+        .rows_affected()
+            + sqlx::query(
+                "UPDATE crm_comms_recipients
+                 SET state = 'unknown', lease_until = NULL, worker = NULL, resend = false,
+                    reason = 'queued for a resend past the gateway''s duplicate window; the gateway may have it'
+                 WHERE mailing = $1 AND state = 'pending' AND resend
+                   AND lease_until < now() - make_interval(secs => $2)",
+            )
+            .bind(id)
+            .bind(horizon.unwrap_or(0.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recovering sends"))?
+            .rows_affected();
         // Reports kept for a row that has since become unknown or queued
         // for a resend (they prove what became of it: no resend), and
         // reports without a client reference kept for a gateway reference

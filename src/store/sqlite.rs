@@ -34,7 +34,7 @@ use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
 };
-use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
+use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement, resend_horizon};
 use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};
 use crate::sms::{DeliveryReceipt, Sender};
@@ -119,6 +119,9 @@ ALTER TABLE parked_reports ADD COLUMN recipient INTEGER;
 ALTER TABLE parked_reports ADD COLUMN provider TEXT;
 CREATE INDEX parked_row ON parked_reports (mailing, recipient);
 CREATE INDEX parked_received ON parked_reports (received_at);
+-- Rows queued for a resend, found without scanning the pending ones: a
+-- resend waiting past the gateway's duplicate window is given up.
+CREATE INDEX recipients_resend ON recipients (mailing, lease_until) WHERE state = 'pending' AND resend = 1;
 ",
 ];
 
@@ -980,7 +983,11 @@ impl Outbox for SqliteStore {
         Ok(claimed)
     }
 
-    async fn recover(&self, id: MailingId, resend_unknown: bool) -> Result<Recovered, StoreError> {
+    async fn recover(
+        &self,
+        id: MailingId,
+        resend_within: Option<Duration>,
+    ) -> Result<Recovered, StoreError> {
         let mut tx = self.write().await?;
         let now = now_ms();
         let reclaimed = sqlx::query(
@@ -993,33 +1000,48 @@ impl Outbox for SqliteStore {
         .await
         .map_err(db("recovering claims"))?
         .rows_affected();
-        let (unknown, resend) = if resend_unknown {
-            let n = sqlx::query(
-                "UPDATE recipients SET state = 'pending', resend = 1, lease_until = NULL, worker = NULL,
+        // Resent only while the gateway still remembers the reference: the
+        // send's lease ran out less than the horizon ago (the lease is kept
+        // on the row, so a resend still waiting past it is given up too).
+        let horizon = resend_horizon(resend_within).map(|h| now - ms(h));
+        let resend = match horizon {
+            Some(since) => sqlx::query(
+                "UPDATE recipients SET state = 'pending', resend = 1, worker = NULL,
                     reason = 'sent before a crash; resent with the same client reference (the gateway refuses duplicates)'
-                 WHERE mailing = ? AND state = 'sending' AND lease_until < ?",
+                 WHERE mailing = ? AND state = 'sending' AND lease_until < ? AND lease_until >= ?",
             )
             .bind(id)
             .bind(now)
+            .bind(since)
             .execute(&mut *tx)
             .await
             .map_err(db("recovering sends"))?
-            .rows_affected();
-            (0, n)
-        } else {
-            let n = sqlx::query(
-                "UPDATE recipients SET state = 'unknown', lease_until = NULL, worker = NULL,
-                    reason = 'the sender stopped while the request was out; the gateway may have it'
-                 WHERE mailing = ? AND state = 'sending' AND lease_until < ?",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("recovering sends"))?
-            .rows_affected();
-            (n, 0)
+            .rows_affected(),
+            None => 0,
         };
+        let unknown = sqlx::query(
+            "UPDATE recipients SET state = 'unknown', lease_until = NULL, worker = NULL,
+                reason = 'the sender stopped while the request was out; the gateway may have it'
+             WHERE mailing = ? AND state = 'sending' AND lease_until < ?",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("recovering sends"))?
+        .rows_affected()
+            + sqlx::query(
+                "UPDATE recipients INDEXED BY recipients_resend
+                 SET state = 'unknown', lease_until = NULL, worker = NULL, resend = 0,
+                    reason = 'queued for a resend past the gateway''s duplicate window; the gateway may have it'
+                 WHERE mailing = ? AND state = 'pending' AND resend = 1 AND lease_until < ?",
+            )
+            .bind(id)
+            .bind(horizon.unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recovering sends"))?
+            .rows_affected();
         // A report kept while its row was sending proves what became of
         // it: applied to rows now unknown, and to rows queued for a resend
         // (the gateway had them: no resend).

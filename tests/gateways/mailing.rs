@@ -293,7 +293,7 @@ async fn a_late_writer_cannot_overwrite_the_next_owner() {
     let short = Duration::from_millis(50);
     let first = store.claim(id, "a", 1, short).await.unwrap();
     tokio::time::sleep(short * 2).await;
-    assert_eq!(store.recover(id, false).await.unwrap().reclaimed, 1);
+    assert_eq!(store.recover(id, None).await.unwrap().reclaimed, 1);
     let second = store
         .claim(id, "b", 1, Duration::from_secs(30))
         .await

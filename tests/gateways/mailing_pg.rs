@@ -267,7 +267,7 @@ async fn late_writers_are_fenced_and_expired_sends_become_unknown() {
     let short = Duration::from_millis(50);
     let first = store.claim(id, "a", 1, short).await.unwrap();
     tokio::time::sleep(short * 3).await;
-    assert_eq!(store.recover(id, false).await.unwrap().reclaimed, 1);
+    assert_eq!(store.recover(id, None).await.unwrap().reclaimed, 1);
     let second = store
         .claim(id, "b", 1, Duration::from_secs(30))
         .await
@@ -292,7 +292,7 @@ async fn late_writers_are_fenced_and_expired_sends_become_unknown() {
     let third = store.claim_sending(id, "c", 1, short).await.unwrap();
     assert_eq!(third.len(), 1);
     tokio::time::sleep(short * 3).await;
-    assert_eq!(store.recover(id, false).await.unwrap().unknown, 1);
+    assert_eq!(store.recover(id, None).await.unwrap().unknown, 1);
     let stats = store.stats(id).await.unwrap();
     assert_eq!(stats.count(RecipientState::Accepted), 1);
     assert_eq!(stats.count(RecipientState::Unknown), 1);
@@ -366,6 +366,7 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
          ALTER TABLE crm_comms_mailings DROP COLUMN gateway;
          DROP INDEX crm_comms_parked_row;
          DROP INDEX crm_comms_parked_received;
+         DROP INDEX crm_comms_recipients_resend;
          ALTER TABLE crm_comms_parked_reports DROP COLUMN mailing, DROP COLUMN recipient,
              DROP COLUMN provider;
          UPDATE crm_comms_meta SET value = '1' WHERE key = 'schema_version';",

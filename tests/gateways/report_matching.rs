@@ -155,7 +155,8 @@ async fn a_kept_report_turns_a_recovered_row_delivered(store: &dyn Outbox, resen
         ReportMatch::Parked
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let recovered = store.recover(id, resend).await.unwrap();
+    let window = resend.then_some(crm_comms::intelecom::DUPLICATE_WINDOW);
+    let recovered = store.recover(id, window).await.unwrap();
     assert_eq!(recovered.unknown + recovered.resend, 2, "{recovered:?}");
     let rows = rows(store, id).await;
     assert_eq!(rows[0].state, RecipientState::Delivered, "{resend}");
@@ -205,10 +206,10 @@ async fn kept_reports_are_cleared_and_expire(store: &dyn Outbox, expired: &dyn O
         .set_status(id, MailingStatus::Cancelled)
         .await
         .unwrap();
-    store.recover(id, false).await.unwrap();
+    store.recover(id, None).await.unwrap();
     assert_eq!(store.stats(id).await.unwrap().unmatched_reports, 1);
     // The same store with no time to keep reports forgets the stray one.
-    expired.recover(id, false).await.unwrap();
+    expired.recover(id, None).await.unwrap();
     assert_eq!(expired.stats(id).await.unwrap().unmatched_reports, 0);
 }
 
@@ -261,7 +262,50 @@ async fn unmatched_reports_are_the_mailings_own(store: &dyn Outbox) {
     assert_eq!(store.stats(b).await.unwrap().unmatched_reports, 2);
 }
 
+/// Issue 31, item 6: a send left by a crash is resent only inside the
+/// gateway's duplicate window (less the margin); after it, and for a
+/// resend still waiting past it, the recipient is unknown — never sent
+/// again once the gateway may have forgotten the reference.
+async fn resends_only_inside_the_duplicate_window(store: &dyn Outbox) {
+    use crm_comms::mailing::RESEND_MARGIN;
+    let window = Some(RESEND_MARGIN + Duration::from_secs(2));
+    let id = create(store, 2, "intelecom").await;
+    let old = sending(store, id, 1, Duration::from_millis(1)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let recent = sending(store, id, 1, Duration::from_millis(1)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = store.recover(id, window).await.unwrap();
+    assert_eq!((r.resend, r.unknown), (1, 1), "{r:?}");
+    let rows = rows(store, id).await;
+    let state = |c: &Claimed| rows.iter().find(|r| r.id == c.id).unwrap().state;
+    assert_eq!(state(&old[0]), RecipientState::Unknown);
+    assert_eq!(state(&recent[0]), RecipientState::Pending);
+    // Queued for the resend, but not claimed before the window closes.
+    store.set_status(id, MailingStatus::Paused).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = store.recover(id, window).await.unwrap();
+    assert_eq!(r.unknown, 1, "{r:?}");
+    let row = rows_after(store, id, recent[0].id).await;
+    assert_eq!(row.state, RecipientState::Unknown);
+    assert!(
+        row.reason
+            .as_deref()
+            .unwrap()
+            .contains("past the gateway's duplicate window"),
+        "{row:?}"
+    );
+}
+
+async fn rows_after(store: &dyn Outbox, id: i64, row: i64) -> RecipientRow {
+    rows(store, id)
+        .await
+        .into_iter()
+        .find(|r| r.id == row)
+        .unwrap()
+}
+
 async fn all_scenarios(store: &dyn Outbox, expired: &dyn Outbox) {
+    resends_only_inside_the_duplicate_window(store).await;
     colliding_gateway_ids_never_move_another_mailings_row(store).await;
     without_a_client_reference_the_gateway_and_the_newest_send_decide(store).await;
     a_kept_report_turns_a_recovered_row_delivered(store, false).await;
