@@ -146,6 +146,11 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
         recipients: &mut (dyn Iterator<Item = Prepared> + Send),
     ) -> Result<MailingId, StoreError>;
 
+    /// Removes mailing `id` and everything stored for it (its recipients
+    /// and kept reports), in one transaction: for a mailing that must leave
+    /// nothing behind (its recipients file changed while it was made).
+    async fn remove(&self, id: MailingId) -> Result<(), StoreError>;
+
     /// The mailing's spec and status.
     async fn mailing(&self, id: MailingId) -> Result<(MailingSpec, MailingStatus), StoreError>;
 

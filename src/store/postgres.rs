@@ -1165,6 +1165,26 @@ impl Outbox for PgStore {
             .collect())
     }
 
+    async fn remove(&self, id: MailingId) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("removing the mailing"))?;
+        for sql in [
+            "DELETE FROM crm_comms_parked_reports WHERE mailing = $1",
+            "DELETE FROM crm_comms_recipients WHERE mailing = $1",
+            "DELETE FROM crm_comms_mailings WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("removing the mailing"))?;
+        }
+        tx.commit().await.map_err(db("removing the mailing"))
+    }
+
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO crm_comms_opt_out (number, source) VALUES ($1, $2)

@@ -1247,6 +1247,22 @@ impl Outbox for SqliteStore {
         Ok(())
     }
 
+    async fn remove(&self, id: MailingId) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for sql in [
+            "DELETE FROM parked_reports WHERE mailing = ?",
+            "DELETE FROM recipients WHERE mailing = ?",
+            "DELETE FROM mailings WHERE id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("removing the mailing"))?;
+        }
+        tx.commit().await.map_err(db("removing the mailing"))
+    }
+
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO opt_out (number, source, at) VALUES (?, ?, ?)

@@ -304,7 +304,25 @@ async fn rows_after(store: &dyn Outbox, id: i64, row: i64) -> RecipientRow {
         .unwrap()
 }
 
+/// Issue 31, item 12: a mailing can be removed whole (the CLI does when
+/// its recipients file changed between its two passes): nothing of it is
+/// left, other mailings untouched.
+async fn a_mailing_is_removed_whole(store: &dyn Outbox) {
+    let keep = create(store, 2, "intelecom").await;
+    let gone = create(store, 3, "intelecom").await;
+    let r = rows(store, gone).await;
+    store
+        .apply_report(&delivered("intelecom", "X", Some(&r[0].client_reference)))
+        .await
+        .unwrap();
+    store.remove(gone).await.unwrap();
+    assert!(store.stats(gone).await.is_err());
+    assert!(rows(store, gone).await.is_empty());
+    assert_eq!(store.stats(keep).await.unwrap().total(), 2);
+}
+
 async fn all_scenarios(store: &dyn Outbox, expired: &dyn Outbox) {
+    a_mailing_is_removed_whole(store).await;
     resends_only_inside_the_duplicate_window(store).await;
     colliding_gateway_ids_never_move_another_mailings_row(store).await;
     without_a_client_reference_the_gateway_and_the_newest_send_decide(store).await;

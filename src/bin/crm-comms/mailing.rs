@@ -306,8 +306,11 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             let mut preparer = Preparer::new(&spec, &opted_out);
             let mut dry = DryRun::default();
             let mut blocked: Vec<String> = Vec::new();
+            // What the two passes read must be the same file.
+            let mut first_pass = std::hash::DefaultHasher::new();
             for r in read()? {
                 let p = preparer.prepare(&r.map_err(bad_line)?);
+                fingerprint(&mut first_pass, &p);
                 dry.add(&p);
                 if let Some(reason) = &p.blocked {
                     blocked.push(format!(
@@ -335,9 +338,14 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             let id = if let (false, Some(outbox)) = (dry_run, &outbox) {
                 let mut preparer = Preparer::new(&spec, &opted_out);
                 let mut failed = None;
+                let mut second_pass = std::hash::DefaultHasher::new();
                 let mut lines = read()?;
                 let mut prepared = std::iter::from_fn(|| match lines.next()? {
-                    Ok(r) => Some(preparer.prepare(&r)),
+                    Ok(r) => {
+                        let p = preparer.prepare(&r);
+                        fingerprint(&mut second_pass, &p);
+                        Some(p)
+                    }
                     Err(e) => {
                         failed = Some(e);
                         None
@@ -347,14 +355,30 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     .create(&spec, &mut prepared)
                     .await
                     .map_err(store_fail)?;
-                if let Some(e) = failed {
+                drop(prepared);
+                let changed = failed.is_some()
+                    || std::hash::Hasher::finish(&first_pass)
+                        != std::hash::Hasher::finish(&second_pass);
+                if changed {
                     // The file changed between the passes: what was
-                    // enqueued is cancelled, never sent.
-                    outbox
-                        .set_status(id, MailingStatus::Cancelled)
-                        .await
-                        .map_err(store_fail)?;
-                    return Err(bad_line(e));
+                    // enqueued is removed, nothing is left behind.
+                    outbox.remove(id).await.map_err(store_fail)?;
+                    return Err(match failed {
+                        Some(e) => fail(
+                            exit::BAD_INPUT,
+                            format!(
+                                "{}: the file changed while it was read ({e}); nothing created",
+                                recipients.display()
+                            ),
+                        ),
+                        None => fail(
+                            exit::BAD_INPUT,
+                            format!(
+                                "{}: the file changed while it was read; nothing created",
+                                recipients.display()
+                            ),
+                        ),
+                    });
                 }
                 Some(id)
             } else {
@@ -594,4 +618,14 @@ fn send_status(end: &RunEnd, stats: &crm_comms::mailing::Stats) -> u8 {
         return exit::STOPPED;
     }
     0
+}
+
+/// Feeds what a prepared recipient stores into `h` (the two passes over a
+/// recipients file must read the same).
+fn fingerprint(h: &mut std::hash::DefaultHasher, p: &crm_comms::mailing::Prepared) {
+    use std::hash::Hash;
+    p.number.hash(h);
+    p.text.hash(h);
+    p.line.hash(h);
+    p.blocked.as_ref().map(ToString::to_string).hash(h);
 }
