@@ -355,7 +355,6 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     .create(&spec, &mut prepared)
                     .await
                     .map_err(store_fail)?;
-                drop(prepared);
                 let changed = failed.is_some()
                     || std::hash::Hasher::finish(&first_pass)
                         != std::hash::Hasher::finish(&second_pass);
