@@ -836,10 +836,16 @@ async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
     assert!(out.contains("blocked, not a mobile number: 1"), "{out}");
 }
 
-/// `crm-comms mailing create` then the arguments of `mailing send` for a
-/// mailing of `n` through `emu`.
-async fn created_mailing(emu: &IntelecomEmulator, n: usize) -> (PathBuf, Vec<String>) {
-    let (settings, recipients) = mailing_files(emu, false, n);
+/// `crm-comms mailing create` of `n` recipients through `emu` with `text`
+/// (the account's duplicate check as said), then the arguments of
+/// `mailing send` for it: the store's path and the arguments.
+async fn created_mailing_with(
+    emu: &IntelecomEmulator,
+    duplicate_check: bool,
+    n: usize,
+    text: &str,
+) -> (PathBuf, Vec<String>) {
+    let (settings, recipients) = mailing_files(emu, duplicate_check, n);
     let db = settings.with_file_name("crm.db");
     let (s, r, d) = (
         settings.to_str().unwrap().to_owned(),
@@ -856,10 +862,11 @@ async fn created_mailing(emu: &IntelecomEmulator, n: usize) -> (PathBuf, Vec<Str
         "--recipients",
         &r,
         "--text",
-        "Hei {firstname}",
+        text,
     ])
     .await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().next(), Some("mailing 1 created"));
     let send = [
         "mailing",
         "send",
@@ -873,6 +880,11 @@ async fn created_mailing(emu: &IntelecomEmulator, n: usize) -> (PathBuf, Vec<Str
     .map(str::to_owned)
     .to_vec();
     (db, send)
+}
+
+/// [`created_mailing_with`] a plain text and no duplicate check.
+async fn created_mailing(emu: &IntelecomEmulator, n: usize) -> (PathBuf, Vec<String>) {
+    created_mailing_with(emu, false, n, "Hei {firstname}").await
 }
 
 /// Issue 31, item 8: SIGTERM on `mailing send` is a stop, not a crash:
@@ -1244,42 +1256,14 @@ async fn crash_run(duplicate_check: bool) {
     emu.set_latency(std::time::Duration::from_millis(
         env("CRM_COMMS_CRASH_LATENCY_MS", 50) as u64,
     ));
-    let (settings, recipients) = mailing_files(&emu, duplicate_check, n);
-    let db = settings.with_file_name("crm.db");
-    let (s, r, d) = (
-        settings.to_str().unwrap().to_owned(),
-        recipients.to_str().unwrap().to_owned(),
-        db.to_str().unwrap().to_owned(),
-    );
-    let o = run(&[
-        "mailing",
-        "create",
-        "--store",
-        &d,
-        "--settings",
-        &s,
-        "--recipients",
-        &r,
-        "--text",
+    let (db, mut owned) = created_mailing_with(
+        &emu,
+        duplicate_check,
+        n,
         "Hei {firstname}, dette er et tilbud",
-    ])
+    )
     .await;
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().next(), Some("mailing 1 created"));
-    let mut owned: Vec<String> = [
-        "mailing",
-        "send",
-        "--store",
-        &d,
-        "--settings",
-        &s,
-        "--id",
-        "1",
-        "--lease",
-        "0.5",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    owned.extend(["--lease", "0.5"].map(str::to_owned));
     // A paced mailing in small claims lasts long enough for many kills
     // (scripts/crash.sh).
     for (var, flags) in [

@@ -29,6 +29,12 @@ async fn setup(n: usize) -> (SqliteStore, i64, IntelecomEmulator, Arc<Intelecom>
         .collect();
     let mut it = list.iter().map(|r| p.prepare(r));
     let id = store.create(&spec, &mut it).await.unwrap();
+    let (emu, provider) = gateway().await;
+    (store, id, emu, provider)
+}
+
+/// The loopback Intelecom emulator and a provider for it.
+async fn gateway() -> (IntelecomEmulator, Arc<Intelecom>) {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
@@ -42,7 +48,7 @@ async fn setup(n: usize) -> (SqliteStore, i64, IntelecomEmulator, Arc<Intelecom>
             .build()
             .unwrap(),
     );
-    (store, id, emu, provider)
+    (emu, provider)
 }
 
 /// Item 1 (and 3): a gateway answering 503 for a while costs at most the
@@ -209,18 +215,7 @@ async fn a_stop_reply_during_the_mailing_blocks_the_number(store: Arc<dyn Outbox
     // After the mailing was made (and its list checked), two replies.
     store.opt_out("+4741000007", "STOPP").await.unwrap();
     store.opt_out("+4741000042", "STOP").await.unwrap();
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
-    let provider = Arc::new(
-        Intelecom::builder()
-            .base_url(emu.base_url())
-            .dangerous_allow_http()
-            .service_id(1000)
-            .credentials("crm", "pw")
-            .build()
-            .unwrap(),
-    );
+    let (emu, provider) = gateway().await;
     let (end, progress) = MailingRunner::new(store.clone(), provider)
         .batch(10)
         .run(id)
