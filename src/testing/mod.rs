@@ -7,6 +7,8 @@ pub mod hostile;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
 pub mod loopback;
+#[cfg(feature = "mailing")]
+pub mod outbox_suite;
 #[cfg(feature = "pswincom")]
 pub mod pswincom_emulator;
 pub mod push;

@@ -1,0 +1,484 @@
+//! The contract every mailing store keeps ([`Outbox`]), as a suite a
+//! backend runs (feature `testing` with `mailing`): this crate's SQLite and
+//! PostgreSQL stores run it in their tests, and a store of yours should
+//! too.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use crm_comms::store::sqlite::SqliteStore;
+//! use crm_comms::testing::outbox_suite::run_outbox_suite;
+//!
+//! let store = SqliteStore::in_memory().await?;
+//! // The same store, forgetting kept reports at once (for the expiry rule).
+//! let expiring = store.clone().keep_reports_for(Duration::ZERO);
+//! run_outbox_suite(&store, &expiring).await.assert_passes();
+//! # Ok(()) }
+//! ```
+//!
+//! Each rule is a function of its own, run on fresh mailings of the store
+//! it is given; a panic inside a rule (or inside the store) fails that rule
+//! with its message, and the suite goes on. Rules take a few seconds in all
+//! (two wait out short leases and a duplicate window).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+
+use crate::mailing::{
+    Claimed, MailingSpec, MailingStatus, Outbox, Preparer, Recipient, RecipientRow, RecipientState,
+    ReportMatch, Settlement,
+};
+use crate::sms::{DeliveryReceipt, DeliveryState};
+
+/// What one run of the suite found: each rule by name, passed or failed
+/// with what was seen.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct OutboxSuiteReport {
+    /// `(rule, Ok(()) or Err(what was seen))`, in the order run.
+    pub rules: Vec<(&'static str, Result<(), String>)>,
+}
+
+impl OutboxSuiteReport {
+    /// The rules that failed, with what was seen.
+    #[must_use]
+    pub fn failures(&self) -> Vec<(&'static str, &str)> {
+        self.rules
+            .iter()
+            .filter_map(|(r, res)| res.as_ref().err().map(|e| (*r, e.as_str())))
+            .collect()
+    }
+
+    /// Panics naming every failed rule and what it saw (for tests).
+    ///
+    /// # Panics
+    ///
+    /// When any rule failed.
+    pub fn assert_passes(&self) {
+        let failed = self.failures();
+        assert!(
+            failed.is_empty(),
+            "the store breaks {} rule(s) of the Outbox contract:\n{}",
+            failed.len(),
+            failed
+                .iter()
+                .map(|(r, e)| format!("- {r}: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+/// Runs every rule against `store`; `expiring` is the same store set to
+/// forget kept reports at once (`keep_reports_for(Duration::ZERO)`), for
+/// the expiry rule.
+pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> OutboxSuiteReport {
+    let mut report = OutboxSuiteReport::default();
+    macro_rules! rule {
+        ($name:literal, $f:expr) => {{
+            let outcome = std::panic::AssertUnwindSafe($f).catch_unwind().await;
+            report.rules.push((
+                $name,
+                outcome.map_err(|panic| {
+                    panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_else(|| "panicked".to_owned())
+                }),
+            ));
+        }};
+    }
+    rule!(
+        "a mailing is removed whole",
+        a_mailing_is_removed_whole(store)
+    );
+    rule!(
+        "resends only inside the duplicate window",
+        resends_only_inside_the_duplicate_window(store)
+    );
+    rule!(
+        "colliding gateway ids never move another mailing's row",
+        colliding_gateway_ids_never_move_another_mailings_row(store)
+    );
+    rule!(
+        "without a client reference the gateway and the newest send decide",
+        without_a_client_reference_the_gateway_and_the_newest_send_decide(store)
+    );
+    rule!(
+        "a kept report turns a recovered row delivered",
+        a_kept_report_turns_a_recovered_row_delivered(store, false)
+    );
+    rule!(
+        "a kept report turns a row queued for a resend delivered",
+        a_kept_report_turns_a_recovered_row_delivered(store, true)
+    );
+    rule!(
+        "kept reports are cleared and expire",
+        kept_reports_are_cleared_and_expire(store, expiring)
+    );
+    rule!(
+        "the delivery time is always filled",
+        the_delivery_time_is_always_filled(store)
+    );
+    rule!(
+        "unmatched reports are the mailing's own",
+        unmatched_reports_are_the_mailings_own(store)
+    );
+    rule!(
+        "opted-out numbers are found among a batch",
+        opted_out_numbers_are_found_among_a_batch(store)
+    );
+    rule!("a late writer is fenced", a_late_writer_is_fenced(store));
+    report
+}
+
+/// A number on the opt-out list is found by `opted_out_among` (the
+/// runner's check when a recipient's turn comes), and no other.
+async fn opted_out_numbers_are_found_among_a_batch(store: &dyn Outbox) {
+    store.opt_out("+4741999001", "STOPP").await.unwrap();
+    let found = store
+        .opted_out_among(&["+4741999001", "+4741999002"])
+        .await
+        .unwrap();
+    assert_eq!(found, HashSet::from(["+4741999001".to_owned()]));
+    assert!(store.opted_out().await.unwrap().contains("+4741999001"));
+}
+
+/// A settle from an older attempt (a worker whose lease ran out and whose
+/// rows were claimed again) changes nothing.
+async fn a_late_writer_is_fenced(store: &dyn Outbox) {
+    let id = create(store, 1, "intelecom").await;
+    let first = sending(store, id, 1, Duration::from_millis(1)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Recovered with a resend queued, then claimed again: a new attempt.
+    store
+        .recover(
+            id,
+            Some(crate::mailing::RESEND_MARGIN + Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let second = sending(store, id, 1, LEASE).await;
+    assert!(second[0].attempt > first[0].attempt, "{first:?} {second:?}");
+    accept(store, &first, &["LATE"]).await;
+    let row = rows(store, id).await.remove(0);
+    assert_eq!(
+        row.state,
+        RecipientState::Sending,
+        "the late writer won: {row:?}"
+    );
+    accept(store, &second, &["NOW"]).await;
+    let row = rows(store, id).await.remove(0);
+    assert_eq!(
+        (row.state, row.reference.as_deref()),
+        (RecipientState::Accepted, Some("NOW"))
+    );
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn create(store: &dyn Outbox, n: usize, gateway: &str) -> i64 {
+    let spec = MailingSpec::new("reports", "Hei {firstname}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap());
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let list: Vec<Recipient> = (0..n)
+        .map(|i| Recipient::new(format!("41{i:06}")).with("firstname", "Kari"))
+        .collect();
+    let mut it = list.iter().map(|r| p.prepare(r));
+    let id = store.create(&spec, &mut it).await.unwrap();
+    store.note_gateway(id, gateway).await.unwrap();
+    id
+}
+
+async fn sending(store: &dyn Outbox, id: i64, n: usize, lease: Duration) -> Vec<Claimed> {
+    let c = store.claim_sending(id, "w", n, lease).await.unwrap();
+    assert_eq!(c.len(), n);
+    c
+}
+
+async fn accept(store: &dyn Outbox, rows: &[Claimed], refs: &[&str]) {
+    let results: Vec<(Claimed, Settlement)> = rows
+        .iter()
+        .zip(refs)
+        .map(|(c, r)| {
+            (
+                c.clone(),
+                Settlement::Accepted {
+                    reference: Some((*r).to_owned()),
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    store.settle(&results).await.unwrap();
+}
+
+fn delivered(provider: &'static str, gateway_ref: &str, client: Option<&str>) -> DeliveryReceipt {
+    let mut r = DeliveryReceipt::new(provider, gateway_ref, DeliveryState::Delivered, "0");
+    r.client_reference = client.map(str::to_owned);
+    r
+}
+
+async fn rows(store: &dyn Outbox, id: i64) -> Vec<RecipientRow> {
+    store.rows(id, 0, 1000).await.unwrap()
+}
+
+async fn states(store: &dyn Outbox, id: i64) -> Vec<RecipientState> {
+    rows(store, id).await.iter().map(|r| r.state).collect()
+}
+
+/// Item 6: gateway ids repeat (an emulator restart, another account); a
+/// push of two reports for the new mailing's rows, still *sending*, must
+/// not move the old mailing's rows with the same gateway ids, in one
+/// report or in a push of several.
+async fn colliding_gateway_ids_never_move_another_mailings_row(store: &dyn Outbox) {
+    let old = create(store, 2, "intelecom").await;
+    let c = sending(store, old, 2, LEASE).await;
+    accept(store, &c, &["G1", "G2"]).await;
+    let new = create(store, 3, "intelecom").await;
+    let n = sending(store, new, 3, LEASE).await;
+    let push: Vec<DeliveryReceipt> = n[..2]
+        .iter()
+        .zip(["G1", "G2"])
+        .map(|(c, g)| delivered("intelecom", g, Some(&c.client_reference)))
+        .collect();
+    assert_eq!(
+        store.apply_reports(&push).await.unwrap(),
+        [ReportMatch::Parked, ReportMatch::Parked]
+    );
+    let single = delivered("intelecom", "G1", Some(&n[2].client_reference));
+    assert_eq!(
+        store.apply_report(&single).await.unwrap(),
+        ReportMatch::Parked
+    );
+    assert_eq!(states(store, old).await, [RecipientState::Accepted; 2]);
+    assert_eq!(store.stats(new).await.unwrap().unmatched_reports, 3);
+    assert_eq!(store.stats(old).await.unwrap().unmatched_reports, 0);
+    // The new rows settle with the reused ids: their kept reports apply to
+    // them, and only to them.
+    accept(store, &n, &["G1", "G2", "G1"]).await;
+    assert_eq!(states(store, new).await, [RecipientState::Delivered; 3]);
+    assert_eq!(states(store, old).await, [RecipientState::Accepted; 2]);
+    assert_eq!(store.stats(new).await.unwrap().unmatched_reports, 0);
+    // A report naming a row by client reference never falls back to the
+    // gateway reference, even when that row does not exist.
+    let stray = delivered("intelecom", "G2", Some(&format!("crm{new}-999999")));
+    assert_eq!(
+        store.apply_report(&stray).await.unwrap(),
+        ReportMatch::Parked
+    );
+    assert_eq!(states(store, old).await, [RecipientState::Accepted; 2]);
+}
+
+/// Item 6, without a client reference (PSWinCom's reports): matched by
+/// gateway reference among the report's own gateway's mailings, the newest
+/// row that still waits for its report.
+async fn without_a_client_reference_the_gateway_and_the_newest_send_decide(store: &dyn Outbox) {
+    let older = create(store, 1, "pswincom").await;
+    let c = sending(store, older, 1, LEASE).await;
+    accept(store, &c, &["P1"]).await;
+    let newer = create(store, 1, "pswincom").await;
+    let c = sending(store, newer, 1, LEASE).await;
+    accept(store, &c, &["P1"]).await;
+    let other_gateway = create(store, 1, "intelecom").await;
+    let c = sending(store, other_gateway, 1, LEASE).await;
+    accept(store, &c, &["P1"]).await;
+    for report in [
+        vec![delivered("pswincom", "P1", None)],
+        vec![
+            delivered("pswincom", "P1", None),
+            delivered("pswincom", "P0", None),
+        ],
+    ] {
+        let _ = store.apply_reports(&report).await.unwrap();
+        // The first push delivers the newer; the second the older (the
+        // newer has its report); the Intelecom mailing's row never.
+    }
+    assert_eq!(states(store, newer).await, [RecipientState::Delivered]);
+    assert_eq!(states(store, older).await, [RecipientState::Delivered]);
+    assert_eq!(
+        states(store, other_gateway).await,
+        [RecipientState::Accepted]
+    );
+}
+
+/// Item 7: a report kept while its row was *sending* is applied when
+/// recovery marks the row unknown, or would queue it for a resend.
+async fn a_kept_report_turns_a_recovered_row_delivered(store: &dyn Outbox, resend: bool) {
+    let id = create(store, 2, "intelecom").await;
+    let c = sending(store, id, 2, Duration::from_millis(1)).await;
+    let report = delivered("intelecom", "G7", Some(&c[0].client_reference));
+    assert_eq!(
+        store.apply_report(&report).await.unwrap(),
+        ReportMatch::Parked
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let window = resend.then_some(Duration::from_secs(3600));
+    let recovered = store.recover(id, window).await.unwrap();
+    assert_eq!(recovered.unknown + recovered.resend, 2, "{recovered:?}");
+    let rows = rows(store, id).await;
+    assert_eq!(rows[0].state, RecipientState::Delivered, "{resend}");
+    assert!(rows[0].done_at.is_some());
+    let other = if resend {
+        RecipientState::Pending
+    } else {
+        RecipientState::Unknown
+    };
+    assert_eq!(rows[1].state, other);
+    assert_eq!(store.stats(id).await.unwrap().unmatched_reports, 0);
+    // With a resend queued, only the row without a report is sent again.
+    if resend {
+        let again = store.claim(id, "w2", 10, LEASE).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, c[1].id);
+    }
+    // A report that proves delivery turns unknown into delivered whenever
+    // it arrives.
+    if !resend {
+        let late = delivered("intelecom", "G8", Some(&c[1].client_reference));
+        assert_eq!(
+            store.apply_report(&late).await.unwrap(),
+            ReportMatch::Applied
+        );
+        assert_eq!(states(store, id).await, [RecipientState::Delivered; 2]);
+    }
+}
+
+/// Item 7: kept reports of rows that are final with no use for them are
+/// cleared, and every kept report expires.
+async fn kept_reports_are_cleared_and_expire(store: &dyn Outbox, expired: &dyn Outbox) {
+    let id = create(store, 2, "intelecom").await;
+    let rows_now = rows(store, id).await;
+    // A report for a pending row (it never went out), then the mailing is
+    // cancelled: the report has no use.
+    let report = delivered("intelecom", "G9", Some(&rows_now[1].client_reference));
+    assert_eq!(
+        store.apply_report(&report).await.unwrap(),
+        ReportMatch::Parked
+    );
+    // And a report for a row this mailing does not have.
+    let stray = delivered("intelecom", "G10", Some(&format!("crm{id}-999999")));
+    store.apply_report(&stray).await.unwrap();
+    assert_eq!(store.stats(id).await.unwrap().unmatched_reports, 2);
+    store
+        .set_status(id, MailingStatus::Cancelled)
+        .await
+        .unwrap();
+    store.recover(id, None).await.unwrap();
+    assert_eq!(store.stats(id).await.unwrap().unmatched_reports, 1);
+    // The same store with no time to keep reports forgets the stray one.
+    expired.recover(id, None).await.unwrap();
+    assert_eq!(expired.stats(id).await.unwrap().unmatched_reports, 0);
+}
+
+/// Item 8: the delivery time is the report's own, else its arrival.
+async fn the_delivery_time_is_always_filled(store: &dyn Outbox) {
+    let id = create(store, 2, "intelecom").await;
+    let c = sending(store, id, 2, LEASE).await;
+    accept(store, &c, &["T1", "T2"]).await;
+    let mut with_time = delivered("pswincom", "T1", Some(&c[0].client_reference));
+    with_time.done_at = Some("2026-12-04 18:01:02".into());
+    store.apply_report(&with_time).await.unwrap();
+    store
+        .apply_reports(&[
+            delivered("intelecom", "T2", Some(&c[1].client_reference)),
+            delivered("intelecom", "none", Some(&format!("crm{id}-999998"))),
+        ])
+        .await
+        .unwrap();
+    let rows = rows(store, id).await;
+    assert_eq!(rows[0].done_at.as_deref(), Some("2026-12-04 18:01:02"));
+    let arrival = rows[1].done_at.as_deref().expect("the arrival time");
+    let t = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", arrival)
+        .unwrap_or_else(|e| panic!("{arrival:?}: {e}"));
+    let now = jiff::Timestamp::now()
+        .in_tz("Europe/Oslo")
+        .unwrap()
+        .datetime();
+    assert!(
+        (now - t).get_minutes().abs() <= 5,
+        "{arrival} is not about now ({now})"
+    );
+}
+
+/// Item 9: unmatched reports are counted per mailing.
+async fn unmatched_reports_are_the_mailings_own(store: &dyn Outbox) {
+    let a = create(store, 1, "intelecom").await;
+    let b = create(store, 1, "intelecom").await;
+    let ra = rows(store, a).await;
+    let rb = rows(store, b).await;
+    store
+        .apply_reports(&[
+            delivered("intelecom", "U1", Some(&ra[0].client_reference)),
+            delivered("intelecom", "U2", Some(&rb[0].client_reference)),
+            delivered("intelecom", "U3", Some(&rb[0].client_reference)),
+            delivered("intelecom", "U4", Some("not-ours")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.stats(a).await.unwrap().unmatched_reports, 1);
+    assert_eq!(store.stats(b).await.unwrap().unmatched_reports, 2);
+}
+
+/// Issue 31, item 6: a send left by a crash is resent only inside the
+/// gateway's duplicate window (less the margin); after it, and for a
+/// resend still waiting past it, the recipient is unknown — never sent
+/// again once the gateway may have forgotten the reference.
+async fn resends_only_inside_the_duplicate_window(store: &dyn Outbox) {
+    use crate::mailing::RESEND_MARGIN;
+    let window = Some(RESEND_MARGIN + Duration::from_secs(2));
+    let id = create(store, 2, "intelecom").await;
+    let old = sending(store, id, 1, Duration::from_millis(1)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let recent = sending(store, id, 1, Duration::from_millis(1)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = store.recover(id, window).await.unwrap();
+    assert_eq!((r.resend, r.unknown), (1, 1), "{r:?}");
+    let rows = rows(store, id).await;
+    let state = |c: &Claimed| rows.iter().find(|r| r.id == c.id).unwrap().state;
+    assert_eq!(state(&old[0]), RecipientState::Unknown);
+    assert_eq!(state(&recent[0]), RecipientState::Pending);
+    // Queued for the resend, but not claimed before the window closes.
+    store.set_status(id, MailingStatus::Paused).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = store.recover(id, window).await.unwrap();
+    assert_eq!(r.unknown, 1, "{r:?}");
+    let row = rows_after(store, id, recent[0].id).await;
+    assert_eq!(row.state, RecipientState::Unknown);
+    assert!(
+        row.reason
+            .as_deref()
+            .unwrap()
+            .contains("past the gateway's duplicate window"),
+        "{row:?}"
+    );
+}
+
+async fn rows_after(store: &dyn Outbox, id: i64, row: i64) -> RecipientRow {
+    rows(store, id)
+        .await
+        .into_iter()
+        .find(|r| r.id == row)
+        .unwrap()
+}
+
+/// Issue 31, item 12: a mailing can be removed whole (the CLI does when
+/// its recipients file changed between its two passes): nothing of it is
+/// left, other mailings untouched.
+async fn a_mailing_is_removed_whole(store: &dyn Outbox) {
+    let keep = create(store, 2, "intelecom").await;
+    let gone = create(store, 3, "intelecom").await;
+    let r = rows(store, gone).await;
+    store
+        .apply_report(&delivered("intelecom", "X", Some(&r[0].client_reference)))
+        .await
+        .unwrap();
+    store.remove(gone).await.unwrap();
+    assert!(store.stats(gone).await.is_err());
+    assert!(rows(store, gone).await.is_empty());
+    assert_eq!(store.stats(keep).await.unwrap().total(), 2);
+}
