@@ -22,10 +22,13 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "mailing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mailing")))]
+pub mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "mailing")]
 mod rows;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

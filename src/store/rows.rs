@@ -74,6 +74,7 @@ impl<'a> ReportTarget<'a> {
 
     /// The gateway reference to match by and the report's gateway, when
     /// that is the rule.
+    #[cfg(feature = "postgres")]
     pub(crate) fn by_gateway(self) -> (Option<&'a str>, Option<&'a str>) {
         match self {
             ReportTarget::GatewayRef {
@@ -159,6 +160,7 @@ pub(crate) fn settlement_row(
 }
 
 /// A stored mailing's columns, as both backends keep them.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) struct StoredMailing {
     pub(crate) id: i64,
     pub(crate) name: String,
@@ -174,6 +176,7 @@ pub(crate) struct StoredMailing {
     pub(crate) status: String,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl StoredMailing {
     /// The spec and status, or a [`StoreErrorKind::Schema`] error naming
     /// the column that cannot be read.
@@ -262,6 +265,7 @@ pub(crate) fn stats_from(
 }
 
 /// A kept sent-message record from its columns.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn sent_record(
     key: String,
     provider: String,

@@ -247,3 +247,10 @@ async fn a_stop_reply_during_the_mailing_blocks_the_number_on_postgresql() {
     };
     a_stop_reply_during_the_mailing_blocks_the_number(Arc::new(store)).await;
 }
+
+/// The in-memory reference store runs a whole mailing as the others do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_reply_during_the_mailing_blocks_the_number_on_the_memory_store() {
+    let store = crm_comms::store::memory::MemoryOutbox::new();
+    a_stop_reply_during_the_mailing_blocks_the_number(Arc::new(store)).await;
+}

@@ -25,6 +25,15 @@ async fn the_embedded_store_keeps_the_outbox_contract() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The reference implementation in memory keeps it too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_memory_store_keeps_the_outbox_contract() {
+    let store = crm_comms::store::memory::MemoryOutbox::new();
+    let expiring = store.clone().keep_reports_for(Duration::ZERO);
+    let report = run_outbox_suite(&store, &expiring).await;
+    report.assert_passes();
+}
+
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread")]
 async fn postgresql_keeps_the_outbox_contract() {
