@@ -3,6 +3,8 @@
 //! emulators, and a loopback SMTP server. Not API-stable.
 
 pub mod conformance;
+#[cfg(feature = "receiver")]
+pub mod dedup_suite;
 pub mod hostile;
 #[cfg(feature = "intelecom")]
 pub mod intelecom_emulator;
@@ -12,8 +14,10 @@ pub mod outbox_suite;
 #[cfg(feature = "pswincom")]
 pub mod pswincom_emulator;
 pub mod push;
+pub mod sent_store_suite;
 mod server;
 pub mod smtp_server;
+pub mod suite;
 
 /// The gateways' wire formats (request writers, answer readers), for fuzz
 /// targets, benchmarks and tests. **Not API**: they follow the gateways'

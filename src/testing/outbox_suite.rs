@@ -24,115 +24,209 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-
 use crate::mailing::{
     Claimed, MailingSpec, MailingStatus, Outbox, Preparer, Recipient, RecipientRow, RecipientState,
     ReportMatch, Settlement,
 };
 use crate::sms::{DeliveryReceipt, DeliveryState};
 
-/// What one run of the suite found: each rule by name, passed or failed
-/// with what was seen.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct OutboxSuiteReport {
-    /// `(rule, Ok(()) or Err(what was seen))`, in the order run.
-    pub rules: Vec<(&'static str, Result<(), String>)>,
-}
-
-impl OutboxSuiteReport {
-    /// The rules that failed, with what was seen.
-    #[must_use]
-    pub fn failures(&self) -> Vec<(&'static str, &str)> {
-        self.rules
-            .iter()
-            .filter_map(|(r, res)| res.as_ref().err().map(|e| (*r, e.as_str())))
-            .collect()
-    }
-
-    /// Panics naming every failed rule and what it saw (for tests).
-    ///
-    /// # Panics
-    ///
-    /// When any rule failed.
-    pub fn assert_passes(&self) {
-        let failed = self.failures();
-        assert!(
-            failed.is_empty(),
-            "the store breaks {} rule(s) of the Outbox contract:\n{}",
-            failed.len(),
-            failed
-                .iter()
-                .map(|(r, e)| format!("- {r}: {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
-}
+use super::suite::SuiteReport;
 
 /// Runs every rule against `store`; `expiring` is the same store set to
 /// forget kept reports at once (`keep_reports_for(Duration::ZERO)`), for
 /// the expiry rule.
-pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> OutboxSuiteReport {
-    let mut report = OutboxSuiteReport::default();
-    macro_rules! rule {
-        ($name:literal, $f:expr) => {{
-            let outcome = std::panic::AssertUnwindSafe($f).catch_unwind().await;
-            report.rules.push((
-                $name,
-                outcome.map_err(|panic| {
-                    panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                        .unwrap_or_else(|| "panicked".to_owned())
-                }),
-            ));
-        }};
-    }
-    rule!(
+pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> SuiteReport {
+    let mut r = SuiteReport::default();
+    r.rule(
         "a mailing is removed whole",
-        a_mailing_is_removed_whole(store)
-    );
-    rule!(
+        a_mailing_is_removed_whole(store),
+    )
+    .await;
+    r.rule(
+        "claims take pending rows of active mailings, in order, once",
+        claims_take_pending_rows_once(store),
+    )
+    .await;
+    r.rule(
+        "pause stops claims; cancel ends what was not sent",
+        pause_and_cancel(store),
+    )
+    .await;
+    r.rule(
+        "expired claims come back; a heartbeat keeps them",
+        leases_and_heartbeats(store),
+    )
+    .await;
+    r.rule(
+        "settlements are written as they are",
+        settlements_are_written(store),
+    )
+    .await;
+    r.rule(
         "resends only inside the duplicate window",
-        resends_only_inside_the_duplicate_window(store)
-    );
-    rule!(
+        resends_only_inside_the_duplicate_window(store),
+    )
+    .await;
+    r.rule(
         "colliding gateway ids never move another mailing's row",
-        colliding_gateway_ids_never_move_another_mailings_row(store)
-    );
-    rule!(
+        colliding_gateway_ids_never_move_another_mailings_row(store),
+    )
+    .await;
+    r.rule(
         "without a client reference the gateway and the newest send decide",
-        without_a_client_reference_the_gateway_and_the_newest_send_decide(store)
-    );
-    rule!(
+        without_a_client_reference_the_gateway_and_the_newest_send_decide(store),
+    )
+    .await;
+    r.rule(
         "a kept report turns a recovered row delivered",
-        a_kept_report_turns_a_recovered_row_delivered(store, false)
-    );
-    rule!(
+        a_kept_report_turns_a_recovered_row_delivered(store, false),
+    )
+    .await;
+    r.rule(
         "a kept report turns a row queued for a resend delivered",
-        a_kept_report_turns_a_recovered_row_delivered(store, true)
-    );
-    rule!(
+        a_kept_report_turns_a_recovered_row_delivered(store, true),
+    )
+    .await;
+    r.rule(
         "kept reports are cleared and expire",
-        kept_reports_are_cleared_and_expire(store, expiring)
-    );
-    rule!(
+        kept_reports_are_cleared_and_expire(store, expiring),
+    )
+    .await;
+    r.rule(
         "the delivery time is always filled",
-        the_delivery_time_is_always_filled(store)
-    );
-    rule!(
+        the_delivery_time_is_always_filled(store),
+    )
+    .await;
+    r.rule(
         "unmatched reports are the mailing's own",
-        unmatched_reports_are_the_mailings_own(store)
-    );
-    rule!(
+        unmatched_reports_are_the_mailings_own(store),
+    )
+    .await;
+    r.rule(
         "opted-out numbers are found among a batch",
-        opted_out_numbers_are_found_among_a_batch(store)
+        opted_out_numbers_are_found_among_a_batch(store),
+    )
+    .await;
+    r.rule("a late writer is fenced", a_late_writer_is_fenced(store))
+        .await;
+    r
+}
+
+/// Claims take pending rows of an active mailing, in row order, each once;
+/// blocked rows never.
+async fn claims_take_pending_rows_once(store: &dyn Outbox) {
+    let id = create(store, 5, "intelecom").await;
+    let first = store.claim(id, "w1", 2, LEASE).await.unwrap();
+    let second = store.claim(id, "w2", 10, LEASE).await.unwrap();
+    let ids: Vec<i64> = first.iter().chain(&second).map(|c| c.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "claimed out of order or twice: {ids:?}");
+    assert_eq!(ids.len(), 5);
+    assert!(store.claim(id, "w3", 10, LEASE).await.unwrap().is_empty());
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Claimed), 5, "{stats:?}");
+    assert!(!store.is_finished(id).await.unwrap());
+}
+
+/// A paused mailing gives no claims; resumed it does; cancelled, its
+/// pending rows are cancelled and nothing is claimed.
+async fn pause_and_cancel(store: &dyn Outbox) {
+    let id = create(store, 3, "intelecom").await;
+    store.set_status(id, MailingStatus::Paused).await.unwrap();
+    assert!(store.claim(id, "w", 10, LEASE).await.unwrap().is_empty());
+    store.set_status(id, MailingStatus::Active).await.unwrap();
+    assert_eq!(store.claim(id, "w", 1, LEASE).await.unwrap().len(), 1);
+    store
+        .set_status(id, MailingStatus::Cancelled)
+        .await
+        .unwrap();
+    assert!(store.claim(id, "w", 10, LEASE).await.unwrap().is_empty());
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Cancelled), 2, "{stats:?}");
+    assert_eq!(stats.status, Some(MailingStatus::Cancelled));
+    // A cancelled mailing stays cancelled.
+    assert!(store.set_status(id, MailingStatus::Active).await.is_err());
+}
+
+/// An expired claim comes back as pending (a new attempt when claimed
+/// again); a heartbeat (`extend`) keeps a live one.
+async fn leases_and_heartbeats(store: &dyn Outbox) {
+    let id = create(store, 2, "intelecom").await;
+    let c = store
+        .claim(id, "w", 2, Duration::from_millis(300))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    store.extend(&c[..1], LEASE).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let r = store.recover(id, None).await.unwrap();
+    assert_eq!((r.reclaimed, r.unknown), (1, 0), "{r:?}");
+    let again = store.claim(id, "w2", 10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, c[1].id);
+    assert!(again[0].attempt > c[1].attempt);
+}
+
+/// Each settlement is written as it says: accepted with its reference,
+/// failed with its reason, a retry back to pending with one more retry,
+/// unknown, blocked.
+async fn settlements_are_written(store: &dyn Outbox) {
+    let id = create(store, 5, "intelecom").await;
+    let c = sending(store, id, 5, LEASE).await;
+    let s = |r: &str| r.to_owned();
+    let results = vec![
+        (
+            c[0].clone(),
+            Settlement::Accepted {
+                reference: Some(s("A1")),
+                note: None,
+            },
+        ),
+        (
+            c[1].clone(),
+            Settlement::Failed {
+                reason: s("refused"),
+            },
+        ),
+        (c[2].clone(), Settlement::Retry { reason: s("429") }),
+        (c[3].clone(), Settlement::Unknown { reason: s("reset") }),
+        (
+            c[4].clone(),
+            Settlement::Blocked {
+                reason: s("opted out during the mailing"),
+            },
+        ),
+    ];
+    store.settle(&results).await.unwrap();
+    let rows = rows(store, id).await;
+    let got: Vec<(RecipientState, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.state, r.reference.as_deref().or(r.reason.as_deref())))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (RecipientState::Accepted, Some("A1")),
+            (RecipientState::Failed, Some("refused")),
+            (RecipientState::Pending, Some("429")),
+            (RecipientState::Unknown, Some("reset")),
+            (
+                RecipientState::Blocked,
+                Some("opted out during the mailing")
+            ),
+        ]
     );
-    rule!("a late writer is fenced", a_late_writer_is_fenced(store));
-    report
+    let retried = store.claim(id, "w", 10, LEASE).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].retries, 1);
+    // Settling again is harmless: rows already settled are left alone.
+    store.settle(&results).await.unwrap();
+    assert_eq!(
+        rows_after(store, id, c[1].id).await.state,
+        RecipientState::Failed
+    );
 }
 
 /// A number on the opt-out list is found by `opted_out_among` (the

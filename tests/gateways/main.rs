@@ -17,6 +17,6 @@ mod pswincom_gateway;
 mod pswincom_push;
 mod pswincom_wire;
 mod receiver_e2e;
-mod report_matching;
 mod secret_hygiene;
+mod store_contract;
 mod support;

@@ -1,15 +1,19 @@
-//! The `Outbox` contract (`crm_comms::testing::outbox_suite`) on both
-//! stores: reports on the row they belong to (issue 30, items 6–9), the
-//! duplicate window and the opt-out check (issue 31), fencing, removal —
-//! every rule on the embedded store and on PostgreSQL (when there is one;
-//! see `support::postgres_url`). A store that breaks a rule is caught (the
-//! last test).
+//! The store contracts (`crm_comms::testing::{outbox_suite,
+//! sent_store_suite, dedup_suite}`) on every store: the `Outbox` (claims,
+//! pause and cancel, leases, settlements, reports on the row they belong
+//! to — issue 30, items 6–9 — the duplicate window and the opt-out check
+//! of issue 31, fencing, removal), the `SentStore` and the `DedupStore`,
+//! each on the in-memory, embedded and PostgreSQL stores (PostgreSQL when
+//! there is one; see `support::postgres_url`). A store that breaks a rule
+//! is caught by name.
 #![cfg(all(feature = "sqlite", feature = "testing"))]
 
 use std::time::Duration;
 
 use crm_comms::store::sqlite::SqliteStore;
+use crm_comms::testing::dedup_suite::run_dedup_suite;
 use crm_comms::testing::outbox_suite::run_outbox_suite;
+use crm_comms::testing::sent_store_suite::run_sent_store_suite;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_embedded_store_keeps_the_outbox_contract() {
@@ -59,4 +63,33 @@ async fn the_suite_names_the_rules_a_broken_store_breaks() {
         "{report:?}"
     );
     assert!(report.rules.len() > failed.len(), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_sent_store_keeps_the_contract() {
+    run_sent_store_suite(&crm_comms::sms::tracking::MemorySentStore::new())
+        .await
+        .assert_passes();
+    run_sent_store_suite(&SqliteStore::in_memory().await.unwrap())
+        .await
+        .assert_passes();
+    #[cfg(feature = "postgres")]
+    if let Some(store) = crate::support::pg_store().await {
+        run_sent_store_suite(&store).await.assert_passes();
+    }
+}
+
+#[cfg(feature = "receiver")]
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dedup_store_keeps_the_contract() {
+    run_dedup_suite(&crm_comms::receiver::MemoryDedup::new(), "mem")
+        .await
+        .assert_passes();
+    run_dedup_suite(&SqliteStore::in_memory().await.unwrap(), "sqlite")
+        .await
+        .assert_passes();
+    #[cfg(feature = "postgres")]
+    if let Some(store) = crate::support::pg_store().await {
+        run_dedup_suite(&store, "pg").await.assert_passes();
+    }
 }
