@@ -30,6 +30,7 @@ use crate::phone::PhoneNumber;
 use crate::sms::encoding::{Encoding, preview};
 use crate::sms::{ErrorKind, Message, Outcome, SendReport, Sender, SmsProvider};
 use crate::testing::loopback::{Fault, LoopbackGateway, Wire};
+use crate::testing::suite::SuiteReport;
 
 /// What the checks need to know.
 #[derive(Clone, Debug)]
@@ -399,24 +400,74 @@ pub async fn transport_faults_classified<W: Wire>(
 }
 
 /// Every check of [`run_all`], and the wire checks against `gateway`,
-/// which the provider must be configured to talk to.
+/// which the provider must be configured to talk to; panics naming every
+/// rule broken.
 pub async fn run_on_loopback<W: Wire>(
     p: &dyn SmsProvider,
     gateway: &LoopbackGateway<W>,
     config: &Config,
 ) {
-    run_all(p, config).await;
-    batches_fit_on_the_wire(p, gateway, config).await;
-    transport_faults_classified(p, gateway, config).await;
+    check_on_loopback(p, gateway, config).await.assert_passes();
 }
 
-/// Every check above.
+/// Every check above; panics naming every rule broken.
 pub async fn run_all(p: &dyn SmsProvider, config: &Config) {
-    one_outcome_per_recipient(p, config).await;
-    batches_are_split(p, config).await;
-    texts_per_capability(p, config).await;
-    invalid_sender_refused(p, config).await;
-    refused_recipient(p, config).await;
-    unsupported_options_refused(p, config).await;
-    secrets_redacted(p, config).await;
+    check_all(p, config).await.assert_passes();
+}
+
+/// Every check above, each rule's result by name: a rule the provider
+/// breaks — or a panic inside the provider — fails that rule, and the
+/// others still run.
+pub async fn check_all(p: &dyn SmsProvider, config: &Config) -> SuiteReport {
+    let mut r = SuiteReport::default();
+    r.rule(
+        "one outcome per recipient, in order",
+        one_outcome_per_recipient(p, config),
+    )
+    .await;
+    r.rule("batches are split", batches_are_split(p, config))
+        .await;
+    r.rule(
+        "texts as the capabilities say",
+        texts_per_capability(p, config),
+    )
+    .await;
+    r.rule(
+        "an invalid sender is refused",
+        invalid_sender_refused(p, config),
+    )
+    .await;
+    r.rule(
+        "a refused recipient is rejected alone",
+        refused_recipient(p, config),
+    )
+    .await;
+    r.rule(
+        "unsupported options are refused",
+        unsupported_options_refused(p, config),
+    )
+    .await;
+    r.rule("no secret is shown", secrets_redacted(p, config))
+        .await;
+    r
+}
+
+/// [`check_all`] and the wire checks against `gateway`.
+pub async fn check_on_loopback<W: Wire>(
+    p: &dyn SmsProvider,
+    gateway: &LoopbackGateway<W>,
+    config: &Config,
+) -> SuiteReport {
+    let mut r = check_all(p, config).await;
+    r.rule(
+        "batches fit on the wire",
+        batches_fit_on_the_wire(p, gateway, config),
+    )
+    .await;
+    r.rule(
+        "transport faults are classified (5xx unknown)",
+        transport_faults_classified(p, gateway, config),
+    )
+    .await;
+    r
 }
