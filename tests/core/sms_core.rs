@@ -30,6 +30,15 @@ mod conformance {
         run_all(&StubProvider::new_ok(), &Config::default()).await;
     }
 
+    /// Issue 32: a gateway with no batch limit (`max_batch = usize::MAX`)
+    /// is checked without the suite overflowing.
+    #[tokio::test]
+    async fn an_unlimited_batch_size_does_not_overflow_the_suite() {
+        let stub = StubProvider::new_ok()
+            .with_capabilities(Capabilities::full().with_max_batch(usize::MAX));
+        run_all(&stub, &Config::default()).await;
+    }
+
     #[tokio::test]
     async fn stub_passes_as_each_gateway_and_behind_arc_and_box() {
         for kind in [ProviderKind::Intelecom, ProviderKind::Pswincom] {
