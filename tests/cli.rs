@@ -785,6 +785,31 @@ async fn the_receiver_reports_malformed_entries_and_stops_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs `crm-comms mailing create` for the store `db`, the settings and
+/// the recipients file, with `text` and the `extra` arguments.
+async fn create_mailing(
+    db: &std::path::Path,
+    settings: &std::path::Path,
+    recipients: &std::path::Path,
+    text: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "mailing",
+        "create",
+        "--store",
+        db.to_str().unwrap(),
+        "--settings",
+        settings.to_str().unwrap(),
+        "--recipients",
+        recipients.to_str().unwrap(),
+        "--text",
+        text,
+    ];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
 /// A number from the environment variable `k`, else `d` (the crash and
 /// chaos tests' sizes).
 /// Issue 30, item 5: the dry run blocks and counts numbers that cannot take
@@ -801,24 +826,8 @@ async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
     )
     .unwrap();
     let db = settings.with_file_name("crm.db");
-    let args = |extra: &'static [&'static str]| {
-        let mut a = vec![
-            "mailing".to_owned(),
-            "create".to_owned(),
-            "--store".to_owned(),
-            db.to_str().unwrap().to_owned(),
-            "--settings".to_owned(),
-            settings.to_str().unwrap().to_owned(),
-            "--recipients".to_owned(),
-            recipients.to_str().unwrap().to_owned(),
-            "--text".to_owned(),
-            "Hei {firstname}".to_owned(),
-            "--dry-run".to_owned(),
-        ];
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        a
-    };
-    let o = run(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let dry = ["--dry-run"];
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &dry).await;
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
     assert!(out.contains("ready: 2 "), "{out}");
@@ -826,10 +835,13 @@ async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
     assert!(out.contains("blocked, invalid number: 1"), "{out}");
     assert!(out.contains("not a mobile number (fixed line)"), "{out}");
     assert!(out.contains("not a mobile number (toll-free)"), "{out}");
-    let o = run(&args(&["--allow-fixed-line"])
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>())
+    let o = create_mailing(
+        &db,
+        &settings,
+        &recipients,
+        "Hei {firstname}",
+        &["--dry-run", "--allow-fixed-line"],
+    )
     .await;
     let out = stdout(&o);
     assert!(out.contains("ready: 3 "), "{out}");
@@ -847,26 +859,13 @@ async fn created_mailing_with(
 ) -> (PathBuf, Vec<String>) {
     let (settings, recipients) = mailing_files(emu, duplicate_check, n);
     let db = settings.with_file_name("crm.db");
-    let (s, r, d) = (
-        settings.to_str().unwrap().to_owned(),
-        recipients.to_str().unwrap().to_owned(),
-        db.to_str().unwrap().to_owned(),
-    );
-    let o = run(&[
-        "mailing",
-        "create",
-        "--store",
-        &d,
-        "--settings",
-        &s,
-        "--recipients",
-        &r,
-        "--text",
-        text,
-    ])
-    .await;
+    let o = create_mailing(&db, &settings, &recipients, text, &[]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().next(), Some("mailing 1 created"));
+    let (s, d) = (
+        settings.to_str().unwrap().to_owned(),
+        db.to_str().unwrap().to_owned(),
+    );
     let send = [
         "mailing",
         "send",
@@ -989,24 +988,8 @@ async fn hostile_cells_are_neutralised_in_the_export_and_on_the_terminal() {
     )
     .unwrap();
     let db = settings.with_file_name("crm.db");
-    let (s, r, d) = (
-        settings.to_str().unwrap(),
-        recipients.to_str().unwrap(),
-        db.to_str().unwrap(),
-    );
-    let o = run(&[
-        "mailing",
-        "create",
-        "--store",
-        d,
-        "--settings",
-        s,
-        "--recipients",
-        r,
-        "--text",
-        "Hei {firstname}",
-    ])
-    .await;
+    let d = db.to_str().unwrap();
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
@@ -1045,19 +1028,13 @@ async fn read_commands_and_dry_runs_create_no_store() {
         );
         assert!(!typo.exists(), "`mailing {cmd}` created {t}");
     }
-    let o = run(&[
-        "mailing",
-        "create",
-        "--store",
-        t,
-        "--settings",
-        settings.to_str().unwrap(),
-        "--recipients",
-        recipients.to_str().unwrap(),
-        "--text",
+    let o = create_mailing(
+        &typo,
+        &settings,
+        &recipients,
         "Hei {firstname}",
-        "--dry-run",
-    ])
+        &["--dry-run"],
+    )
     .await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("ready: 3 "), "{}", stdout(&o));
@@ -1077,23 +1054,7 @@ async fn mailing_create_names_duplicates_refuses_all_blocked_and_pipes() {
     let db = settings.with_file_name("crm.db");
     let create = |csv: &str| {
         std::fs::write(&recipients, csv).unwrap();
-        let args = [
-            "mailing",
-            "create",
-            "--store",
-            db.to_str().unwrap(),
-            "--settings",
-            settings.to_str().unwrap(),
-            "--recipients",
-            recipients.to_str().unwrap(),
-            "--text",
-            "Hei {firstname}",
-        ]
-        .map(str::to_owned);
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(&args).await
-        }
+        create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[])
     };
     let o = create("number,firstname\n41000001,Kari\n41000002,Ola\n41000001,Kari\n").await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -1116,19 +1077,8 @@ async fn mailing_create_names_duplicates_refuses_all_blocked_and_pipes() {
         "{}",
         stderr(&o)
     );
-    let o = run(&[
-        "mailing",
-        "create",
-        "--store",
-        db.to_str().unwrap(),
-        "--settings",
-        settings.to_str().unwrap(),
-        "--recipients",
-        "/dev/stdin",
-        "--text",
-        "Hei {firstname}",
-    ])
-    .await;
+    let stdin = std::path::Path::new("/dev/stdin");
+    let o = create_mailing(&db, &settings, stdin, "Hei {firstname}", &[]).await;
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("--recipients must be a file"),
