@@ -38,16 +38,7 @@ async fn gateway() -> (IntelecomEmulator, Arc<Intelecom>) {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
-    let provider = Arc::new(
-        Intelecom::builder()
-            .base_url(emu.base_url())
-            .dangerous_allow_http()
-            .service_id(1000)
-            .credentials("crm", "pw")
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-    );
+    let provider = Arc::new(crate::support::intelecom_for(&emu));
     (emu, provider)
 }
 

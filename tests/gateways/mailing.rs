@@ -77,14 +77,7 @@ async fn receiver(store: &SqliteStore) -> String {
 }
 
 fn intelecom(emu: &IntelecomEmulator) -> Intelecom {
-    Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    crate::support::intelecom_for(emu)
 }
 
 async fn wait_for(store: &SqliteStore, id: i64, state: RecipientState, n: u64) {

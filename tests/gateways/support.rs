@@ -168,3 +168,18 @@ pub async fn pg_schema_url() -> Option<String> {
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
+
+/// An Intelecom provider for `emu` (plain HTTP on loopback, a 5 s timeout).
+#[cfg(all(feature = "intelecom", feature = "testing"))]
+pub fn intelecom_for(
+    emu: &crm_comms::testing::intelecom_emulator::IntelecomEmulator,
+) -> crm_comms::intelecom::Intelecom {
+    crm_comms::intelecom::Intelecom::builder()
+        .base_url(emu.base_url())
+        .dangerous_allow_http()
+        .service_id(1000)
+        .credentials("crm", "pw")
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
