@@ -283,17 +283,9 @@ fn country_code<'a>(
 ) -> Result<(u16, Cow<'a, str>, bool), PhoneErrorKind> {
     let table = regions();
     let digits = scanned.digits;
-    let from_idd = |rest: &str| -> Result<(u16, usize), PhoneErrorKind> {
-        if rest.len() <= MIN_NSN_LEN {
-            return Err(PhoneErrorKind::TooShort);
-        }
-        table
-            .extract_code(rest)
-            .ok_or(PhoneErrorKind::InvalidCountryCode)
-    };
     if scanned.plus {
-        match from_idd(digits) {
-            Ok((code, len)) => return Ok((code, Cow::Borrowed(&digits[len..]), true)),
+        match code_after_idd(digits) {
+            Ok((code, nsn)) => return Ok((code, Cow::Borrowed(nsn), true)),
             // libphonenumber reads the digits after a plus once more as if
             // typed without it (`+0047 …` with an IDD of `00`).
             Err(PhoneErrorKind::InvalidCountryCode) => {
@@ -326,14 +318,8 @@ fn without_plus(
     let region = table.get(region);
     let compiled = region.compiled();
     if let Some(idd) = compiled.idd_len(digits) {
-        let rest = &digits[idd..];
-        if rest.len() <= MIN_NSN_LEN {
-            return Err(PhoneErrorKind::TooShort);
-        }
-        let (code, len) = table
-            .extract_code(rest)
-            .ok_or(PhoneErrorKind::InvalidCountryCode)?;
-        return Ok(Some((code, Cow::Borrowed(&rest[len..]))));
+        let (code, nsn) = code_after_idd(&digits[idd..])?;
+        return Ok(Some((code, Cow::Borrowed(nsn))));
     }
     // The default's calling code typed without a plus (`4722334455`) is
     // taken as one only when the number is not a national number as it
@@ -346,10 +332,23 @@ fn without_plus(
         if (!compiled.matches_general(digits) && compiled.matches_general(&national))
             || compiled.test_length(digits) == LengthCheck::TooLong
         {
-            return Ok(Some((region.code, Cow::Owned(national.into_owned()))));
+            return Ok(Some((region.code, national)));
         }
     }
     Ok(None)
+}
+
+/// The calling code at the start of digits that followed a plus or an
+/// international prefix, and the national number after it (libphonenumber:
+/// too short after the prefix, or no such code).
+fn code_after_idd(rest: &str) -> Result<(u16, &str), PhoneErrorKind> {
+    if rest.len() <= MIN_NSN_LEN {
+        return Err(PhoneErrorKind::TooShort);
+    }
+    let (code, len) = regions()
+        .extract_code(rest)
+        .ok_or(PhoneErrorKind::InvalidCountryCode)?;
+    Ok((code, &rest[len..]))
 }
 
 /// A calling code's digits, without allocating or formatting machinery.
