@@ -833,21 +833,33 @@ impl Outbox for PgStore {
         // reports without a client reference kept for a gateway reference
         // that a row of this mailing has since settled with (a report and
         // its settle crossing).
-        let kept = sqlx::query(
+        // Two statements, each driven from the kept reports (a row looked
+        // up by its key or its gateway reference): this runs with every
+        // recovery, and a mailing may have a million rows.
+        let mut kept = sqlx::query(
             "DELETE FROM crm_comms_parked_reports p USING crm_comms_recipients r
-             WHERE r.mailing = $1
-               AND ((p.mailing = $1 AND p.recipient = r.id
-                     AND (r.state = 'unknown' OR (r.state = 'pending' AND r.resend)))
-                 OR (p.client_ref IS NULL AND r.gateway_ref = p.gateway_ref
-                     AND r.state IN ('accepted', 'unknown')
-                     AND COALESCE(p.provider = (SELECT gateway FROM crm_comms_mailings
-                                                WHERE id = $1), true)))
+             WHERE p.mailing = $1 AND r.id = p.recipient AND r.mailing = $1
+               AND (r.state = 'unknown' OR (r.state = 'pending' AND r.resend))
              RETURNING r.id AS rid, p.id, p.state, p.code, p.description, p.done_at",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await
         .map_err(db("applying kept reports"))?;
+        kept.extend(
+            sqlx::query(
+                "DELETE FROM crm_comms_parked_reports p USING crm_comms_recipients r
+                 WHERE p.client_ref IS NULL AND r.gateway_ref = p.gateway_ref
+                   AND r.mailing = $1 AND r.state IN ('accepted', 'unknown')
+                   AND COALESCE(p.provider = (SELECT gateway FROM crm_comms_mailings
+                                              WHERE id = $1), true)
+                 RETURNING r.id AS rid, p.id, p.state, p.code, p.description, p.done_at",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("applying kept reports"))?,
+        );
         let mut kept: Vec<_> = kept.iter().collect();
         kept.sort_by_key(|k| k.get::<i64, _>("id"));
         for k in kept {
@@ -866,9 +878,10 @@ impl Outbox for PgStore {
         sqlx::query(
             "DELETE FROM crm_comms_parked_reports
              WHERE received_at < now() - make_interval(secs => $2)
-                OR (mailing = $1 AND recipient IN (
-                    SELECT id FROM crm_comms_recipients WHERE mailing = $1
-                      AND state IN ('cancelled', 'blocked', 'expired')))",
+                OR (mailing = $1 AND EXISTS (
+                    SELECT 1 FROM crm_comms_recipients r
+                    WHERE r.id = crm_comms_parked_reports.recipient
+                      AND r.state IN ('cancelled', 'blocked')))",
         )
         .bind(id)
         .bind(self.keep_reports_for.as_secs_f64())

@@ -214,8 +214,10 @@ async fn apply_kept(
 }
 
 /// Forgets kept reports of mailing `id` whose row is final with no use for
-/// them (cancelled, blocked, or already reported), and every kept report
-/// received before `before` (ms).
+/// them (cancelled, blocked), and every kept report received before
+/// `before` (ms). Driven from the kept reports (each row looked up by its
+/// key): it runs with every recovery, and a mailing may have a million
+/// rows.
 async fn forget_kept(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     id: MailingId,
@@ -223,9 +225,9 @@ async fn forget_kept(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "DELETE FROM parked_reports WHERE received_at < ?2
-            OR (mailing = ?1 AND recipient IN (
-                SELECT id FROM recipients WHERE mailing = ?1
-                  AND state IN ('cancelled', 'blocked', 'expired')))",
+            OR (mailing = ?1 AND EXISTS (
+                SELECT 1 FROM recipients r WHERE r.id = parked_reports.recipient
+                  AND r.state IN ('cancelled', 'blocked')))",
     )
     .bind(id)
     .bind(before)
