@@ -414,32 +414,11 @@ impl GatewayHttp {
         )
     }
 
-    /// What a non-200 answer means for every message of the request.
+    /// What a non-200 answer means for every message of the request
+    /// ([`Outcome::for_http_status`], the one rule).
     #[must_use]
     pub fn status_outcome(&self, status: u16) -> Outcome {
-        let err = |kind, m: String| SmsError::new(kind, self.provider, m);
-        match status {
-            401 | 403 => Outcome::Rejected(err(
-                ErrorKind::Unauthenticated,
-                format!("the gateway refused the credentials (HTTP {status})"),
-            )),
-            400 | 413 | 415 => Outcome::Rejected(err(
-                ErrorKind::InvalidMessage,
-                format!("the gateway refused the request (HTTP {status})"),
-            )),
-            429 => Outcome::Rejected(err(
-                ErrorKind::RateLimited,
-                format!("the gateway is rate-limiting (HTTP {status})"),
-            )),
-            // The request reached the gateway and it did not say what it
-            // did with it.
-            _ => Outcome::Unknown(err(
-                ErrorKind::GatewayInternal,
-                format!(
-                    "the gateway answered HTTP {status}; the messages may or may not have been accepted"
-                ),
-            )),
-        }
+        Outcome::for_http_status(self.provider, status)
     }
 
     /// What a transport error means for the messages: a failed connection

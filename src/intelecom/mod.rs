@@ -43,6 +43,7 @@ pub const CAPABILITIES: Capabilities = Capabilities::none()
     .with_priority(true)
     .with_custom_sender(true)
     .with_references(true)
+    .with_client_references(true)
     .with_max_batch(100);
 
 /// What the e-mail mode ("use web service" off) can do: one recipient per

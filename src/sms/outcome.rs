@@ -27,6 +27,55 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What a gateway's non-200 HTTP answer means for every message of the
+    /// request: the one meaning per status that every web-service adapter
+    /// gives it (this crate's through `gateway_http`; the conformance suite
+    /// checks yours against it).
+    ///
+    /// - 401/403: `Rejected`, [`ErrorKind::Unauthenticated`] (a mailing
+    ///   stops; the recipients are not at fault);
+    /// - 400/413/415: `Rejected`, [`ErrorKind::InvalidMessage`];
+    /// - 429: `Rejected`, [`ErrorKind::RateLimited`] (retryable: wait and
+    ///   send again);
+    /// - anything else (5xx, an unexpected 3xx or 2xx): `Unknown`,
+    ///   [`ErrorKind::GatewayInternal`] — the gateway read the request and
+    ///   did not say what it did with it.
+    ///
+    /// ```
+    /// use crm_comms::sms::{ErrorKind, Outcome};
+    /// let o = Outcome::for_http_status("acme", 503);
+    /// assert!(matches!(&o, Outcome::Unknown(e) if e.kind() == ErrorKind::GatewayInternal));
+    /// assert!(matches!(Outcome::for_http_status("acme", 401),
+    ///     Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated));
+    /// ```
+    #[must_use]
+    pub fn for_http_status(
+        provider: impl Into<std::borrow::Cow<'static, str>>,
+        status: u16,
+    ) -> Outcome {
+        let err = |kind, m: String| SmsError::new(kind, provider, m);
+        match status {
+            401 | 403 => Outcome::Rejected(err(
+                ErrorKind::Unauthenticated,
+                format!("the gateway refused the credentials (HTTP {status})"),
+            )),
+            400 | 413 | 415 => Outcome::Rejected(err(
+                ErrorKind::InvalidMessage,
+                format!("the gateway refused the request (HTTP {status})"),
+            )),
+            429 => Outcome::Rejected(err(
+                ErrorKind::RateLimited,
+                format!("the gateway is rate-limiting (HTTP {status})"),
+            )),
+            _ => Outcome::Unknown(err(
+                ErrorKind::GatewayInternal,
+                format!(
+                    "the gateway answered HTTP {status}; the messages may or may not have been accepted"
+                ),
+            )),
+        }
+    }
+
     /// Whether it is `Accepted`.
     #[must_use]
     pub fn is_accepted(&self) -> bool {

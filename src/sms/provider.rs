@@ -36,6 +36,11 @@ pub struct Capabilities {
     pub sender_rules: SenderRules,
     /// Whether accepted outcomes carry a gateway reference.
     pub references: bool,
+    /// Whether a message's [`client_reference`](Message::client_reference)
+    /// reaches the gateway (one per recipient,
+    /// [`Message::recipient_reference`]) and comes back in its delivery
+    /// reports. `PSWinCom` has no such field; Intelecom does.
+    pub client_references: bool,
     /// For how long the gateway refuses a message whose client reference
     /// it has already taken (with [`ErrorKind::Duplicate`]), so that
     /// sending again with the same reference within that time can never
@@ -70,6 +75,7 @@ impl Capabilities {
             custom_sender: false,
             sender_rules: SenderRules::ANY,
             references: false,
+            client_references: false,
             rejects_duplicates: None,
         }
     }
@@ -89,6 +95,7 @@ impl Capabilities {
             custom_sender: true,
             sender_rules: SenderRules::ANY,
             references: true,
+            client_references: true,
             rejects_duplicates: None,
         }
     }
@@ -105,6 +112,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_rejects_duplicates(mut self, window: Option<std::time::Duration>) -> Self {
         self.rejects_duplicates = window;
+        self
+    }
+
+    /// Sets whether client references reach the gateway.
+    #[must_use]
+    pub const fn with_client_references(mut self, yes: bool) -> Self {
+        self.client_references = yes;
         self
     }
 
