@@ -32,7 +32,9 @@ use crm_comms::sms::{
     RecipientOutcome, Secret, SendReport, SmsError, SmsProvider, async_trait,
     check_and_send_in_batches,
 };
-use crm_comms::testing::loopback::{Answer, HeaderMap, LoopbackGateway, Recorded, Wire};
+use crm_comms::testing::loopback::{
+    Answer, HeaderMap, LoopbackGateway, Recorded, Wire, WireMessage,
+};
 use crm_comms::testing::push::{PushResult, PushTarget};
 use serde_json::{Value, json};
 
@@ -210,19 +212,32 @@ struct AcmeWire {
     next: AtomicU64,
 }
 
-fn acme_numbers(body: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["to"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|n| n.as_str().map(str::to_owned))
+/// The messages of a request, read with the gateway's own code (never the
+/// adapter's): one per number, the same text and sender; Acme reports on
+/// every message (reports are on for the account).
+fn acme_messages(body: &[u8]) -> Vec<WireMessage> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let text = v["text"].as_str().unwrap_or_default();
+    v["to"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|n| {
+            let m = WireMessage::new(n, text).with_delivery_report(true);
+            match v["from"].as_str() {
+                Some(from) => m.with_sender(from),
+                None => m,
+            }
+        })
         .collect()
 }
 
 #[async_trait]
 impl Wire for AcmeWire {
-    type Request = Vec<String>;
+    type Request = Vec<WireMessage>;
     type AnswerFault = std::convert::Infallible;
     type PushFormat = ();
     type Dr = Value;
@@ -233,15 +248,15 @@ impl Wire for AcmeWire {
     }
 
     // The key travels in a header, so the body has nothing to mask.
-    fn read(&self, _: &HeaderMap, body: &[u8]) -> Recorded<Vec<String>> {
+    fn read(&self, _: &HeaderMap, body: &[u8]) -> Recorded<Vec<WireMessage>> {
         Recorded {
-            request: acme_numbers(body),
+            request: acme_messages(body),
             masked_body: String::from_utf8_lossy(body).into_owned(),
         }
     }
 
-    fn recipients(request: &Vec<String>) -> usize {
-        request.len()
+    fn messages(request: &Vec<WireMessage>) -> Vec<WireMessage> {
+        request.clone()
     }
 
     fn answer(
@@ -255,26 +270,34 @@ impl Wire for AcmeWire {
             return Answer::new(401, "application/json", r#"{"error":"bad key"}"#);
         }
         let text_ok = serde_json::from_slice::<Value>(body).is_ok_and(|v| v["text"].is_string());
-        let to = acme_numbers(body);
-        if to.is_empty() || to.len() > 50 || !text_ok {
+        let mut messages = acme_messages(body);
+        if messages.is_empty() || messages.len() > 50 || !text_ok {
             return Answer::new(400, "application/json", r#"{"error":"bad request"}"#);
         }
-        let results: Vec<Value> = to
-            .iter()
-            .map(|n| {
-                if n.ends_with("99") {
-                    json!({"to": n, "error": "not a mobile number"})
+        let results: Vec<Value> = messages
+            .iter_mut()
+            .map(|m| {
+                if m.recipient.ends_with("99") {
+                    json!({"to": m.recipient, "error": "not a mobile number"})
                 } else {
-                    let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-                    json!({"to": n, "id": format!("acme-{id}")})
+                    let id = format!("acme-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
+                    m.gateway_reference = Some(id.clone());
+                    json!({"to": m.recipient, "id": id})
                 }
             })
             .collect();
+        // Recorded with the IDs given: the conformance suite checks each
+        // outcome's reference against them.
+        let recorded = Recorded {
+            request: messages,
+            masked_body: String::from_utf8_lossy(body).into_owned(),
+        };
         Answer::new(
             200,
             "application/json",
             json!({ "results": results }).to_string(),
         )
+        .recorded(recorded)
     }
 
     async fn push_drs(&self, target: &PushTarget, (): &(), drs: &[Value]) -> PushResult {

@@ -90,7 +90,7 @@ async fn a_test_sms_through_intelecom_succeeds_and_a_wrong_password_is_rejected(
         "{}",
         stdout(&o)
     );
-    assert_eq!(emu.received()[0].request.recipients, ["+4741000000"]);
+    assert_eq!(emu.received()[0].request.recipients(), ["+4741000000"]);
 
     let wrong = intelecom_settings(&emu.base_url(), "not-it");
     let o = run(&[

@@ -76,8 +76,8 @@ impl Limits {
             (_, 0) => 0,
             (Encoding::Gsm7, 1) => self.gsm_single,
             (Encoding::Ucs2, 1) => self.ucs2_single,
-            (Encoding::Gsm7, n) => n * self.gsm_part,
-            (Encoding::Ucs2, n) => n * self.ucs2_part,
+            (Encoding::Gsm7, n) => n.saturating_mul(self.gsm_part),
+            (Encoding::Ucs2, n) => n.saturating_mul(self.ucs2_part),
         }
     }
 }

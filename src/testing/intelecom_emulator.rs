@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 
 pub use super::loopback::MAX_RECORDED;
-use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire};
+use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire, WireMessage};
 use super::push::{PushRequest, deliver};
 pub use super::push::{PushResult, PushTarget};
 
@@ -41,10 +41,44 @@ pub enum AnswerFault {
 /// What an Intelecom request carries, as the emulator read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
-    /// The recipients, in order.
-    pub recipients: Vec<String>,
+    /// The messages, in order: `recipient`, `content`, the originator,
+    /// `priority`, the report flag (`skip_customer_report_delivery` absent
+    /// or not `true`), `clientReference`, and the `messageId` answered.
+    pub messages: Vec<WireMessage>,
+}
+
+impl Request {
+    /// The recipients, in order, as sent.
+    #[must_use]
+    pub fn recipients(&self) -> Vec<&str> {
+        self.messages.iter().map(|m| m.recipient.as_str()).collect()
+    }
+
     /// The texts, in order.
-    pub contents: Vec<String>,
+    #[must_use]
+    pub fn contents(&self) -> Vec<&str> {
+        self.messages.iter().map(|m| m.text.as_str()).collect()
+    }
+}
+
+impl Msg {
+    /// The message in the shape every gateway shares.
+    fn wire_message(&self) -> WireMessage {
+        let mut w = WireMessage::new(self.recipient.as_str(), self.content.as_str())
+            .with_delivery_report(!skips_dr(self));
+        if let Some(s) = &self.settings {
+            if let Some(o) = &s.originator_settings {
+                w = w.with_sender(o.originator.as_str());
+            }
+            if let Some(p) = s.priority.and_then(|p| u8::try_from(p).ok()) {
+                w = w.with_priority(p);
+            }
+        }
+        if let Some(r) = &self.client_reference {
+            w = w.with_client_reference(r.as_str());
+        }
+        w
+    }
 }
 
 /// Intelecom's wire for the loopback core: `POST /gw/rs/sendMessages`,
@@ -311,8 +345,7 @@ fn recorded(body: &[u8], req: Option<&Req>, configured: &str) -> Recorded<Reques
     Recorded {
         request: req
             .map(|r| Request {
-                recipients: r.message.iter().map(|m| m.recipient.clone()).collect(),
-                contents: r.message.iter().map(|m| m.content.clone()).collect(),
+                messages: r.message.iter().map(Msg::wire_message).collect(),
             })
             .unwrap_or_default(),
         masked_body: masked(body, req, configured),
@@ -336,8 +369,8 @@ impl Wire for IntelecomWire {
         recorded(body, req.as_ref(), self.password.expose())
     }
 
-    fn recipients(request: &Request) -> usize {
-        request.recipients.len()
+    fn messages(request: &Request) -> Vec<WireMessage> {
+        request.messages.clone()
     }
 
     fn answer(
@@ -360,7 +393,7 @@ impl Wire for IntelecomWire {
                     .recorded(recorded(body, None, self.password.expose()));
             }
         };
-        let record = recorded(body, Some(&req), self.password.expose());
+        let mut record = recorded(body, Some(&req), self.password.expose());
         let auth_ok = req.service_id == self.service_id
             && req.username == self.username
             && req.password == self.password.expose();
@@ -454,6 +487,9 @@ impl Wire for IntelecomWire {
             .collect();
         if matches!(fault, Some(AnswerFault::DropLastStatus)) {
             statuses.pop();
+        }
+        for (m, st) in record.request.messages.iter_mut().zip(&statuses) {
+            m.gateway_reference.clone_from(&st.message_id);
         }
         let answer = serde_json::to_string(&ResponseOut {
             batch_reference: req.batch_reference.as_deref(),

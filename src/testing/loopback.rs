@@ -15,7 +15,9 @@
 //! ```
 //! # #[cfg(feature = "testing")]
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use crm_comms::testing::loopback::{Answer, Fault, HeaderMap, LoopbackGateway, Recorded, Wire};
+//! use crm_comms::testing::loopback::{
+//!     Answer, Fault, HeaderMap, LoopbackGateway, Recorded, Wire, WireMessage,
+//! };
 //! use crm_comms::testing::push::{PushResult, PushTarget};
 //!
 //! /// A gateway that takes one number per line and answers `OK <id>`.
@@ -34,7 +36,9 @@
 //!         let text = String::from_utf8_lossy(body).into_owned();
 //!         Recorded { request: text.lines().map(str::to_owned).collect(), masked_body: text }
 //!     }
-//!     fn recipients(request: &Vec<String>) -> usize { request.len() }
+//!     fn messages(request: &Vec<String>) -> Vec<WireMessage> {
+//!         request.iter().map(|n| WireMessage::new(n.as_str(), "")).collect()
+//!     }
 //!     fn answer(&self, _: &HeaderMap, body: &[u8], _: Option<&Self::AnswerFault>)
 //!         -> Answer<Self> {
 //!         let read = self.read(&Default::default(), body);
@@ -111,6 +115,10 @@ pub enum Fault<A> {
     /// one the request would get otherwise — including the next scripted
     /// fault, if any.
     TruncatedAnswer,
+    /// Handle the request (recorded, reports pushed) but answer `200 OK`
+    /// with a body no gateway would send: the client cannot read what was
+    /// accepted, so the messages are unknown — never rejected.
+    UnreadableAnswer,
     /// A fault of this gateway's answers (a status code, a malformed body),
     /// given to its [`Wire::answer`].
     Answer(A),
@@ -124,6 +132,106 @@ pub struct Recorded<R> {
     pub request: R,
     /// The body as text with every secret masked.
     pub masked_body: String,
+}
+
+/// One message as the gateway read it off the wire, in the shape every
+/// gateway shares: what the conformance suite compares with what was sent.
+/// A field is `None` when the gateway's wire has no such field or the
+/// request did not give it.
+///
+/// ```
+/// use crm_comms::testing::loopback::WireMessage;
+/// let m = WireMessage::new("4790000001", "Hei")
+///     .with_sender("CRM")
+///     .with_delivery_report(true)
+///     .with_gateway_reference("msg-17");
+/// assert_eq!(m.gateway_reference.as_deref(), Some("msg-17"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WireMessage {
+    /// The recipient as the request gives it (`+4790000001`,
+    /// `004790000001` and `4790000001` all read as the same number).
+    pub recipient: String,
+    /// The whole text, decoded (as the recipient will read it).
+    pub text: String,
+    /// The sender (originator) as the request gives it.
+    pub sender: Option<String>,
+    /// The priority as the CRM numbers it
+    /// ([`Priority::number`](crate::sms::Priority::number): 1 slowest, 3
+    /// fastest); a gateway with another scale maps it back.
+    pub priority: Option<u8>,
+    /// Whether a delivery report was asked for.
+    pub delivery_report: Option<bool>,
+    /// The client's reference for this message.
+    pub client_reference: Option<String>,
+    /// The reference the gateway gave this message in its answer (`None`:
+    /// refused, or left out of the answer). Set it in
+    /// [`Wire::answer`](Wire::answer) through [`Answer::recorded`]: the suite
+    /// checks each accepted outcome's reference against it.
+    pub gateway_reference: Option<String>,
+}
+
+impl WireMessage {
+    /// A message to `recipient` with `text`, nothing else read.
+    #[must_use]
+    pub fn new(recipient: impl Into<String>, text: impl Into<String>) -> Self {
+        WireMessage {
+            recipient: recipient.into(),
+            text: text.into(),
+            ..WireMessage::default()
+        }
+    }
+
+    /// With the sender as given.
+    #[must_use]
+    pub fn with_sender(mut self, sender: impl Into<String>) -> Self {
+        self.sender = Some(sender.into());
+        self
+    }
+
+    /// With the priority (1 slowest – 3 fastest).
+    #[must_use]
+    pub fn with_priority(mut self, priority: u8) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// With whether a delivery report was asked for.
+    #[must_use]
+    pub fn with_delivery_report(mut self, asked: bool) -> Self {
+        self.delivery_report = Some(asked);
+        self
+    }
+
+    /// With the client's reference.
+    #[must_use]
+    pub fn with_client_reference(mut self, reference: impl Into<String>) -> Self {
+        self.client_reference = Some(reference.into());
+        self
+    }
+
+    /// With the reference the gateway answered with.
+    #[must_use]
+    pub fn with_gateway_reference(mut self, reference: impl Into<String>) -> Self {
+        self.gateway_reference = Some(reference.into());
+        self
+    }
+
+    /// The recipient's digits in international form (`4790000001`): the
+    /// request's digits with a leading `00` dropped.
+    #[must_use]
+    pub fn recipient_digits(&self) -> String {
+        let digits: String = self
+            .recipient
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        match digits.strip_prefix("00") {
+            Some(rest) if !self.recipient.trim_start().starts_with('+') => rest.to_owned(),
+            _ => digits,
+        }
+    }
 }
 
 /// A request a loopback gateway received.
@@ -230,9 +338,18 @@ pub trait Wire: Send + Sync + 'static {
     /// requests that are reset before they are answered.
     fn read(&self, headers: &HeaderMap, body: &[u8]) -> Recorded<Self::Request>;
 
+    /// The messages `request` carries, in order, in the shape every
+    /// gateway shares: the conformance suite checks what arrived (each
+    /// recipient once, the exact text, sender, priority, report flag and
+    /// references) with it. Read with the gateway's own code.
+    fn messages(request: &Self::Request) -> Vec<WireMessage>;
+
     /// How many messages `request` carries (the conformance suite checks
-    /// batches against the provider's `max_batch` with it).
-    fn recipients(request: &Self::Request) -> usize;
+    /// batches against the provider's `max_batch` with it); by default
+    /// the length of [`messages`](Self::messages).
+    fn recipients(request: &Self::Request) -> usize {
+        Self::messages(request).len()
+    }
 
     /// Answers a request, as strictly as the real gateway; `fault` is the
     /// scripted answer fault for this request, if any.
@@ -488,7 +605,12 @@ async fn handle<W: Wire>(
         (book.faults.pop_front(), book.latency)
     };
     let mut pause = (!latency.is_zero()).then_some(latency);
+    let mut unreadable = false;
     let answer_fault = match fault {
+        Some(Fault::UnreadableAnswer) => {
+            unreadable = true;
+            None
+        }
         Some(Fault::Slow(late)) => {
             pause = Some(late + latency);
             None
@@ -534,6 +656,9 @@ async fn handle<W: Wire>(
     // client that gives up meanwhile cannot undo it).
     if let Some(pause) = pause {
         tokio::time::sleep(pause).await;
+    }
+    if unreadable {
+        return respond(200, &answer.content_type, b"\x01<<not an answer>>".to_vec());
     }
     respond(answer.status, &answer.content_type, answer.body)
 }

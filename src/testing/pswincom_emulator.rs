@@ -23,7 +23,7 @@ use axum::http::HeaderMap;
 use quick_xml::events::{BytesText, Event};
 
 pub use super::loopback::MAX_RECORDED;
-use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire};
+use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire, WireMessage};
 use super::push::{PushRequest, deliver, deliver_until};
 pub use super::push::{PushResult, PushTarget};
 
@@ -170,6 +170,26 @@ pub struct ReceivedMsg {
     pub op: Option<String>,
     /// Every element of the `MSG`, in order, as sent.
     pub fields: Vec<(String, String)>,
+    /// The `REF` the gateway answered this message with (`None`: refused,
+    /// left out of the answer, or the request was not answered).
+    pub reference: Option<String>,
+}
+
+impl ReceivedMsg {
+    /// The message in the shape every gateway shares (`PSWinCom` has no
+    /// priority and no client reference on the wire).
+    #[must_use]
+    pub fn wire_message(&self) -> WireMessage {
+        let mut w = WireMessage::new(self.receiver.as_str(), self.text.as_str())
+            .with_delivery_report(field(&self.fields, "RCPREQ") == Some("Y"));
+        if let Some(s) = field(&self.fields, "SND") {
+            w = w.with_sender(s);
+        }
+        if let Some(r) = &self.reference {
+            w = w.with_gateway_reference(r.as_str());
+        }
+        w
+    }
 }
 
 /// What a `PSWinCom` request carries, as the emulator read it.
@@ -242,8 +262,12 @@ impl Wire for PswincomWire {
         recorded(parse(body, self.password.expose()).ok())
     }
 
-    fn recipients(request: &Request) -> usize {
-        request.messages.len()
+    fn messages(request: &Request) -> Vec<WireMessage> {
+        request
+            .messages
+            .iter()
+            .map(ReceivedMsg::wire_message)
+            .collect()
     }
 
     fn answer(
@@ -454,6 +478,7 @@ fn msg(fields: Vec<(String, String)>) -> ReceivedMsg {
         text,
         op,
         fields,
+        reference: None,
     }
 }
 
@@ -596,7 +621,7 @@ fn submit(
         )
         .recorded(recorded(None));
     }
-    let parsed = match parse(body, wire.password.expose()) {
+    let mut parsed = match parse(body, wire.password.expose()) {
         Ok(p) => p,
         Err(reason) => return Answer::error_page(400, &reason).recorded(recorded(None)),
     };
@@ -633,6 +658,7 @@ fn submit(
         .clone();
     let mut answers = Vec::new();
     let mut reports = Vec::new();
+    let mut answered_refs = Vec::with_capacity(parsed.messages.len());
     for m in &parsed.messages {
         let scripted_fail = matches!(fault, Some(AnswerFault::FailIds(ids)) if ids.contains(&m.id));
         let (ok, info) = match (scripted_fail, message_error(m)) {
@@ -654,8 +680,10 @@ fn submit(
             });
         }
         if matches!(fault, Some(AnswerFault::MissingIds(ids)) if ids.contains(&m.id)) {
+            answered_refs.push(None);
             continue;
         }
+        answered_refs.push((ok && !reference.is_empty()).then(|| reference.clone()));
         if matches!(fault, Some(AnswerFault::RepeatedIds(ids)) if ids.contains(&m.id)) {
             answers.push(MsgAnswer {
                 id: m.id.clone(),
@@ -670,6 +698,9 @@ fn submit(
             info,
             reference,
         });
+    }
+    for (m, r) in parsed.messages.iter_mut().zip(answered_refs) {
+        m.reference = r;
     }
     xml(session_xml(true, "", &answers))
         .recorded(recorded(Some(parsed)))

@@ -206,7 +206,7 @@ impl Emulator {
             Emulator::Intelecom(e) => e
                 .received()
                 .into_iter()
-                .flat_map(|r| r.request.recipients)
+                .flat_map(|r| r.request.messages.into_iter().map(|m| m.recipient))
                 .collect(),
             Emulator::Pswincom(e) => e
                 .received()

@@ -55,7 +55,7 @@ async fn passes_the_conformance_suite() {
     assert!(
         emu.received()
             .iter()
-            .all(|r| r.request.recipients.len() <= 4)
+            .all(|r| r.request.messages.len() <= 4)
     );
     assert!(
         emu.received()
@@ -187,10 +187,10 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
         let got = emu.received();
         assert_eq!(got[0].status, 0, "{fault:?}: the connection was closed");
         if fault == Fault::ResetAfterBody {
-            assert_eq!(got[0].request.recipients.len(), 3, "the body was read");
+            assert_eq!(got[0].request.messages.len(), 3, "the body was read");
         } else {
             assert!(
-                got[0].request.recipients.is_empty(),
+                got[0].request.messages.is_empty(),
                 "the body was not read"
             );
         }
