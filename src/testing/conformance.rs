@@ -45,7 +45,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::phone::PhoneNumber;
 use crate::sms::encoding::{Encoding, preview};
-use crate::sms::{ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsError, SmsProvider};
+use crate::sms::{
+    ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsError, SmsProvider,
+};
 use crate::testing::loopback::{Fault, LoopbackGateway, Received, Wire, WireMessage};
 use crate::testing::suite::{LogCapture, SuiteReport};
 
@@ -448,11 +450,16 @@ pub async fn secrets_redacted(p: &dyn SmsProvider, config: &Config) {
         );
     }
     let too_long = build(
-        Message::builder()
-            .to_all(numbers(config, 1))
-            .text("x".repeat(MAX_CHECKED_TEXT.min(
-                p.capabilities().limits.max_units(Encoding::Gsm7).saturating_add(1),
-            ))),
+        Message::builder().to_all(numbers(config, 1)).text(
+            "x".repeat(
+                MAX_CHECKED_TEXT.min(
+                    p.capabilities()
+                        .limits
+                        .max_units(Encoding::Gsm7)
+                        .saturating_add(1),
+                ),
+            ),
+        ),
     );
     assert_no_secret_in(&p.send(&too_long).await, config);
     if let Some(refused) = config.refused_number {
@@ -678,7 +685,10 @@ pub async fn references_are_the_gateways<W: Wire>(
                 reference: Some(reference),
             } = &o.outcome
             else {
-                panic!("{}: accepted with a reference expected: {:?}", o.recipient, o.outcome);
+                panic!(
+                    "{}: accepted with a reference expected: {:?}",
+                    o.recipient, o.outcome
+                );
             };
             let w = the_one_to(&wire, &o.recipient, m.text());
             assert_eq!(
@@ -842,8 +852,7 @@ pub async fn no_request_after_the_last_step<W: Wire>(
     tokio::time::sleep(config.grace).await;
     let late = gateway.requests_seen() - before;
     assert_eq!(
-        late,
-        0,
+        late, 0,
         "{late} request(s) reached the gateway within {:?} after the suite's last send (a resend in the background?)",
         config.grace
     );

@@ -52,11 +52,7 @@ async fn passes_the_conformance_suite() {
     };
     run_on_loopback(&p, &emu, &config).await;
     // Batches of at most 4 reached the emulator.
-    assert!(
-        emu.received()
-            .iter()
-            .all(|r| r.request.messages.len() <= 4)
-    );
+    assert!(emu.received().iter().all(|r| r.request.messages.len() <= 4));
     assert!(
         emu.received()
             .iter()
@@ -189,10 +185,7 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
         if fault == Fault::ResetAfterBody {
             assert_eq!(got[0].request.messages.len(), 3, "the body was read");
         } else {
-            assert!(
-                got[0].request.messages.is_empty(),
-                "the body was not read"
-            );
+            assert!(got[0].request.messages.is_empty(), "the body was not read");
         }
         // The next request goes through on a new connection.
         assert!(p.send(&msg(2)).await.all_accepted());

@@ -114,7 +114,10 @@ async fn intelecom_mailing_sends_each_text_once_and_matches_every_report() {
     assert!(got.values().all(|n| *n == 1), "a recipient accepted twice");
     let requests = emu.received();
     assert_eq!(requests.len(), 10, "100 personalised texts per request");
-    let texts: HashSet<&String> = requests.iter().flat_map(|r| r.request.messages.iter().map(|m| &m.text)).collect();
+    let texts: HashSet<&String> = requests
+        .iter()
+        .flat_map(|r| r.request.messages.iter().map(|m| &m.text))
+        .collect();
     assert!(texts.contains(&"Hei Kari417 i Bergen!".to_owned()));
     assert_eq!(texts.len(), 1000);
     wait_for(&store, id, RecipientState::Delivered, 1000).await;
