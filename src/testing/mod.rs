@@ -1,6 +1,16 @@
-//! Test kit for providers (feature `testing`): the conformance suite every
-//! [`SmsProvider`](crate::sms::SmsProvider) must pass, loopback gateway
-//! emulators, and a loopback SMTP server. Not API-stable.
+//! Test kit for providers and stores (feature `testing`): the conformance
+//! suite every [`SmsProvider`](crate::sms::SmsProvider) must pass, the kit
+//! for push formats, the store suites, loopback gateway emulators and a
+//! loopback SMTP server.
+//!
+//! **Stability.** The integrator's surface follows semver:
+//! [`conformance`], [`loopback`] ([`Wire`](loopback::Wire),
+//! [`LoopbackGateway`](loopback::LoopbackGateway),
+//! [`WireMessage`](loopback::WireMessage)), [`push_kit`], [`push`] (what a
+//! `Wire` pushes with), [`suite`] and the store suites. This crate's own
+//! gateways' emulators (`intelecom_emulator`, `pswincom_emulator`), the
+//! [`hostile`] corpus, the SMTP server and [`wire`] (the gateways' wire
+//! formats) follow the gateways and may change in any release.
 
 pub mod conformance;
 #[cfg(feature = "receiver")]
@@ -14,6 +24,7 @@ pub mod outbox_suite;
 #[cfg(feature = "pswincom")]
 pub mod pswincom_emulator;
 pub mod push;
+pub mod push_kit;
 pub mod sent_store_suite;
 mod server;
 pub mod smtp_server;

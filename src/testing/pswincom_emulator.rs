@@ -707,6 +707,20 @@ fn submit(
         .reports(reports)
 }
 
+/// How the gateway reads a receiver's answer to a push, for
+/// [`push_kit`](super::push_kit): an XML push's entries (with IDs) are
+/// acknowledged one by one by `ID` with `STATUS` `OK` in a 200 answer; a
+/// form push (no ID) by a 200.
+#[must_use]
+pub fn ack_reading() -> super::push_kit::AckReading {
+    super::push_kit::AckReading::custom(|answer, ids| {
+        let acked = own_reading::acknowledged_ids(&answer.body);
+        ids.iter()
+            .map(|id| answer.status == 200 && (id.is_empty() || acked.contains(id)))
+            .collect()
+    })
+}
+
 /// How the emulator formats pushes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

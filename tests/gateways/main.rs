@@ -16,6 +16,7 @@ mod mailing_pg;
 mod pswincom_gateway;
 mod pswincom_push;
 mod pswincom_wire;
+mod push_kit;
 mod receiver_e2e;
 mod secret_hygiene;
 mod store_contract;
