@@ -328,20 +328,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_timeout(Duration::from_secs(1));
     let acme = Acme::new(&gateway.base_url(), ACME_KEY, options)?;
 
-    // 1. The contract every provider must keep, on the wire too: batches
-    //    of at most 50, timeouts and resets unknown (and never resent),
-    //    no key in any error.
+    // 1. The contract every provider must keep, checked on the wire too:
+    //    each recipient gets its own exact text once, references are the
+    //    gateway's, batches of at most 50, one meaning per HTTP status,
+    //    lost answers unknown (and never resent), no key in any error or log.
     let config = crm_comms::testing::conformance::Config {
         secrets: vec![ACME_KEY.into()],
         refused_number: Some("+4790000099".parse()?),
         request_timeout: Some(Duration::from_secs(1)),
+        grace: Duration::from_secs(2),
         ..Default::default()
     };
-    crm_comms::testing::conformance::run_on_loopback(&acme, &gateway, &config).await;
-    println!(
-        "conformance: passed ({} requests on the wire)",
+    let report = crm_comms::testing::conformance::check_on_loopback(&acme, &gateway, &config).await;
+    print!(
+        "conformance ({} requests on the wire):\n{report}",
         gateway.requests_seen()
     );
+    report.assert_passes();
+
+    // 1b. Its pushes, checked by the push kit: the documented example
+    //     parses, an unreadable report is kept with its raw text and
+    //     acknowledged, a report names the send it belongs to.
+    use crm_comms::testing::push_kit::{PushKit, PushSample};
+    let dr = |body: &'static str| PushSample::post(PushKind::Delivery, "application/json", body);
+    let pushes = PushKit::new()
+        .example(dr(r#"{"id":"acme-1","status":"delivered"}"#))
+        .bad_entry(dr(r#"{"status":"delivered"}"#), 0)
+        .report_for_send(dr(r#"{"id":"acme-7","status":"failed"}"#), "acme-7")
+        .check(&AcmePushes)
+        .await;
+    print!("push kit:\n{pushes}");
+    pushes.assert_passes();
 
     // 2. A send, tracked so its delivery reports match.
     let tracker = DeliveryTracker::new(MemorySentStore::new());
