@@ -167,7 +167,7 @@ pub struct WireMessage {
     pub client_reference: Option<String>,
     /// The reference the gateway gave this message in its answer (`None`:
     /// refused, or left out of the answer). Set it in
-    /// [`Wire::answer`](Wire::answer) through [`Answer::recorded`]: the suite
+    /// [`Wire::answer`] through [`Answer::recorded`]: the suite
     /// checks each accepted outcome's reference against it.
     pub gateway_reference: Option<String>,
 }
