@@ -346,7 +346,9 @@ pub trait Wire: Send + Sync + 'static {
 
     /// How many messages `request` carries (the conformance suite checks
     /// batches against the provider's `max_batch` with it); by default
-    /// the length of [`messages`](Self::messages).
+    /// the length of [`messages`](Self::messages). Called for every
+    /// request recorded: override it when counting is cheaper than
+    /// converting.
     fn recipients(request: &Self::Request) -> usize {
         Self::messages(request).len()
     }

@@ -270,6 +270,11 @@ impl Wire for PswincomWire {
             .collect()
     }
 
+    // Counted on every recorded request: no conversion of the messages.
+    fn recipients(request: &Request) -> usize {
+        request.messages.len()
+    }
+
     fn answer(
         &self,
         headers: &HeaderMap,
