@@ -96,6 +96,16 @@ pub const MAX_CHECKED_RECIPIENTS: usize = 1000;
 /// checked at this length (and its limit is not probed).
 pub const MAX_CHECKED_TEXT: usize = 10_000;
 
+impl Config {
+    /// The secrets to look for (empty ones would match everything).
+    fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.secrets
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
 /// The configured numbers (the defaults when none).
 fn pool(config: &Config) -> Vec<PhoneNumber> {
     if config.numbers.is_empty() {
@@ -178,7 +188,7 @@ fn secret_in_error(e: &SmsError, secret: &str) -> Option<String> {
 
 /// Panics when an error in `report` shows one of the configured secrets.
 fn assert_no_secret_in(report: &SendReport, config: &Config) {
-    for secret in config.secrets.iter().filter(|s| !s.is_empty()) {
+    for secret in config.secrets() {
         for o in report.outcomes() {
             if let Some(e) = o.outcome.error()
                 && let Some(place) = secret_in_error(e, secret)
@@ -443,9 +453,9 @@ pub async fn duplicates_refused_as_claimed(p: &dyn SmsProvider, config: &Config)
 /// before sending and, with [`Config::refused_number`], of the gateway's.
 pub async fn secrets_redacted(p: &dyn SmsProvider, config: &Config) {
     let debug = format!("{p:?}");
-    for secret in config.secrets.iter().filter(|s| !s.is_empty()) {
+    for secret in config.secrets() {
         assert!(
-            !debug.contains(secret.as_str()),
+            !debug.contains(secret),
             "the provider's Debug shows a secret"
         );
     }
@@ -924,11 +934,7 @@ async fn provider_rules(
 /// The rule that reads what was logged.
 fn logged_rule(r: &mut SuiteReport, logs: &LogCapture, config: &Config) {
     let text = logs.text();
-    let leak = config
-        .secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .find(|s| text.contains(s.as_str()));
+    let leak = config.secrets().find(|s| text.contains(s));
     r.rules.push((
         "nothing logged shows a secret",
         match leak {
@@ -936,9 +942,9 @@ fn logged_rule(r: &mut SuiteReport, logs: &LogCapture, config: &Config) {
             Some(secret) => {
                 let line = text
                     .lines()
-                    .find(|l| l.contains(secret.as_str()))
+                    .find(|l| l.contains(secret))
                     .unwrap_or("")
-                    .replace(secret.as_str(), "***");
+                    .replace(secret, "***");
                 Err(format!(
                     "a configured secret was logged through tracing: {line}"
                 ))
