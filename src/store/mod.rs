@@ -29,6 +29,8 @@ pub mod memory;
 pub mod postgres;
 #[cfg(feature = "mailing")]
 mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;

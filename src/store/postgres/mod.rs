@@ -255,29 +255,18 @@ impl PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db("migrating"))?;
-        let version: i64 = if ours {
-            let v: Option<String> =
+        let stored: Option<Option<String>> = if ours {
+            Some(
                 sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
                     .fetch_optional(&mut *tx)
                     .await
-                    .map_err(db("reading the schema version"))?;
-            v.and_then(|v| v.parse().ok()).ok_or_else(|| {
-                StoreError::new(
-                    StoreErrorKind::Schema,
-                    "the crm_comms tables have no readable schema version",
-                )
-            })?
+                    .map_err(db("reading the schema version"))?,
+            )
         } else {
-            0
+            None
         };
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::new(
-                StoreErrorKind::Schema,
-                format!(
-                    "the crm_comms tables were written by a newer crm-comms (schema version {version}; this build knows up to {SCHEMA_VERSION})"
-                ),
-            ));
-        }
+        let version =
+            super::schema::checked_version(stored, SCHEMA_VERSION, "the crm_comms schema")?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             sqlx::raw_sql(sql)
                 .execute(&mut *tx)

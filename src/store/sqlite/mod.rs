@@ -138,30 +138,17 @@ async fn inspect(conn: &mut sqlx::SqliteConnection) -> Result<i64, StoreError> {
             ),
         ));
     }
-    let version: i64 = if ours {
-        let v: Option<String> =
+    let stored: Option<Option<String>> = if ours {
+        Some(
             sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'schema_version'")
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(db("reading the schema version"))?;
-        v.and_then(|v| v.parse().ok()).ok_or_else(|| {
-            StoreError::new(
-                StoreErrorKind::Schema,
-                "the store has no readable schema version",
-            )
-        })?
+                .map_err(db("reading the schema version"))?,
+        )
     } else {
-        0
+        None
     };
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::new(
-            StoreErrorKind::Schema,
-            format!(
-                "the store was written by a newer crm-comms (schema version {version}; this build knows up to {SCHEMA_VERSION})"
-            ),
-        ));
-    }
-    Ok(version)
+    super::schema::checked_version(stored, SCHEMA_VERSION, "the store")
 }
 
 /// `e` with the store's path in front of its message (same kind).
