@@ -555,7 +555,7 @@ impl Outbox for MemoryOutbox {
         let kid = s.next_kept;
         s.kept.push(Kept {
             id: kid,
-            client_ref: receipt.client_reference.clone().filter(|c| !c.is_empty()),
+            client_ref: super::rows::report_client_ref(receipt).map(str::to_owned),
             gateway_ref: receipt.reference.clone(),
             state,
             code: receipt.status_code.clone(),

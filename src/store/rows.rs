@@ -44,14 +44,19 @@ pub(crate) enum ReportTarget<'a> {
     Foreign,
 }
 
+/// A report's client reference as it is matched and kept (`None` for an
+/// empty one: the gateway sends `""` for "none").
+pub(crate) fn report_client_ref(receipt: &crate::sms::DeliveryReceipt) -> Option<&str> {
+    receipt
+        .client_reference
+        .as_deref()
+        .filter(|c| !c.is_empty())
+}
+
 impl<'a> ReportTarget<'a> {
     /// The target of `receipt`.
     pub(crate) fn of(receipt: &'a crate::sms::DeliveryReceipt) -> ReportTarget<'a> {
-        match receipt
-            .client_reference
-            .as_deref()
-            .filter(|c| !c.is_empty())
-        {
+        match report_client_ref(receipt) {
             Some(c) => match parse_client_reference(c) {
                 Some((mailing, id)) => ReportTarget::Row { mailing, id },
                 None => ReportTarget::Foreign,

@@ -606,12 +606,7 @@ impl Outbox for PgStore {
         .bind(new_state.as_str())
         .bind(reason)
         .bind(&done_at)
-        .bind(
-            receipt
-                .client_reference
-                .as_deref()
-                .filter(|c| !c.is_empty()),
-        )
+        .bind(report_client_ref(receipt))
         .bind(state)
         .bind(&receipt.status_code)
         .bind(receipt.description.as_deref())
@@ -675,7 +670,7 @@ impl Outbox for PgStore {
             new_state.push(ns.as_str());
             reason.push(why);
             done_at.push(Some(delivery_time(r)));
-            cref.push(r.client_reference.clone().filter(|c| !c.is_empty()));
+            cref.push(report_client_ref(r).map(str::to_owned));
             rstate.push(state);
             code.push(r.status_code.clone());
             descr.push(r.description.clone());

@@ -761,12 +761,7 @@ impl Outbox for SqliteStore {
                     done_at, received_at, mailing, recipient, provider)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(
-                receipt
-                    .client_reference
-                    .as_deref()
-                    .filter(|c| !c.is_empty()),
-            )
+            .bind(report_client_ref(receipt))
             .bind(&receipt.reference)
             .bind(state)
             .bind(&receipt.status_code)
