@@ -109,7 +109,69 @@ pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> Suit
     .await;
     r.rule("a late writer is fenced", a_late_writer_is_fenced(store))
         .await;
+    r.rule(
+        "a shared rate limit is a bucket per key",
+        the_shared_rate_limit(store),
+    )
+    .await;
     r
+}
+
+/// A shared rate limit, where the store offers one, is a GCRA bucket per
+/// key: a fresh key gives its burst at once, then asks to wait at most one
+/// interval; keys are independent; a push-back holds every taker off for
+/// at least that long. A store without one says
+/// [`RateTake::Unsupported`](crate::mailing::RateTake::Unsupported) to
+/// every take (the runner then paces in its process) and takes push-backs
+/// without an error.
+async fn the_shared_rate_limit(store: &dyn Outbox) {
+    use crate::mailing::RateTake;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let key = format!("suite-rate-{nanos}");
+    let other = format!("{key}-other");
+    let per_second = std::num::NonZeroU32::new(2).expect("2 is not zero"); // 500 ms apart
+    let take = |key: String| async move { store.take_rate(&key, 1, per_second, 3).await.unwrap() };
+    if take(key.clone()).await == RateTake::Unsupported {
+        assert_eq!(
+            take(key.clone()).await,
+            RateTake::Unsupported,
+            "a store without a shared limit says so every time"
+        );
+        store.push_rate(&key, Duration::from_secs(1)).await.unwrap();
+        return;
+    }
+    for i in 2..=3 {
+        assert_eq!(
+            take(key.clone()).await,
+            RateTake::Taken,
+            "take {i} of a burst of 3 must be given at once"
+        );
+    }
+    match take(key.clone()).await {
+        RateTake::Wait(d) => assert!(
+            !d.is_zero() && d <= Duration::from_millis(500),
+            "past the burst, the wait is at most one interval (500 ms), not {d:?}"
+        ),
+        other => panic!("a fourth take within the burst's time must wait: {other:?}"),
+    }
+    assert_eq!(
+        take(other.clone()).await,
+        RateTake::Taken,
+        "another key has its own bucket"
+    );
+    store
+        .push_rate(&other, Duration::from_secs(5))
+        .await
+        .unwrap();
+    match take(other).await {
+        RateTake::Wait(d) => assert!(
+            d >= Duration::from_secs(4) && d <= Duration::from_secs(7),
+            "after a push-back of 5 s the wait is about that long, not {d:?}"
+        ),
+        got => panic!("after a push-back every taker must wait: {got:?}"),
+    }
 }
 
 /// Claims take pending rows of an active mailing, in row order, each once;
