@@ -36,7 +36,7 @@ pub enum Error {
     Handler(#[from] sms::inbound::HandlerError),
     /// A store failed (sent messages, handled pushes, a mailing outbox).
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::store_error::StoreError),
     /// A mailing's recipients file cannot be read (its line and column).
     #[cfg(feature = "mailing")]
     #[error(transparent)]
@@ -54,7 +54,7 @@ mod tests {
         converts::<crate::sms::SmsError>();
         converts::<crate::sms::CallbackError>();
         converts::<crate::sms::inbound::HandlerError>();
-        converts::<crate::store::StoreError>();
+        converts::<crate::store_error::StoreError>();
         converts::<crate::settings::SettingsError>();
         #[cfg(feature = "mailing")]
         converts::<crate::mailing::RecipientsError>();

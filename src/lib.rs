@@ -94,6 +94,7 @@ pub mod receiver;
 pub mod settings;
 pub mod sms;
 pub mod store;
+mod store_error;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -10,8 +10,10 @@
 //! - [`Outbox`]: the store seam, one row per recipient, with the state
 //!   machine that never sends a recipient twice (claim with a lease and an
 //!   attempt number, *sending* written before the request, settle fenced by
-//!   the attempt, recover after a crash). The embedded SQLite store
-//!   (`crate::store::sqlite`, feature `sqlite`) implements it.
+//!   the attempt, recover after a crash). The in-memory store
+//!   (`crate::store::memory`), the embedded SQLite store (feature
+//!   `sqlite`) and the shared PostgreSQL store (feature `postgres`)
+//!   implement it, and `testing::outbox_suite` is its contract.
 //! - [`MailingRunner`]: claims, paces (messages or parts per second),
 //!   sends many texts per request ([`SmsProvider::send_each`]) and
 //!   settles, with back-off on 429/5xx.

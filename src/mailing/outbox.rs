@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::model::{MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, Stats};
 use crate::sms::DeliveryReceipt;
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// What a resend is kept away from the end of the gateway's duplicate
 /// window: the lease, the heartbeat and the request's own time (its

@@ -525,7 +525,7 @@ impl MailingRunner {
         size: usize,
         stopping: &Stopping,
     ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
-        let store = |e: crate::store::StoreError| -> Result<RunEnd, Error> { Err(e.into()) };
+        let store = |e: crate::store_error::StoreError| -> Result<RunEnd, Error> { Err(e.into()) };
         // Expired leases are looked for a few times a lease, not per batch.
         let due = self.recover_due();
         if due {
@@ -644,7 +644,7 @@ impl MailingRunner {
         key: &str,
         pace: Pace,
         claimed: &[Claimed],
-    ) -> Result<bool, crate::store::StoreError> {
+    ) -> Result<bool, crate::store_error::StoreError> {
         let (rate, mut cost) = match pace {
             Pace::Messages(n) => (n, claimed.len() as u64),
             Pace::Parts(n) => (
@@ -936,10 +936,10 @@ fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
 }
 
 /// Runs `op` again while the store is unavailable, for up to a minute.
-async fn retry_unavailable<T, F, Fut>(op: F) -> Result<T, crate::store::StoreError>
+async fn retry_unavailable<T, F, Fut>(op: F) -> Result<T, crate::store_error::StoreError>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<T, crate::store::StoreError>>,
+    Fut: Future<Output = Result<T, crate::store_error::StoreError>>,
 {
     let started = std::time::Instant::now();
     loop {

@@ -46,5 +46,5 @@ pub enum PrefsError {
     Format(String),
     /// The store failed.
     #[error("preference store failed: {}", .0.message())]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::store_error::StoreError),
 }

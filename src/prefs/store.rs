@@ -37,7 +37,7 @@ pub trait PrefStore: Send {
     /// # Errors
     ///
     /// The backend's error.
-    fn load(&mut self) -> Result<Vec<Entry>, crate::store::StoreError>;
+    fn load(&mut self) -> Result<Vec<Entry>, crate::store_error::StoreError>;
 
     /// Applies `changes` all together, or none of them (a database
     /// transaction).
@@ -45,7 +45,7 @@ pub trait PrefStore: Send {
     /// # Errors
     ///
     /// The backend's error; the changes must then not have been applied.
-    fn apply(&mut self, changes: &[Change]) -> Result<(), crate::store::StoreError>;
+    fn apply(&mut self, changes: &[Change]) -> Result<(), crate::store_error::StoreError>;
 }
 
 /// A store that keeps nothing beyond the process: the default.
@@ -55,11 +55,11 @@ pub struct MemoryStore {
 }
 
 impl PrefStore for MemoryStore {
-    fn load(&mut self) -> Result<Vec<Entry>, crate::store::StoreError> {
+    fn load(&mut self) -> Result<Vec<Entry>, crate::store_error::StoreError> {
         Ok(Vec::new())
     }
 
-    fn apply(&mut self, _: &[Change]) -> Result<(), crate::store::StoreError> {
+    fn apply(&mut self, _: &[Change]) -> Result<(), crate::store_error::StoreError> {
         // The index in `Preferences` is the memory.
         Ok(())
     }

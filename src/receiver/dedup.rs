@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// What a [`DedupStore`] knows about a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

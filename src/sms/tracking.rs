@@ -46,7 +46,7 @@
 //! # }).unwrap();
 //! ```
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -20,7 +20,6 @@
 //! assert_eq!(e.kind(), StoreErrorKind::Other);
 //! ```
 
-mod error;
 #[cfg(feature = "mailing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mailing")))]
 pub mod memory;
@@ -35,4 +34,4 @@ mod schema;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
-pub use error::{StoreError, StoreErrorKind};
+pub use crate::store_error::{StoreError, StoreErrorKind};

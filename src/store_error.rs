@@ -1,6 +1,8 @@
-//! [`StoreError`]: the one error every store reports, at the bottom of the
-//! store layering (the backends, the suites and the callers depend on it;
-//! it depends on nothing of the crate's).
+//! [`StoreError`]: the one error every store reports (re-exported as
+//! `crate::store::StoreError`). A leaf: `sms`, `prefs`, `mailing`, the
+//! receiver and the store backends depend on it, and it on nothing of the
+//! crate's, so naming it never makes a module depend on `store`, whose
+//! backends sit at the top.
 
 use std::sync::Arc;
 
