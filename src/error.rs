@@ -43,6 +43,66 @@ pub enum Error {
     Recipients(#[from] crate::mailing::RecipientsError),
 }
 
+impl Error {
+    /// Whether trying again later may work: a store that could not be
+    /// reached or was busy, a gateway that was unreachable or
+    /// rate-limiting.
+    ///
+    /// ```
+    /// use crm_comms::Error;
+    /// use crm_comms::store::{StoreError, StoreErrorKind};
+    /// let e: Error = StoreError::new(StoreErrorKind::Unavailable, "restarting").into();
+    /// assert!(e.is_unavailable() && !e.is_invalid_input());
+    /// let e: Error = "12".parse::<crm_comms::PhoneNumber>().unwrap_err().into();
+    /// assert!(e.is_invalid_input() && !e.is_unavailable());
+    /// ```
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_unavailable(),
+            Error::Sms(e) => matches!(
+                e.kind(),
+                sms::ErrorKind::Unavailable | sms::ErrorKind::RateLimited
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether what was given is at fault (a number, a link format, a
+    /// message, settings, a recipients file, a push): fix the input, do
+    /// not retry.
+    #[must_use]
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            Error::Phone(_) | Error::SmsSettings(_) | Error::Callback(_) => true,
+            #[cfg(feature = "mailing")]
+            Error::Recipients(_) => true,
+            Error::Link(e) => e.is_format() || e.is_foreign_link(),
+            Error::Sms(e) => e.is_invalid_input(),
+            _ => false,
+        }
+    }
+
+    /// Whether the gateway refused the credentials.
+    #[must_use]
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Sms(e) if e.is_auth())
+    }
+
+    /// Whether another worker owns the work now (a mailing's rows were
+    /// taken over): give it up.
+    #[must_use]
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_fenced())
+    }
+
+    /// Whether a store is not this crate's or is from a newer version.
+    #[must_use]
+    pub fn is_schema(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_schema())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
