@@ -20,8 +20,8 @@
 
 use std::time::Duration;
 
-use crate::sms::error::{error_chain, mentions_tls};
 use crate::sms::{ErrorKind, Outcome, SmsError};
+use crate::transport::{error_chain, mentions_tls};
 
 /// A status, the wait a `Retry-After` header asked for, and the body.
 struct Answer {

@@ -98,6 +98,8 @@ mod store_error;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(any(feature = "http", feature = "smtp"))]
+mod transport;
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 mod xml_text;
 

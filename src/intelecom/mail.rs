@@ -63,11 +63,11 @@ use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder, Poo
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 
 pub use super::{MAIL_CAPABILITIES, SmtpSecurity};
-use crate::sms::error::{error_chain, mentions_tls};
 use crate::sms::{
     Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
     SmsProvider, check_and_send_in_batches,
 };
+use crate::transport::{error_chain, mentions_tls};
 
 /// The provider name in reports: `intelecom-mail`.
 pub const MAIL_PROVIDER: &str = "intelecom-mail";
