@@ -100,6 +100,7 @@ mod store_error;
 pub mod testing;
 #[cfg(any(feature = "http", feature = "smtp"))]
 mod transport;
+mod variable;
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 mod xml_text;
 

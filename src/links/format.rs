@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::LinkError;
+use crate::variable::{VariableError, read_variable};
 
 /// Where in a URI a placeholder sits; it decides how a value is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -346,13 +347,11 @@ pub(crate) fn describe(kind: &FormatErrorKind, at: usize) -> String {
         FormatErrorKind::UnknownDirective(d) => {
             format!("unknown directive `{d}` at offset {at} (only %p and %% are directives)")
         }
-        FormatErrorKind::UnterminatedVariable => {
-            format!("the `{{` at offset {at} has no closing `}}`")
-        }
+        FormatErrorKind::UnterminatedVariable => VariableError::Unterminated.describe(at),
         FormatErrorKind::UnmatchedBrace => format!("the `}}` at offset {at} has no opening `{{`"),
-        FormatErrorKind::InvalidVariableName(n) => format!(
-            "invalid variable name `{{{n}}}` at offset {at} (1-32 characters from a-z, 0-9, _ and ?)"
-        ),
+        FormatErrorKind::InvalidVariableName(n) => {
+            VariableError::InvalidName(n.clone()).describe(at)
+        }
         FormatErrorKind::FillVariable(n) => {
             format!("fill variable `{{{n}}}` at offset {at} means nothing in a link")
         }
@@ -398,10 +397,6 @@ fn is_literal_char(c: char) -> bool {
                 | '?'
                 | '#'
         )
-}
-
-fn is_variable_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '?')
 }
 
 struct Parser<'a> {
@@ -537,7 +532,7 @@ impl<'a> Parser<'a> {
                 }
                 '{' => {
                     let (name, len) = read_variable(rest, i, self.options.case_sensitive_variables)
-                        .map_err(|kind| self.err(kind, at))?;
+                        .map_err(|e| self.err(e.into(), at))?;
                     if is_fill_variable(&name) {
                         return Err(self.err(FormatErrorKind::FillVariable(name), at));
                     }
@@ -588,32 +583,13 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Reads the `{name}` whose `{` is at byte `open` of `text`: the name
-/// (lowercased unless `case_sensitive`) and the bytes between the braces.
-/// The one reader of the CRM's `{variable}` syntax: call links and SMS
-/// templates both use it.
-pub(crate) fn read_variable(
-    text: &str,
-    open: usize,
-    case_sensitive: bool,
-) -> Result<(String, usize), FormatErrorKind> {
-    let Some(len) = text[open + 1..].find('}') else {
-        return Err(FormatErrorKind::UnterminatedVariable);
-    };
-    let name = &text[open + 1..open + 1 + len];
-    if name.is_empty() || name.len() > 32 || !name.chars().all(is_variable_char) {
-        // An opening brace inside means the first one was never closed.
-        if name.contains('{') {
-            return Err(FormatErrorKind::UnterminatedVariable);
+impl From<VariableError> for FormatErrorKind {
+    fn from(e: VariableError) -> Self {
+        match e {
+            VariableError::Unterminated => FormatErrorKind::UnterminatedVariable,
+            VariableError::InvalidName(n) => FormatErrorKind::InvalidVariableName(n),
         }
-        return Err(FormatErrorKind::InvalidVariableName(name.to_owned()));
     }
-    let name = if case_sensitive {
-        name.to_owned()
-    } else {
-        name.to_ascii_lowercase()
-    };
-    Ok((name, len))
 }
 
 /// `{padd0}`, `{padd32}`: the CRM's fill-character variables.

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::links::format::read_variable;
 use crate::sms::{ErrorKind, SmsError};
+use crate::variable::read_variable;
 
 /// One piece of a [`Template`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,12 +62,8 @@ impl Template {
                 literal.push('}');
                 at += 2;
             } else if rest.starts_with('{') {
-                let (name, len) = read_variable(text, at, false).map_err(|kind| {
-                    bad(format!(
-                        "template: {}",
-                        crate::links::format::describe(&kind, at)
-                    ))
-                })?;
+                let (name, len) = read_variable(text, at, false)
+                    .map_err(|e| bad(format!("template: {}", e.describe(at))))?;
                 if !literal.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut literal)));
                 }
