@@ -41,6 +41,11 @@ pub enum Error {
     #[cfg(feature = "mailing")]
     #[error(transparent)]
     Recipients(#[from] crate::mailing::RecipientsError),
+    /// A mailing run ended with an error (its store, or the gateway
+    /// refusing the credentials).
+    #[cfg(feature = "mailing")]
+    #[error(transparent)]
+    Mailing(#[from] crate::mailing::RunError),
 }
 
 impl Error {
@@ -60,6 +65,8 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Store(e) => e.is_unavailable(),
+            #[cfg(feature = "mailing")]
+            Error::Mailing(e) => e.is_unavailable(),
             Error::Sms(e) => matches!(
                 e.kind(),
                 sms::ErrorKind::Unavailable | sms::ErrorKind::RateLimited
@@ -86,14 +93,24 @@ impl Error {
     /// Whether the gateway refused the credentials.
     #[must_use]
     pub fn is_auth(&self) -> bool {
-        matches!(self, Error::Sms(e) if e.is_auth())
+        match self {
+            Error::Sms(e) => e.is_auth(),
+            #[cfg(feature = "mailing")]
+            Error::Mailing(e) => e.is_auth(),
+            _ => false,
+        }
     }
 
     /// Whether another worker owns the work now (a mailing's rows were
     /// taken over): give it up.
     #[must_use]
     pub fn is_fenced(&self) -> bool {
-        matches!(self, Error::Store(e) if e.is_fenced())
+        match self {
+            Error::Store(e) => e.is_fenced(),
+            #[cfg(feature = "mailing")]
+            Error::Mailing(e) => e.is_fenced(),
+            _ => false,
+        }
     }
 
     /// Whether a store is not this crate's or is from a newer version.
@@ -118,6 +135,8 @@ mod tests {
         converts::<crate::settings::SettingsError>();
         #[cfg(feature = "mailing")]
         converts::<crate::mailing::RecipientsError>();
+        #[cfg(feature = "mailing")]
+        converts::<crate::mailing::RunError>();
     }
 
     #[test]

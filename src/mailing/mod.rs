@@ -27,6 +27,7 @@ mod csv_io;
 pub mod model;
 pub mod outbox;
 mod receiving;
+mod run_error;
 mod runner;
 mod template;
 
@@ -42,5 +43,6 @@ pub use outbox::{
     Claimed, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch, Settlement, resend_horizon,
 };
 pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
+pub use run_error::RunError;
 pub use runner::{MailingRunner, Pace, Progress, RunEnd, summary};
 pub use template::Template;

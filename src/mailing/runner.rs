@@ -9,9 +9,9 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jiff::Timestamp;
 
+use super::RunError;
 use super::model::{DEFAULT_LEASE, MailingId, MailingSpec, MailingStatus, Stats};
 use super::outbox::{Claimed, Outbox, Settlement};
-use crate::Error;
 use crate::phone::PhoneNumber;
 use crate::sms::{ErrorKind, Message, Outcome, SmsError, SmsProvider};
 
@@ -239,7 +239,7 @@ impl MailingRunner {
     /// A store error (recipients in flight are recovered by the next run
     /// once their lease expires), or the gateway refusing the credentials
     /// (the batch is put back, not failed).
-    pub async fn run(&self, id: MailingId) -> Result<(RunEnd, Progress), Error> {
+    pub async fn run(&self, id: MailingId) -> Result<(RunEnd, Progress), RunError> {
         self.run_until(id, std::future::pending()).await
     }
 
@@ -255,7 +255,7 @@ impl MailingRunner {
         &self,
         id: MailingId,
         stop: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(RunEnd, Progress), Error> {
+    ) -> Result<(RunEnd, Progress), RunError> {
         let stopping = Arc::new(Stopping::default());
         let watcher = {
             let stopping = stopping.clone();
@@ -273,7 +273,7 @@ impl MailingRunner {
         &self,
         id: MailingId,
         stopping: &Stopping,
-    ) -> Result<(RunEnd, Progress), Error> {
+    ) -> Result<(RunEnd, Progress), RunError> {
         let caps = self.provider.capabilities();
         // Resent after a crash only inside the gateway's duplicate window.
         let resend = caps.rejects_duplicates;
@@ -305,7 +305,7 @@ impl MailingRunner {
         // the network overlap; store writes stay in this loop, one at a
         // time). Dropping the run aborts them, as it would any future.
         let mut in_flight = tokio::task::JoinSet::new();
-        let mut stop: Option<Result<RunEnd, Error>> = None;
+        let mut stop: Option<Result<RunEnd, RunError>> = None;
         // After an unknown answer: one recipient at a time, one claim in
         // flight, until an answer comes back clean.
         let mut probing = false;
@@ -335,7 +335,7 @@ impl MailingRunner {
                     Ok(None) => break,
                     // The store is away (a database restart, a lost
                     // connection): wait and claim again.
-                    Err(Err(Error::Store(e))) if e.is_unavailable() => {
+                    Err(Err(RunError::Store(e))) if e.is_unavailable() => {
                         tracing::warn!(error = %e, "the store is unavailable; trying again");
                         stopping.sleep(Duration::from_millis(500)).await;
                         break;
@@ -524,8 +524,9 @@ impl MailingRunner {
         limiter: Option<&DefaultDirectRateLimiter>,
         size: usize,
         stopping: &Stopping,
-    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
-        let store = |e: crate::store_error::StoreError| -> Result<RunEnd, Error> { Err(e.into()) };
+    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, RunError>> {
+        let store =
+            |e: crate::store_error::StoreError| -> Result<RunEnd, RunError> { Err(e.into()) };
         // Expired leases are looked for a few times a lease, not per batch.
         let due = self.recover_due();
         if due {
@@ -627,7 +628,7 @@ impl MailingRunner {
     async fn nothing_claimed(
         &self,
         id: MailingId,
-    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, Error>> {
+    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, RunError>> {
         let (_, status) = self.outbox.mailing(id).await.map_err(|e| Err(e.into()))?;
         match status {
             MailingStatus::Paused => Err(Ok(RunEnd::Paused)),

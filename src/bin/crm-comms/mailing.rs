@@ -493,9 +493,12 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (end, _) = result.map_err(|e| match e {
-                crm_comms::Error::Sms(e) if e.is_auth() => fail(exit::SETTINGS, e),
-                e => fail(exit::FAILURE, e),
+            let (end, _) = result.map_err(|e| {
+                if e.is_auth() {
+                    fail(exit::SETTINGS, e)
+                } else {
+                    fail(exit::FAILURE, e)
+                }
             })?;
             let stats = outbox.stats(id).await.map_err(store_fail)?;
             if !json {
