@@ -25,7 +25,7 @@ pub enum Error {
     /// endpoint" code, or a gateway's answer).
     #[error(transparent)]
     Sms(#[from] sms::SmsError),
-    /// The SMS settings, or a webhook receiver's options, are invalid.
+    /// The SMS settings are invalid.
     #[error(transparent)]
     SmsSettings(#[from] settings::SettingsError),
     /// A gateway's push (or one entry of it) cannot be read.
@@ -41,6 +41,10 @@ pub enum Error {
     #[cfg(feature = "mailing")]
     #[error(transparent)]
     Recipients(#[from] crate::mailing::RecipientsError),
+    /// A webhook receiver's option is invalid.
+    #[cfg(feature = "receiver")]
+    #[error(transparent)]
+    Receiver(#[from] crate::receiver::ReceiverError),
     /// A mailing run ended with an error (its store, or the gateway
     /// refusing the credentials).
     #[cfg(feature = "mailing")]
@@ -84,6 +88,8 @@ impl Error {
             Error::Phone(_) | Error::SmsSettings(_) | Error::Callback(_) => true,
             #[cfg(feature = "mailing")]
             Error::Recipients(_) => true,
+            #[cfg(feature = "receiver")]
+            Error::Receiver(e) => e.is_invalid(),
             Error::Link(e) => e.is_format() || e.is_foreign_link(),
             Error::Sms(e) => e.is_invalid_input(),
             _ => false,
@@ -137,6 +143,8 @@ mod tests {
         converts::<crate::mailing::RecipientsError>();
         #[cfg(feature = "mailing")]
         converts::<crate::mailing::RunError>();
+        #[cfg(feature = "receiver")]
+        converts::<crate::receiver::ReceiverError>();
     }
 
     #[test]

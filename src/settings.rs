@@ -185,16 +185,14 @@ pub enum SettingsErrorKind {
 
 /// A setting that is missing or wrong: which field, what kind, and why.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{scope} setting `{field}`: {reason}")]
+#[error("SMS setting `{field}`: {reason}")]
 #[non_exhaustive]
 pub struct SettingsError {
-    /// The field (the settings page's name for it, or the builder option's).
+    /// The field (the settings page's name for it).
     pub field: &'static str,
     /// What is wrong.
     pub reason: String,
     kind: SettingsErrorKind,
-    /// Whose settings: `SMS` (the settings page) or `webhook receiver`.
-    scope: &'static str,
     #[source]
     source: Option<Box<crate::sms::SmsError>>,
 }
@@ -211,23 +209,6 @@ impl SettingsError {
     pub fn is_feature_missing(&self) -> bool {
         self.kind == SettingsErrorKind::FeatureMissing
     }
-
-    /// An option of another builder in this layer (the webhook receiver's)
-    /// that is wrong: kind [`Invalid`](SettingsErrorKind::Invalid).
-    #[cfg_attr(not(feature = "receiver"), allow(dead_code))]
-    pub(crate) fn invalid_option(
-        scope: &'static str,
-        field: &'static str,
-        reason: impl Into<String>,
-    ) -> Self {
-        SettingsError {
-            field,
-            reason: reason.into(),
-            kind: SettingsErrorKind::Invalid,
-            scope,
-            source: None,
-        }
-    }
 }
 
 fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
@@ -239,7 +220,6 @@ fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
         } else {
             SettingsErrorKind::Invalid
         },
-        scope: "SMS",
         source: None,
     }
 }
@@ -265,7 +245,6 @@ fn refused(default_field: &'static str, e: crate::sms::SmsError) -> SettingsErro
         field,
         reason: e.message().to_owned(),
         kind: SettingsErrorKind::Refused,
-        scope: "SMS",
         source: Some(Box::new(e)),
     }
 }

@@ -85,6 +85,7 @@
 
 mod auth;
 mod dedup;
+mod error;
 mod keys;
 mod routes;
 mod serve;
@@ -101,13 +102,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use dedup::{DedupStore, MemoryDedup, Seen};
+pub use error::{ReceiverError, ReceiverErrorKind};
 use ipnet::IpNet;
 pub use serve::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
 };
 
-use crate::settings::SettingsError;
 use crate::sms::inbound::{HandlerError, InboundRouter};
 use crate::sms::push::{EntryFate, PushEntry, PushFormat, PushKind, PushRequest, Pushed};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler, DeliveryTracker};
@@ -354,10 +355,8 @@ impl ReceiverBuilder {
     ///
     /// An empty secret, a header or parameter name that cannot be used, or
     /// a zero body limit.
-    pub fn build(self) -> Result<WebhookReceiver, SettingsError> {
-        let bad = |field: &'static str, m: &str| {
-            Err(SettingsError::invalid_option("webhook receiver", field, m))
-        };
+    pub fn build(self) -> Result<WebhookReceiver, ReceiverError> {
+        let bad = |field: &'static str, m: &str| Err(ReceiverError::invalid(field, m));
         let mut header = None;
         if let Some((name, secret)) = &self.header_secret {
             let Ok(n) = HeaderName::try_from(name.as_str()) else {

@@ -565,8 +565,8 @@ fn bad_receiver_settings_are_refused() {
         "webhook receiver setting `secret_header`: the header secret is empty"
     );
     assert_eq!(err.field, "secret_header");
-    assert_eq!(err.kind(), crm_comms::settings::SettingsErrorKind::Invalid);
-    // It is the crate's one settings error, and converts into `Error`.
+    assert_eq!(err.kind(), crm_comms::receiver::ReceiverErrorKind::Invalid);
+    // The receiver's own error, and it converts into `Error`.
     let _: crm_comms::Error = err.into();
     let err = WebhookReceiver::builder(router(), deliveries)
         .secret_header("bad header", "x")
