@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("intelecom_json_75k_fields/crm_comms", |b| {
         b.iter(|| {
             crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
-                crm_comms::testing::wire::intelecom::Encoding::Json,
+                crm_comms::testing::wire::intelecom::PushBody::Json,
                 &json,
             )
             .unwrap()
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("intelecom_xml_many_fields/crm_comms", |b| {
         b.iter(|| {
             crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
-                crm_comms::testing::wire::intelecom::Encoding::Xml,
+                crm_comms::testing::wire::intelecom::PushBody::Xml,
                 &ixml,
             )
             .unwrap()

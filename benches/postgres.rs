@@ -332,7 +332,7 @@ async fn reports(url: &str) {
             let t = Instant::now();
             let pushes = drs.chunks(100).map(|chunk| {
                 let target = target.clone();
-                async move { emu.push_drs(&target, &ie::PushFormat::Json, chunk).await }
+                async move { emu.push_drs(&target, &ie::PushTransport::Json, chunk).await }
             });
             use futures_util::StreamExt;
             let results: Vec<_> = futures_util::stream::iter(pushes)

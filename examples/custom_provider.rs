@@ -303,7 +303,7 @@ impl Wire for AcmeWire {
     async fn push_drs(&self, target: &PushTarget, (): &(), drs: &[Value]) -> PushResult {
         let requests = drs
             .iter()
-            .map(|dr| crm_comms::testing::push::PushRequest {
+            .map(|dr| crm_comms::testing::push::OutgoingPush {
                 url: target.url.clone(),
                 body: Some(("application/json".into(), dr.to_string().into_bytes())),
                 headers: Vec::new(),

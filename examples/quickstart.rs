@@ -51,7 +51,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     use crm_comms::receiver::WebhookReceiver;
     use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
     use crm_comms::store::sqlite::SqliteStore;
-    use crm_comms::testing::intelecom_emulator::{PushFormat, PushedMo};
+    use crm_comms::testing::intelecom_emulator::{PushTransport, PushedMo};
     use crm_comms::testing::push::PushTarget;
 
     println!("\n== An SMS mailing on the embedded store (SQLite file, loopback gateway)");
@@ -85,7 +85,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "s3cret")).await?;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")),
-        PushFormat::Json,
+        PushTransport::Json,
     );
     let provider = crm_comms::intelecom::Intelecom::builder()
         .base_url(emu.base_url())
@@ -133,7 +133,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     };
     emu.push_mos(
         &PushTarget::new(format!("{base}/intelecom/mo")),
-        &PushFormat::Json,
+        &PushTransport::Json,
         &[stop],
     )
     .await;
@@ -373,7 +373,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     use crm_comms::receiver::WebhookReceiver;
     use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
     use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
-    use crm_comms::testing::intelecom_emulator::{PushFormat, PushTarget, PushedMo};
+    use crm_comms::testing::intelecom_emulator::{PushTarget, PushTransport, PushedMo};
 
     println!("\n== Delivery reports and incoming SMS (webhook receiver on loopback)");
     // The settings page's "SMS endpoint": replies starting with TILBUD are
@@ -444,7 +444,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = IntelecomEmulator::start(IntelecomWire::new(1234, "crm", "hunter2")).await?;
     gateway.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")).header("X-API-Key", "callback-secret"),
-        PushFormat::Json,
+        PushTransport::Json,
     );
     let provider = crm_comms::intelecom::Intelecom::builder()
         .base_url(gateway.base_url())
@@ -481,7 +481,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     gateway
         .push_mos(
             &target,
-            &PushFormat::Json,
+            &PushTransport::Json,
             &[
                 reply("mo-1", "tilbud ja takk!"),
                 reply("mo-2", "Hvem er dette?"),
@@ -491,7 +491,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     gateway
         .push_mos(
             &target,
-            &PushFormat::Json,
+            &PushTransport::Json,
             &[reply("mo-2", "Hvem er dette?")],
         )
         .await;

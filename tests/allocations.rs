@@ -127,7 +127,7 @@ fn worst_case_push_bodies_peak_below_ten_times_their_size() {
             hostile::intelecom_json_many_fields(MIB),
             |b| {
                 crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
-                    crm_comms::testing::wire::intelecom::Encoding::Json,
+                    crm_comms::testing::wire::intelecom::PushBody::Json,
                     b,
                 )
                 .unwrap()
@@ -139,7 +139,7 @@ fn worst_case_push_bodies_peak_below_ten_times_their_size() {
             hostile::intelecom_xml_many_fields(MIB),
             |b| {
                 crm_comms::testing::wire::intelecom::read::<crm_comms::sms::IncomingMessage>(
-                    crm_comms::testing::wire::intelecom::Encoding::Xml,
+                    crm_comms::testing::wire::intelecom::PushBody::Xml,
                     b,
                 )
                 .unwrap()

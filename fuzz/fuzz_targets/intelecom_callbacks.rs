@@ -3,7 +3,7 @@
 #![no_main]
 
 use crm_comms::sms::{DeliveryReceipt, IncomingMessage};
-use crm_comms::testing::wire::intelecom::Encoding::{Json, Query, Xml};
+use crm_comms::testing::wire::intelecom::PushBody::{Json, Query, Xml};
 use crm_comms::testing::wire::intelecom::read;
 use libfuzzer_sys::fuzz_target;
 

@@ -549,9 +549,9 @@ pub(crate) mod entries {
         mo_from_fields, query_fields, xml_entries,
     };
 
-    /// How a push's entries are written.
+    /// How a push's entries are written (its body, or a GET's query).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Encoding {
+    pub enum PushBody {
         /// `{"dr":[…]}` / `{"mo":[…]}` (POST).
         Json,
         /// `<dr><message>…` / `<mo><message>…` (POST).
@@ -561,7 +561,7 @@ pub(crate) mod entries {
     }
 
     /// What a push carries: delivery reports or incoming SMS.
-    pub trait Entry: Sized {
+    pub trait PushedEntry: Sized {
         /// The JSON list's or XML root's name (`dr`, `mo`).
         const ROOT: &'static str;
         /// The entry at `index` from its fields.
@@ -572,14 +572,14 @@ pub(crate) mod entries {
         fn from_fields(index: usize, fields: Fields) -> Result<Self, CallbackError>;
     }
 
-    impl Entry for DeliveryReceipt {
+    impl PushedEntry for DeliveryReceipt {
         const ROOT: &'static str = "dr";
         fn from_fields(index: usize, fields: Fields) -> Result<Self, CallbackError> {
             dr_from_fields(index, fields)
         }
     }
 
-    impl Entry for IncomingMessage {
+    impl PushedEntry for IncomingMessage {
         const ROOT: &'static str = "mo";
         fn from_fields(index: usize, fields: Fields) -> Result<Self, CallbackError> {
             mo_from_fields(index, fields)
@@ -587,20 +587,20 @@ pub(crate) mod entries {
     }
 
     /// The entries of a push written as `encoding` (for
-    /// [`Encoding::Query`], `input` is the query string), each read on
+    /// [`PushBody::Query`], `input` is the query string), each read on
     /// its own: a bad entry is an `Err` in its place, with its raw text.
     ///
     /// # Errors
     ///
     /// A [`CallbackError`] when the body as a whole cannot be read.
-    pub fn read<T: Entry>(
-        encoding: Encoding,
+    pub fn read<T: PushedEntry>(
+        encoding: PushBody,
         input: &[u8],
     ) -> Result<Vec<Result<T, CallbackError>>, CallbackError> {
         Ok(match encoding {
-            Encoding::Json => json_entries(input, T::ROOT)?.build(T::from_fields),
-            Encoding::Xml => xml_entries(input, T::ROOT)?.build(T::from_fields),
-            Encoding::Query => vec![T::from_fields(0, query_fields(input))],
+            PushBody::Json => json_entries(input, T::ROOT)?.build(T::from_fields),
+            PushBody::Xml => xml_entries(input, T::ROOT)?.build(T::from_fields),
+            PushBody::Query => vec![T::from_fields(0, query_fields(input))],
         })
     }
 }
@@ -627,13 +627,13 @@ impl crate::sms::push::PushFormat for IntelecomPushes {
         request: &crate::sms::push::PushRequest<'_>,
     ) -> Result<Vec<crate::sms::push::PushEntry<crate::sms::push::Pushed>>, CallbackError> {
         use crate::sms::push::{PushEntry, PushKind, Pushed};
-        use entries::{Encoding, read};
+        use entries::{PushBody, read};
         let (encoding, input) = if request.method.eq_ignore_ascii_case("GET") {
-            (Encoding::Query, request.query.as_bytes())
+            (PushBody::Query, request.query.as_bytes())
         } else {
             let encoding = match request.media_type().as_str() {
-                "application/json" => Encoding::Json,
-                "application/xml" | "text/xml" => Encoding::Xml,
+                "application/json" => PushBody::Json,
+                "application/xml" | "text/xml" => PushBody::Xml,
                 other => {
                     return Err(CallbackError::unsupported_content_type(format!(
                         "content type {other:?} is not JSON or XML"

@@ -32,17 +32,17 @@ pub struct SendRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_reference: Option<&'a str>,
     /// One entry per recipient (the JSON key is singular).
-    pub message: Vec<WireMessage<'a>>,
+    pub message: Vec<RestMessage<'a>>,
 }
 
 fn expose<S: serde::Serializer>(s: &&crate::sms::Secret, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s.expose())
 }
 
-/// One message of the request.
+/// One message of the request (`message[]` of the REST body).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct WireMessage<'a> {
+pub struct RestMessage<'a> {
     /// E.164 with `+`.
     pub recipient: &'a str,
     /// The text.
@@ -110,7 +110,7 @@ pub fn validity_code(d: Duration) -> u8 {
 
 /// Builds the per-recipient entries of a request for `message`.
 #[must_use]
-pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
+pub fn wire_messages(message: &Message) -> Vec<RestMessage<'_>> {
     let originator = message.sender().map(|s| match s {
         Sender::Alphanumeric(name) => OriginatorSettings {
             originator_type: "ALPHANUMERIC",
@@ -152,7 +152,7 @@ pub fn wire_messages(message: &Message) -> Vec<WireMessage<'_>> {
                     value: "AUTO_DETECT",
                 });
             }
-            WireMessage {
+            RestMessage {
                 recipient: r.e164(),
                 content: message.text(),
                 client_reference: message.recipient_reference(i),
@@ -263,7 +263,7 @@ pub fn status_outcome(status: &MessageStatus) -> Outcome {
 /// gateway answered but did not say), and so does every message when the
 /// body cannot be read.
 #[must_use]
-pub fn outcomes(body: &[u8], sent: &[WireMessage<'_>]) -> Vec<Outcome> {
+pub fn outcomes(body: &[u8], sent: &[RestMessage<'_>]) -> Vec<Outcome> {
     let response: SendResponse = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {

@@ -176,7 +176,7 @@ fn oslo_minute(at: SystemTime) -> Option<String> {
 
 /// One `MSG` as it will be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WireMessage {
+pub struct SessionMsg {
     /// `ID`, 1..n in the request.
     pub id: u32,
     /// `RCV`: digits without `+`.
@@ -202,7 +202,7 @@ pub fn wire_messages(
     message: &Message,
     limits: &Limits,
     now: SystemTime,
-) -> Result<Vec<WireMessage>, SmsError> {
+) -> Result<Vec<SessionMsg>, SmsError> {
     let text = wire_text(message.text());
     check_length(message.text(), &text, limits)?;
     let delivery_time = match message.send_at() {
@@ -214,7 +214,7 @@ pub fn wire_messages(
         .recipients()
         .iter()
         .enumerate()
-        .map(|(i, r)| WireMessage {
+        .map(|(i, r)| SessionMsg {
             id: i as u32 + 1,
             receiver: r.digits().to_owned(),
             text: text.clone(),
@@ -238,7 +238,7 @@ fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The request document (UTF-8, before [`to_latin1`]).
 #[must_use]
-pub fn request_xml(user: &str, password: &Secret, messages: &[WireMessage]) -> String {
+pub fn request_xml(user: &str, password: &Secret, messages: &[SessionMsg]) -> String {
     let mut w = Writer::new(Vec::new());
     // Writing to a Vec cannot fail; the results are ignored on purpose.
     let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("iso-8859-1"), None)));
@@ -472,7 +472,7 @@ fn fail_kind(info: &str) -> ErrorKind {
 /// answers; `LOGON FAIL` is an auth failure for all with the gateway's
 /// reason; a body that is not a readable `SESSION` is unknown for all.
 #[must_use]
-pub fn outcomes(body: &[u8], sent: &[WireMessage]) -> Vec<Outcome> {
+pub fn outcomes(body: &[u8], sent: &[SessionMsg]) -> Vec<Outcome> {
     let err = |kind, m: String| SmsError::new(kind, PROVIDER, m);
     let response = match parse_response(body) {
         Ok(r) => r,

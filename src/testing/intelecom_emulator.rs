@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 pub use super::loopback::MAX_RECORDED;
 use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire, WireMessage};
-use super::push::{PushRequest, deliver};
+use super::push::{OutgoingPush, deliver};
 pub use super::push::{PushResult, PushTarget};
 
 /// A running Intelecom emulator: the [loopback core](super::loopback) with
@@ -350,7 +350,7 @@ fn recorded(body: &[u8], req: Option<&Req>, configured: &str) -> Recorded<Reques
 impl Wire for IntelecomWire {
     type Request = Request;
     type AnswerFault = AnswerFault;
-    type PushFormat = PushFormat;
+    type PushFormat = PushTransport;
     type Dr = PushedDr;
     type Mo = PushedMo;
 
@@ -503,7 +503,7 @@ impl Wire for IntelecomWire {
     async fn push_drs(
         &self,
         target: &PushTarget,
-        format: &PushFormat,
+        format: &PushTransport,
         drs: &[PushedDr],
     ) -> PushResult {
         let entries: Vec<Fields> = drs.iter().map(PushedDr::fields).collect();
@@ -513,7 +513,7 @@ impl Wire for IntelecomWire {
     async fn push_mos(
         &self,
         target: &PushTarget,
-        format: &PushFormat,
+        format: &PushTransport,
         mos: &[PushedMo],
     ) -> PushResult {
         let entries: Vec<Fields> = mos.iter().map(PushedMo::fields).collect();
@@ -533,7 +533,7 @@ fn skips_dr(m: &Msg) -> bool {
 /// How the emulator formats pushes: the gateway's three transports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PushFormat {
+pub enum PushTransport {
     /// `POST` `{"dr":[…]}` / `{"mo":[…]}`, `application/json`.
     Json,
     /// `POST` `<dr><message>…</message></dr>` / `<mo>…`, `application/xml`.
@@ -679,12 +679,12 @@ impl PushedMo {
 /// The HTTP requests that push `entries` under `root` (`dr` or `mo`).
 fn requests(
     target: &PushTarget,
-    format: &PushFormat,
+    format: &PushTransport,
     root: &str,
     entries: &[Fields],
-) -> Vec<PushRequest> {
+) -> Vec<OutgoingPush> {
     match format {
-        PushFormat::Json => {
+        PushTransport::Json => {
             let list: Vec<serde_json::Value> = entries
                 .iter()
                 .map(|f| {
@@ -702,14 +702,14 @@ fn requests(
                 })
                 .collect();
             let body = serde_json::json!({ root: list }).to_string();
-            vec![PushRequest {
+            vec![OutgoingPush {
                 url: target.url.clone(),
                 body: Some(("application/json".into(), body.into_bytes())),
                 headers: Vec::new(),
                 ids: Vec::new(),
             }]
         }
-        PushFormat::Xml => {
+        PushTransport::Xml => {
             let mut w = quick_xml::Writer::new(Vec::new());
             let _ = w.write_event(quick_xml::events::Event::Decl(
                 quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), None),
@@ -726,16 +726,16 @@ fn requests(
                 }
                 Ok(())
             });
-            vec![PushRequest {
+            vec![OutgoingPush {
                 url: target.url.clone(),
                 body: Some(("application/xml".into(), w.into_inner())),
                 headers: Vec::new(),
                 ids: Vec::new(),
             }]
         }
-        PushFormat::Get => entries
+        PushTransport::Get => entries
             .iter()
-            .map(|f| PushRequest {
+            .map(|f| OutgoingPush {
                 url: fill_template(&target.url, f),
                 body: None,
                 headers: Vec::new(),

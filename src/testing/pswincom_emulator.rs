@@ -24,7 +24,7 @@ use quick_xml::events::{BytesText, Event};
 
 pub use super::loopback::MAX_RECORDED;
 use super::loopback::{self, Answer, LoopbackGateway, Recorded, Wire, WireMessage};
-use super::push::{PushRequest, deliver, deliver_until};
+use super::push::{OutgoingPush, deliver, deliver_until};
 pub use super::push::{PushResult, PushTarget};
 
 /// The emulator reads the wire on its own, as the real gateway would: it
@@ -250,7 +250,7 @@ fn recorded(parsed: Option<Parsed>) -> Recorded<Request> {
 impl Wire for PswincomWire {
     type Request = Request;
     type AnswerFault = AnswerFault;
-    type PushFormat = PushFormat;
+    type PushFormat = PushTransport;
     type Dr = PushedDr;
     type Mo = PushedMo;
 
@@ -291,7 +291,7 @@ impl Wire for PswincomWire {
     async fn push_drs(
         &self,
         target: &PushTarget,
-        format: &PushFormat,
+        format: &PushTransport,
         drs: &[PushedDr],
     ) -> PushResult {
         push(
@@ -306,7 +306,7 @@ impl Wire for PswincomWire {
     async fn push_mos(
         &self,
         target: &PushTarget,
-        format: &PushFormat,
+        format: &PushTransport,
         mos: &[PushedMo],
     ) -> PushResult {
         push(
@@ -729,7 +729,7 @@ pub fn ack_reading() -> super::push_kit::AckReading {
 /// How the emulator formats pushes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PushFormat {
+pub enum PushTransport {
     /// `POST` of an ISO-8859-1 `MSGLST` document (`application/xml`,
     /// `PSW-Message-type` header; MOs carry the DOCTYPE as documented).
     Xml,
@@ -814,13 +814,13 @@ enum Kind {
 
 fn requests(
     target: &PushTarget,
-    format: &PushFormat,
+    format: &PushTransport,
     kind: Kind,
     entries: &[Fields],
-) -> Vec<PushRequest> {
+) -> Vec<OutgoingPush> {
     match format {
-        PushFormat::Xml => vec![xml_request(target, kind, entries)],
-        PushFormat::Form => entries
+        PushTransport::Xml => vec![xml_request(target, kind, entries)],
+        PushTransport::Form => entries
             .iter()
             .map(|f| {
                 let body = f
@@ -840,7 +840,7 @@ fn requests(
                     })
                     .collect::<Vec<_>>()
                     .join("&");
-                PushRequest {
+                OutgoingPush {
                     url: target.url.clone(),
                     body: Some((
                         "application/x-www-form-urlencoded".into(),
@@ -855,7 +855,7 @@ fn requests(
 }
 
 /// One XML push of `entries` (a `MSGLST`, ISO-8859-1).
-fn xml_request(target: &PushTarget, kind: Kind, entries: &[Fields]) -> PushRequest {
+fn xml_request(target: &PushTarget, kind: Kind, entries: &[Fields]) -> OutgoingPush {
     let mut w = quick_xml::Writer::new(Vec::new());
     let _ = w.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
         "1.0",
@@ -880,7 +880,7 @@ fn xml_request(target: &PushTarget, kind: Kind, entries: &[Fields]) -> PushReque
     });
     let body = to_latin1(&String::from_utf8(w.into_inner()).unwrap_or_default());
     let message_type = if kind == Kind::Mo { "MO" } else { "DR" };
-    PushRequest {
+    OutgoingPush {
         url: target.url.clone(),
         body: Some(("application/xml".into(), body)),
         headers: vec![
@@ -907,12 +907,12 @@ fn field_of<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
 /// documented).
 async fn push(
     target: &PushTarget,
-    format: &PushFormat,
+    format: &PushTransport,
     kind: Kind,
     entries: Vec<Fields>,
 ) -> PushResult {
     let requests = requests(target, format, kind, &entries);
-    if *format != PushFormat::Xml {
+    if *format != PushTransport::Xml {
         return deliver(target, requests).await;
     }
     deliver_until(target, requests, |request, status, body| {

@@ -59,7 +59,7 @@ pub struct PushResult {
 
 /// One HTTP request of a push.
 #[derive(Clone, Debug)]
-pub struct PushRequest {
+pub struct OutgoingPush {
     /// The URL the request goes to.
     pub url: String,
     /// The `Content-Type` and body; `None` for GET.
@@ -73,7 +73,7 @@ pub struct PushRequest {
 
 /// Sends `requests` in turn, each redelivered up to `target.retries` times
 /// until it gets 200.
-pub async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushResult {
+pub async fn deliver(target: &PushTarget, requests: Vec<OutgoingPush>) -> PushResult {
     deliver_until(target, requests, |request, status, _| {
         (status != 200).then(|| request.clone())
     })
@@ -86,8 +86,8 @@ pub async fn deliver(target: &PushTarget, requests: Vec<PushRequest>) -> PushRes
 /// connection counts as status 0 with an empty body.
 pub async fn deliver_until(
     target: &PushTarget,
-    requests: Vec<PushRequest>,
-    follow_up: impl Fn(&PushRequest, u16, &[u8]) -> Option<PushRequest>,
+    requests: Vec<OutgoingPush>,
+    follow_up: impl Fn(&OutgoingPush, u16, &[u8]) -> Option<OutgoingPush>,
 ) -> PushResult {
     let Ok(client) = reqwest::Client::builder()
         .no_proxy()

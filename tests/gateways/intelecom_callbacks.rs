@@ -4,11 +4,11 @@
 
 use crm_comms::intelecom::callback::dr_state;
 use crm_comms::sms::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage};
-use crm_comms::testing::wire::intelecom::Encoding::{Json, Query, Xml};
-use crm_comms::testing::wire::intelecom::{Entry, read};
+use crm_comms::testing::wire::intelecom::PushBody::{Json, Query, Xml};
+use crm_comms::testing::wire::intelecom::{PushedEntry, read};
 
 /// The one entry of a GET template's query.
-fn from_query<T: Entry>(query: &str) -> Result<T, CallbackError> {
+fn from_query<T: PushedEntry>(query: &str) -> Result<T, CallbackError> {
     read::<T>(Query, query.as_bytes())?.remove(0)
 }
 

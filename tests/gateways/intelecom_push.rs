@@ -17,9 +17,9 @@ use crm_comms::sms::{
     DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsProvider,
 };
 use crm_comms::testing::intelecom_emulator::{
-    IntelecomEmulator, IntelecomWire, PushFormat, PushTarget, PushedDr, PushedMo,
+    IntelecomEmulator, IntelecomWire, PushTarget, PushTransport, PushedDr, PushedMo,
 };
-use crm_comms::testing::wire::intelecom::Encoding::{Json, Query, Xml};
+use crm_comms::testing::wire::intelecom::PushBody::{Json, Query, Xml};
 use crm_comms::testing::wire::intelecom::read;
 
 /// One request the test receiver got.
@@ -106,7 +106,7 @@ async fn accepted_messages_get_a_delivery_report_matching_their_reference() {
     let (emu, p) = emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/dr")).header("X-API-Key", "k3y"),
-        PushFormat::Json,
+        PushTransport::Json,
     );
     let m = Message::builder()
         .to_all([
@@ -192,7 +192,7 @@ async fn xml_and_get_template_pushes_parse() {
     let result = emu
         .push_drs(
             &PushTarget::new(format!("{base}/dr")),
-            &PushFormat::Xml,
+            &PushTransport::Xml,
             &drs,
         )
         .await;
@@ -201,7 +201,7 @@ async fn xml_and_get_template_pushes_parse() {
         "{base}/dr?id=[messageid]&statuscode=[statuscode]&ref=[customerMessageReference]&x=[nosuchfield]"
     );
     let result = emu
-        .push_drs(&PushTarget::new(template), &PushFormat::Get, &drs)
+        .push_drs(&PushTarget::new(template), &PushTransport::Get, &drs)
         .await;
     assert_eq!(result.statuses, vec![200, 200], "one GET per report");
 
@@ -246,7 +246,7 @@ async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     let result = emu
         .push_mos(
             &PushTarget::new(format!("{base}/mo")),
-            &PushFormat::Json,
+            &PushTransport::Json,
             &mos,
         )
         .await;
@@ -279,7 +279,7 @@ async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     let result = emu
         .push_mos(
             &PushTarget::new(format!("{base}/mo")).retries(1),
-            &PushFormat::Xml,
+            &PushTransport::Xml,
             &mos,
         )
         .await;

@@ -94,7 +94,7 @@ async fn four_workers_share_one_mailing_and_every_report_is_matched() {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{a}/intelecom/dr")),
-        ie::PushFormat::Json,
+        ie::PushTransport::Json,
     );
     let id = create(&store, 2000).await;
     let mut workers = Vec::new();
@@ -163,7 +163,10 @@ async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
             target.retry_delay = Duration::from_millis(100);
             let chunk = chunk.to_vec();
             let emu = &emu;
-            pushes.push(async move { emu.push_drs(&target, &ie::PushFormat::Json, &chunk).await });
+            pushes.push(async move {
+                emu.push_drs(&target, &ie::PushTransport::Json, &chunk)
+                    .await
+            });
         }
     }
     let started = std::time::Instant::now();

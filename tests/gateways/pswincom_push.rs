@@ -21,7 +21,7 @@ use crm_comms::pswincom::callback::{
 };
 use crm_comms::sms::{DeliveryReceipt, DeliveryState, IncomingMessage, Message, SmsProvider};
 use crm_comms::testing::pswincom_emulator::{
-    PswincomEmulator, PswincomWire, PushFormat, PushTarget, PushedDr, PushedMo,
+    PswincomEmulator, PswincomWire, PushTarget, PushTransport, PushedDr, PushedMo,
 };
 
 /// One push the test receiver got, parsed with the crate's parsers.
@@ -184,7 +184,7 @@ async fn messages_sent_with_a_report_request_get_an_xml_delivery_report_by_refer
     let (emu, p) = emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/dr")).header("X-Secret", "s3"),
-        PushFormat::Xml,
+        PushTransport::Xml,
     );
     let report = p
         .send(&message(&["+4741000001", "+4741000002"], true))
@@ -227,7 +227,7 @@ async fn messages_sent_with_a_report_request_get_an_xml_delivery_report_by_refer
 async fn no_report_is_pushed_without_a_report_request() {
     let (r, base) = receiver().await;
     let (emu, p) = emulator().await;
-    emu.deliver_reports_to(PushTarget::new(format!("{base}/dr")), PushFormat::Xml);
+    emu.deliver_reports_to(PushTarget::new(format!("{base}/dr")), PushTransport::Xml);
     assert!(
         p.send(&message(&["+4741000001"], false))
             .await
@@ -253,7 +253,7 @@ async fn no_report_is_pushed_without_a_report_request() {
 async fn a_failed_delivery_arrives_as_a_form_and_is_mapped() {
     let (r, base) = receiver().await;
     let (emu, p) = emulator().await;
-    emu.deliver_reports_to(PushTarget::new(format!("{base}/dr")), PushFormat::Form);
+    emu.deliver_reports_to(PushTarget::new(format!("{base}/dr")), PushTransport::Form);
     emu.set_dr_state("UNDELIV");
     let report = p.send(&message(&["+4741000001"], true)).await;
     let reference = report.outcomes()[0].outcome.reference().unwrap().to_owned();
@@ -277,7 +277,7 @@ async fn an_xml_mo_push_with_norwegian_text_and_a_doctype_is_read_and_acked() {
     let result = emu
         .push_mos(
             &target,
-            &PushFormat::Xml,
+            &PushTransport::Xml,
             &[
                 PushedMo {
                     id: "1".into(),
@@ -329,7 +329,7 @@ async fn a_form_mo_push_is_latin1_percent_encoded_and_read() {
     let result = emu
         .push_mos(
             &PushTarget::new(format!("{base}/mo")),
-            &PushFormat::Form,
+            &PushTransport::Form,
             &[PushedMo {
                 id: "1".into(),
                 sender: "4748043043".into(),
@@ -365,7 +365,7 @@ async fn entries_acked_fail_are_redelivered_alone_with_their_ids() {
     let result = emu
         .push_drs(
             &PushTarget::new(format!("{base}/dr")),
-            &PushFormat::Xml,
+            &PushTransport::Xml,
             &drs,
         )
         .await;
@@ -398,7 +398,7 @@ async fn a_non_200_answer_redelivers_the_whole_push_and_gives_up_after_the_retri
     };
     let target = PushTarget::new(format!("{base}/dr"));
     let result = emu
-        .push_drs(&target, &PushFormat::Xml, std::slice::from_ref(&dr))
+        .push_drs(&target, &PushTransport::Xml, std::slice::from_ref(&dr))
         .await;
     assert_eq!(result.statuses, vec![503, 500, 200]);
     assert!(result.delivered);
@@ -406,7 +406,7 @@ async fn a_non_200_answer_redelivers_the_whole_push_and_gives_up_after_the_retri
     assert_eq!(got[2].drs[0].1.state, DeliveryState::Expired);
 
     r.statuses.lock().unwrap().extend([500, 500, 500]);
-    let result = emu.push_drs(&target, &PushFormat::Xml, &[dr]).await;
+    let result = emu.push_drs(&target, &PushTransport::Xml, &[dr]).await;
     assert_eq!(result.statuses, vec![500, 500, 500]);
     assert!(!result.delivered, "given up after 2 retries");
 }

@@ -143,7 +143,7 @@ async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
-        ie::PushFormat::Json,
+        ie::PushTransport::Json,
     );
     let provider = Intelecom::builder()
         .base_url(emu.base_url())
@@ -162,7 +162,7 @@ async fn pswincom_pushing_to(s: &Setup) -> (PswincomEmulator, Pswincom) {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
-        pe::PushFormat::Xml,
+        pe::PushTransport::Xml,
     );
     let provider = Pswincom::builder()
         .url(emu.base_url())
@@ -214,7 +214,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
     let r = emu
         .push_mos(
             &target,
-            &ie::PushFormat::Json,
+            &ie::PushTransport::Json,
             &[mo("m-1", "TILBUD ja takk"), bad, mo("m-2", "Hei der")],
         )
         .await;
@@ -223,7 +223,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
     let r = emu
         .push_mos(
             &target,
-            &ie::PushFormat::Xml,
+            &ie::PushTransport::Xml,
             &[mo("m-1", "TILBUD ja takk")],
         )
         .await;
@@ -233,7 +233,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
     let r = emu
         .push_mos(
             &target,
-            &ie::PushFormat::Json,
+            &ie::PushTransport::Json,
             &[mo("m-4", "tilbud nei"), mo("m-5", "x")],
         )
         .await;
@@ -245,7 +245,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
         s.base
     ));
     let r = emu
-        .push_mos(&get, &ie::PushFormat::Get, &[mo("m-6", "Tilbud: GET")])
+        .push_mos(&get, &ie::PushTransport::Get, &[mo("m-6", "Tilbud: GET")])
         .await;
     assert_eq!(r.statuses, [200]);
 
@@ -270,7 +270,7 @@ async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
-        ie::PushFormat::Json,
+        ie::PushTransport::Json,
     );
     emu.set_dr_status(351);
     let provider = Intelecom::builder()
@@ -326,7 +326,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let r = emu
         .push_mos(
             &target,
-            &pe::PushFormat::Xml,
+            &pe::PushTransport::Xml,
             &[
                 pmo("1", "4741000001", "TILBUD på blåbær"),
                 pmo("2", "4741000002", "hei"),
@@ -344,7 +344,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let r = emu
         .push_mos(
             &target,
-            &pe::PushFormat::Xml,
+            &pe::PushTransport::Xml,
             &[pmo("1", "4741000001", "TILBUD på blåbær")],
         )
         .await;
@@ -353,7 +353,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let r = emu
         .push_mos(
             &target,
-            &pe::PushFormat::Form,
+            &pe::PushTransport::Form,
             &[pmo("1", "4741000009", "Hei på deg")],
         )
         .await;
