@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
         .block_on(PswincomEmulator::start(PswincomWire::new("crm", "pw")))
         .unwrap();
     let provider = Pswincom::builder()
-        .url(emu.base_url())
+        .base_url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")

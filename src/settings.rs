@@ -519,7 +519,7 @@ impl SmsSettings {
             );
             if let Some(url) = self.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
                 // An explicit endpoint (an emulator, a proxy) has no failover.
-                b = b.url(url.trim()).no_failover();
+                b = b.base_url(url.trim()).no_failover();
             }
             if self.allow_insecure_http {
                 b = b.dangerous_allow_http();

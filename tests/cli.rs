@@ -536,7 +536,7 @@ async fn the_emulator_prints_each_request_with_the_password_masked() {
         .expect("the URL")
         .to_owned();
     let provider = Pswincom::builder()
-        .url(&url)
+        .base_url(&url)
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "hunter2")

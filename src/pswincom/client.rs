@@ -61,7 +61,7 @@ impl PswincomBuilder {
     /// [`failover_url`](Self::failover_url) names one: a request meant for
     /// a test host must never reach the real gateway.
     #[must_use]
-    pub fn url(mut self, url: impl Into<String>) -> Self {
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
         self
     }

@@ -232,7 +232,7 @@ impl Emulator {
             ),
             Emulator::Pswincom(_) => Box::new(
                 Pswincom::builder()
-                    .url(url)
+                    .base_url(url)
                     .dangerous_allow_http()
                     .credentials("crm", PASSWORD)
                     .timeout(TIMEOUT)
@@ -412,7 +412,7 @@ async fn pswincom_failover_host_never_sends_twice() {
         let url = emu.url(fault, &mut tls).await;
         emu.script(fault);
         let p = Pswincom::builder()
-            .url(url)
+            .base_url(url)
             .failover_url(backup.base_url())
             .dangerous_allow_http()
             .credentials("crm", PASSWORD)

@@ -142,7 +142,7 @@ async fn pswincom_reports_before_the_answer_are_kept_and_applied() {
         pe::PushTransport::Xml,
     );
     let provider = Pswincom::builder()
-        .url(emu.base_url())
+        .base_url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")

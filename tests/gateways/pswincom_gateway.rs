@@ -19,7 +19,7 @@ async fn setup() -> (PswincomEmulator, Pswincom) {
         .await
         .unwrap();
     let p = Pswincom::builder()
-        .url(emu.base_url())
+        .base_url(emu.base_url())
         .no_failover()
         .dangerous_allow_http()
         .credentials("crm", PASSWORD)
@@ -123,7 +123,7 @@ async fn wrong_password_is_an_auth_failure_with_the_gateways_reason() {
         .await
         .unwrap();
     let p = Pswincom::builder()
-        .url(emu.base_url())
+        .base_url(emu.base_url())
         .no_failover()
         .dangerous_allow_http()
         .credentials("crm", "wrong-pw")
@@ -264,7 +264,7 @@ async fn failover_only_when_the_first_host_was_certainly_not_reached() {
     let dead = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
     let p = Pswincom::builder()
-        .url(dead)
+        .base_url(dead)
         .failover_url(backup.base_url())
         .dangerous_allow_http()
         .credentials("crm", PASSWORD)
@@ -279,7 +279,7 @@ async fn failover_only_when_the_first_host_was_certainly_not_reached() {
         .await
         .unwrap();
     let p = Pswincom::builder()
-        .url(primary.base_url())
+        .base_url(primary.base_url())
         .failover_url(backup.base_url())
         .dangerous_allow_http()
         .credentials("crm", PASSWORD)
@@ -302,14 +302,16 @@ async fn the_builder_validates() {
         Pswincom::builder().credentials("u", ""),
         Pswincom::builder()
             .credentials("u", "p")
-            .url("http://xml.pswin.com/"),
+            .base_url("http://xml.pswin.com/"),
         Pswincom::builder()
             .credentials("u", "p")
-            .url("ftp://xml.pswin.com/"),
+            .base_url("ftp://xml.pswin.com/"),
         Pswincom::builder()
             .credentials("u", "p")
             .failover_url("http://xml2.pswin.com/"),
-        Pswincom::builder().credentials("u", "p").url("not a url"),
+        Pswincom::builder()
+            .credentials("u", "p")
+            .base_url("not a url"),
     ];
     for b in cases {
         let debug = format!("{b:?}");
@@ -363,12 +365,13 @@ fn the_documented_failover_host_only_follows_the_documented_url() {
     assert!(shown(Pswincom::builder()).contains("failover_url: Some(\"https://xml2.pswin.com/\")"));
     // A test host or a proxy must never fail over to the real gateway.
     assert!(
-        shown(Pswincom::builder().url("https://proxy.example.com/")).contains("failover_url: None")
+        shown(Pswincom::builder().base_url("https://proxy.example.com/"))
+            .contains("failover_url: None")
     );
     assert!(
         shown(
             Pswincom::builder()
-                .url("https://proxy.example.com/")
+                .base_url("https://proxy.example.com/")
                 .failover_url("https://proxy2.example.com/")
         )
         .contains("failover_url: Some(\"https://proxy2.example.com/\")")

@@ -149,7 +149,7 @@ async fn emulator() -> (PswincomEmulator, Pswincom) {
         .await
         .unwrap();
     let p = Pswincom::builder()
-        .url(emu.base_url())
+        .base_url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")

@@ -165,7 +165,7 @@ async fn pswincom_pushing_to(s: &Setup) -> (PswincomEmulator, Pswincom) {
         pe::PushTransport::Xml,
     );
     let provider = Pswincom::builder()
-        .url(emu.base_url())
+        .base_url(emu.base_url())
         .dangerous_allow_http()
         .no_failover()
         .credentials("crm", "pw")

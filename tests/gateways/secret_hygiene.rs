@@ -245,7 +245,7 @@ fn emulators_and_the_smtp_server_mask_the_password() {
             .unwrap();
         assert!(good.send(&message()).await.all_accepted());
         let good = Pswincom::builder()
-            .url(p.base_url())
+            .base_url(p.base_url())
             .dangerous_allow_http()
             .credentials("crm", PASSWORD)
             .build()
@@ -332,7 +332,7 @@ fn failing_sends_log_no_password_and_no_full_number() {
             .await
             .unwrap();
         let p = Pswincom::builder()
-            .url(e.base_url())
+            .base_url(e.base_url())
             .dangerous_allow_http()
             .credentials("crm", wrong)
             .build()
@@ -341,7 +341,7 @@ fn failing_sends_log_no_password_and_no_full_number() {
         assert_eq!(r.rejected().count(), 3, "{r:?}");
         report_is_clean("pswincom logon fail", &r);
         let p = Pswincom::builder()
-            .url(e.base_url())
+            .base_url(e.base_url())
             .dangerous_allow_http()
             .credentials("crm", PASSWORD)
             .build()
