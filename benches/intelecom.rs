@@ -7,7 +7,6 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use crm_comms::intelecom::Intelecom;
 use crm_comms::sms::{Message, SmsProvider};
 use crm_comms::testing::intelecom_emulator::{IntelecomEmulator, IntelecomWire};
 
@@ -24,13 +23,7 @@ fn bench(c: &mut Criterion) {
         )))
         .unwrap();
     emu.set_max_batch(1000);
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().build().unwrap();
     let message = Message::builder()
         .to_all((0..N).map(|i| format!("+479{i:07}").parse().unwrap()))
         .text("Bulk test")

@@ -198,13 +198,7 @@ fn bench(c: &mut Criterion) {
             1000, "crm", "pw",
         )))
         .unwrap();
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().build().unwrap();
     let provider_arc: Arc<dyn SmsProvider> = Arc::new(provider.clone());
     let messages: Vec<Message> = {
         let spec = spec();

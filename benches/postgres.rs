@@ -22,7 +22,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crm_comms::intelecom::Intelecom;
 use crm_comms::mailing::{
     MailingRunner, MailingSpec, Outbox, Preparer, Recipient, RunEnd, reports_into,
 };
@@ -184,13 +183,7 @@ async fn enqueue_and_drain(url: &str) {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().build().unwrap();
     let list = recipients(100_000);
     let provider: Arc<dyn SmsProvider> = Arc::new(provider);
     // Per worker against the embedded store's single worker, in the same
@@ -279,13 +272,7 @@ async fn reports(url: &str) {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().build().unwrap();
     // Report ingestion: 20,000 reports for settled recipients, pushed in
     // batches of 100 to the receiver (store-backed dedup and matching).
     let (_, store) = schema(url, "reports").await;

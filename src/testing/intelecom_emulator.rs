@@ -122,6 +122,19 @@ impl IntelecomWire {
 }
 
 impl LoopbackGateway<IntelecomWire> {
+    /// A client builder pointed at this emulator (plain `http://` on
+    /// loopback allowed), with its service ID and credentials: add what the
+    /// test varies and `build()`.
+    #[must_use]
+    pub fn client_builder(&self) -> crate::intelecom::IntelecomBuilder {
+        let wire = self.wire();
+        crate::intelecom::Intelecom::builder()
+            .base_url(self.base_url())
+            .dangerous_allow_http()
+            .service_id(u32::try_from(wire.service_id).unwrap_or(0))
+            .credentials(wire.username.clone(), wire.password.clone())
+    }
+
     /// The `statuscode` of automatic delivery reports (default 0).
     pub fn set_dr_status(&self, code: i64) {
         self.wire().dr_status.store(code, Ordering::Relaxed);

@@ -225,6 +225,18 @@ impl PswincomWire {
 }
 
 impl LoopbackGateway<PswincomWire> {
+    /// A client builder pointed at this emulator (plain `http://` on
+    /// loopback allowed, no failover to the real gateway), with its
+    /// credentials: add what the test varies and `build()`.
+    #[must_use]
+    pub fn client_builder(&self) -> crate::pswincom::PswincomBuilder {
+        let wire = self.wire();
+        crate::pswincom::Pswincom::builder()
+            .base_url(self.base_url())
+            .dangerous_allow_http()
+            .credentials(wire.user.clone(), wire.password.clone())
+    }
+
     /// The `STATE` of automatic delivery reports (default `DELIVRD`).
     pub fn set_dr_state(&self, state: &str) {
         *self

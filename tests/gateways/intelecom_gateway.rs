@@ -18,11 +18,8 @@ async fn setup() -> (IntelecomEmulator, Intelecom) {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", PASSWORD))
         .await
         .unwrap();
-    let p = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", PASSWORD)
+    let p = emu
+        .client_builder()
         .timeout(Duration::from_millis(800))
         .max_batch(4)
         // One request at a time, so scripted faults meet requests in order.

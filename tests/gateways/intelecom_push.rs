@@ -79,13 +79,7 @@ async fn emulator() -> (IntelecomEmulator, Intelecom) {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
-    let p = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let p = emu.client_builder().build().unwrap();
     (emu, p)
 }
 

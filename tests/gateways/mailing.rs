@@ -232,14 +232,7 @@ async fn with_the_duplicate_check_a_crash_leaves_nothing_unknown() {
         .await
         .unwrap();
     emu.set_duplicate_check(true);
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .duplicate_check(true)
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().duplicate_check(true).build().unwrap();
     let id = create(&store, &spec(), &recipients(250)).await;
     crash_after_sending(&store, &provider, id, 40).await;
     let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(provider))

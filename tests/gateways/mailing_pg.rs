@@ -49,13 +49,7 @@ async fn create(store: &PgStore, n: usize) -> i64 {
 }
 
 fn intelecom(emu: &IntelecomEmulator) -> Intelecom {
-    Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap()
+    emu.client_builder().build().unwrap()
 }
 
 /// A receiver whose reports go into `store` and whose dedup is `store`'s;

@@ -145,13 +145,7 @@ async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
         ie::PushTransport::Json,
     );
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().build().unwrap();
     (emu, provider)
 }
 
@@ -273,13 +267,7 @@ async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
         ie::PushTransport::Json,
     );
     emu.set_dr_status(351);
-    let provider = Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
-        .build()
-        .unwrap();
+    let provider = emu.client_builder().build().unwrap();
     let message = Message::builder()
         .to_all(["+4741000001", "+4741000002"].map(|n| n.parse().unwrap()))
         .text("Hei")

@@ -244,12 +244,7 @@ fn emulators_and_the_smtp_server_mask_the_password() {
             .build()
             .unwrap();
         assert!(good.send(&message()).await.all_accepted());
-        let good = Pswincom::builder()
-            .base_url(p.base_url())
-            .dangerous_allow_http()
-            .credentials("crm", PASSWORD)
-            .build()
-            .unwrap();
+        let good = p.client_builder().build().unwrap();
         assert!(good.send(&message()).await.all_accepted());
         clean("intelecom Received", &format!("{:?}", i.received()));
         clean("pswincom Received", &format!("{:?}", p.received()));
@@ -340,12 +335,7 @@ fn failing_sends_log_no_password_and_no_full_number() {
         let r = p.send(&message()).await;
         assert_eq!(r.rejected().count(), 3, "{r:?}");
         report_is_clean("pswincom logon fail", &r);
-        let p = Pswincom::builder()
-            .base_url(e.base_url())
-            .dangerous_allow_http()
-            .credentials("crm", PASSWORD)
-            .build()
-            .unwrap();
+        let p = e.client_builder().build().unwrap();
         e.fail_next(pswincom_emulator::Fault::Answer(
             pswincom_emulator::AnswerFault::FailIds(vec!["2".into()]),
         ));

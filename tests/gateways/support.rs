@@ -174,11 +174,7 @@ pub async fn pg_schema_url() -> Option<String> {
 pub fn intelecom_for(
     emu: &crm_comms::testing::intelecom_emulator::IntelecomEmulator,
 ) -> crm_comms::intelecom::Intelecom {
-    crm_comms::intelecom::Intelecom::builder()
-        .base_url(emu.base_url())
-        .dangerous_allow_http()
-        .service_id(1000)
-        .credentials("crm", "pw")
+    emu.client_builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
         .unwrap()
