@@ -29,6 +29,7 @@ pub mod outbox;
 mod receiving;
 mod run_error;
 mod runner;
+mod settle;
 mod template;
 
 pub use csv_io::{

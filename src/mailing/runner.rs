@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use super::RunError;
 use super::model::{DEFAULT_LEASE, MailingId, MailingSpec, MailingStatus, Stats};
 use super::outbox::{Claimed, Outbox, Settlement};
+use super::settle::{BatchResult, settlement_of};
 use crate::phone::PhoneNumber;
 use crate::sms::{ErrorKind, Message, Outcome, SmsError, SmsProvider};
 
@@ -795,90 +796,6 @@ impl BatchSend {
             result.settlements.push((c, s));
         }
         result
-    }
-}
-
-/// What one batch's answers were, and what they say about the gateway.
-#[derive(Default)]
-struct BatchResult {
-    settlements: Vec<(Claimed, Settlement)>,
-    /// The gateway refused the credentials: the run stops.
-    auth: Option<SmsError>,
-    /// Unreachable (certainly not sent): back off and probe.
-    passing: bool,
-    /// Rate-limited (certainly not sent): back off.
-    rate_limited: bool,
-    /// The longest `Retry-After` the gateway asked for.
-    retry_after: Option<Duration>,
-    /// Some outcome is unknown (5xx, a reset, a timeout after the request
-    /// was written): stop claiming, back off, probe.
-    unsure: bool,
-}
-
-/// The rule from a gateway's outcome to what is written for the
-/// recipient (and noted about the gateway in `about`): accepted (a
-/// duplicate refusal is the gateway saying it has it), a retry for what
-/// certainly was not sent for a passing reason, failed for good, or
-/// unknown — resent only when the gateway refuses duplicates.
-fn settlement_of(
-    outcome: Outcome,
-    retries_left: bool,
-    resend_safe: bool,
-    about: &mut BatchResult,
-) -> Settlement {
-    match outcome {
-        Outcome::Accepted { reference } => Settlement::Accepted {
-            reference,
-            note: None,
-        },
-        Outcome::Rejected(e) if e.kind() == ErrorKind::Duplicate => Settlement::Accepted {
-            reference: None,
-            note: Some(format!(
-                "the gateway already had it (refused as a duplicate: {e})"
-            )),
-        },
-        Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated => {
-            let reason = e.to_string();
-            about.auth.get_or_insert(e);
-            Settlement::Retry { reason }
-        }
-        // A rate limit never fails a recipient: "not now" is all it says.
-        Outcome::Rejected(e) if e.kind() == ErrorKind::RateLimited => {
-            about.rate_limited = true;
-            about.retry_after = about.retry_after.max(e.retry_after());
-            Settlement::Retry {
-                reason: e.to_string(),
-            }
-        }
-        Outcome::Rejected(e)
-            if retries_left
-                && matches!(
-                    e.kind(),
-                    ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Timeout
-                ) =>
-        {
-            about.passing = true;
-            Settlement::Retry {
-                reason: e.to_string(),
-            }
-        }
-        Outcome::Rejected(e) => Settlement::Failed {
-            reason: e.to_string(),
-        },
-        Outcome::Unknown(e) if resend_safe => {
-            about.passing = true;
-            about.retry_after = about.retry_after.max(e.retry_after());
-            Settlement::Retry {
-                reason: format!("{e} (resent: the gateway refuses duplicates)"),
-            }
-        }
-        Outcome::Unknown(e) => {
-            about.unsure = true;
-            about.retry_after = about.retry_after.max(e.retry_after());
-            Settlement::Unknown {
-                reason: e.to_string(),
-            }
-        }
     }
 }
 
