@@ -330,18 +330,19 @@ impl MailingRunner {
                     .next_batch(id, spec, resend, limiter.as_ref(), size, stopping)
                     .await
                 {
-                    Ok(Some(rows)) => {
+                    Ok(Next::Batch(rows)) => {
                         in_flight.spawn(sender.clone().send(rows));
                     }
-                    Ok(None) => break,
+                    Ok(Next::Nothing) => break,
+                    Ok(Next::End(end)) => stop = Some(Ok(end)),
                     // The store is away (a database restart, a lost
                     // connection): wait and claim again.
-                    Err(Err(RunError::Store(e))) if e.is_unavailable() => {
+                    Err(RunError::Store(e)) if e.is_unavailable() => {
                         tracing::warn!(error = %e, "the store is unavailable; trying again");
                         stopping.sleep(Duration::from_millis(500)).await;
                         break;
                     }
-                    Err(end) => stop = Some(end),
+                    Err(e) => stop = Some(Err(e)),
                 }
             }
             let Some(done) = in_flight.join_next().await else {
@@ -429,8 +430,14 @@ impl MailingRunner {
                 .await
                 {
                     Ok(rows) if rows.is_empty() => {
-                        if let Err(end) = self.nothing_claimed(id).await {
-                            stop.get_or_insert(end);
+                        match self.nothing_claimed(id).await {
+                            Ok(Next::End(end)) => {
+                                stop.get_or_insert(Ok(end));
+                            }
+                            Err(e) => {
+                                stop.get_or_insert(Err(e));
+                            }
+                            Ok(_) => {}
                         }
                         Ok(())
                     }
@@ -514,9 +521,9 @@ impl MailingRunner {
         self.batch.min(per_second).min(in_lease.max(1)).max(1)
     }
 
-    /// The next batch, written down as *sending*: `Ok(None)` when there is
-    /// none to claim now, `Err` when the run must stop (paused, cancelled,
-    /// not yet due, a store error).
+    /// The next batch, written down as *sending*, or why there is none:
+    /// nothing to claim now, the run ends (paused, cancelled, not yet due),
+    /// or a store error.
     async fn next_batch(
         &self,
         id: MailingId,
@@ -525,9 +532,7 @@ impl MailingRunner {
         limiter: Option<&DefaultDirectRateLimiter>,
         size: usize,
         stopping: &Stopping,
-    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, RunError>> {
-        let store =
-            |e: crate::store_error::StoreError| -> Result<RunEnd, RunError> { Err(e.into()) };
+    ) -> Result<Next, RunError> {
         // Expired leases are looked for a few times a lease, not per batch.
         let due = self.recover_due();
         if due {
@@ -538,18 +543,20 @@ impl MailingRunner {
                 Some(std::time::Instant::now());
         }
         if due {
-            self.outbox.recover(id, resend).await.map_err(store)?;
+            self.outbox.recover(id, resend).await?;
         }
         if let Some(open) = spec.next_opening(Timestamp::now()) {
             // A paused or cancelled mailing says so before its window.
-            self.nothing_claimed(id).await?;
+            if let end @ Next::End(_) = self.nothing_claimed(id).await? {
+                return Ok(end);
+            }
             if !self.wait {
-                return Err(Ok(RunEnd::NotYet(open)));
+                return Ok(Next::End(RunEnd::NotYet(open)));
             }
             let wait = Timestamp::now().duration_until(open).unsigned_abs();
             tracing::info!(mailing = id, %open, "waiting for the send time or window");
             stopping.sleep(wait.min(Duration::from_secs(60))).await;
-            return Ok(None);
+            return Ok(Next::Nothing);
         }
         let shared = match (&self.shared_pace, self.pace) {
             (Some(key), Some(pace)) => Some((key, pace)),
@@ -562,25 +569,20 @@ impl MailingRunner {
             let claimed = self
                 .outbox
                 .claim(id, &self.worker, size, self.lease)
-                .await
-                .map_err(store)?;
+                .await?;
             if claimed.is_empty() {
                 return self.nothing_claimed(id).await;
             }
             let taken_shared = match shared {
-                Some((key, pace)) => self.take_shared(key, pace, &claimed).await.map_err(store)?,
+                Some((key, pace)) => self.take_shared(key, pace, &claimed).await?,
                 None => false,
             };
             // Without a shared limit in the store, the batch is paced here.
             if let (false, Some(l)) = (taken_shared, limiter) {
                 self.take_pace(l, &claimed).await;
             }
-            let sending = self
-                .outbox
-                .mark_sending(&claimed, self.lease)
-                .await
-                .map_err(store)?;
-            return Ok(Some(sending));
+            let sending = self.outbox.mark_sending(&claimed, self.lease).await?;
+            return Ok(Next::Batch(sending));
         }
         // Unpaced or paced by messages: the permits first, then one
         // statement claims the batch straight into sending.
@@ -597,21 +599,20 @@ impl MailingRunner {
                         }
                     }
                 }
-                () = stopping.wait() => return Ok(None),
+                () = stopping.wait() => return Ok(Next::Nothing),
             }
         }
         if stopping.is_set() {
-            return Ok(None);
+            return Ok(Next::Nothing);
         }
         let sending = self
             .outbox
             .claim_sending(id, &self.worker, size, self.lease)
-            .await
-            .map_err(store)?;
+            .await?;
         if sending.is_empty() {
             return self.nothing_claimed(id).await;
         }
-        Ok(Some(sending))
+        Ok(Next::Batch(sending))
     }
 
     /// Whether expired leases are due to be looked for (a few times a
@@ -626,16 +627,13 @@ impl MailingRunner {
     /// Why a claim came back empty: the mailing was paused or cancelled
     /// (claims take only from active mailings, so a pause stops them at
     /// once), or nothing is pending now.
-    async fn nothing_claimed(
-        &self,
-        id: MailingId,
-    ) -> Result<Option<Vec<Claimed>>, Result<RunEnd, RunError>> {
-        let (_, status) = self.outbox.mailing(id).await.map_err(|e| Err(e.into()))?;
-        match status {
-            MailingStatus::Paused => Err(Ok(RunEnd::Paused)),
-            MailingStatus::Cancelled => Err(Ok(RunEnd::Cancelled)),
-            _ => Ok(None),
-        }
+    async fn nothing_claimed(&self, id: MailingId) -> Result<Next, RunError> {
+        let (_, status) = self.outbox.mailing(id).await?;
+        Ok(match status {
+            MailingStatus::Paused => Next::End(RunEnd::Paused),
+            MailingStatus::Cancelled => Next::End(RunEnd::Cancelled),
+            _ => Next::Nothing,
+        })
     }
 
     /// Takes the batch's messages or parts from the shared limit `key`,
@@ -797,6 +795,16 @@ impl BatchSend {
         }
         result
     }
+}
+
+/// What [`MailingRunner::next_batch`] found.
+enum Next {
+    /// A batch, written down as *sending*.
+    Batch(Vec<Claimed>),
+    /// Nothing to claim now: try again.
+    Nothing,
+    /// The run ends normally (paused, cancelled, not yet due).
+    End(RunEnd),
 }
 
 /// A stop asked of a run: a flag, and a wake-up for whatever waits.
