@@ -1151,14 +1151,21 @@ fn env(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
-/// Pseudo-random numbers below a bound (xorshift, seeded from the clock):
-/// when the crash and chaos tests kill.
+/// Pseudo-random numbers below a bound (xorshift, seeded from the clock,
+/// or from `CRM_COMMS_CHAOS_SEED` to repeat a run): when the crash and
+/// chaos tests kill. The seed is printed, so a failure can be replayed.
 fn kill_timing() -> impl FnMut(u64) -> u64 {
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    let mut seed = std::env::var("CRM_COMMS_CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
         | 1;
+    eprintln!("kill timing: CRM_COMMS_CHAOS_SEED={seed}");
     move |below: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;

@@ -84,14 +84,13 @@ async fn emulator() -> (IntelecomEmulator, Intelecom) {
 }
 
 async fn wait_for(r: &Receiver, n: usize) -> Vec<Got> {
-    for _ in 0..200 {
+    let ms = std::time::Duration::from_millis;
+    crate::support::poll(ms(2000), ms(10), || async {
         let got = r.got.lock().unwrap().clone();
-        if got.len() >= n {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("expected {n} pushes, got {:?}", r.got.lock().unwrap());
+        (got.len() >= n).then_some(got)
+    })
+    .await
+    .unwrap_or_else(|| panic!("expected {n} pushes, got {:?}", r.got.lock().unwrap()))
 }
 
 #[tokio::test]

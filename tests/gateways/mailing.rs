@@ -81,12 +81,12 @@ fn intelecom(emu: &IntelecomEmulator) -> Intelecom {
 }
 
 async fn wait_for(store: &SqliteStore, id: i64, state: RecipientState, n: u64) {
-    for _ in 0..500 {
-        if store.stats(id).await.unwrap().count(state) >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::support::poll(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async { (store.stats(id).await.unwrap().count(state) >= n).then_some(()) },
+    )
+    .await;
 }
 
 /// 1,000 personalised texts through Intelecom, the emulator pushing each

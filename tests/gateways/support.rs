@@ -19,6 +19,30 @@ pub fn kinds(r: &SendReport) -> Vec<(&'static str, Option<ErrorKind>)> {
     r.outcomes().iter().map(|o| category(&o.outcome)).collect()
 }
 
+/// Polls `probe` every `every` until it gives `Some`, for at most
+/// `within`: the one way the tests wait for something to happen (never a
+/// fixed sleep). `None` when it never did.
+pub async fn poll<T, F, Fut>(
+    within: std::time::Duration,
+    every: std::time::Duration,
+    mut probe: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// The PostgreSQL the tests use: `CRM_COMMS_POSTGRES_URL` if set; else a
 /// throwaway cluster started with Debian's binaries (`initdb`/`pg_ctl`, as
 /// the `postgres` user when the tests run as root) in a fixed temporary
