@@ -283,9 +283,9 @@ async fn reports(url: &str) {
     );
     runner.run(id).await.unwrap();
     let rows = store.rows(id, 0, 20_000).await.unwrap();
-    let drs: Vec<ie::PushedDr> = rows
+    let drs: Vec<ie::IntelecomPushedDr> = rows
         .iter()
-        .map(|r| ie::PushedDr {
+        .map(|r| ie::IntelecomPushedDr {
             message_id: r.reference.clone().unwrap(),
             client_reference: Some(r.client_reference.clone()),
             batch_reference: None,
@@ -319,7 +319,10 @@ async fn reports(url: &str) {
             let t = Instant::now();
             let pushes = drs.chunks(100).map(|chunk| {
                 let target = target.clone();
-                async move { emu.push_drs(&target, &ie::PushTransport::Json, chunk).await }
+                async move {
+                    emu.push_drs(&target, &ie::IntelecomPushTransport::Json, chunk)
+                        .await
+                }
             });
             use futures_util::StreamExt;
             let results: Vec<_> = futures_util::stream::iter(pushes)

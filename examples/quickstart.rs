@@ -26,7 +26,7 @@ use crm_comms::settings::SmsSettings;
 use crm_comms::sms::encoding::preview;
 use crm_comms::sms::{Message, Outcome};
 use crm_comms::testing::intelecom_emulator::{
-    AnswerFault, Fault, IntelecomEmulator, IntelecomWire,
+    IntelecomAnswerFault, IntelecomEmulator, IntelecomFault, IntelecomWire,
 };
 use crm_comms::testing::pswincom_emulator::{PswincomEmulator, PswincomWire};
 use crm_comms::testing::smtp_server::SmtpServer;
@@ -51,7 +51,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     use crm_comms::receiver::WebhookReceiver;
     use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
     use crm_comms::store::sqlite::SqliteStore;
-    use crm_comms::testing::intelecom_emulator::{PushTransport, PushedMo};
+    use crm_comms::testing::intelecom_emulator::{IntelecomPushTransport, IntelecomPushedMo};
     use crm_comms::testing::push::PushTarget;
 
     println!("\n== An SMS mailing on the embedded store (SQLite file, loopback gateway)");
@@ -85,7 +85,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "s3cret")).await?;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")),
-        PushTransport::Json,
+        IntelecomPushTransport::Json,
     );
     let provider = crm_comms::intelecom::Intelecom::builder()
         .base_url(emu.base_url())
@@ -123,7 +123,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     println!("status: {}", summary(&store.stats(id).await?));
 
     // Kari answers STOPP: she is on the opt-out list for the next mailing.
-    let stop = PushedMo {
+    let stop = IntelecomPushedMo {
         message_id: "mo-77".into(),
         short_number: "1960".into(),
         originator: "+4741000001".into(),
@@ -133,7 +133,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     };
     emu.push_mos(
         &PushTarget::new(format!("{base}/intelecom/mo")),
-        &PushTransport::Json,
+        &IntelecomPushTransport::Json,
         &[stop],
     )
     .await;
@@ -273,7 +273,9 @@ async fn sms() -> Result<(), Box<dyn std::error::Error>> {
         .to_all(["+4741000001", "+4741000002", "+4741000003"].map(|n| n.parse().unwrap()))
         .text(text)
         .build()?;
-    gateway.fail_next(Fault::Answer(AnswerFault::StatusCodes(vec![1, 5, 1])));
+    gateway.fail_next(IntelecomFault::Answer(IntelecomAnswerFault::StatusCodes(
+        vec![1, 5, 1],
+    )));
     let report = provider.send(&message).await;
     println!("sent to {} recipients:", report.outcomes().len());
     for o in report.outcomes() {
@@ -373,7 +375,9 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     use crm_comms::receiver::WebhookReceiver;
     use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
     use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
-    use crm_comms::testing::intelecom_emulator::{PushTarget, PushTransport, PushedMo};
+    use crm_comms::testing::intelecom_emulator::{
+        IntelecomPushTransport, IntelecomPushedMo, PushTarget,
+    };
 
     println!("\n== Delivery reports and incoming SMS (webhook receiver on loopback)");
     // The settings page's "SMS endpoint": replies starting with TILBUD are
@@ -444,7 +448,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = IntelecomEmulator::start(IntelecomWire::new(1234, "crm", "hunter2")).await?;
     gateway.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")).header("X-API-Key", "callback-secret"),
-        PushTransport::Json,
+        IntelecomPushTransport::Json,
     );
     let provider = crm_comms::intelecom::Intelecom::builder()
         .base_url(gateway.base_url())
@@ -470,7 +474,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     // handled once.
     let target =
         PushTarget::new(format!("{base}/intelecom/mo")).header("X-API-Key", "callback-secret");
-    let reply = |id: &str, text: &str| PushedMo {
+    let reply = |id: &str, text: &str| IntelecomPushedMo {
         message_id: id.into(),
         short_number: "1960".into(),
         originator: "+4741000001".into(),
@@ -481,7 +485,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     gateway
         .push_mos(
             &target,
-            &PushTransport::Json,
+            &IntelecomPushTransport::Json,
             &[
                 reply("mo-1", "tilbud ja takk!"),
                 reply("mo-2", "Hvem er dette?"),
@@ -491,7 +495,7 @@ async fn receiver() -> Result<(), Box<dyn std::error::Error>> {
     gateway
         .push_mos(
             &target,
-            &PushTransport::Json,
+            &IntelecomPushTransport::Json,
             &[reply("mo-2", "Hvem er dette?")],
         )
         .await;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crm_comms::prefs::{Entry, Level, Preferences};
 use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{Message, SmsProvider};
-use crm_comms::testing::intelecom_emulator::{Fault, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::intelecom_emulator::{IntelecomEmulator, IntelecomFault, IntelecomWire};
 use crm_comms::testing::pswincom_emulator::{PswincomEmulator, PswincomWire};
 use crm_comms::testing::smtp_server::SmtpServer;
 
@@ -117,7 +117,7 @@ async fn an_unclear_answer_exits_5_and_a_bad_number_2() {
         .await
         .unwrap();
     let settings = intelecom_settings(&emu.base_url(), "pw");
-    emu.fail_next(Fault::ResetAfterBody);
+    emu.fail_next(IntelecomFault::ResetAfterBody);
     let o = run(&[
         "sms",
         "test",
@@ -943,14 +943,14 @@ async fn sigterm_stops_mailing_send_without_losing_anyone() {
 /// on stderr; its back-off is logged.
 #[tokio::test(flavor = "multi_thread")]
 async fn mailing_send_exit_status_says_unknown_or_refused() {
-    use crm_comms::testing::intelecom_emulator::AnswerFault;
+    use crm_comms::testing::intelecom_emulator::IntelecomAnswerFault;
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
     let (_, mut send) = created_mailing(&emu, 30).await;
     send.extend(["--batch", "10", "--in-flight", "1"].map(str::to_owned));
     let send: Vec<&str> = send.iter().map(String::as_str).collect();
-    emu.fail_next(Fault::Http(503));
+    emu.fail_next(IntelecomFault::Http(503));
     let o = run(&send).await;
     let err = stderr(&o);
     assert_eq!(code(&o), 5, "{err}");
@@ -962,7 +962,9 @@ async fn mailing_send_exit_status_says_unknown_or_refused() {
     let (_, mut send) = created_mailing(&emu, 3).await;
     send.extend(["--batch", "10"].map(str::to_owned));
     let send: Vec<&str> = send.iter().map(String::as_str).collect();
-    emu.fail_next(Fault::Answer(AnswerFault::StatusCodes(vec![1, 5, 1])));
+    emu.fail_next(IntelecomFault::Answer(IntelecomAnswerFault::StatusCodes(
+        vec![1, 5, 1],
+    )));
     let o = run(&send).await;
     let err = stderr(&o);
     assert_eq!(code(&o), 4, "{err}");

@@ -170,13 +170,15 @@ impl Emulator {
         match self {
             Emulator::Intelecom(e) => {
                 let f = match fault {
-                    Fault::ResetBeforeRequestRead => ie::Fault::ResetBeforeBody,
-                    Fault::ResetAfterRequestRead => ie::Fault::ResetAfterBody,
-                    Fault::Http(s) => ie::Fault::Http(*s),
-                    Fault::SlowPastTimeout => ie::Fault::Slow(TIMEOUT * 3),
-                    Fault::TruncatedAnswer => ie::Fault::TruncatedAnswer,
+                    Fault::ResetBeforeRequestRead => ie::IntelecomFault::ResetBeforeBody,
+                    Fault::ResetAfterRequestRead => ie::IntelecomFault::ResetAfterBody,
+                    Fault::Http(s) => ie::IntelecomFault::Http(*s),
+                    Fault::SlowPastTimeout => ie::IntelecomFault::Slow(TIMEOUT * 3),
+                    Fault::TruncatedAnswer => ie::IntelecomFault::TruncatedAnswer,
                     Fault::PartialBatch => {
-                        ie::Fault::Answer(ie::AnswerFault::StatusCodes(vec![1, 24, 1]))
+                        ie::IntelecomFault::Answer(ie::IntelecomAnswerFault::StatusCodes(vec![
+                            1, 24, 1,
+                        ]))
                     }
                     _ => return,
                 };
@@ -184,13 +186,15 @@ impl Emulator {
             }
             Emulator::Pswincom(e) => {
                 let f = match fault {
-                    Fault::ResetBeforeRequestRead => pe::Fault::ResetBeforeBody,
-                    Fault::ResetAfterRequestRead => pe::Fault::ResetAfterBody,
-                    Fault::Http(s) => pe::Fault::Http(*s),
-                    Fault::SlowPastTimeout => pe::Fault::Slow(TIMEOUT * 3),
-                    Fault::TruncatedAnswer => pe::Fault::TruncatedAnswer,
+                    Fault::ResetBeforeRequestRead => pe::PswincomFault::ResetBeforeBody,
+                    Fault::ResetAfterRequestRead => pe::PswincomFault::ResetAfterBody,
+                    Fault::Http(s) => pe::PswincomFault::Http(*s),
+                    Fault::SlowPastTimeout => pe::PswincomFault::Slow(TIMEOUT * 3),
+                    Fault::TruncatedAnswer => pe::PswincomFault::TruncatedAnswer,
                     Fault::PartialBatch => {
-                        pe::Fault::Answer(pe::AnswerFault::FailIds(vec!["2".into()]))
+                        pe::PswincomFault::Answer(pe::PswincomAnswerFault::FailIds(vec![
+                            "2".into(),
+                        ]))
                     }
                     _ => return,
                 };

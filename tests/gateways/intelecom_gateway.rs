@@ -9,7 +9,7 @@ use crm_comms::intelecom::Intelecom;
 use crm_comms::sms::{ErrorKind, Message, Priority, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_on_loopback};
 use crm_comms::testing::intelecom_emulator::{
-    AnswerFault, Fault, IntelecomEmulator, IntelecomWire,
+    IntelecomAnswerFault, IntelecomEmulator, IntelecomFault, IntelecomWire,
 };
 
 const PASSWORD: &str = "s3cret-pw";
@@ -107,33 +107,33 @@ async fn wrong_password_is_an_auth_failure_for_every_recipient() {
 #[tokio::test]
 async fn faults_give_one_typed_outcome_per_recipient() {
     type Expected = Vec<(&'static str, Option<ErrorKind>)>;
-    let cases: Vec<(Fault, Expected)> = vec![
+    let cases: Vec<(IntelecomFault, Expected)> = vec![
         (
-            Fault::Http(500),
+            IntelecomFault::Http(500),
             vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
         ),
         (
-            Fault::Http(502),
+            IntelecomFault::Http(502),
             vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
         ),
         (
-            Fault::Http(401),
+            IntelecomFault::Http(401),
             vec![("rejected", Some(ErrorKind::Unauthenticated)); 3],
         ),
         (
-            Fault::Http(429),
+            IntelecomFault::Http(429),
             vec![("rejected", Some(ErrorKind::RateLimited)); 3],
         ),
         (
-            Fault::Answer(AnswerFault::MalformedJson),
+            IntelecomFault::Answer(IntelecomAnswerFault::MalformedJson),
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
         (
-            Fault::Slow(Duration::from_secs(2)),
+            IntelecomFault::Slow(Duration::from_secs(2)),
             vec![("unknown", Some(ErrorKind::Timeout)); 3],
         ),
         (
-            Fault::Answer(AnswerFault::DropLastStatus),
+            IntelecomFault::Answer(IntelecomAnswerFault::DropLastStatus),
             vec![
                 ("accepted", None),
                 ("accepted", None),
@@ -141,7 +141,7 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             ],
         ),
         (
-            Fault::Answer(AnswerFault::StatusCodes(vec![1, 24, 6])),
+            IntelecomFault::Answer(IntelecomAnswerFault::StatusCodes(vec![1, 24, 6])),
             vec![
                 ("accepted", None),
                 ("unknown", Some(ErrorKind::RateLimited)),
@@ -159,7 +159,10 @@ async fn faults_give_one_typed_outcome_per_recipient() {
 
 #[tokio::test]
 async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
-    for fault in [Fault::ResetBeforeBody, Fault::ResetAfterBody] {
+    for fault in [
+        IntelecomFault::ResetBeforeBody,
+        IntelecomFault::ResetAfterBody,
+    ] {
         let (emu, p) = setup().await;
         emu.fail_next(fault.clone());
         let r = p.send(&msg(3)).await;
@@ -179,7 +182,7 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
         }
         let got = emu.received();
         assert_eq!(got[0].status, 0, "{fault:?}: the connection was closed");
-        if fault == Fault::ResetAfterBody {
+        if fault == IntelecomFault::ResetAfterBody {
             assert_eq!(got[0].request.messages.len(), 3, "the body was read");
         } else {
             assert!(got[0].request.messages.is_empty(), "the body was not read");
@@ -193,8 +196,10 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
 async fn a_partly_failed_batch_says_which() {
     let (emu, p) = setup().await;
     // Two requests of 4 and 2: the second fails as a whole.
-    emu.fail_next(Fault::Answer(AnswerFault::StatusCodes(vec![1, 1, 1, 1])));
-    emu.fail_next(Fault::Http(503));
+    emu.fail_next(IntelecomFault::Answer(IntelecomAnswerFault::StatusCodes(
+        vec![1, 1, 1, 1],
+    )));
+    emu.fail_next(IntelecomFault::Http(503));
     let r = p.send(&msg(6)).await;
     assert!(r.is_partial());
     assert_eq!(r.accepted().count(), 4);

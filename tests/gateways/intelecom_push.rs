@@ -17,7 +17,8 @@ use crm_comms::sms::{
     DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsProvider,
 };
 use crm_comms::testing::intelecom_emulator::{
-    IntelecomEmulator, IntelecomWire, PushTarget, PushTransport, PushedDr, PushedMo,
+    IntelecomEmulator, IntelecomPushTransport, IntelecomPushedDr, IntelecomPushedMo, IntelecomWire,
+    PushTarget,
 };
 use crm_comms::testing::wire::intelecom::PushBody::{Json, Query, Xml};
 use crm_comms::testing::wire::intelecom::read;
@@ -99,7 +100,7 @@ async fn accepted_messages_get_a_delivery_report_matching_their_reference() {
     let (emu, p) = emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/dr")).header("X-API-Key", "k3y"),
-        PushTransport::Json,
+        IntelecomPushTransport::Json,
     );
     let m = Message::builder()
         .to_all([
@@ -169,13 +170,13 @@ async fn xml_and_get_template_pushes_parse() {
     let (r, base) = receiver().await;
     let (emu, _) = emulator().await;
     let drs = [
-        PushedDr {
+        IntelecomPushedDr {
             message_id: "6y034000cy00".into(),
             client_reference: Some("MyRef & <123>".into()),
             batch_reference: Some("MyBatch001".into()),
             status_code: 0,
         },
-        PushedDr {
+        IntelecomPushedDr {
             message_id: "6y034000dy00".into(),
             client_reference: None,
             batch_reference: None,
@@ -185,7 +186,7 @@ async fn xml_and_get_template_pushes_parse() {
     let result = emu
         .push_drs(
             &PushTarget::new(format!("{base}/dr")),
-            &PushTransport::Xml,
+            &IntelecomPushTransport::Xml,
             &drs,
         )
         .await;
@@ -194,7 +195,11 @@ async fn xml_and_get_template_pushes_parse() {
         "{base}/dr?id=[messageid]&statuscode=[statuscode]&ref=[customerMessageReference]&x=[nosuchfield]"
     );
     let result = emu
-        .push_drs(&PushTarget::new(template), &PushTransport::Get, &drs)
+        .push_drs(
+            &PushTarget::new(template),
+            &IntelecomPushTransport::Get,
+            &drs,
+        )
         .await;
     assert_eq!(result.statuses, vec![200, 200], "one GET per report");
 
@@ -226,7 +231,7 @@ async fn xml_and_get_template_pushes_parse() {
 async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     let (r, base) = receiver().await;
     let (emu, _) = emulator().await;
-    let mos = [PushedMo {
+    let mos = [IntelecomPushedMo {
         message_id: "7a02c0000f00".into(),
         short_number: "1960".into(),
         originator: "+4799999999".into(),
@@ -239,7 +244,7 @@ async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     let result = emu
         .push_mos(
             &PushTarget::new(format!("{base}/mo")),
-            &PushTransport::Json,
+            &IntelecomPushTransport::Json,
             &mos,
         )
         .await;
@@ -272,7 +277,7 @@ async fn incoming_sms_are_pushed_and_redelivered_until_acknowledged() {
     let result = emu
         .push_mos(
             &PushTarget::new(format!("{base}/mo")).retries(1),
-            &PushTransport::Xml,
+            &IntelecomPushTransport::Xml,
             &mos,
         )
         .await;

@@ -102,7 +102,7 @@ async fn intelecom_mailing_sends_each_text_once_and_matches_every_report() {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")),
-        ie::PushTransport::Json,
+        ie::IntelecomPushTransport::Json,
     );
     let id = create(&store, &spec(), &recipients(1000)).await;
     let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
@@ -139,7 +139,7 @@ async fn pswincom_reports_before_the_answer_are_kept_and_applied() {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/pswincom/dr")),
-        pe::PushTransport::Xml,
+        pe::PswincomPushTransport::Xml,
     );
     let provider = Pswincom::builder()
         .base_url(emu.base_url())
@@ -175,7 +175,7 @@ async fn a_stop_reply_blocks_the_number_in_the_next_mailing() {
         .await
         .unwrap();
     let target = PushTarget::new(format!("{base}/intelecom/mo"));
-    let mo = ie::PushedMo {
+    let mo = ie::IntelecomPushedMo {
         message_id: "mo-1".into(),
         short_number: "1960".into(),
         originator: "+4740000007".into(),
@@ -185,7 +185,11 @@ async fn a_stop_reply_blocks_the_number_in_the_next_mailing() {
     };
     for _ in 0..2 {
         let r = emu
-            .push_mos(&target, &ie::PushTransport::Json, std::slice::from_ref(&mo))
+            .push_mos(
+                &target,
+                &ie::IntelecomPushTransport::Json,
+                std::slice::from_ref(&mo),
+            )
             .await;
         assert!(r.delivered, "{r:?}");
     }

@@ -88,7 +88,7 @@ async fn four_workers_share_one_mailing_and_every_report_is_matched() {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{a}/intelecom/dr")),
-        ie::PushTransport::Json,
+        ie::IntelecomPushTransport::Json,
     );
     let id = create(&store, 2000).await;
     let mut workers = Vec::new();
@@ -140,8 +140,8 @@ async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
         .unwrap();
-    let drs: Vec<ie::PushedDr> = (0..300)
-        .map(|i| ie::PushedDr {
+    let drs: Vec<ie::IntelecomPushedDr> = (0..300)
+        .map(|i| ie::IntelecomPushedDr {
             message_id: format!("76{i:010}"),
             client_reference: None,
             batch_reference: None,
@@ -158,7 +158,7 @@ async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
             let chunk = chunk.to_vec();
             let emu = &emu;
             pushes.push(async move {
-                emu.push_drs(&target, &ie::PushTransport::Json, &chunk)
+                emu.push_drs(&target, &ie::IntelecomPushTransport::Json, &chunk)
                     .await
             });
         }

@@ -10,7 +10,9 @@ use crm_comms::pswincom::Pswincom;
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
 use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_on_loopback};
-use crm_comms::testing::pswincom_emulator::{AnswerFault, Fault, PswincomEmulator, PswincomWire};
+use crm_comms::testing::pswincom_emulator::{
+    PswincomAnswerFault, PswincomEmulator, PswincomFault, PswincomWire,
+};
 
 const PASSWORD: &str = "pæss€word";
 
@@ -153,45 +155,45 @@ async fn faults_give_one_typed_outcome_per_recipient() {
             .collect::<Vec<_>>()
     };
     let ok = ("accepted", None);
-    let cases: Vec<(Fault, Expected)> = vec![
+    let cases: Vec<(PswincomFault, Expected)> = vec![
         (
-            Fault::Answer(AnswerFault::LogonFail("Account locked".into())),
+            PswincomFault::Answer(PswincomAnswerFault::LogonFail("Account locked".into())),
             vec![("rejected", Some(ErrorKind::Unauthenticated)); 3],
         ),
         (
-            Fault::Answer(AnswerFault::FailIds(ids(&["2"]))),
+            PswincomFault::Answer(PswincomAnswerFault::FailIds(ids(&["2"]))),
             vec![ok, ("rejected", Some(ErrorKind::Rejected)), ok],
         ),
         (
-            Fault::Answer(AnswerFault::MissingIds(ids(&["3"]))),
+            PswincomFault::Answer(PswincomAnswerFault::MissingIds(ids(&["3"]))),
             vec![ok, ok, ("unknown", Some(ErrorKind::Protocol))],
         ),
         (
-            Fault::Answer(AnswerFault::RepeatedIds(ids(&["1"]))),
+            PswincomFault::Answer(PswincomAnswerFault::RepeatedIds(ids(&["1"]))),
             vec![("unknown", Some(ErrorKind::Protocol)), ok, ok],
         ),
         (
-            Fault::Http(500),
+            PswincomFault::Http(500),
             vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
         ),
         (
-            Fault::Http(503),
+            PswincomFault::Http(503),
             vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
         ),
         (
-            Fault::Slow(Duration::from_secs(2)),
+            PswincomFault::Slow(Duration::from_secs(2)),
             vec![("unknown", Some(ErrorKind::Timeout)); 3],
         ),
         (
-            Fault::ResetBeforeBody,
+            PswincomFault::ResetBeforeBody,
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
         (
-            Fault::ResetAfterBody,
+            PswincomFault::ResetAfterBody,
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
         (
-            Fault::Answer(AnswerFault::MalformedXml),
+            PswincomFault::Answer(PswincomAnswerFault::MalformedXml),
             vec![("unknown", Some(ErrorKind::Protocol)); 3],
         ),
     ];
@@ -285,7 +287,7 @@ async fn failover_only_when_the_first_host_was_certainly_not_reached() {
         .credentials("crm", PASSWORD)
         .build()
         .unwrap();
-    primary.fail_next(Fault::ResetAfterBody);
+    primary.fail_next(PswincomFault::ResetAfterBody);
     let r = p.send(&msg(2)).await;
     assert_eq!(kinds(&r), vec![("unknown", Some(ErrorKind::Protocol)); 2]);
     assert_eq!(

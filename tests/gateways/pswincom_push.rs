@@ -21,7 +21,8 @@ use crm_comms::pswincom::callback::{
 };
 use crm_comms::sms::{DeliveryReceipt, DeliveryState, IncomingMessage, Message, SmsProvider};
 use crm_comms::testing::pswincom_emulator::{
-    PswincomEmulator, PswincomWire, PushTarget, PushTransport, PushedDr, PushedMo,
+    PswincomEmulator, PswincomPushTransport, PswincomPushedDr, PswincomPushedMo, PswincomWire,
+    PushTarget,
 };
 
 /// One push the test receiver got, parsed with the crate's parsers.
@@ -183,7 +184,7 @@ async fn messages_sent_with_a_report_request_get_an_xml_delivery_report_by_refer
     let (emu, p) = emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/dr")).header("X-Secret", "s3"),
-        PushTransport::Xml,
+        PswincomPushTransport::Xml,
     );
     let report = p
         .send(&message(&["+4741000001", "+4741000002"], true))
@@ -226,7 +227,10 @@ async fn messages_sent_with_a_report_request_get_an_xml_delivery_report_by_refer
 async fn no_report_is_pushed_without_a_report_request() {
     let (r, base) = receiver().await;
     let (emu, p) = emulator().await;
-    emu.deliver_reports_to(PushTarget::new(format!("{base}/dr")), PushTransport::Xml);
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{base}/dr")),
+        PswincomPushTransport::Xml,
+    );
     assert!(
         p.send(&message(&["+4741000001"], false))
             .await
@@ -252,7 +256,10 @@ async fn no_report_is_pushed_without_a_report_request() {
 async fn a_failed_delivery_arrives_as_a_form_and_is_mapped() {
     let (r, base) = receiver().await;
     let (emu, p) = emulator().await;
-    emu.deliver_reports_to(PushTarget::new(format!("{base}/dr")), PushTransport::Form);
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{base}/dr")),
+        PswincomPushTransport::Form,
+    );
     emu.set_dr_state("UNDELIV");
     let report = p.send(&message(&["+4741000001"], true)).await;
     let reference = report.outcomes()[0].outcome.reference().unwrap().to_owned();
@@ -276,9 +283,9 @@ async fn an_xml_mo_push_with_norwegian_text_and_a_doctype_is_read_and_acked() {
     let result = emu
         .push_mos(
             &target,
-            &PushTransport::Xml,
+            &PswincomPushTransport::Xml,
             &[
-                PushedMo {
+                PswincomPushedMo {
                     id: "1".into(),
                     sender: "4748043043".into(),
                     receiver: "26112".into(),
@@ -286,7 +293,7 @@ async fn an_xml_mo_push_with_norwegian_text_and_a_doctype_is_read_and_acked() {
                     network: Some("242:01".into()),
                     reference: None,
                 },
-                PushedMo {
+                PswincomPushedMo {
                     id: "2".into(),
                     sender: "4741000002".into(),
                     receiver: "26112".into(),
@@ -328,8 +335,8 @@ async fn a_form_mo_push_is_latin1_percent_encoded_and_read() {
     let result = emu
         .push_mos(
             &PushTarget::new(format!("{base}/mo")),
-            &PushTransport::Form,
-            &[PushedMo {
+            &PswincomPushTransport::Form,
+            &[PswincomPushedMo {
                 id: "1".into(),
                 sender: "4748043043".into(),
                 receiver: "4759443671".into(),
@@ -353,8 +360,8 @@ async fn entries_acked_fail_are_redelivered_alone_with_their_ids() {
     let (r, base) = receiver().await;
     let (emu, _) = emulator().await;
     r.refuse_once.lock().unwrap().push("2".into());
-    let drs: Vec<PushedDr> = (1..=3)
-        .map(|i| PushedDr {
+    let drs: Vec<PswincomPushedDr> = (1..=3)
+        .map(|i| PswincomPushedDr {
             id: i.to_string(),
             reference: format!("REF{i}"),
             receiver: format!("474100000{i}"),
@@ -364,7 +371,7 @@ async fn entries_acked_fail_are_redelivered_alone_with_their_ids() {
     let result = emu
         .push_drs(
             &PushTarget::new(format!("{base}/dr")),
-            &PushTransport::Xml,
+            &PswincomPushTransport::Xml,
             &drs,
         )
         .await;
@@ -389,7 +396,7 @@ async fn a_non_200_answer_redelivers_the_whole_push_and_gives_up_after_the_retri
     let (r, base) = receiver().await;
     let (emu, _) = emulator().await;
     r.statuses.lock().unwrap().extend([503, 500]);
-    let dr = PushedDr {
+    let dr = PswincomPushedDr {
         id: "1".into(),
         reference: "REF1".into(),
         receiver: "4741000001".into(),
@@ -397,7 +404,11 @@ async fn a_non_200_answer_redelivers_the_whole_push_and_gives_up_after_the_retri
     };
     let target = PushTarget::new(format!("{base}/dr"));
     let result = emu
-        .push_drs(&target, &PushTransport::Xml, std::slice::from_ref(&dr))
+        .push_drs(
+            &target,
+            &PswincomPushTransport::Xml,
+            std::slice::from_ref(&dr),
+        )
         .await;
     assert_eq!(result.statuses, vec![503, 500, 200]);
     assert!(result.delivered);
@@ -405,7 +416,9 @@ async fn a_non_200_answer_redelivers_the_whole_push_and_gives_up_after_the_retri
     assert_eq!(got[2].drs[0].1.state, DeliveryState::Expired);
 
     r.statuses.lock().unwrap().extend([500, 500, 500]);
-    let result = emu.push_drs(&target, &PushTransport::Xml, &[dr]).await;
+    let result = emu
+        .push_drs(&target, &PswincomPushTransport::Xml, &[dr])
+        .await;
     assert_eq!(result.statuses, vec![500, 500, 500]);
     assert!(!result.delivered, "given up after 2 retries");
 }

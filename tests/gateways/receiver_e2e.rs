@@ -143,7 +143,7 @@ async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
-        ie::PushTransport::Json,
+        ie::IntelecomPushTransport::Json,
     );
     let provider = emu.client_builder().build().unwrap();
     (emu, provider)
@@ -156,7 +156,7 @@ async fn pswincom_pushing_to(s: &Setup) -> (PswincomEmulator, Pswincom) {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/pswincom/dr?secret=q5ecret", s.base)),
-        pe::PushTransport::Xml,
+        pe::PswincomPushTransport::Xml,
     );
     let provider = Pswincom::builder()
         .base_url(emu.base_url())
@@ -173,8 +173,8 @@ fn secret(b: crm_comms::receiver::ReceiverBuilder) -> crm_comms::receiver::Recei
         .secret_query("secret", "q5ecret")
 }
 
-fn mo(id: &str, text: &str) -> ie::PushedMo {
-    ie::PushedMo {
+fn mo(id: &str, text: &str) -> ie::IntelecomPushedMo {
+    ie::IntelecomPushedMo {
         message_id: id.into(),
         short_number: "1960".into(),
         originator: "+4741000001".into(),
@@ -208,7 +208,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
     let r = emu
         .push_mos(
             &target,
-            &ie::PushTransport::Json,
+            &ie::IntelecomPushTransport::Json,
             &[mo("m-1", "TILBUD ja takk"), bad, mo("m-2", "Hei der")],
         )
         .await;
@@ -217,7 +217,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
     let r = emu
         .push_mos(
             &target,
-            &ie::PushTransport::Xml,
+            &ie::IntelecomPushTransport::Xml,
             &[mo("m-1", "TILBUD ja takk")],
         )
         .await;
@@ -227,7 +227,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
     let r = emu
         .push_mos(
             &target,
-            &ie::PushTransport::Json,
+            &ie::IntelecomPushTransport::Json,
             &[mo("m-4", "tilbud nei"), mo("m-5", "x")],
         )
         .await;
@@ -239,7 +239,11 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
         s.base
     ));
     let r = emu
-        .push_mos(&get, &ie::PushTransport::Get, &[mo("m-6", "Tilbud: GET")])
+        .push_mos(
+            &get,
+            &ie::IntelecomPushTransport::Get,
+            &[mo("m-6", "Tilbud: GET")],
+        )
         .await;
     assert_eq!(r.statuses, [200]);
 
@@ -264,7 +268,7 @@ async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
         .unwrap();
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
-        ie::PushTransport::Json,
+        ie::IntelecomPushTransport::Json,
     );
     emu.set_dr_status(351);
     let provider = emu.client_builder().build().unwrap();
@@ -302,7 +306,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
         .await
         .unwrap();
     let target = PushTarget::new(format!("{}/pswincom/mo?secret=q5ecret", s.base));
-    let pmo = |id: &str, sender: &str, text: &str| pe::PushedMo {
+    let pmo = |id: &str, sender: &str, text: &str| pe::PswincomPushedMo {
         id: id.into(),
         sender: sender.into(),
         receiver: "26112".into(),
@@ -314,7 +318,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let r = emu
         .push_mos(
             &target,
-            &pe::PushTransport::Xml,
+            &pe::PswincomPushTransport::Xml,
             &[
                 pmo("1", "4741000001", "TILBUD på blåbær"),
                 pmo("2", "4741000002", "hei"),
@@ -332,7 +336,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let r = emu
         .push_mos(
             &target,
-            &pe::PushTransport::Xml,
+            &pe::PswincomPushTransport::Xml,
             &[pmo("1", "4741000001", "TILBUD på blåbær")],
         )
         .await;
@@ -341,7 +345,7 @@ async fn pswincom_pushes_are_acked_per_id_and_failed_ids_come_back_alone() {
     let r = emu
         .push_mos(
             &target,
-            &pe::PushTransport::Form,
+            &pe::PswincomPushTransport::Form,
             &[pmo("1", "4741000009", "Hei på deg")],
         )
         .await;

@@ -312,12 +312,12 @@ fn failing_sends_log_no_password_and_no_full_number() {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        i.fail_next(intelecom_emulator::Fault::ResetAfterBody);
+        i.fail_next(intelecom_emulator::IntelecomFault::ResetAfterBody);
         let r = p.send(&message()).await;
         assert_eq!(r.unknown().count(), 3, "{r:?}");
         report_is_clean("intelecom reset", &r);
-        i.fail_next(intelecom_emulator::Fault::Answer(
-            intelecom_emulator::AnswerFault::StatusCodes(vec![1, 5, 1]),
+        i.fail_next(intelecom_emulator::IntelecomFault::Answer(
+            intelecom_emulator::IntelecomAnswerFault::StatusCodes(vec![1, 5, 1]),
         ));
         let r = p.send(&message()).await;
         assert_eq!(r.rejected().count(), 1, "{r:?}");
@@ -336,8 +336,8 @@ fn failing_sends_log_no_password_and_no_full_number() {
         assert_eq!(r.rejected().count(), 3, "{r:?}");
         report_is_clean("pswincom logon fail", &r);
         let p = e.client_builder().build().unwrap();
-        e.fail_next(pswincom_emulator::Fault::Answer(
-            pswincom_emulator::AnswerFault::FailIds(vec!["2".into()]),
+        e.fail_next(pswincom_emulator::PswincomFault::Answer(
+            pswincom_emulator::PswincomAnswerFault::FailIds(vec!["2".into()]),
         ));
         let r = p.send(&message()).await;
         assert_eq!(r.rejected().count(), 1, "{r:?}");
