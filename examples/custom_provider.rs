@@ -28,8 +28,8 @@ use crm_comms::sms::push::{
 };
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
 use crm_comms::sms::{
-    CallbackError, Capabilities, DeliveryReceipt, DeliveryState, ErrorKind, Message, Outcome,
-    RecipientOutcome, Secret, SendReport, SmsError, SmsProvider, async_trait,
+    CallbackError, Capabilities, DeliveryReceipt, DeliveryState, Message, Outcome,
+    RecipientOutcome, Secret, SendReport, SmsError, SmsErrorKind, SmsProvider, async_trait,
     check_and_send_in_batches,
 };
 use crm_comms::testing::loopback::{
@@ -108,14 +108,14 @@ impl Acme {
                         reference: r["id"].as_str().map(str::to_owned),
                     },
                     Some(r) => Outcome::Rejected(SmsError::new(
-                        ErrorKind::InvalidRecipient,
+                        SmsErrorKind::InvalidRecipient,
                         PROVIDER,
                         r["error"].as_str().unwrap_or("refused"),
                     )),
                     // The gateway had the request and said nothing about
                     // this number: it may have sent it.
                     None => Outcome::Unknown(SmsError::new(
-                        ErrorKind::Protocol,
+                        SmsErrorKind::Protocol,
                         PROVIDER,
                         "the answer has no result for this recipient",
                     )),

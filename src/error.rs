@@ -73,7 +73,7 @@ impl Error {
             Error::Mailing(e) => e.is_unavailable(),
             Error::Sms(e) => matches!(
                 e.kind(),
-                sms::ErrorKind::Unavailable | sms::ErrorKind::RateLimited
+                sms::SmsErrorKind::Unavailable | sms::SmsErrorKind::RateLimited
             ),
             _ => false,
         }

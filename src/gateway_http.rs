@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use crate::sms::{ErrorKind, Outcome, SmsError};
+use crate::sms::{Outcome, SmsError, SmsErrorKind};
 use crate::transport::{error_chain, mentions_tls};
 
 /// A status, the wait a `Retry-After` header asked for, and the body.
@@ -229,7 +229,7 @@ impl GatewayHttp {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] when the TLS stack cannot be set up.
+    /// [`SmsErrorKind::InvalidConfig`] when the TLS stack cannot be set up.
     pub fn new(provider: &'static str, options: HttpOptions) -> Result<Self, SmsError> {
         let mut http = reqwest::Client::builder()
             .timeout(options.timeout)
@@ -241,7 +241,7 @@ impl GatewayHttp {
         }
         let client = http.build().map_err(|e| {
             SmsError::new(
-                ErrorKind::InvalidConfig,
+                SmsErrorKind::InvalidConfig,
                 provider,
                 "the HTTP client could not be built",
             )
@@ -255,14 +255,14 @@ impl GatewayHttp {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] saying what is wrong.
+    /// [`SmsErrorKind::InvalidConfig`] saying what is wrong.
     pub fn check_url(
         provider: &'static str,
         what: &str,
         url: &str,
         allow_http: bool,
     ) -> Result<reqwest::Url, SmsError> {
-        let config = |m: String| SmsError::new(ErrorKind::InvalidConfig, provider, m);
+        let config = |m: String| SmsError::new(SmsErrorKind::InvalidConfig, provider, m);
         let parsed =
             reqwest::Url::parse(url).map_err(|e| config(format!("the {what} is invalid: {e}")))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -313,7 +313,7 @@ impl GatewayHttp {
     /// # Errors
     ///
     /// As [`post`](Self::post); a header that cannot be sent is an
-    /// [`ErrorKind::InvalidConfig`] rejection.
+    /// [`SmsErrorKind::InvalidConfig`] rejection.
     pub async fn post_with_headers(
         &self,
         url: &str,
@@ -335,7 +335,7 @@ impl GatewayHttp {
         for (name, value) in headers {
             let Ok(mut v) = reqwest::header::HeaderValue::from_str(value) else {
                 return Err(Outcome::Rejected(SmsError::new(
-                    ErrorKind::InvalidConfig,
+                    SmsErrorKind::InvalidConfig,
                     self.provider,
                     format!("the {name} header cannot be sent (a control character in it)"),
                 )));
@@ -357,8 +357,12 @@ impl GatewayHttp {
             .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let body = response.bytes().await.map_err(|e| {
             Outcome::Unknown(
-                SmsError::new(ErrorKind::Protocol, self.provider, "the answer was cut off")
-                    .with_source(e.without_url()),
+                SmsError::new(
+                    SmsErrorKind::Protocol,
+                    self.provider,
+                    "the answer was cut off",
+                )
+                .with_source(e.without_url()),
             )
         })?;
         Ok(Answer {
@@ -428,9 +432,9 @@ impl GatewayHttp {
         let text = error_chain(&e);
         if e.is_connect() {
             let kind = if mentions_tls(&text) {
-                ErrorKind::Tls
+                SmsErrorKind::Tls
             } else {
-                ErrorKind::Unavailable
+                SmsErrorKind::Unavailable
             };
             return Outcome::Rejected(
                 SmsError::new(
@@ -442,9 +446,9 @@ impl GatewayHttp {
             );
         }
         let kind = if e.is_timeout() {
-            ErrorKind::Timeout
+            SmsErrorKind::Timeout
         } else {
-            ErrorKind::Protocol
+            SmsErrorKind::Protocol
         };
         Outcome::Unknown(
             SmsError::new(

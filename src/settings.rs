@@ -6,7 +6,7 @@ use crate::intelecom::SmtpSecurity;
 use crate::phone::{DefaultCountry, PhoneNumber};
 use crate::sms::Secret;
 use crate::sms::{
-    Capabilities, ErrorKind, Message, MessageDefaults, Outcome, Priority, Sender, SmsProvider,
+    Capabilities, Message, MessageDefaults, Outcome, Priority, Sender, SmsErrorKind, SmsProvider,
     WithDefaults,
 };
 
@@ -841,17 +841,17 @@ fn diagnose(outcome: Option<Outcome>) -> Diagnosis {
     };
     let m = e.to_string();
     match e.kind() {
-        ErrorKind::Unauthenticated => Diagnosis::CredentialsRejected(m),
-        ErrorKind::InvalidSender => Diagnosis::SenderInvalid(m),
-        ErrorKind::InvalidRecipient => Diagnosis::NumberInvalid(m),
-        ErrorKind::TextTooLong | ErrorKind::UnsupportedText | ErrorKind::InvalidMessage => {
-            Diagnosis::TextInvalid(m)
-        }
-        ErrorKind::InvalidConfig => Diagnosis::SettingsInvalid(m),
-        ErrorKind::Unavailable => Diagnosis::GatewayUnreachable(m),
-        ErrorKind::Tls => Diagnosis::TlsFailure(m),
-        ErrorKind::RateLimited => Diagnosis::RateLimited(m),
-        ErrorKind::Timeout => Diagnosis::Unknown(m),
+        SmsErrorKind::Unauthenticated => Diagnosis::CredentialsRejected(m),
+        SmsErrorKind::InvalidSender => Diagnosis::SenderInvalid(m),
+        SmsErrorKind::InvalidRecipient => Diagnosis::NumberInvalid(m),
+        SmsErrorKind::TextTooLong
+        | SmsErrorKind::UnsupportedText
+        | SmsErrorKind::InvalidMessage => Diagnosis::TextInvalid(m),
+        SmsErrorKind::InvalidConfig => Diagnosis::SettingsInvalid(m),
+        SmsErrorKind::Unavailable => Diagnosis::GatewayUnreachable(m),
+        SmsErrorKind::Tls => Diagnosis::TlsFailure(m),
+        SmsErrorKind::RateLimited => Diagnosis::RateLimited(m),
+        SmsErrorKind::Timeout => Diagnosis::Unknown(m),
         _ => Diagnosis::Rejected(m),
     }
 }

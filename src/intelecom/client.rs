@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::wire::{self, PROVIDER, SendRequest};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
-use crate::sms::{ErrorKind, Message, Outcome, Secret, SendReport, SmsError};
+use crate::sms::{Message, Outcome, Secret, SendReport, SmsError, SmsErrorKind};
 
 /// The gateway's current host.
 pub const DEFAULT_BASE_URL: &str = "https://smsgw.puzzel.com";
@@ -86,7 +86,7 @@ impl IntelecomBuilder {
     /// Says that the account has Puzzel's uniqueness check on (off by
     /// default, as accounts are): the gateway then refuses a repeated
     /// `clientReference` for an hour ([`DUPLICATE_WINDOW`](super::DUPLICATE_WINDOW)) with status 25
-    /// ([`ErrorKind::Duplicate`]), and the provider's capabilities say
+    /// ([`SmsErrorKind::Duplicate`]), and the provider's capabilities say
     /// [`rejects_duplicates`](crate::sms::Capabilities::rejects_duplicates),
     /// so a mailing resends what a crash left unknown with the same
     /// reference instead of giving it up. Only turn it on when the account
@@ -101,11 +101,11 @@ impl IntelecomBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] naming what is missing or wrong: the
+    /// [`SmsErrorKind::InvalidConfig`] naming what is missing or wrong: the
     /// service ID, user name, password, or a base URL that is not `https://`
     /// (or `http://` with [`dangerous_allow_http`](Self::dangerous_allow_http)).
     pub fn build(self) -> Result<Intelecom, SmsError> {
-        let config = |m: &str| SmsError::new(ErrorKind::InvalidConfig, PROVIDER, m.to_owned());
+        let config = |m: &str| SmsError::new(SmsErrorKind::InvalidConfig, PROVIDER, m.to_owned());
         let service_id = self
             .service_id
             .filter(|id| *id > 0)
@@ -203,7 +203,7 @@ impl Intelecom {
         let body = serde_json::to_vec(request).map_err(|e| {
             Outcome::Rejected(
                 SmsError::new(
-                    ErrorKind::InvalidMessage,
+                    SmsErrorKind::InvalidMessage,
                     PROVIDER,
                     "the request could not be written",
                 )

@@ -14,16 +14,16 @@
 //!   mail* (it answered `250` to the end of `DATA`); it says nothing about
 //!   the gateway. [`Outcome::Accepted`] has `reference: None`.
 //! - **No delivery reports**: a message that asks for one is refused with
-//!   [`ErrorKind::NotSupported`] before anything is sent, so nobody waits
+//!   [`SmsErrorKind::NotSupported`] before anything is sent, so nobody waits
 //!   for a report that never comes.
 //! - **No sender**: the service's default originator is used; a message
-//!   with a sender is refused with [`ErrorKind::InvalidSender`].
+//!   with a sender is refused with [`SmsErrorKind::InvalidSender`].
 //! - **Priority is ignored** (a documented no-op, as for `PSWinCom`); the
 //!   capabilities say `priority: false`.
 //! - **GSM-7 text only, at most 918 characters** (6 parts). The gateway
 //!   says "only plain text" and does not say how it treats characters
 //!   outside the GSM alphabet; the safest reading is to refuse them with
-//!   [`ErrorKind::UnsupportedText`] rather than risk a garbled SMS.
+//!   [`SmsErrorKind::UnsupportedText`] rather than risk a garbled SMS.
 //!   [`MAIL_CAPABILITIES`] is the one place to change this.
 //!
 //! # The address
@@ -64,7 +64,7 @@ use lettre::{Address, AsyncTransport, Tokio1Executor};
 
 pub use super::{MAIL_CAPABILITIES, SmtpSecurity};
 use crate::sms::{
-    Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
+    Capabilities, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError, SmsErrorKind,
     SmsProvider, check_and_send_in_batches,
 };
 use crate::transport::{error_chain, mentions_tls};
@@ -279,7 +279,7 @@ impl IntelecomMailBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] naming what is missing or wrong (as
+    /// [`SmsErrorKind::InvalidConfig`] naming what is missing or wrong (as
     /// [`build_with_transport`](Self::build_with_transport), and the relay
     /// host).
     pub fn build(self) -> Result<IntelecomMail<SmtpRelay>, SmsError> {
@@ -336,7 +336,7 @@ impl IntelecomMailBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] naming what is missing or wrong: the
+    /// [`SmsErrorKind::InvalidConfig`] naming what is missing or wrong: the
     /// service ID, the sender address, the domain, or a subject with control
     /// characters.
     pub fn build_with_transport<T>(self, transport: T) -> Result<IntelecomMail<T>, SmsError>
@@ -389,14 +389,14 @@ impl IntelecomMailBuilder {
 }
 
 fn config(m: &str) -> SmsError {
-    SmsError::new(ErrorKind::InvalidConfig, MAIL_PROVIDER, m.to_owned())
+    SmsError::new(SmsErrorKind::InvalidConfig, MAIL_PROVIDER, m.to_owned())
 }
 
 /// Sends SMS through Intelecom's e-mail interface: one mail per recipient.
 /// See the [module docs](self) for what this mode can and cannot do.
 ///
 /// Sending needs a Tokio runtime (outside one, every recipient gets an
-/// [`ErrorKind::InvalidConfig`] refusal); building does not.
+/// [`SmsErrorKind::InvalidConfig`] refusal); building does not.
 pub struct IntelecomMail<T = SmtpRelay> {
     transport: T,
     from: Mailbox,
@@ -441,7 +441,7 @@ impl<T> IntelecomMail<T> {
     /// The mail for one recipient.
     fn mail(&self, number: &crate::PhoneNumber, text: &str) -> Result<lettre::Message, SmsError> {
         let invalid =
-            |m: &str| SmsError::new(ErrorKind::InvalidMessage, MAIL_PROVIDER, m.to_owned());
+            |m: &str| SmsError::new(SmsErrorKind::InvalidMessage, MAIL_PROVIDER, m.to_owned());
         let to: Address = self
             .address_for(number)
             .parse()
@@ -478,7 +478,7 @@ where
             Ok(Ok(_)) => Outcome::Accepted { reference: None },
             Ok(Err(e)) => classify(&e),
             Err(_) => Outcome::Unknown(SmsError::new(
-                ErrorKind::Timeout,
+                SmsErrorKind::Timeout,
                 MAIL_PROVIDER,
                 format!(
                     "the SMTP server did not finish within {limit:?}; the mail may have been accepted"
@@ -500,7 +500,7 @@ fn classify<E: std::error::Error + Send + Sync + 'static>(e: &E) -> Outcome {
         smtp_error(s)
     } else {
         return Outcome::Unknown(SmsError::new(
-            ErrorKind::Other,
+            SmsErrorKind::Other,
             MAIL_PROVIDER,
             format!(
                 "the mail transport failed; the mail may have been accepted: {}",
@@ -510,7 +510,9 @@ fn classify<E: std::error::Error + Send + Sync + 'static>(e: &E) -> Outcome {
     };
     match err.kind() {
         // The conversation broke off after the mail may have been sent.
-        ErrorKind::Timeout | ErrorKind::Protocol | ErrorKind::Other => Outcome::Unknown(err),
+        SmsErrorKind::Timeout | SmsErrorKind::Protocol | SmsErrorKind::Other => {
+            Outcome::Unknown(err)
+        }
         _ => Outcome::Rejected(err),
     }
 }
@@ -524,26 +526,26 @@ fn smtp_error(s: &lettre::transport::smtp::Error) -> SmsError {
     if let Some(code) = s.status() {
         let code_num: u16 = code.to_string().parse().unwrap_or(0);
         let kind = match code_num {
-            530 | 534 | 535 | 538 | 454 => ErrorKind::Unauthenticated,
-            552 => ErrorKind::TextTooLong,
-            _ if s.is_transient() => ErrorKind::Unavailable,
-            _ => ErrorKind::Rejected,
+            530 | 534 | 535 | 538 | 454 => SmsErrorKind::Unauthenticated,
+            552 => SmsErrorKind::TextTooLong,
+            _ if s.is_transient() => SmsErrorKind::Unavailable,
+            _ => SmsErrorKind::Rejected,
         };
         // The relay answered with a refusal: it has not taken the mail.
         return err(kind, format!("the SMTP server refused the mail: {text}"));
     }
     if s.is_tls() {
         return err(
-            ErrorKind::Tls,
+            SmsErrorKind::Tls,
             format!("TLS with the SMTP server failed: {text}"),
         );
     }
     // lettre has no predicate for "could not connect"; its Display says so.
     if s.to_string().starts_with("Connection error") {
         let kind = if mentions_tls(&text) {
-            ErrorKind::Tls
+            SmsErrorKind::Tls
         } else {
-            ErrorKind::Unavailable
+            SmsErrorKind::Unavailable
         };
         return err(
             kind,
@@ -552,14 +554,14 @@ fn smtp_error(s: &lettre::transport::smtp::Error) -> SmsError {
     }
     if s.is_client() {
         return err(
-            ErrorKind::InvalidMessage,
+            SmsErrorKind::InvalidMessage,
             format!("the mail could not be sent: {text}"),
         );
     }
     let kind = if s.is_timeout() {
-        ErrorKind::Timeout
+        SmsErrorKind::Timeout
     } else {
-        ErrorKind::Protocol
+        SmsErrorKind::Protocol
     };
     err(
         kind,

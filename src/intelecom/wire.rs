@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsError};
+use crate::sms::{Message, Outcome, Priority, Sender, SmsError, SmsErrorKind};
 
 /// The provider name used in errors and reports.
 pub use super::PROVIDER;
@@ -235,25 +235,25 @@ pub fn status_outcome(status: &MessageStatus) -> Outcome {
             // by the gateway's word, but nothing to track.
             _ => Outcome::Accepted { reference: None },
         },
-        2 => Outcome::Rejected(err(ErrorKind::Unauthenticated)),
-        3 => Outcome::Rejected(err(ErrorKind::Rejected)),
-        4 => Outcome::Rejected(err(ErrorKind::InvalidConfig)),
+        2 => Outcome::Rejected(err(SmsErrorKind::Unauthenticated)),
+        3 => Outcome::Rejected(err(SmsErrorKind::Rejected)),
+        4 => Outcome::Rejected(err(SmsErrorKind::InvalidConfig)),
         // The status message names the bad parameter; a bad recipient is
         // the recipient's fault, not the message's.
         5 if text.to_ascii_lowercase().contains("recipient") => {
-            Outcome::Rejected(err(ErrorKind::InvalidRecipient))
+            Outcome::Rejected(err(SmsErrorKind::InvalidRecipient))
         }
-        5 => Outcome::Rejected(err(ErrorKind::InvalidMessage)),
+        5 => Outcome::Rejected(err(SmsErrorKind::InvalidMessage)),
         // An internal error at the gateway after it read the request: it
         // may have taken the message (the crate's one reading of a
         // gateway's internal failure, as of HTTP 5xx).
-        6 => Outcome::Unknown(err(ErrorKind::GatewayInternal)),
+        6 => Outcome::Unknown(err(SmsErrorKind::GatewayInternal)),
         // Held by the spam filter until approved by hand: it may still go.
-        24 => Outcome::Unknown(err(ErrorKind::RateLimited)),
+        24 => Outcome::Unknown(err(SmsErrorKind::RateLimited)),
         // A duplicate reference (the account's uniqueness check, one
         // hour): an earlier request with it was taken, this one was not.
-        25 => Outcome::Rejected(err(ErrorKind::Duplicate)),
-        _ => Outcome::Unknown(err(ErrorKind::Protocol)),
+        25 => Outcome::Rejected(err(SmsErrorKind::Duplicate)),
+        _ => Outcome::Unknown(err(SmsErrorKind::Protocol)),
     }
 }
 
@@ -268,7 +268,7 @@ pub fn outcomes(body: &[u8], sent: &[RestMessage<'_>]) -> Vec<Outcome> {
         Ok(r) => r,
         Err(e) => {
             let err = SmsError::new(
-                ErrorKind::Protocol,
+                SmsErrorKind::Protocol,
                 PROVIDER,
                 format!("the gateway's answer is not the documented JSON: {e}"),
             );
@@ -306,7 +306,7 @@ pub fn outcomes(body: &[u8], sent: &[RestMessage<'_>]) -> Vec<Outcome> {
             match found {
                 Some(j) => status_outcome(&response.message_status[j]),
                 None => Outcome::Unknown(SmsError::new(
-                    ErrorKind::Protocol,
+                    SmsErrorKind::Protocol,
                     PROVIDER,
                     format!("the gateway's answer has no status for message {}", i + 1),
                 )),
@@ -442,21 +442,21 @@ mod tests {
                 reference: Some("a".into())
             }
         );
-        assert!(matches!(&o[1], Outcome::Unknown(e) if e.kind() == ErrorKind::Protocol));
+        assert!(matches!(&o[1], Outcome::Unknown(e) if e.kind() == SmsErrorKind::Protocol));
         assert!(matches!(&o[2], Outcome::Rejected(e) if e.is_auth()));
     }
 
     #[test]
     fn every_documented_status_code() {
         let cases = [
-            (2, "rejected", ErrorKind::Unauthenticated),
-            (3, "rejected", ErrorKind::Rejected),
-            (4, "rejected", ErrorKind::InvalidConfig),
-            (5, "rejected", ErrorKind::InvalidMessage),
-            (6, "unknown", ErrorKind::GatewayInternal),
-            (24, "unknown", ErrorKind::RateLimited),
-            (25, "rejected", ErrorKind::Duplicate),
-            (99, "unknown", ErrorKind::Protocol),
+            (2, "rejected", SmsErrorKind::Unauthenticated),
+            (3, "rejected", SmsErrorKind::Rejected),
+            (4, "rejected", SmsErrorKind::InvalidConfig),
+            (5, "rejected", SmsErrorKind::InvalidMessage),
+            (6, "unknown", SmsErrorKind::GatewayInternal),
+            (24, "unknown", SmsErrorKind::RateLimited),
+            (25, "rejected", SmsErrorKind::Duplicate),
+            (99, "unknown", SmsErrorKind::Protocol),
         ];
         for (code, what, kind) in cases {
             let s = MessageStatus {

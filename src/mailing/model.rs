@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use super::Template;
 use crate::phone::{DefaultCountry, PhoneNumber, PhoneNumberType};
 use crate::sms::encoding::{Encoding, Limits, preview};
-use crate::sms::{ErrorKind, Priority, Sender, SmsError};
+use crate::sms::{Priority, Sender, SmsError, SmsErrorKind};
 
 /// A mailing's number in its store.
 pub type MailingId = i64;
@@ -48,10 +48,10 @@ impl SendWindow {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`]: an unknown zone, or `start` not before
+    /// [`SmsErrorKind::InvalidConfig`]: an unknown zone, or `start` not before
     /// `end`.
     pub fn new(start: Time, end: Time, zone: &str) -> Result<Self, SmsError> {
-        let bad = |m: String| SmsError::before_provider(ErrorKind::InvalidConfig, m);
+        let bad = |m: String| SmsError::before_provider(SmsErrorKind::InvalidConfig, m);
         let tz = TimeZone::get(zone)
             .map_err(|_| bad(format!("send window: unknown time zone {zone:?}")))?;
         if start >= end {
@@ -108,7 +108,7 @@ impl std::str::FromStr for SendWindow {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             SmsError::before_provider(
-                ErrorKind::InvalidConfig,
+                SmsErrorKind::InvalidConfig,
                 format!("send window {s:?}: write it as `08:00-21:00 Europe/Oslo`"),
             )
         };

@@ -14,7 +14,7 @@ use super::model::{DEFAULT_LEASE, MailingId, MailingSpec, MailingStatus, Stats};
 use super::outbox::{Claimed, Outbox, Settlement};
 use super::settle::{BatchResult, settlement_of};
 use crate::phone::PhoneNumber;
-use crate::sms::{ErrorKind, Message, Outcome, SmsError, SmsProvider};
+use crate::sms::{Message, Outcome, SmsError, SmsErrorKind, SmsProvider};
 
 /// How fast a mailing may send: messages or parts (what gateways throttle)
 /// per second, with a burst of one second's worth.
@@ -782,7 +782,7 @@ impl BatchSend {
                 .map_or_else(
                     || {
                         Outcome::Unknown(SmsError::new(
-                            ErrorKind::Protocol,
+                            SmsErrorKind::Protocol,
                             self.provider.name().to_owned(),
                             "the provider returned no report for this message",
                         ))
@@ -847,7 +847,7 @@ impl Stopping {
 /// The message for one claimed recipient.
 fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
     let number: PhoneNumber = c.number.parse().map_err(|e: crate::phone::PhoneError| {
-        SmsError::new(ErrorKind::InvalidRecipient, "", e.to_string())
+        SmsError::new(SmsErrorKind::InvalidRecipient, "", e.to_string())
     })?;
     let mut b = Message::builder()
         .to(number)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::outbox::{Claimed, Settlement};
-use crate::sms::{ErrorKind, Outcome, SmsError};
+use crate::sms::{Outcome, SmsError, SmsErrorKind};
 
 /// What one batch's answers were, and what they say about the gateway.
 #[derive(Default)]
@@ -40,19 +40,19 @@ pub(super) fn settlement_of(
             reference,
             note: None,
         },
-        Outcome::Rejected(e) if e.kind() == ErrorKind::Duplicate => Settlement::Accepted {
+        Outcome::Rejected(e) if e.kind() == SmsErrorKind::Duplicate => Settlement::Accepted {
             reference: None,
             note: Some(format!(
                 "the gateway already had it (refused as a duplicate: {e})"
             )),
         },
-        Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated => {
+        Outcome::Rejected(e) if e.kind() == SmsErrorKind::Unauthenticated => {
             let reason = e.to_string();
             about.auth.get_or_insert(e);
             Settlement::Retry { reason }
         }
         // A rate limit never fails a recipient: "not now" is all it says.
-        Outcome::Rejected(e) if e.kind() == ErrorKind::RateLimited => {
+        Outcome::Rejected(e) if e.kind() == SmsErrorKind::RateLimited => {
             about.rate_limited = true;
             about.retry_after = about.retry_after.max(e.retry_after());
             Settlement::Retry {
@@ -63,7 +63,7 @@ pub(super) fn settlement_of(
             if retries_left
                 && matches!(
                     e.kind(),
-                    ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Timeout
+                    SmsErrorKind::Unavailable | SmsErrorKind::Tls | SmsErrorKind::Timeout
                 ) =>
         {
             about.passing = true;
@@ -95,7 +95,7 @@ pub(super) fn settlement_of(
 mod tests {
     use super::*;
 
-    fn err(kind: ErrorKind) -> SmsError {
+    fn err(kind: SmsErrorKind) -> SmsError {
         SmsError::new(kind, "t", format!("{kind:?}"))
     }
 
@@ -119,7 +119,7 @@ mod tests {
             false,
         );
         assert!(matches!(s, Settlement::Accepted { reference: Some(r), note: None } if r == "r1"));
-        let (s, _) = settle(Outcome::Rejected(err(ErrorKind::Duplicate)), true, true);
+        let (s, _) = settle(Outcome::Rejected(err(SmsErrorKind::Duplicate)), true, true);
         assert!(matches!(
             s,
             Settlement::Accepted {
@@ -132,12 +132,12 @@ mod tests {
     #[test]
     fn credentials_and_rate_limits_never_fail_a_recipient() {
         let (s, about) = settle(
-            Outcome::Rejected(err(ErrorKind::Unauthenticated)),
+            Outcome::Rejected(err(SmsErrorKind::Unauthenticated)),
             false,
             false,
         );
         assert!(matches!(s, Settlement::Retry { .. }) && about.auth.is_some());
-        let limited = err(ErrorKind::RateLimited).with_retry_after(Duration::from_secs(7));
+        let limited = err(SmsErrorKind::RateLimited).with_retry_after(Duration::from_secs(7));
         let (s, about) = settle(Outcome::Rejected(limited), false, false);
         assert!(matches!(s, Settlement::Retry { .. }) && about.rate_limited);
         assert_eq!(about.retry_after, Some(Duration::from_secs(7)));
@@ -145,7 +145,11 @@ mod tests {
 
     #[test]
     fn passing_failures_retry_while_retries_last_then_fail() {
-        for kind in [ErrorKind::Unavailable, ErrorKind::Tls, ErrorKind::Timeout] {
+        for kind in [
+            SmsErrorKind::Unavailable,
+            SmsErrorKind::Tls,
+            SmsErrorKind::Timeout,
+        ] {
             let (s, about) = settle(Outcome::Rejected(err(kind)), true, false);
             assert!(
                 matches!(s, Settlement::Retry { .. }) && about.passing,
@@ -155,7 +159,7 @@ mod tests {
             assert!(matches!(s, Settlement::Failed { .. }), "{kind:?}");
         }
         let (s, about) = settle(
-            Outcome::Rejected(err(ErrorKind::InvalidRecipient)),
+            Outcome::Rejected(err(SmsErrorKind::InvalidRecipient)),
             true,
             false,
         );
@@ -164,9 +168,9 @@ mod tests {
 
     #[test]
     fn unknown_is_resent_only_where_the_gateway_refuses_duplicates() {
-        let (s, about) = settle(Outcome::Unknown(err(ErrorKind::Timeout)), true, false);
+        let (s, about) = settle(Outcome::Unknown(err(SmsErrorKind::Timeout)), true, false);
         assert!(matches!(s, Settlement::Unknown { .. }) && about.unsure);
-        let (s, about) = settle(Outcome::Unknown(err(ErrorKind::Timeout)), true, true);
+        let (s, about) = settle(Outcome::Unknown(err(SmsErrorKind::Timeout)), true, true);
         assert!(matches!(s, Settlement::Retry { .. }) && about.passing && !about.unsure);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::sms::{ErrorKind, SmsError};
+use crate::sms::{SmsError, SmsErrorKind};
 use crate::variable::read_variable;
 
 /// One piece of a [`Template`].
@@ -42,11 +42,11 @@ impl Template {
     ///
     /// # Errors
     ///
-    /// An [`SmsError`] of kind [`ErrorKind::InvalidMessage`] naming the
+    /// An [`SmsError`] of kind [`SmsErrorKind::InvalidMessage`] naming the
     /// offset: an unclosed `{`, a lone `}`, a bad variable name, or an
     /// empty text.
     pub fn parse(text: &str) -> Result<Self, SmsError> {
-        let bad = |m: String| SmsError::before_provider(ErrorKind::InvalidMessage, m);
+        let bad = |m: String| SmsError::before_provider(SmsErrorKind::InvalidMessage, m);
         if text.trim().is_empty() {
             return Err(bad("template: the text is empty".into()));
         }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use super::wire::{self, CONTENT_TYPE, PROVIDER};
 use crate::gateway_http::{GatewayHttp, HttpOptions};
-use crate::sms::{ErrorKind, Message, Outcome, Secret, SendReport, SmsError, SmsProvider};
+use crate::sms::{Message, Outcome, Secret, SendReport, SmsError, SmsErrorKind, SmsProvider};
 
 /// The gateway's XML endpoint.
 pub const DEFAULT_URL: &str = "https://xml.pswin.com/";
@@ -102,11 +102,11 @@ impl PswincomBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] naming what is missing or wrong: the
+    /// [`SmsErrorKind::InvalidConfig`] naming what is missing or wrong: the
     /// user name, the password, or a URL that is not `https://` (or
     /// `http://` with [`dangerous_allow_http`](Self::dangerous_allow_http)).
     pub fn build(self) -> Result<Pswincom, SmsError> {
-        let config = |m: &str| SmsError::new(ErrorKind::InvalidConfig, PROVIDER, m.to_owned());
+        let config = |m: &str| SmsError::new(SmsErrorKind::InvalidConfig, PROVIDER, m.to_owned());
         if self.username.trim().is_empty() {
             return Err(config("the user name is missing"));
         }
@@ -200,7 +200,7 @@ impl Pswincom {
                 .map(|r| {
                     if !wire::receiver_allowed(r) {
                         return Some(Outcome::Rejected(SmsError::new(
-                            ErrorKind::InvalidRecipient,
+                            SmsErrorKind::InvalidRecipient,
                             PROVIDER,
                             format!(
                                 "PSWinCom needs at least 9 digits with the country code; {r:?} has {}",
@@ -240,7 +240,7 @@ impl Pswincom {
             .map(|d| {
                 d.or_else(|| answers.next()).unwrap_or_else(|| {
                     Outcome::Unknown(SmsError::new(
-                        ErrorKind::Protocol,
+                        SmsErrorKind::Protocol,
                         PROVIDER,
                         "no answer for this recipient; the gateway may have the message",
                     ))

@@ -31,7 +31,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 
 pub use super::PROVIDER;
 use crate::sms::encoding::{Encoding, Limits, gsm_cost};
-use crate::sms::{ErrorKind, Message, Outcome, Secret, Sender, SmsError};
+use crate::sms::{Message, Outcome, Secret, Sender, SmsError, SmsErrorKind};
 
 /// The content type of requests.
 pub const CONTENT_TYPE: &str = "text/xml; charset=iso-8859-1";
@@ -76,7 +76,7 @@ pub fn wire_text(text: &str) -> WireText {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::TextTooLong`] when it needs more parts than `limits` allow.
+/// [`SmsErrorKind::TextTooLong`] when it needs more parts than `limits` allow.
 pub fn check_length(text: &str, wire: &WireText, limits: &Limits) -> Result<(), SmsError> {
     let (units, encoding) = match wire {
         WireText::Plain(t) => (
@@ -88,7 +88,7 @@ pub fn check_length(text: &str, wire: &WireText, limits: &Limits) -> Result<(), 
     let max = limits.max_units(encoding);
     if units > max {
         return Err(SmsError::new(
-            ErrorKind::TextTooLong,
+            SmsErrorKind::TextTooLong,
             PROVIDER,
             format!(
                 "the text is {units} {encoding} units as sent to PSWinCom; at most {max} fit in {} parts",
@@ -131,7 +131,7 @@ pub fn ttl_minutes(validity: Duration) -> u64 {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::NotSupported`] when `at` is more than
+/// [`SmsErrorKind::NotSupported`] when `at` is more than
 /// [`MAX_SCHEDULE_AHEAD`] after `now`.
 pub fn delivery_time(at: SystemTime, now: SystemTime) -> Result<Option<String>, SmsError> {
     let Ok(ahead) = at.duration_since(now) else {
@@ -142,14 +142,14 @@ pub fn delivery_time(at: SystemTime, now: SystemTime) -> Result<Option<String>, 
     }
     if ahead > MAX_SCHEDULE_AHEAD {
         return Err(SmsError::new(
-            ErrorKind::NotSupported,
+            SmsErrorKind::NotSupported,
             PROVIDER,
             "PSWinCom schedules messages at most 7 days ahead",
         ));
     }
     oslo_minute(at).map(Some).ok_or_else(|| {
         SmsError::new(
-            ErrorKind::InvalidMessage,
+            SmsErrorKind::InvalidMessage,
             PROVIDER,
             "the delivery time cannot be written in Norwegian local time",
         )
@@ -449,20 +449,20 @@ fn response_field<'a>(r: &'a mut Response, path: &[Tag]) -> Option<&'a mut Strin
 }
 
 /// What a `STATUS FAIL` means, from its `INFO` text.
-fn fail_kind(info: &str) -> ErrorKind {
+fn fail_kind(info: &str) -> SmsErrorKind {
     let info = info.to_ascii_lowercase();
     if ["receiver", "rcv", "recipient", "number"]
         .iter()
         .any(|w| info.contains(w))
     {
-        ErrorKind::InvalidRecipient
+        SmsErrorKind::InvalidRecipient
     } else if ["sender", "snd", "originator"]
         .iter()
         .any(|w| info.contains(w))
     {
-        ErrorKind::InvalidSender
+        SmsErrorKind::InvalidSender
     } else {
-        ErrorKind::Rejected
+        SmsErrorKind::Rejected
     }
 }
 
@@ -478,7 +478,7 @@ pub fn outcomes(body: &[u8], sent: &[SessionMsg]) -> Vec<Outcome> {
         Ok(r) => r,
         Err(e) => {
             let o = Outcome::Unknown(err(
-                ErrorKind::Protocol,
+                SmsErrorKind::Protocol,
                 format!(
                     "the gateway's answer could not be read ({e}); the messages may have been accepted"
                 ),
@@ -492,11 +492,11 @@ pub fn outcomes(body: &[u8], sent: &[SessionMsg]) -> Vec<Outcome> {
         } else {
             format!("LOGON FAIL: {}", response.reason)
         };
-        return vec![Outcome::Rejected(err(ErrorKind::Unauthenticated, reason)); sent.len()];
+        return vec![Outcome::Rejected(err(SmsErrorKind::Unauthenticated, reason)); sent.len()];
     }
     if !response.logon.eq_ignore_ascii_case("OK") {
         let o = Outcome::Unknown(err(
-            ErrorKind::Protocol,
+            SmsErrorKind::Protocol,
             format!(
                 "the gateway's LOGON is {:?}, neither OK nor FAIL; the messages may have been accepted",
                 response.logon
@@ -517,13 +517,13 @@ pub fn outcomes(body: &[u8], sent: &[SessionMsg]) -> Vec<Outcome> {
             let answers = by_id.get(id.as_str()).map(Vec::as_slice).unwrap_or_default();
             let Some((first, others)) = answers.split_first() else {
                 return Outcome::Unknown(err(
-                    ErrorKind::Protocol,
+                    SmsErrorKind::Protocol,
                     format!("the gateway's answer has no result for message {id}; it may have been accepted"),
                 ));
             };
             if others.iter().any(|other| other != first) {
                 return Outcome::Unknown(err(
-                    ErrorKind::Protocol,
+                    SmsErrorKind::Protocol,
                     format!("the gateway answered message {id} twice, differently"),
                 ));
             }

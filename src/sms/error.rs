@@ -7,7 +7,7 @@ use std::sync::Arc;
 /// What kind of failure an [`SmsError`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorKind {
+pub enum SmsErrorKind {
     /// The recipient's number is not accepted by the gateway. Not sent.
     InvalidRecipient,
     /// The sender is not accepted by the gateway. Not sent.
@@ -67,7 +67,7 @@ pub enum ErrorKind {
 #[derive(Clone, thiserror::Error)]
 #[error("{}{message}", if provider.is_empty() { String::new() } else { format!("{provider}: ") })]
 pub struct SmsError {
-    kind: ErrorKind,
+    kind: SmsErrorKind,
     provider: Cow<'static, str>,
     message: String,
     #[source]
@@ -99,7 +99,7 @@ impl PartialEq for SmsError {
 impl SmsError {
     /// An error of `kind` from `provider`.
     pub fn new(
-        kind: ErrorKind,
+        kind: SmsErrorKind,
         provider: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
@@ -115,7 +115,7 @@ impl SmsError {
     /// An error found before any provider is involved (building a
     /// message, parsing a sender or an "SMS endpoint" code): no provider
     /// name.
-    pub(crate) fn before_provider(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn before_provider(kind: SmsErrorKind, message: impl Into<String>) -> Self {
         SmsError::new(kind, "", message)
     }
 
@@ -144,7 +144,7 @@ impl SmsError {
 
     /// The kind.
     #[must_use]
-    pub fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> SmsErrorKind {
         self.kind
     }
 
@@ -163,13 +163,13 @@ impl SmsError {
     /// Whether the credentials were rejected.
     #[must_use]
     pub fn is_auth(&self) -> bool {
-        self.kind == ErrorKind::Unauthenticated
+        self.kind == SmsErrorKind::Unauthenticated
     }
 
     /// Whether it is a timeout.
     #[must_use]
     pub fn is_timeout(&self) -> bool {
-        self.kind == ErrorKind::Timeout
+        self.kind == SmsErrorKind::Timeout
     }
 
     /// Whether the settings or the message are at fault (fix them, do not
@@ -178,12 +178,12 @@ impl SmsError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::InvalidRecipient
-                | ErrorKind::InvalidSender
-                | ErrorKind::TextTooLong
-                | ErrorKind::UnsupportedText
-                | ErrorKind::InvalidMessage
-                | ErrorKind::InvalidConfig
+            SmsErrorKind::InvalidRecipient
+                | SmsErrorKind::InvalidSender
+                | SmsErrorKind::TextTooLong
+                | SmsErrorKind::UnsupportedText
+                | SmsErrorKind::InvalidMessage
+                | SmsErrorKind::InvalidConfig
         )
     }
 }

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 
 use super::receipt::IncomingMessage;
 use crate::phone::PhoneNumber;
-use crate::sms::{ErrorKind, SmsError};
+use crate::sms::{SmsError, SmsErrorKind};
 
 /// An "SMS endpoint" code: a keyword, a number, or a keyword on a number.
 ///
@@ -42,10 +42,10 @@ pub struct SmsEndpoint {
 }
 
 /// An "SMS endpoint" code that cannot be used: an [`SmsError`] of kind
-/// [`ErrorKind::InvalidConfig`] naming the code and what is wrong.
+/// [`SmsErrorKind::InvalidConfig`] naming the code and what is wrong.
 fn invalid_endpoint(code: &str, reason: &str) -> SmsError {
     SmsError::before_provider(
-        ErrorKind::InvalidConfig,
+        SmsErrorKind::InvalidConfig,
         format!("SMS endpoint {code:?}: {reason}"),
     )
 }

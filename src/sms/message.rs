@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::phone::PhoneNumber;
-use crate::sms::{ErrorKind, SmsError};
+use crate::sms::{SmsError, SmsErrorKind};
 
 /// How quickly the gateway should send: the CRM's SMS priority 1, 2 or 3.
 #[derive(
@@ -96,7 +96,7 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// An [`SmsError`] of kind [`ErrorKind::InvalidSender`] saying what is wrong.
+    /// An [`SmsError`] of kind [`SmsErrorKind::InvalidSender`] saying what is wrong.
     pub fn parse(input: &str) -> Result<Self, SmsError> {
         let s = input.trim();
         if s.is_empty() {
@@ -129,7 +129,7 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// An [`SmsError`] of kind [`ErrorKind::InvalidSender`]: over 11
+    /// An [`SmsError`] of kind [`SmsErrorKind::InvalidSender`]: over 11
     /// characters, or a character not allowed.
     pub fn alphanumeric(name: &str) -> Result<Self, SmsError> {
         SenderRules::ANY.check_alphanumeric(name)?;
@@ -319,7 +319,7 @@ impl Message {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidMessage`] when `recipients` is empty: a message
+    /// [`SmsErrorKind::InvalidMessage`] when `recipients` is empty: a message
     /// always has someone to go to.
     pub fn with_recipients(&self, recipients: Vec<PhoneNumber>) -> Result<Message, SmsError> {
         if recipients.is_empty() {
@@ -347,7 +347,7 @@ impl Message {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidMessage`] when the range holds no recipient
+    /// [`SmsErrorKind::InvalidMessage`] when the range holds no recipient
     /// (`len` is 0 or `start` is past the last one).
     pub fn batch(&self, start: usize, len: usize) -> Result<Message, SmsError> {
         if len == 0 || start >= self.recipients.len() {
@@ -547,7 +547,7 @@ impl MessageBuilder {
     ///
     /// # Errors
     ///
-    /// An [`SmsError`] of kind [`ErrorKind::InvalidMessage`] naming what is wrong.
+    /// An [`SmsError`] of kind [`SmsErrorKind::InvalidMessage`] naming what is wrong.
     pub fn build(self) -> Result<Message, SmsError> {
         if self.recipients.is_empty() {
             return Err(invalid_message("the message has no recipients".into()));
@@ -590,12 +590,12 @@ impl MessageBuilder {
 
 /// A message that cannot be built.
 fn invalid_message(what: String) -> SmsError {
-    SmsError::before_provider(ErrorKind::InvalidMessage, what)
+    SmsError::before_provider(SmsErrorKind::InvalidMessage, what)
 }
 
 /// A sender that cannot be used.
 fn invalid_sender(what: String) -> SmsError {
-    SmsError::before_provider(ErrorKind::InvalidSender, what)
+    SmsError::before_provider(SmsErrorKind::InvalidSender, what)
 }
 
 #[cfg(test)]
@@ -607,7 +607,7 @@ mod tests {
     }
 
     /// The kind and text of a local validation error (no provider).
-    fn local(e: &SmsError) -> (ErrorKind, String) {
+    fn local(e: &SmsError) -> (SmsErrorKind, String) {
         assert_eq!(e.provider(), "", "{e:?}");
         assert!(e.is_invalid_input(), "{e:?}");
         (e.kind(), e.to_string())
@@ -615,13 +615,13 @@ mod tests {
 
     fn bad_sender(s: &str) -> String {
         let (kind, text) = local(&Sender::parse(s).unwrap_err());
-        assert_eq!(kind, ErrorKind::InvalidSender);
+        assert_eq!(kind, SmsErrorKind::InvalidSender);
         text
     }
 
     fn bad_message(b: MessageBuilder) -> String {
         let (kind, text) = local(&b.build().unwrap_err());
-        assert_eq!(kind, ErrorKind::InvalidMessage);
+        assert_eq!(kind, SmsErrorKind::InvalidMessage);
         text
     }
 
@@ -632,7 +632,7 @@ mod tests {
         assert_eq!(
             local(&Priority::try_from(4).unwrap_err()),
             (
-                ErrorKind::InvalidMessage,
+                SmsErrorKind::InvalidMessage,
                 "SMS priority must be 1, 2 or 3, not 4".into()
             )
         );

@@ -35,7 +35,7 @@ pub mod tracking;
 /// adapter does not depend on `async-trait` itself).
 pub use async_trait::async_trait;
 pub use defaults::WithDefaults;
-pub use error::{ErrorKind, SmsError};
+pub use error::{SmsError, SmsErrorKind};
 pub use failover::Failover;
 pub use message::{Message, MessageBuilder, MessageDefaults, Priority, Sender, SenderRules};
 pub use outcome::{Outcome, RecipientOutcome, SendReport};

@@ -1,6 +1,6 @@
 //! What happened to each recipient of a message.
 
-use super::error::{ErrorKind, SmsError};
+use super::error::{SmsError, SmsErrorKind};
 use super::message::Message;
 use crate::phone::PhoneNumber;
 
@@ -32,21 +32,21 @@ impl Outcome {
     /// gives it (this crate's through `gateway_http`; the conformance suite
     /// checks yours against it).
     ///
-    /// - 401/403: `Rejected`, [`ErrorKind::Unauthenticated`] (a mailing
+    /// - 401/403: `Rejected`, [`SmsErrorKind::Unauthenticated`] (a mailing
     ///   stops; the recipients are not at fault);
-    /// - 400/413/415: `Rejected`, [`ErrorKind::InvalidMessage`];
-    /// - 429: `Rejected`, [`ErrorKind::RateLimited`] (retryable: wait and
+    /// - 400/413/415: `Rejected`, [`SmsErrorKind::InvalidMessage`];
+    /// - 429: `Rejected`, [`SmsErrorKind::RateLimited`] (retryable: wait and
     ///   send again);
     /// - anything else (5xx, an unexpected 3xx or 2xx): `Unknown`,
-    ///   [`ErrorKind::GatewayInternal`] — the gateway read the request and
+    ///   [`SmsErrorKind::GatewayInternal`] — the gateway read the request and
     ///   did not say what it did with it.
     ///
     /// ```
-    /// use crm_comms::sms::{ErrorKind, Outcome};
+    /// use crm_comms::sms::{SmsErrorKind, Outcome};
     /// let o = Outcome::for_http_status("acme", 503);
-    /// assert!(matches!(&o, Outcome::Unknown(e) if e.kind() == ErrorKind::GatewayInternal));
+    /// assert!(matches!(&o, Outcome::Unknown(e) if e.kind() == SmsErrorKind::GatewayInternal));
     /// assert!(matches!(Outcome::for_http_status("acme", 401),
-    ///     Outcome::Rejected(e) if e.kind() == ErrorKind::Unauthenticated));
+    ///     Outcome::Rejected(e) if e.kind() == SmsErrorKind::Unauthenticated));
     /// ```
     #[must_use]
     pub fn for_http_status(
@@ -56,19 +56,19 @@ impl Outcome {
         let err = |kind, m: String| SmsError::new(kind, provider, m);
         match status {
             401 | 403 => Outcome::Rejected(err(
-                ErrorKind::Unauthenticated,
+                SmsErrorKind::Unauthenticated,
                 format!("the gateway refused the credentials (HTTP {status})"),
             )),
             400 | 413 | 415 => Outcome::Rejected(err(
-                ErrorKind::InvalidMessage,
+                SmsErrorKind::InvalidMessage,
                 format!("the gateway refused the request (HTTP {status})"),
             )),
             429 => Outcome::Rejected(err(
-                ErrorKind::RateLimited,
+                SmsErrorKind::RateLimited,
                 format!("the gateway is rate-limiting (HTTP {status})"),
             )),
             _ => Outcome::Unknown(err(
-                ErrorKind::GatewayInternal,
+                SmsErrorKind::GatewayInternal,
                 format!(
                     "the gateway answered HTTP {status}; the messages may or may not have been accepted"
                 ),
@@ -105,25 +105,25 @@ impl Outcome {
     ///
     /// True only for a [`Rejected`](Outcome::Rejected) outcome (certainly
     /// not sent) whose cause lies outside the message: the gateway could not
-    /// be reached ([`Unavailable`](ErrorKind::Unavailable),
-    /// [`Tls`](ErrorKind::Tls), a [`Timeout`](ErrorKind::Timeout) before the
+    /// be reached ([`Unavailable`](SmsErrorKind::Unavailable),
+    /// [`Tls`](SmsErrorKind::Tls), a [`Timeout`](SmsErrorKind::Timeout) before the
     /// request was written), refused the credentials or rate-limited. Never
     /// for an [`Unknown`](Outcome::Unknown) outcome, whatever its kind: the
     /// gateway may have accepted it, and sending again may deliver it twice
     /// — an HTTP 5xx or a gateway's internal error is unknown
-    /// ([`GatewayInternal`](ErrorKind::GatewayInternal) is never retried).
+    /// ([`GatewayInternal`](SmsErrorKind::GatewayInternal) is never retried).
     /// Never for a message the gateway or the provider refused as invalid
     /// (fix the message instead).
     ///
     /// ```
-    /// use crm_comms::sms::{ErrorKind, Outcome, SmsError};
-    /// let refused = SmsError::new(ErrorKind::Unavailable, "gw", "connection refused");
+    /// use crm_comms::sms::{SmsErrorKind, Outcome, SmsError};
+    /// let refused = SmsError::new(SmsErrorKind::Unavailable, "gw", "connection refused");
     /// assert!(Outcome::Rejected(refused).is_retryable());
     /// // HTTP 503 after the request was written: maybe sent.
-    /// let down = SmsError::new(ErrorKind::GatewayInternal, "gw", "HTTP 503");
+    /// let down = SmsError::new(SmsErrorKind::GatewayInternal, "gw", "HTTP 503");
     /// assert!(!Outcome::Unknown(down.clone()).is_retryable());
     /// assert!(!Outcome::Rejected(down).is_retryable());
-    /// let bad = SmsError::new(ErrorKind::InvalidRecipient, "gw", "no such number");
+    /// let bad = SmsError::new(SmsErrorKind::InvalidRecipient, "gw", "no such number");
     /// assert!(!Outcome::Rejected(bad).is_retryable());
     /// ```
     #[must_use]
@@ -131,11 +131,11 @@ impl Outcome {
         match self {
             Outcome::Rejected(e) => matches!(
                 e.kind(),
-                ErrorKind::Unavailable
-                    | ErrorKind::Tls
-                    | ErrorKind::Timeout
-                    | ErrorKind::Unauthenticated
-                    | ErrorKind::RateLimited
+                SmsErrorKind::Unavailable
+                    | SmsErrorKind::Tls
+                    | SmsErrorKind::Timeout
+                    | SmsErrorKind::Unauthenticated
+                    | SmsErrorKind::RateLimited
             ),
             Outcome::Accepted { .. } | Outcome::Unknown(_) => false,
         }

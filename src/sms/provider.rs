@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::encoding::{Encoding, Limits, preview};
-use super::error::{ErrorKind, SmsError};
+use super::error::{SmsError, SmsErrorKind};
 use super::message::{Message, Sender, SenderRules};
 use super::outcome::{Outcome, RecipientOutcome, SendReport};
 use crate::phone::PhoneNumber;
@@ -42,7 +42,7 @@ pub struct Capabilities {
     /// reports. `PSWinCom` has no such field; Intelecom does.
     pub client_references: bool,
     /// For how long the gateway refuses a message whose client reference
-    /// it has already taken (with [`ErrorKind::Duplicate`]), so that
+    /// it has already taken (with [`SmsErrorKind::Duplicate`]), so that
     /// sending again with the same reference within that time can never
     /// deliver twice: Puzzel's uniqueness check, when the account has it
     /// on, remembers a reference for one hour. A mailing then resends what
@@ -197,7 +197,7 @@ impl Capabilities {
 ///    Never retry such a send by itself.
 /// 4. Refuse, before sending anything, messages its [`Capabilities`] cannot
 ///    carry (sender, text length, Unicode, scheduling), with the matching
-///    [`ErrorKind`]; [`check_message`] does this for the common rules.
+///    [`SmsErrorKind`]; [`check_message`] does this for the common rules.
 /// 5. Split messages with more recipients than `max_batch` transparently.
 /// 6. Never put credentials in `Debug`, `Display`, errors or logs (use
 ///    [`Secret`](super::Secret)).
@@ -270,7 +270,7 @@ pub trait SmsProviderExt: SmsProvider {
     async fn send_text(&self, to: PhoneNumber, text: &str) -> Result<Option<String>, SmsError> {
         let message = Message::builder().to(to).text(text).build().map_err(|e| {
             SmsError::new(
-                ErrorKind::InvalidMessage,
+                SmsErrorKind::InvalidMessage,
                 self.name().to_owned(),
                 e.to_string(),
             )
@@ -280,7 +280,7 @@ pub trait SmsProviderExt: SmsProvider {
             Some(Outcome::Accepted { reference }) => Ok(reference),
             Some(Outcome::Rejected(e) | Outcome::Unknown(e)) => Err(e),
             None => Err(SmsError::new(
-                ErrorKind::Protocol,
+                SmsErrorKind::Protocol,
                 self.name().to_owned(),
                 "the provider returned no outcome",
             )),
@@ -300,9 +300,9 @@ impl<T: SmsProvider + ?Sized> SmsProviderExt for T {}
 ///
 /// # Errors
 ///
-/// An [`SmsError`] of kind [`ErrorKind::InvalidSender`],
-/// [`ErrorKind::TextTooLong`], [`ErrorKind::UnsupportedText`] or
-/// [`ErrorKind::NotSupported`] that says the length and the limit.
+/// An [`SmsError`] of kind [`SmsErrorKind::InvalidSender`],
+/// [`SmsErrorKind::TextTooLong`], [`SmsErrorKind::UnsupportedText`] or
+/// [`SmsErrorKind::NotSupported`] that says the length and the limit.
 pub fn check_message(
     message: &Message,
     caps: &Capabilities,
@@ -311,19 +311,19 @@ pub fn check_message(
     let err = |kind, msg: String| SmsError::new(kind, provider.to_owned(), msg);
     if message.sender().is_some() && !caps.custom_sender {
         return Err(err(
-            ErrorKind::InvalidSender,
+            SmsErrorKind::InvalidSender,
             "this provider cannot set a sender; the service's default originator is used, so leave the sender empty".into(),
         ));
     }
     if let Some(Sender::Alphanumeric(name)) = message.sender() {
         caps.sender_rules
             .check_alphanumeric(name)
-            .map_err(|e| err(ErrorKind::InvalidSender, e.message().to_owned()))?;
+            .map_err(|e| err(SmsErrorKind::InvalidSender, e.message().to_owned()))?;
     }
     let p = preview(message.text(), &caps.limits);
     if p.encoding == Encoding::Ucs2 && !caps.unicode {
         return Err(err(
-            ErrorKind::UnsupportedText,
+            SmsErrorKind::UnsupportedText,
             format!(
                 "the text needs Unicode because of {:?}, which this provider cannot send",
                 p.forced_ucs2_by
@@ -332,7 +332,7 @@ pub fn check_message(
     }
     if p.exceeds_limit() {
         return Err(err(
-            ErrorKind::TextTooLong,
+            SmsErrorKind::TextTooLong,
             format!(
                 "the text is {} {} units long; at most {} fit in {} parts",
                 p.units, p.encoding, p.max_units, caps.limits.max_parts
@@ -341,14 +341,14 @@ pub fn check_message(
     }
     if message.delivery_report() && !caps.delivery_reports {
         return Err(err(
-            ErrorKind::NotSupported,
+            SmsErrorKind::NotSupported,
             "delivery reports are not available from this provider; send without asking for one"
                 .into(),
         ));
     }
     if message.send_at().is_some() && !caps.scheduling {
         return Err(err(
-            ErrorKind::NotSupported,
+            SmsErrorKind::NotSupported,
             "scheduled sending is not supported".into(),
         ));
     }
@@ -528,7 +528,7 @@ fn log_report(provider: &str, reports: &[SendReport]) {
             ),
             // The gateway already has it (a resend under its duplicate
             // check): as expected as an acceptance.
-            Outcome::Rejected(e) if e.kind() == super::ErrorKind::Duplicate => tracing::debug!(
+            Outcome::Rejected(e) if e.kind() == super::SmsErrorKind::Duplicate => tracing::debug!(
                 provider = %o.provider,
                 recipient = %mask(o.recipient.e164()),
                 "the gateway already had it (duplicate)"
@@ -566,7 +566,7 @@ fn log_report(provider: &str, reports: &[SendReport]) {
 /// It keeps the contract's first rule whatever `send_batch` returns: each
 /// batch's report is fitted to the batch, one outcome per recipient in
 /// order. A missing outcome becomes [`Outcome::Unknown`] of kind
-/// [`ErrorKind::Protocol`] (the request went out, so the gateway may have
+/// [`SmsErrorKind::Protocol`] (the request went out, so the gateway may have
 /// the message); outcomes beyond the batch's recipients are dropped (and
 /// logged); an outcome for another recipient than the one in its place is
 /// replaced by such an unknown outcome too.
@@ -639,7 +639,7 @@ fn fit_to_batch(batch: &Message, provider: &str, report: SendReport) -> Vec<Reci
     }
     let missing = || {
         Outcome::Unknown(SmsError::new(
-            ErrorKind::Protocol,
+            SmsErrorKind::Protocol,
             provider.to_owned(),
             "the provider returned no outcome for this recipient; the gateway may have the message",
         ))

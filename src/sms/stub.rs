@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::error::{ErrorKind, SmsError};
+use super::error::{SmsError, SmsErrorKind};
 use super::message::Message;
 use super::outcome::{Outcome, RecipientOutcome, SendReport};
 use super::provider::{Capabilities, SmsProvider, check_and_send_in_batches};
@@ -68,7 +68,7 @@ impl StubProvider {
 
     /// Rejects every recipient with an error of `kind`.
     #[must_use]
-    pub fn new_error(kind: ErrorKind) -> Self {
+    pub fn new_error(kind: SmsErrorKind) -> Self {
         StubProvider::scripted(move |_| {
             Outcome::Rejected(SmsError::new(kind, "stub", format!("scripted {kind:?}")))
         })
@@ -79,7 +79,7 @@ impl StubProvider {
     pub fn new_unknown() -> Self {
         StubProvider::scripted(|_| {
             Outcome::Unknown(SmsError::new(
-                ErrorKind::Timeout,
+                SmsErrorKind::Timeout,
                 "stub",
                 "scripted timeout after sending",
             ))

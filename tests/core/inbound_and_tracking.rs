@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed, SmsEndpoint, first_word};
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore, SentStore};
 use crm_comms::sms::{
-    DeliveryReceipt, DeliveryState, ErrorKind, IncomingMessage, Message, Outcome, SmsError,
+    DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsError, SmsErrorKind,
     SmsProvider, StubProvider,
 };
 
@@ -42,7 +42,7 @@ fn bad_endpoint_codes_say_what_is_wrong() {
         ("HEI!", "the keyword must be one word of letters and digits"),
     ] {
         let err: SmsError = code.parse::<SmsEndpoint>().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{code:?}");
+        assert_eq!(err.kind(), SmsErrorKind::InvalidConfig, "{code:?}");
         assert_eq!(
             err.to_string(),
             format!("SMS endpoint {:?}: {reason}", code.trim()),
@@ -274,7 +274,7 @@ fn only_recipients_accepted_with_a_reference_are_recorded() {
         let provider = StubProvider::scripted(|r| {
             if r.e164().ends_with('2') {
                 Outcome::Rejected(crm_comms::sms::SmsError::new(
-                    crm_comms::sms::ErrorKind::InvalidRecipient,
+                    crm_comms::sms::SmsErrorKind::InvalidRecipient,
                     "stub",
                     "no",
                 ))

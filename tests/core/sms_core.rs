@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crm_comms::intelecom::SmtpSecurity;
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings, SmtpSettings, send_test_sms};
 use crm_comms::sms::{
-    Capabilities, ErrorKind, Failover, Message, Outcome, SmsError, SmsProvider, SmsProviderExt,
+    Capabilities, Failover, Message, Outcome, SmsError, SmsErrorKind, SmsProvider, SmsProviderExt,
     StubProvider,
 };
 
@@ -54,7 +54,7 @@ mod conformance {
     #[tokio::test]
     async fn failover_passes_too() {
         let f = Failover::new(
-            StubProvider::new_error(ErrorKind::Unavailable),
+            StubProvider::new_error(SmsErrorKind::Unavailable),
             StubProvider::new_ok(),
         );
         run_all(&f, &Config::default()).await;
@@ -94,7 +94,7 @@ mod conformance {
 async fn stub_records_batches_and_scripts_per_recipient() {
     let stub = StubProvider::scripted(|n| {
         if n.e164().ends_with('1') {
-            Outcome::Rejected(SmsError::new(ErrorKind::Rejected, "stub", "barred"))
+            Outcome::Rejected(SmsError::new(SmsErrorKind::Rejected, "stub", "barred"))
         } else {
             Outcome::Accepted {
                 reference: Some(n.e164().into()),
@@ -118,7 +118,7 @@ async fn stub_records_batches_and_scripts_per_recipient() {
 
 #[tokio::test]
 async fn a_whole_request_failure_is_one_outcome_per_recipient() {
-    let stub = StubProvider::new_error(ErrorKind::Unauthenticated);
+    let stub = StubProvider::new_error(SmsErrorKind::Unauthenticated);
     let report = stub.send(&msg(3)).await;
     assert_eq!(report.outcomes().len(), 3);
     assert!(
@@ -148,11 +148,11 @@ async fn send_text_convenience() {
 async fn failover_only_when_certainly_not_sent() {
     // Rejected before the gateway took the message, for a reason outside it.
     for kind in [
-        ErrorKind::Unavailable,
-        ErrorKind::Tls,
-        ErrorKind::Unauthenticated,
-        ErrorKind::Timeout,
-        ErrorKind::RateLimited,
+        SmsErrorKind::Unavailable,
+        SmsErrorKind::Tls,
+        SmsErrorKind::Unauthenticated,
+        SmsErrorKind::Timeout,
+        SmsErrorKind::RateLimited,
     ] {
         let second = Arc::new(StubProvider::new_ok().with_name("second"));
         let f = Failover::new(
@@ -168,19 +168,19 @@ async fn failover_only_when_certainly_not_sent() {
     // rejection, or a gateway's internal error (it may have the message).
     for first in [
         StubProvider::new_unknown(),
-        StubProvider::new_error(ErrorKind::GatewayInternal),
-        StubProvider::new_error(ErrorKind::InvalidSender),
-        StubProvider::new_error(ErrorKind::Rejected),
-        StubProvider::new_error(ErrorKind::InvalidRecipient),
+        StubProvider::new_error(SmsErrorKind::GatewayInternal),
+        StubProvider::new_error(SmsErrorKind::InvalidSender),
+        StubProvider::new_error(SmsErrorKind::Rejected),
+        StubProvider::new_error(SmsErrorKind::InvalidRecipient),
         StubProvider::scripted(|_| {
             Outcome::Unknown(SmsError::new(
-                ErrorKind::GatewayInternal,
+                SmsErrorKind::GatewayInternal,
                 "first",
                 "HTTP 503",
             ))
         }),
         StubProvider::scripted(|_| {
-            Outcome::Unknown(SmsError::new(ErrorKind::Unavailable, "first", "reset"))
+            Outcome::Unknown(SmsError::new(SmsErrorKind::Unavailable, "first", "reset"))
         }),
     ] {
         let second = Arc::new(StubProvider::new_ok().with_name("second"));
@@ -197,13 +197,13 @@ async fn failover_only_when_certainly_not_sent() {
     let first = StubProvider::scripted(|n| {
         if n.e164().ends_with('0') {
             Outcome::Rejected(SmsError::new(
-                ErrorKind::Unavailable,
+                SmsErrorKind::Unavailable,
                 "first",
                 "connection refused",
             ))
         } else if n.e164().ends_with('1') {
             Outcome::Unknown(SmsError::new(
-                ErrorKind::Timeout,
+                SmsErrorKind::Timeout,
                 "first",
                 "timed out after sending",
             ))
@@ -372,25 +372,27 @@ async fn test_sms_diagnosis() {
             matches!(d, Diagnosis::NumberInvalid(_))
         }),
         (
-            StubProvider::new_error(ErrorKind::Unauthenticated),
+            StubProvider::new_error(SmsErrorKind::Unauthenticated),
             "22334455",
             |d| matches!(d, Diagnosis::CredentialsRejected(_)),
         ),
         (
-            StubProvider::new_error(ErrorKind::InvalidSender),
+            StubProvider::new_error(SmsErrorKind::InvalidSender),
             "22334455",
             |d| matches!(d, Diagnosis::SenderInvalid(_)),
         ),
         (
-            StubProvider::new_error(ErrorKind::Unavailable),
+            StubProvider::new_error(SmsErrorKind::Unavailable),
             "22334455",
             |d| matches!(d, Diagnosis::GatewayUnreachable(_)),
         ),
-        (StubProvider::new_error(ErrorKind::Tls), "22334455", |d| {
-            matches!(d, Diagnosis::TlsFailure(_))
-        }),
         (
-            StubProvider::new_error(ErrorKind::RateLimited),
+            StubProvider::new_error(SmsErrorKind::Tls),
+            "22334455",
+            |d| matches!(d, Diagnosis::TlsFailure(_)),
+        ),
+        (
+            StubProvider::new_error(SmsErrorKind::RateLimited),
             "22334455",
             |d| matches!(d, Diagnosis::RateLimited(_)),
         ),
@@ -447,12 +449,12 @@ fn secrets_never_show() {
 fn errors_are_send_sync_clone_and_constructible() {
     fn assert_traits<T: Send + Sync + Clone + std::error::Error + 'static>() {}
     assert_traits::<SmsError>();
-    let e = SmsError::new(ErrorKind::Unavailable, "mine", "connection refused")
+    let e = SmsError::new(SmsErrorKind::Unavailable, "mine", "connection refused")
         .with_source(std::io::Error::other("refused"));
     assert!(Outcome::Rejected(e.clone()).is_retryable() && !e.is_auth());
     assert_eq!(e.to_string(), "mine: connection refused");
     assert!(std::error::Error::source(&e).is_some());
-    let t = SmsError::new(ErrorKind::Timeout, "mine", "t");
+    let t = SmsError::new(SmsErrorKind::Timeout, "mine", "t");
     assert!(!Outcome::Unknown(t.clone()).is_retryable() && t.is_timeout());
 }
 
@@ -468,7 +470,7 @@ async fn send_in_batches_gives_one_outcome_per_recipient() {
     assert_eq!(r.unknown().count(), 5);
     assert!(
         r.unknown()
-            .all(|o| o.outcome.error().unwrap().kind() == ErrorKind::Protocol)
+            .all(|o| o.outcome.error().unwrap().kind() == SmsErrorKind::Protocol)
     );
     let got: Vec<_> = r.outcomes().iter().map(|o| o.recipient).collect();
     assert_eq!(got, m.recipients());
@@ -527,12 +529,15 @@ async fn conformance_with_no_numbers_uses_the_defaults() {
 fn no_message_without_recipients_reaches_a_gateway() {
     let m = msg(3);
     let e = m.with_recipients(vec![]).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+    assert_eq!(e.kind(), SmsErrorKind::InvalidMessage);
     assert_eq!(
         m.batch(3, 10).unwrap_err().kind(),
-        ErrorKind::InvalidMessage
+        SmsErrorKind::InvalidMessage
     );
-    assert_eq!(m.batch(0, 0).unwrap_err().kind(), ErrorKind::InvalidMessage);
+    assert_eq!(
+        m.batch(0, 0).unwrap_err().kind(),
+        SmsErrorKind::InvalidMessage
+    );
     assert_eq!(m.batch(2, 10).unwrap().recipients().len(), 1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crm_comms::gateway_http::{GatewayHttp, HttpOptions};
 use crm_comms::sms::{
-    Capabilities, ErrorKind, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError,
+    Capabilities, Message, Outcome, RecipientOutcome, Secret, SendReport, SmsError, SmsErrorKind,
     SmsProvider, async_trait, check_and_send_in_batches,
 };
 use crm_comms::testing::conformance::{Config, check_on_loopback};
@@ -375,19 +375,19 @@ impl KiteAdapter {
     /// The flaws that misreport an error.
     fn misreport(&self, outcome: Outcome) -> Outcome {
         match (self.flaw, outcome) {
-            (Flaw::TimeoutAsRejected, Outcome::Unknown(e)) if e.kind() == ErrorKind::Timeout => {
+            (Flaw::TimeoutAsRejected, Outcome::Unknown(e)) if e.kind() == SmsErrorKind::Timeout => {
                 Outcome::Rejected(e)
             }
             (Flaw::ServerErrorAsRejected, Outcome::Unknown(e))
-                if e.kind() == ErrorKind::GatewayInternal =>
+                if e.kind() == SmsErrorKind::GatewayInternal =>
             {
                 Outcome::Rejected(e)
             }
             (Flaw::AuthAsInvalidRecipient, Outcome::Rejected(e))
-                if e.kind() == ErrorKind::Unauthenticated =>
+                if e.kind() == SmsErrorKind::Unauthenticated =>
             {
                 Outcome::Rejected(SmsError::new(
-                    ErrorKind::InvalidRecipient,
+                    SmsErrorKind::InvalidRecipient,
                     "kite",
                     e.to_string(),
                 ))
@@ -401,9 +401,9 @@ impl KiteAdapter {
 
     fn refused(&self, why: &str) -> SmsError {
         let kind = if why == "duplicate" {
-            ErrorKind::Duplicate
+            SmsErrorKind::Duplicate
         } else {
-            ErrorKind::InvalidRecipient
+            SmsErrorKind::InvalidRecipient
         };
         match self.flaw {
             Flaw::KeyInError => SmsError::new(kind, "kite", format!("{why} (as {KEY})")),
@@ -419,7 +419,7 @@ impl KiteAdapter {
             // (without a client reference: only the batches of the split rule)
             static BATCHES: AtomicU64 = AtomicU64::new(0);
             if BATCHES.fetch_add(1, Ordering::Relaxed) > 3 {
-                let e = SmsError::new(ErrorKind::Unavailable, "kite", "gave up");
+                let e = SmsError::new(SmsErrorKind::Unavailable, "kite", "gave up");
                 return SendReport::same_for_all(&batch, "kite", Outcome::Rejected(e));
             }
         }
@@ -431,7 +431,7 @@ impl KiteAdapter {
         if let Err(Outcome::Unknown(e)) = &answer {
             if self.flaw == Flaw::ResendsUnknown {
                 answer = self.post(body.clone()).await;
-            } else if self.flaw == Flaw::LateResend && e.kind() == ErrorKind::Timeout {
+            } else if self.flaw == Flaw::LateResend && e.kind() == SmsErrorKind::Timeout {
                 let (http, url) = (self.http.clone(), self.url.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -448,7 +448,7 @@ impl KiteAdapter {
             .ok()
             .and_then(|v| v["results"].as_array().cloned())
         else {
-            let e = SmsError::new(ErrorKind::Protocol, "kite", "unreadable answer");
+            let e = SmsError::new(SmsErrorKind::Protocol, "kite", "unreadable answer");
             let o = if self.flaw == Flaw::UnreadableAsRejected {
                 Outcome::Rejected(e)
             } else {
@@ -480,7 +480,7 @@ impl KiteAdapter {
                         Outcome::Rejected(self.refused(r["error"].as_str().unwrap_or("refused")))
                     }
                     (None, _) => Outcome::Unknown(SmsError::new(
-                        ErrorKind::Protocol,
+                        SmsErrorKind::Protocol,
                         "kite",
                         "no result for this recipient",
                     )),

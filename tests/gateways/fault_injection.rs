@@ -19,7 +19,7 @@ use crate::support::category;
 use crm_comms::intelecom::Intelecom;
 use crm_comms::pswincom::Pswincom;
 use crm_comms::sms::{
-    ErrorKind, Failover, Message, Outcome, SendReport, SmsError, SmsProvider, StubProvider,
+    Failover, Message, Outcome, SendReport, SmsError, SmsErrorKind, SmsProvider, StubProvider,
 };
 use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
 use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator, PswincomWire};
@@ -52,7 +52,7 @@ enum Fault {
 }
 
 /// The outcome expected per recipient: category and kind.
-type Expected = (&'static str, Option<ErrorKind>);
+type Expected = (&'static str, Option<SmsErrorKind>);
 
 const ACCEPTED: Expected = ("accepted", None);
 
@@ -62,18 +62,18 @@ fn expected(gateway: Gateway, fault: &Fault) -> Vec<Expected> {
     let rejected = |k| ("rejected", Some(k));
     match fault {
         Fault::ResetBeforeRequestRead | Fault::ResetAfterRequestRead | Fault::TruncatedAnswer => {
-            all(unknown(ErrorKind::Protocol))
+            all(unknown(SmsErrorKind::Protocol))
         }
-        Fault::Http(429) => all(rejected(ErrorKind::RateLimited)),
-        Fault::Http(_) => all(unknown(ErrorKind::GatewayInternal)),
-        Fault::SlowPastTimeout => all(unknown(ErrorKind::Timeout)),
+        Fault::Http(429) => all(rejected(SmsErrorKind::RateLimited)),
+        Fault::Http(_) => all(unknown(SmsErrorKind::GatewayInternal)),
+        Fault::SlowPastTimeout => all(unknown(SmsErrorKind::Timeout)),
         Fault::PartialBatch => match gateway {
             // Intelecom status 24 (held): the gateway kept it.
-            Gateway::Intelecom => vec![ACCEPTED, unknown(ErrorKind::RateLimited), ACCEPTED],
-            Gateway::Pswincom => vec![ACCEPTED, rejected(ErrorKind::Rejected), ACCEPTED],
+            Gateway::Intelecom => vec![ACCEPTED, unknown(SmsErrorKind::RateLimited), ACCEPTED],
+            Gateway::Pswincom => vec![ACCEPTED, rejected(SmsErrorKind::Rejected), ACCEPTED],
         },
-        Fault::ConnectRefused | Fault::DnsFailure => all(rejected(ErrorKind::Unavailable)),
-        Fault::UntrustedCertificate | Fault::NotTls => all(rejected(ErrorKind::Tls)),
+        Fault::ConnectRefused | Fault::DnsFailure => all(rejected(SmsErrorKind::Unavailable)),
+        Fault::UntrustedCertificate | Fault::NotTls => all(rejected(SmsErrorKind::Tls)),
     }
 }
 
@@ -311,7 +311,7 @@ fn check(
     for o in primary_only.outcomes() {
         // Rejected for a transport reason: the request never got there.
         let unreachable = matches!(&o.outcome, Outcome::Rejected(e)
-            if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Tls | ErrorKind::Timeout));
+            if matches!(e.kind(), SmsErrorKind::Unavailable | SmsErrorKind::Tls | SmsErrorKind::Timeout));
         if unreachable {
             assert!(
                 !reached.contains(o.recipient.e164()),

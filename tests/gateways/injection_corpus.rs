@@ -16,7 +16,7 @@ use crm_comms::intelecom::IntelecomMail;
 use crm_comms::intelecom::SmtpSecurity;
 use crm_comms::links::{PhoneLinkFormat, WindowsRegistration};
 use crm_comms::phone::{DefaultCountry, PhoneNumber};
-use crm_comms::sms::{ErrorKind, Message, Secret, Sender};
+use crm_comms::sms::{Message, Secret, Sender, SmsErrorKind};
 use crm_comms::testing::wire::intelecom as iw;
 use crm_comms::testing::wire::pswincom as pw;
 use quick_xml::events::Event;
@@ -267,7 +267,7 @@ fn hostile_mail_settings_are_refused_before_any_mail() {
             ("subject", base().subject(value)),
         ] {
             if let Err(e) = b.build() {
-                assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{what} {value:?}");
+                assert_eq!(e.kind(), SmsErrorKind::InvalidConfig, "{what} {value:?}");
             } else {
                 let breaks_a_header = value.contains(['\r', '\n']);
                 let breaks_an_address = header_breaking && what != "subject";

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::kinds;
 use crm_comms::intelecom::Intelecom;
-use crm_comms::sms::{ErrorKind, Message, Priority, Sender, SmsProvider};
+use crm_comms::sms::{Message, Priority, Sender, SmsErrorKind, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_on_loopback};
 use crm_comms::testing::intelecom_emulator::{
     IntelecomAnswerFault, IntelecomEmulator, IntelecomFault, IntelecomWire,
@@ -97,7 +97,7 @@ async fn wrong_password_is_an_auth_failure_for_every_recipient() {
     let r = p.send(&msg(3)).await;
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::Unauthenticated)); 3]
+        vec![("rejected", Some(SmsErrorKind::Unauthenticated)); 3]
     );
     for o in r.outcomes() {
         assert!(!format!("{:?}", o.outcome).contains("wrong"));
@@ -106,46 +106,46 @@ async fn wrong_password_is_an_auth_failure_for_every_recipient() {
 
 #[tokio::test]
 async fn faults_give_one_typed_outcome_per_recipient() {
-    type Expected = Vec<(&'static str, Option<ErrorKind>)>;
+    type Expected = Vec<(&'static str, Option<SmsErrorKind>)>;
     let cases: Vec<(IntelecomFault, Expected)> = vec![
         (
             IntelecomFault::Http(500),
-            vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
+            vec![("unknown", Some(SmsErrorKind::GatewayInternal)); 3],
         ),
         (
             IntelecomFault::Http(502),
-            vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
+            vec![("unknown", Some(SmsErrorKind::GatewayInternal)); 3],
         ),
         (
             IntelecomFault::Http(401),
-            vec![("rejected", Some(ErrorKind::Unauthenticated)); 3],
+            vec![("rejected", Some(SmsErrorKind::Unauthenticated)); 3],
         ),
         (
             IntelecomFault::Http(429),
-            vec![("rejected", Some(ErrorKind::RateLimited)); 3],
+            vec![("rejected", Some(SmsErrorKind::RateLimited)); 3],
         ),
         (
             IntelecomFault::Answer(IntelecomAnswerFault::MalformedJson),
-            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+            vec![("unknown", Some(SmsErrorKind::Protocol)); 3],
         ),
         (
             IntelecomFault::Slow(Duration::from_secs(2)),
-            vec![("unknown", Some(ErrorKind::Timeout)); 3],
+            vec![("unknown", Some(SmsErrorKind::Timeout)); 3],
         ),
         (
             IntelecomFault::Answer(IntelecomAnswerFault::DropLastStatus),
             vec![
                 ("accepted", None),
                 ("accepted", None),
-                ("unknown", Some(ErrorKind::Protocol)),
+                ("unknown", Some(SmsErrorKind::Protocol)),
             ],
         ),
         (
             IntelecomFault::Answer(IntelecomAnswerFault::StatusCodes(vec![1, 24, 6])),
             vec![
                 ("accepted", None),
-                ("unknown", Some(ErrorKind::RateLimited)),
-                ("unknown", Some(ErrorKind::GatewayInternal)),
+                ("unknown", Some(SmsErrorKind::RateLimited)),
+                ("unknown", Some(SmsErrorKind::GatewayInternal)),
             ],
         ),
     ];
@@ -170,7 +170,7 @@ async fn a_connection_reset_mid_request_is_unknown_for_every_recipient() {
         // gateway took it, so it must not claim either way.
         assert_eq!(
             kinds(&r),
-            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+            vec![("unknown", Some(SmsErrorKind::Protocol)); 3],
             "{fault:?}"
         );
         for o in r.outcomes() {
@@ -221,7 +221,7 @@ async fn unreachable_gateway_is_certainly_not_sent() {
     let r = p.send(&msg(2)).await;
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::Unavailable)); 2]
+        vec![("rejected", Some(SmsErrorKind::Unavailable)); 2]
     );
     assert!(r.outcomes()[0].outcome.is_retryable());
     assert!(!r.outcomes()[0].outcome.may_have_been_sent());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crm_comms::intelecom::{IntelecomMail, SmtpRelay, SmtpSecurity};
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings, SmtpSettings};
-use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsProvider};
+use crm_comms::sms::{Message, Outcome, Priority, SendReport, Sender, SmsErrorKind, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_all};
 use crm_comms::testing::smtp_server::{ReceivedMail, SmtpFault, SmtpServer};
 
@@ -33,7 +33,7 @@ fn message(n: usize, text: &str) -> Message {
         .unwrap()
 }
 
-fn kinds(r: &SendReport) -> Vec<(&'static str, Option<ErrorKind>)> {
+fn kinds(r: &SendReport) -> Vec<(&'static str, Option<SmsErrorKind>)> {
     r.outcomes()
         .iter()
         .map(|o| match &o.outcome {
@@ -156,7 +156,7 @@ async fn nothing_a_user_typed_adds_a_header_or_recipient() {
     for b in refused {
         let debug = format!("{b:?}");
         let e = b.build().expect_err(&debug);
-        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{debug}: {e}");
+        assert_eq!(e.kind(), SmsErrorKind::InvalidConfig, "{debug}: {e}");
     }
 }
 
@@ -175,10 +175,10 @@ async fn what_the_mode_cannot_do_is_refused_before_sending() {
     let unicode = to().text("Møte ✅").build().unwrap();
     let too_long = to().text("a".repeat(919)).build().unwrap();
     for (m, kind) in [
-        (with_dr, ErrorKind::NotSupported),
-        (with_sender, ErrorKind::InvalidSender),
-        (unicode, ErrorKind::UnsupportedText),
-        (too_long, ErrorKind::TextTooLong),
+        (with_dr, SmsErrorKind::NotSupported),
+        (with_sender, SmsErrorKind::InvalidSender),
+        (unicode, SmsErrorKind::UnsupportedText),
+        (too_long, SmsErrorKind::TextTooLong),
     ] {
         let r = p.send(&m).await;
         assert_eq!(kinds(&r), vec![("rejected", Some(kind))]);
@@ -217,7 +217,7 @@ async fn logs_in_to_the_relay_and_reports_a_refused_login() {
     let r = bad.send(&message(2, "Hei")).await;
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::Unauthenticated)); 2]
+        vec![("rejected", Some(SmsErrorKind::Unauthenticated)); 2]
     );
     let e = r.outcomes()[0].outcome.error().unwrap();
     assert!(e.is_auth() && r.outcomes()[0].outcome.is_retryable());
@@ -230,7 +230,7 @@ async fn logs_in_to_the_relay_and_reports_a_refused_login() {
     let r = anonymous.send(&message(1, "Hei")).await;
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::Unauthenticated))]
+        vec![("rejected", Some(SmsErrorKind::Unauthenticated))]
     );
 }
 
@@ -241,25 +241,25 @@ async fn relay_faults_give_each_recipient_the_right_outcome() {
     for (fault, expected, retryable, not_sent) in [
         (
             SmtpFault::RejectRecipient,
-            ("rejected", Some(ErrorKind::Rejected)),
+            ("rejected", Some(SmsErrorKind::Rejected)),
             false,
             true,
         ),
         (
             SmtpFault::TemporaryFailure,
-            ("rejected", Some(ErrorKind::Unavailable)),
+            ("rejected", Some(SmsErrorKind::Unavailable)),
             true,
             true,
         ),
         (
             SmtpFault::PermanentFailure,
-            ("rejected", Some(ErrorKind::Rejected)),
+            ("rejected", Some(SmsErrorKind::Rejected)),
             false,
             true,
         ),
         (
             SmtpFault::CloseAfterData,
-            ("unknown", Some(ErrorKind::Protocol)),
+            ("unknown", Some(SmsErrorKind::Protocol)),
             false,
             false,
         ),
@@ -307,7 +307,7 @@ async fn an_unreachable_or_silent_relay_is_reported() {
     let r = p.send(&message(2, "Hei")).await;
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::Unavailable)); 2]
+        vec![("rejected", Some(SmsErrorKind::Unavailable)); 2]
     );
     assert!(r.outcomes()[0].outcome.is_retryable());
 
@@ -331,7 +331,7 @@ async fn an_unreachable_or_silent_relay_is_reported() {
     let r = p.send(&message(1, "Hei")).await;
     // Whether the relay took the mail cannot be known from outside, so the
     // safe reading: unknown, never to be retried blindly.
-    assert_eq!(kinds(&r), vec![("unknown", Some(ErrorKind::Timeout))]);
+    assert_eq!(kinds(&r), vec![("unknown", Some(SmsErrorKind::Timeout))]);
     assert!(!r.outcomes()[0].outcome.is_retryable());
 }
 
@@ -369,7 +369,7 @@ fn builds_outside_a_runtime_and_refuses_to_send_there() {
     let r = futures_executor_block_on(p.send(&message(1, "Hei")));
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::InvalidConfig))]
+        vec![("rejected", Some(SmsErrorKind::InvalidConfig))]
     );
 }
 

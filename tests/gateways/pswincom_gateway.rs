@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::support::kinds;
 use crm_comms::pswincom::Pswincom;
 use crm_comms::settings::{Diagnosis, ProviderKind, SmsSettings};
-use crm_comms::sms::{ErrorKind, Message, Outcome, Priority, Sender, SmsProvider};
+use crm_comms::sms::{Message, Outcome, Priority, Sender, SmsErrorKind, SmsProvider};
 use crm_comms::testing::conformance::{Config, run_on_loopback};
 use crm_comms::testing::pswincom_emulator::{
     PswincomAnswerFault, PswincomEmulator, PswincomFault, PswincomWire,
@@ -134,7 +134,7 @@ async fn wrong_password_is_an_auth_failure_with_the_gateways_reason() {
     let r = p.send(&msg(3)).await;
     assert_eq!(
         kinds(&r),
-        vec![("rejected", Some(ErrorKind::Unauthenticated)); 3]
+        vec![("rejected", Some(SmsErrorKind::Unauthenticated)); 3]
     );
     for o in r.outcomes() {
         let e = o.outcome.error().unwrap();
@@ -148,7 +148,7 @@ async fn wrong_password_is_an_auth_failure_with_the_gateways_reason() {
 
 #[tokio::test]
 async fn faults_give_one_typed_outcome_per_recipient() {
-    type Expected = Vec<(&'static str, Option<ErrorKind>)>;
+    type Expected = Vec<(&'static str, Option<SmsErrorKind>)>;
     let ids = |v: &[&str]| {
         v.iter()
             .map(std::string::ToString::to_string)
@@ -158,43 +158,43 @@ async fn faults_give_one_typed_outcome_per_recipient() {
     let cases: Vec<(PswincomFault, Expected)> = vec![
         (
             PswincomFault::Answer(PswincomAnswerFault::LogonFail("Account locked".into())),
-            vec![("rejected", Some(ErrorKind::Unauthenticated)); 3],
+            vec![("rejected", Some(SmsErrorKind::Unauthenticated)); 3],
         ),
         (
             PswincomFault::Answer(PswincomAnswerFault::FailIds(ids(&["2"]))),
-            vec![ok, ("rejected", Some(ErrorKind::Rejected)), ok],
+            vec![ok, ("rejected", Some(SmsErrorKind::Rejected)), ok],
         ),
         (
             PswincomFault::Answer(PswincomAnswerFault::MissingIds(ids(&["3"]))),
-            vec![ok, ok, ("unknown", Some(ErrorKind::Protocol))],
+            vec![ok, ok, ("unknown", Some(SmsErrorKind::Protocol))],
         ),
         (
             PswincomFault::Answer(PswincomAnswerFault::RepeatedIds(ids(&["1"]))),
-            vec![("unknown", Some(ErrorKind::Protocol)), ok, ok],
+            vec![("unknown", Some(SmsErrorKind::Protocol)), ok, ok],
         ),
         (
             PswincomFault::Http(500),
-            vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
+            vec![("unknown", Some(SmsErrorKind::GatewayInternal)); 3],
         ),
         (
             PswincomFault::Http(503),
-            vec![("unknown", Some(ErrorKind::GatewayInternal)); 3],
+            vec![("unknown", Some(SmsErrorKind::GatewayInternal)); 3],
         ),
         (
             PswincomFault::Slow(Duration::from_secs(2)),
-            vec![("unknown", Some(ErrorKind::Timeout)); 3],
+            vec![("unknown", Some(SmsErrorKind::Timeout)); 3],
         ),
         (
             PswincomFault::ResetBeforeBody,
-            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+            vec![("unknown", Some(SmsErrorKind::Protocol)); 3],
         ),
         (
             PswincomFault::ResetAfterBody,
-            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+            vec![("unknown", Some(SmsErrorKind::Protocol)); 3],
         ),
         (
             PswincomFault::Answer(PswincomAnswerFault::MalformedXml),
-            vec![("unknown", Some(ErrorKind::Protocol)); 3],
+            vec![("unknown", Some(SmsErrorKind::Protocol)); 3],
         ),
     ];
     for (fault, expected) in cases {
@@ -225,7 +225,7 @@ async fn gateway_refusals_name_the_recipient_or_sender() {
         kinds(&r),
         vec![
             ("accepted", None),
-            ("rejected", Some(ErrorKind::InvalidRecipient)),
+            ("rejected", Some(SmsErrorKind::InvalidRecipient)),
             ("accepted", None)
         ]
     );
@@ -289,7 +289,10 @@ async fn failover_only_when_the_first_host_was_certainly_not_reached() {
         .unwrap();
     primary.fail_next(PswincomFault::ResetAfterBody);
     let r = p.send(&msg(2)).await;
-    assert_eq!(kinds(&r), vec![("unknown", Some(ErrorKind::Protocol)); 2]);
+    assert_eq!(
+        kinds(&r),
+        vec![("unknown", Some(SmsErrorKind::Protocol)); 2]
+    );
     assert_eq!(
         backup.received().len(),
         1,
@@ -318,7 +321,7 @@ async fn the_builder_validates() {
     for b in cases {
         let debug = format!("{b:?}");
         let e = b.build().expect_err(&debug);
-        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{debug}");
+        assert_eq!(e.kind(), SmsErrorKind::InvalidConfig, "{debug}");
     }
     assert!(Pswincom::builder().credentials("u", "p").build().is_ok());
 }

@@ -9,7 +9,7 @@ use crm_comms::pswincom::callback::{
     ack_xml, dr_state, normalize_delivery_time, parse_dr_form, parse_dr_xml, parse_mo_form,
     parse_mo_xml,
 };
-use crm_comms::sms::{DeliveryState, ErrorKind, Message, Outcome, Secret, Sender};
+use crm_comms::sms::{DeliveryState, Message, Outcome, Secret, Sender, SmsErrorKind};
 use crm_comms::testing::wire::pswincom::{
     self as wire, WireText, delivery_time, from_latin1, outcomes, parse_response, request_xml,
     to_latin1, wire_messages, wire_text,
@@ -184,10 +184,10 @@ fn lengths_are_checked_as_sent() {
     let limits = crm_comms::pswincom::LIMITS;
     assert!(wire_messages(&message(&"a".repeat(2144)), &limits, SystemTime::now()).is_ok());
     let e = wire_messages(&message(&"a".repeat(2145)), &limits, SystemTime::now()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TextTooLong);
+    assert_eq!(e.kind(), SmsErrorKind::TextTooLong);
     // € is GSM-7 but goes as Unicode, where the budget is smaller.
     let e = wire_messages(&message(&"€".repeat(1100)), &limits, SystemTime::now()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TextTooLong, "{e}");
+    assert_eq!(e.kind(), SmsErrorKind::TextTooLong, "{e}");
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn delivery_time_is_norwegian_local_time_within_7_days() {
     assert_eq!(delivery_time(now, summer).unwrap(), None, "the past: now");
     let e = delivery_time(at(1_782_800_000 + 8 * 86_400), now).unwrap_err();
     assert!(delivery_time(at(1_782_800_000 + 7 * 86_400 - 60), now).is_ok());
-    assert_eq!(e.kind(), ErrorKind::NotSupported);
+    assert_eq!(e.kind(), SmsErrorKind::NotSupported);
     assert_eq!(wire::ttl_minutes(Duration::from_secs(1)), 1);
     assert_eq!(wire::ttl_minutes(Duration::from_secs(3600)), 60);
 }
@@ -251,7 +251,7 @@ fn responses_are_matched_by_id() {
     .unwrap();
     // IDs 2, 1, 3: OK, FAIL, INVALID_STATUS (counts as FAIL).
     let o = outcomes(&fixture("response_mixed_status.xml"), &sent);
-    assert!(matches!(&o[0], Outcome::Rejected(e) if e.kind() == ErrorKind::Rejected));
+    assert!(matches!(&o[0], Outcome::Rejected(e) if e.kind() == SmsErrorKind::Rejected));
     assert_eq!(o[1], Outcome::Accepted { reference: None });
     assert!(matches!(&o[2], Outcome::Rejected(_)));
 
@@ -290,7 +290,7 @@ fn responses_are_matched_by_id() {
             reference: Some("A".into())
         }
     );
-    assert!(matches!(&o[1], Outcome::Rejected(e) if e.kind() == ErrorKind::InvalidRecipient));
+    assert!(matches!(&o[1], Outcome::Rejected(e) if e.kind() == SmsErrorKind::InvalidRecipient));
     assert_eq!(
         o[2],
         Outcome::Accepted {
@@ -320,7 +320,7 @@ fn responses_are_matched_by_id() {
         assert_eq!(o.len(), 3);
         assert!(
             o.iter()
-                .all(|x| matches!(x, Outcome::Unknown(e) if e.kind() == ErrorKind::Protocol)),
+                .all(|x| matches!(x, Outcome::Unknown(e) if e.kind() == SmsErrorKind::Protocol)),
             "{:?}",
             String::from_utf8_lossy(junk)
         );

@@ -2,10 +2,10 @@
 // Used by modules that only build with their gateways' features.
 #![allow(dead_code)]
 
-use crm_comms::sms::{ErrorKind, Outcome, SendReport};
+use crm_comms::sms::{Outcome, SendReport, SmsErrorKind};
 
 /// An outcome as (`accepted` / `rejected` / `unknown`, its kind).
-pub fn category(o: &Outcome) -> (&'static str, Option<ErrorKind>) {
+pub fn category(o: &Outcome) -> (&'static str, Option<SmsErrorKind>) {
     match o {
         Outcome::Accepted { .. } => ("accepted", None),
         Outcome::Rejected(e) => ("rejected", Some(e.kind())),
@@ -15,7 +15,7 @@ pub fn category(o: &Outcome) -> (&'static str, Option<ErrorKind>) {
 }
 
 /// Every outcome of a report as [`category`] gives it, in order.
-pub fn kinds(r: &SendReport) -> Vec<(&'static str, Option<ErrorKind>)> {
+pub fn kinds(r: &SendReport) -> Vec<(&'static str, Option<SmsErrorKind>)> {
     r.outcomes().iter().map(|o| category(&o.outcome)).collect()
 }
 

@@ -46,7 +46,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::phone::PhoneNumber;
 use crate::sms::encoding::{Encoding, preview};
 use crate::sms::{
-    ErrorKind, Message, Outcome, Priority, SendReport, Sender, SmsError, SmsProvider,
+    Message, Outcome, Priority, SendReport, Sender, SmsError, SmsErrorKind, SmsProvider,
 };
 use crate::testing::loopback::{Fault, LoopbackGateway, Received, Wire, WireMessage};
 use crate::testing::suite::{LogCapture, SuiteReport};

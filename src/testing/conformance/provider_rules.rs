@@ -43,7 +43,7 @@ pub async fn batches_are_split(p: &dyn SmsProvider, config: &Config) {
 }
 
 /// Unicode and long texts per capability; too long refused before sending
-/// with [`ErrorKind::TextTooLong`].
+/// with [`SmsErrorKind::TextTooLong`].
 pub async fn texts_per_capability(p: &dyn SmsProvider, config: &Config) {
     let caps = p.capabilities();
     let to = numbers(config, 1);
@@ -61,7 +61,7 @@ pub async fn texts_per_capability(p: &dyn SmsProvider, config: &Config) {
         assert_in_order(&r, &m);
         for o in r.outcomes() {
             match &o.outcome {
-                Outcome::Rejected(e) => assert_eq!(e.kind(), ErrorKind::TextTooLong, "{e}"),
+                Outcome::Rejected(e) => assert_eq!(e.kind(), SmsErrorKind::TextTooLong, "{e}"),
                 other => panic!("a text over the limit must be rejected before sending: {other:?}"),
             }
         }
@@ -72,7 +72,7 @@ pub async fn texts_per_capability(p: &dyn SmsProvider, config: &Config) {
     let (r, _) = send(unicode).await;
     match (&r.outcomes()[0].outcome, caps.unicode) {
         (Outcome::Accepted { .. }, true) => {}
-        (Outcome::Rejected(e), false) => assert_eq!(e.kind(), ErrorKind::UnsupportedText),
+        (Outcome::Rejected(e), false) => assert_eq!(e.kind(), SmsErrorKind::UnsupportedText),
         (other, unicode) => panic!("Unicode text with unicode={unicode}: {other:?}"),
     }
 }
@@ -94,14 +94,14 @@ pub async fn invalid_sender_refused(p: &dyn SmsProvider, config: &Config) {
     assert_in_order(&report, &message);
     for o in report.outcomes() {
         match &o.outcome {
-            Outcome::Rejected(e) => assert_eq!(e.kind(), ErrorKind::InvalidSender, "{e}"),
+            Outcome::Rejected(e) => assert_eq!(e.kind(), SmsErrorKind::InvalidSender, "{e}"),
             other => panic!("an invalid sender must be refused before sending: {other:?}"),
         }
     }
 }
 
 /// A recipient the gateway refuses is rejected as
-/// [`ErrorKind::InvalidRecipient`] and nobody else in the message is
+/// [`SmsErrorKind::InvalidRecipient`] and nobody else in the message is
 /// affected. Needs [`Config::refused_number`].
 pub async fn refused_recipient(p: &dyn SmsProvider, config: &Config) {
     let refused = config.refused_number.expect(
@@ -120,7 +120,7 @@ pub async fn refused_recipient(p: &dyn SmsProvider, config: &Config) {
     for o in report.outcomes() {
         match &o.outcome {
             Outcome::Rejected(e) if o.recipient == refused => {
-                assert_eq!(e.kind(), ErrorKind::InvalidRecipient, "{e}");
+                assert_eq!(e.kind(), SmsErrorKind::InvalidRecipient, "{e}");
             }
             Outcome::Accepted { .. } if o.recipient != refused => {}
             other => panic!(
@@ -149,18 +149,18 @@ pub async fn unsupported_options_refused(p: &dyn SmsProvider, config: &Config) {
     };
     let mut cases = Vec::new();
     if !caps.delivery_reports {
-        cases.push((base().delivery_report(true), ErrorKind::NotSupported));
+        cases.push((base().delivery_report(true), SmsErrorKind::NotSupported));
     }
     if !caps.custom_sender {
         cases.push((
             base().sender(Sender::Alphanumeric("CRM".into())),
-            ErrorKind::InvalidSender,
+            SmsErrorKind::InvalidSender,
         ));
     }
     if !caps.scheduling {
         cases.push((
             base().send_at(SystemTime::now() + Duration::from_secs(3600)),
-            ErrorKind::NotSupported,
+            SmsErrorKind::NotSupported,
         ));
     }
     for (builder, kind) in cases {
@@ -199,7 +199,7 @@ pub async fn send_each_reports(p: &dyn SmsProvider, config: &Config) {
 /// A claim that the gateway refuses a repeated client reference
 /// ([`Capabilities::rejects_duplicates`](crate::sms::Capabilities::rejects_duplicates))
 /// is tested: the same reference sent twice is accepted once, then
-/// rejected as [`ErrorKind::Duplicate`]. A false claim would make a mailing
+/// rejected as [`SmsErrorKind::Duplicate`]. A false claim would make a mailing
 /// resend every unknown recipient.
 pub async fn duplicates_refused_as_claimed(p: &dyn SmsProvider, config: &Config) {
     let caps = p.capabilities();
@@ -221,7 +221,7 @@ pub async fn duplicates_refused_as_claimed(p: &dyn SmsProvider, config: &Config)
     let second = p.send(&message).await;
     assert_in_order(&second, &message);
     match &second.outcomes()[0].outcome {
-        Outcome::Rejected(e) if e.kind() == ErrorKind::Duplicate => {}
+        Outcome::Rejected(e) if e.kind() == SmsErrorKind::Duplicate => {}
         other => panic!(
             "the capabilities claim the gateway refuses a repeated client reference, but the second send got {other:?}"
         ),
