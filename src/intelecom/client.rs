@@ -109,19 +109,20 @@ impl IntelecomBuilder {
         let service_id = self
             .service_id
             .filter(|id| *id > 0)
-            .ok_or_else(|| config("the service ID is missing"))?;
+            .ok_or_else(|| config("the service ID is missing").with_setting("service_id"))?;
         if self.username.trim().is_empty() {
-            return Err(config("the user name is missing"));
+            return Err(config("the user name is missing").with_setting("username"));
         }
         if self.password.is_empty() {
-            return Err(config("the password is missing"));
+            return Err(config("the password is missing").with_setting("password"));
         }
         GatewayHttp::check_url(
             PROVIDER,
             "base URL",
             &self.base_url,
             self.options.allow_http,
-        )?;
+        )
+        .map_err(|e| e.with_setting("base_url"))?;
         let endpoint = format!("{}{}", self.base_url.trim_end_matches('/'), SEND_PATH);
         let http = GatewayHttp::new(PROVIDER, self.options)?;
         Ok(Intelecom {

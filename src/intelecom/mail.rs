@@ -102,7 +102,7 @@ impl fmt::Debug for SmtpRelay {
 impl SmtpRelay {
     fn transport(&self) -> Result<&AsyncSmtpTransport<Tokio1Executor>, SmsError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(config("the SMTP transport needs a Tokio runtime"));
+            return Err(config("the SMTP transport needs a Tokio runtime").with_setting("runtime"));
         }
         Ok(self
             .transport
@@ -288,18 +288,22 @@ impl IntelecomMailBuilder {
             .as_deref()
             .map(str::trim)
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| config("the SMTP server is missing"))?
+            .ok_or_else(|| config("the SMTP server is missing").with_setting("smtp_host"))?
             .to_owned();
         if host
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == '/')
         {
-            return Err(config("the SMTP server must be a host name or address"));
+            return Err(
+                config("the SMTP server must be a host name or address").with_setting("smtp_host")
+            );
         }
         let port = self.smtp_port.unwrap_or(self.security.default_port());
         let tls = || {
             TlsParameters::new(host.clone()).map_err(|e| {
-                config("the TLS settings for the SMTP server are invalid").with_source(e)
+                config("the TLS settings for the SMTP server are invalid")
+                    .with_setting("smtp_host")
+                    .with_source(e)
             })
         };
         let tls = match self.security {
@@ -317,7 +321,9 @@ impl IntelecomMailBuilder {
                 builder = builder
                     .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
             }
-            (Some(_), _) => return Err(config("the SMTP user name is empty")),
+            (Some(_), _) => {
+                return Err(config("the SMTP user name is empty").with_setting("smtp_user"));
+            }
             (None, _) => {}
         }
         let relay = SmtpRelay {
@@ -346,34 +352,39 @@ impl IntelecomMailBuilder {
         let service_id = self
             .service_id
             .filter(|id| *id > 0)
-            .ok_or_else(|| config("the service ID is missing"))?;
+            .ok_or_else(|| config("the service ID is missing").with_setting("service_id"))?;
         let from = self
             .from
             .as_deref()
             .map(str::trim)
             .filter(|f| !f.is_empty())
-            .ok_or_else(|| config("the sender address (from) is missing"))?;
+            .ok_or_else(|| config("the sender address (from) is missing").with_setting("from"))?;
         if from.chars().any(char::is_control) {
-            return Err(config(
-                "the sender address (from) contains control characters",
-            ));
+            return Err(
+                config("the sender address (from) contains control characters")
+                    .with_setting("from"),
+            );
         }
         let from: Mailbox = from.parse().map_err(|e| {
-            config("the sender address (from) is not a valid e-mail address").with_source(e)
+            config("the sender address (from) is not a valid e-mail address")
+                .with_setting("from")
+                .with_source(e)
         })?;
         let domain = self.domain.trim().to_owned();
         if domain.is_empty() || domain.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(config("the gateway's mail domain is invalid"));
+            return Err(config("the gateway's mail domain is invalid").with_setting("domain"));
         }
         Address::new(format!("4799999999-{service_id}"), &domain).map_err(|e| {
-            config("the gateway's mail domain is not a valid e-mail domain").with_source(e)
+            config("the gateway's mail domain is not a valid e-mail domain")
+                .with_setting("domain")
+                .with_source(e)
         })?;
         if self
             .subject
             .as_deref()
             .is_some_and(|s| s.chars().any(char::is_control))
         {
-            return Err(config("the subject contains control characters"));
+            return Err(config("the subject contains control characters").with_setting("subject"));
         }
         Ok(IntelecomMail {
             transport,

@@ -108,20 +108,22 @@ impl PswincomBuilder {
     pub fn build(self) -> Result<Pswincom, SmsError> {
         let config = |m: &str| SmsError::new(SmsErrorKind::InvalidConfig, PROVIDER, m.to_owned());
         if self.username.trim().is_empty() {
-            return Err(config("the user name is missing"));
+            return Err(config("the user name is missing").with_setting("username"));
         }
         if self.password.is_empty() {
-            return Err(config("the password is missing"));
+            return Err(config("the password is missing").with_setting("password"));
         }
         let allow = self.options.allow_http;
-        GatewayHttp::check_url(PROVIDER, "URL", &self.url, allow)?;
+        GatewayHttp::check_url(PROVIDER, "URL", &self.url, allow)
+            .map_err(|e| e.with_setting("base_url"))?;
         let failover_url = match self.failover_url {
             Some(chosen) => chosen,
             None if self.url == DEFAULT_URL => Some(DEFAULT_FAILOVER_URL.to_owned()),
             None => None,
         };
         if let Some(f) = &failover_url {
-            GatewayHttp::check_url(PROVIDER, "failover URL", f, allow)?;
+            GatewayHttp::check_url(PROVIDER, "failover URL", f, allow)
+                .map_err(|e| e.with_setting("failover_url"))?;
         }
         Ok(Pswincom {
             http: GatewayHttp::new(PROVIDER, self.options)?,

@@ -73,6 +73,7 @@ pub struct SmsError {
     #[source]
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
     retry_after: Option<std::time::Duration>,
+    setting: Option<&'static str>,
 }
 
 impl fmt::Debug for SmsError {
@@ -86,6 +87,7 @@ impl fmt::Debug for SmsError {
                 &self.source.as_ref().map(std::string::ToString::to_string),
             )
             .field("retry_after", &self.retry_after)
+            .field("setting", &self.setting)
             .finish()
     }
 }
@@ -109,7 +111,26 @@ impl SmsError {
             message: message.into(),
             source: None,
             retry_after: None,
+            setting: None,
         }
+    }
+
+    /// Names the builder setting an [`SmsErrorKind::InvalidConfig`] error
+    /// is about (`"service_id"`, `"username"`, `"password"`, `"base_url"`,
+    /// `"failover_url"`, `"smtp_host"`, `"smtp_user"`, `"from"`,
+    /// `"domain"`, `"subject"`, `"runtime"`), for a settings page to point
+    /// at the field without reading the message.
+    #[must_use]
+    pub fn with_setting(mut self, setting: &'static str) -> Self {
+        self.setting = Some(setting);
+        self
+    }
+
+    /// The builder setting this error is about, if it names one (see
+    /// [`with_setting`](Self::with_setting)).
+    #[must_use]
+    pub fn setting(&self) -> Option<&'static str> {
+        self.setting
     }
 
     /// An error found before any provider is involved (building a

@@ -441,5 +441,5 @@ async fn settings_in_email_mode_build_the_mail_provider() {
             SmtpSecurity::StartTls,
             "not an address",
         ));
-    assert_eq!(bad_from.build_provider().unwrap_err().field, "smtp");
+    assert_eq!(bad_from.build_provider().unwrap_err().field, "smtp.from");
 }

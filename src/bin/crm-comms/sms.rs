@@ -61,9 +61,7 @@ pub(crate) async fn sms_test(
     });
     let mut results: Vec<(&str, Diagnosis)> = Vec::with_capacity(to.len());
     for number in to {
-        let d = settings
-            .send_test_sms_via(provider.as_ref(), number, text)
-            .await;
+        let d = settings.send_test_sms(number, text).await;
         if let Some(bar) = &bar {
             bar.inc(1);
         }
@@ -94,7 +92,7 @@ pub(crate) async fn sms_test(
             "provider": provider.name(),
             "results": results
                 .iter()
-                .map(|(to, d)| serde_json::json!({ "to": to, "diagnosis": d }))
+                .map(|(to, d)| serde_json::json!({ "to": to, "diagnosis": diagnosis_json(d) }))
                 .collect::<Vec<_>>(),
             "all_accepted": code == 0,
         }));
@@ -105,6 +103,16 @@ pub(crate) async fn sms_test(
         }
     }
     Ok(code)
+}
+
+/// A diagnosis as the CLI's JSON shows it:
+/// `{"kind": "...", "reference": "..." | null, "message": "..."}`.
+fn diagnosis_json(d: &Diagnosis) -> serde_json::Value {
+    let reference = match d {
+        Diagnosis::Accepted { reference } => reference.as_deref(),
+        _ => None,
+    };
+    serde_json::json!({ "kind": d.kind(), "reference": reference, "message": d.to_string() })
 }
 
 pub(crate) fn sms_preview(json: bool, text: &str, provider: Gateway) -> u8 {
