@@ -46,7 +46,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
 
     use crm_comms::mailing::{
         MailingRunner, MailingSpec, Outbox, Preparer, RecipientState, read_recipients,
-        reports_into, summary, with_opt_out, write_rows,
+        reports_into, with_opt_out, write_rows,
     };
     use crm_comms::receiver::WebhookReceiver;
     use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
@@ -120,7 +120,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    println!("status: {}", summary(&store.stats(id).await?));
+    println!("status: {}", store.stats(id).await?);
 
     // Kari answers STOPP: she is on the opt-out list for the next mailing.
     let stop = IntelecomPushedMo {

@@ -45,5 +45,5 @@ pub use outbox::{
 };
 pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
 pub use run_error::RunError;
-pub use runner::{MailingRunner, Pace, Progress, RunEnd, summary};
+pub use runner::{MailingRunner, Pace, Progress, RunEnd};
 pub use template::Template;

@@ -659,6 +659,22 @@ pub struct Stats {
     pub unmatched_reports: u64,
 }
 
+/// The states with recipients in them, as people read them:
+/// `accepted 3, failed 1`.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (state, n) in self.states.iter().filter(|(_, n)| *n > 0) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{state} {n}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Stats {
     /// The count in `state`.
     #[must_use]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crm_comms::mailing::{
     DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer, RecipientReader,
-    RunEnd, SendWindow, Stats, Template, summary, write_rows,
+    RunEnd, SendWindow, Stats, Template, write_rows,
 };
 use crm_comms::sms::{Priority, Sender, SmsProvider};
 use crm_comms::store::postgres::PgStore;
@@ -199,7 +199,7 @@ fn print_stats(json: bool, id: i64, stats: &Stats) {
         print_json(&serde_json::json!({ "mailing": id, "stats": stats }));
     } else {
         let status = stats.status.map_or("?", MailingStatus::as_str);
-        out!("mailing {id} ({status}): {}", summary(stats));
+        out!("mailing {id} ({status}): {stats}");
         out!(
             "parts sent: {} of {}{}",
             stats.parts_sent,

@@ -1,0 +1,127 @@
+//! Sending one claimed batch and settling each recipient from the
+//! gateway's answer (the rule itself is `mailing::settle`).
+
+use super::*;
+
+/// What sending one batch needs, owned: each batch in flight is a task.
+#[derive(Clone)]
+pub(super) struct BatchSend {
+    pub(super) outbox: Arc<dyn Outbox>,
+    pub(super) provider: Arc<dyn SmsProvider>,
+    pub(super) spec: Arc<MailingSpec>,
+    pub(super) lease: Duration,
+    pub(super) max_retries: u32,
+}
+
+impl BatchSend {
+    /// Sends the rows (renewing their leases meanwhile) and reads each
+    /// one's settlement, and what the answers say about the gateway.
+    pub(super) async fn send(self, rows: Vec<Claimed>) -> BatchResult {
+        let spec = &*self.spec;
+        let mut result = BatchResult::default();
+        let mut messages = Vec::with_capacity(rows.len());
+        let mut sent_rows = Vec::with_capacity(rows.len());
+        // A STOPP may have come in since the mailing was made: the list is
+        // read when the recipients' turn comes. Unreadable, nobody is sent
+        // (they are put back).
+        let numbers: Vec<&str> = rows.iter().map(|c| c.number.as_str()).collect();
+        let opted_out = match self.outbox.opted_out_among(&numbers).await {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::warn!(error = %e, "the opt-out list could not be read; the batch waits");
+                result.passing = true;
+                result.settlements = rows
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            c,
+                            Settlement::Retry {
+                                reason: format!("the opt-out list could not be read: {e}"),
+                            },
+                        )
+                    })
+                    .collect();
+                return result;
+            }
+        };
+        for c in rows {
+            if opted_out.contains(&c.number) {
+                result.settlements.push((
+                    c,
+                    Settlement::Blocked {
+                        reason: "opted out during the mailing".into(),
+                    },
+                ));
+                continue;
+            }
+            match message_for(spec, &c) {
+                Ok(m) => {
+                    messages.push(m);
+                    sent_rows.push(c);
+                }
+                Err(e) => result.settlements.push((
+                    c,
+                    Settlement::Failed {
+                        reason: e.to_string(),
+                    },
+                )),
+            }
+        }
+        if messages.is_empty() {
+            return result;
+        }
+        let send = self.provider.send_each(&messages);
+        tokio::pin!(send);
+        let mut beat = tokio::time::interval(self.lease / 3);
+        beat.tick().await;
+        let reports = loop {
+            tokio::select! {
+                r = &mut send => break r,
+                _ = beat.tick() => {
+                    if let Err(e) = self.outbox.extend(&sent_rows, self.lease).await {
+                        tracing::warn!(error = %e, "could not renew the lease of recipients in flight");
+                    }
+                }
+            }
+        };
+        // An unknown answer is resent at once (well inside the window).
+        let resend_safe = self.provider.capabilities().rejects_duplicates.is_some();
+        let mut reports = reports.into_iter();
+        for c in sent_rows {
+            let outcome = reports
+                .next()
+                .and_then(|r| r.into_outcomes().into_iter().next())
+                .map_or_else(
+                    || {
+                        Outcome::Unknown(SmsError::new(
+                            SmsErrorKind::Protocol,
+                            self.provider.name().to_owned(),
+                            "the provider returned no report for this message",
+                        ))
+                    },
+                    |o| o.outcome,
+                );
+            let retries_left = c.retries < i64::from(self.max_retries);
+            let s = settlement_of(outcome, retries_left, resend_safe, &mut result);
+            result.settlements.push((c, s));
+        }
+        result
+    }
+}
+
+/// The message for one claimed recipient.
+pub(super) fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
+    let number: PhoneNumber = c.number.parse().map_err(|e: crate::phone::PhoneError| {
+        SmsError::new(SmsErrorKind::InvalidRecipient, "", e.to_string())
+    })?;
+    let mut b = Message::builder()
+        .to(number)
+        .text(c.text.clone())
+        .priority(spec.priority)
+        .delivery_report(spec.delivery_report)
+        .client_reference(c.client_reference.clone());
+    if let Some(s) = &spec.sender {
+        b = b.sender(s.clone());
+    }
+    b.build()
+}
