@@ -69,7 +69,10 @@ impl Drop for TempDir {
     }
 }
 
-async fn enqueue(dir: &TempDir, list: &[Recipient]) -> (SqliteStore, i64) {
+async fn enqueue(
+    dir: &TempDir,
+    list: &[Recipient],
+) -> (SqliteStore, crm_comms::mailing::MailingId) {
     let store = SqliteStore::open(dir.0.join("crm.db")).await.unwrap();
     let spec = spec();
     let opted_out = store.opted_out().await.unwrap();

@@ -67,7 +67,7 @@ async fn schema(url: &str, tag: &str) -> (String, PgStore) {
     )
 }
 
-async fn create(store: &dyn Outbox, list: &[Recipient]) -> i64 {
+async fn create(store: &dyn Outbox, list: &[Recipient]) -> crm_comms::mailing::MailingId {
     let spec = spec();
     let none = HashSet::new();
     let mut p = Preparer::new(&spec, &none);

@@ -892,7 +892,7 @@ async fn created_mailing(emu: &IntelecomEmulator, n: usize) -> (PathBuf, Vec<Str
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_mailing_send_without_losing_anyone() {
-    use crm_comms::mailing::{Outbox, RecipientState};
+    use crm_comms::mailing::{MailingId, Outbox, RecipientState};
     use crm_comms::store::sqlite::SqliteStore;
     let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
         .await
@@ -924,7 +924,7 @@ async fn sigterm_stops_mailing_send_without_losing_anyone() {
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("stopped before the end"), "{err}");
     let store = SqliteStore::open(&db).await.unwrap();
-    let stats = store.stats(1).await.unwrap();
+    let stats = store.stats(MailingId::new(1)).await.unwrap();
     assert_eq!(stats.count(RecipientState::Unknown), 0, "{stats:?}");
     assert_eq!(stats.count(RecipientState::Sending), 0, "{stats:?}");
     assert_eq!(stats.count(RecipientState::Claimed), 0, "{stats:?}");
@@ -1201,7 +1201,7 @@ fn mailing_files(emu: &IntelecomEmulator, duplicate_check: bool, n: usize) -> (P
 /// `CRM_COMMS_CRASH_RECIPIENTS` set the size (CI: 5 kills of 10,000
 /// recipients; `scripts/crash.sh`: 50).
 async fn crash_run(duplicate_check: bool) {
-    use crm_comms::mailing::{Outbox, RecipientState};
+    use crm_comms::mailing::{MailingId, Outbox, RecipientState};
     use crm_comms::store::sqlite::SqliteStore;
 
     let kills = env("CRM_COMMS_CRASH_KILLS", 5);
@@ -1282,7 +1282,7 @@ async fn crash_run(duplicate_check: bool) {
             println!("stderr of run {killed}: {err}");
         }
         let store = SqliteStore::open(&db).await.unwrap();
-        let stats = store.stats(1).await.unwrap();
+        let stats = store.stats(MailingId::new(1)).await.unwrap();
         in_flight_at_kills += stats.count(RecipientState::Sending);
         if std::env::var_os("CRM_COMMS_CRASH_VERBOSE").is_some() {
             println!("after kill {killed}: {stats}");
@@ -1291,7 +1291,7 @@ async fn crash_run(duplicate_check: bool) {
     // The rest, unpaced.
     let o = run(&send_args[..10]).await;
     let store = SqliteStore::open(&db).await.unwrap();
-    let stats = store.stats(1).await.unwrap();
+    let stats = store.stats(MailingId::new(1)).await.unwrap();
     let accepted_by_emulator = emu.acceptances();
     let twice = accepted_by_emulator.values().filter(|c| **c > 1).count();
     let unknown = stats.count(RecipientState::Unknown);
@@ -1325,7 +1325,7 @@ async fn crash_run(duplicate_check: bool) {
     );
     // Every recipient the store calls accepted, the gateway took; what
     // else it took is among the unknown ones.
-    let rows = store.rows(1, 0, n + 1).await.unwrap();
+    let rows = store.rows(MailingId::new(1), 0, n + 1).await.unwrap();
     for row in rows.iter().filter(|r| r.state == RecipientState::Accepted) {
         assert!(
             accepted_by_emulator.contains_key(&row.number),
@@ -1340,11 +1340,11 @@ async fn crash_run(duplicate_check: bool) {
 
 /// Recipients the store has settled or has in flight.
 async fn progress(db: &std::path::Path) -> u64 {
-    use crm_comms::mailing::{Outbox, RecipientState};
+    use crm_comms::mailing::{MailingId, Outbox, RecipientState};
     let store = crm_comms::store::sqlite::SqliteStore::open(db)
         .await
         .unwrap();
-    let stats = store.stats(1).await.unwrap();
+    let stats = store.stats(MailingId::new(1)).await.unwrap();
     stats.total() - stats.count(RecipientState::Pending)
 }
 
@@ -1368,7 +1368,7 @@ async fn mailing_send_killed_with_the_duplicate_check_leaves_nothing_unknown() {
 /// final, and unknown stays within what the killed workers had in flight.
 #[tokio::test(flavor = "multi_thread")]
 async fn four_workers_on_postgres_one_killed_again_and_again() {
-    use crm_comms::mailing::{Outbox, RecipientState};
+    use crm_comms::mailing::{MailingId, Outbox, RecipientState};
     use crm_comms::store::postgres::PgStore;
 
     let Some(url) = support::pg_schema_url().await else {
@@ -1489,7 +1489,7 @@ async fn four_workers_on_postgres_one_killed_again_and_again() {
         );
     }
     let store = PgStore::connect(&url).await.unwrap();
-    let stats = store.stats(id_num).await.unwrap();
+    let stats = store.stats(MailingId::new(id_num)).await.unwrap();
     let taken = emu.acceptances();
     let twice = taken.values().filter(|c| **c > 1).count();
     let unknown = stats.count(RecipientState::Unknown);

@@ -14,8 +14,47 @@ use crate::phone::{DefaultCountry, PhoneNumber, PhoneNumberType};
 use crate::sms::encoding::{Encoding, Limits, preview};
 use crate::sms::{Priority, Sender, SmsError, SmsErrorKind};
 
-/// A mailing's number in its store.
-pub type MailingId = i64;
+/// A mailing's number in its store: what `create` returned, never a
+/// recipient's row number or any other count.
+///
+/// ```
+/// use crm_comms::mailing::MailingId;
+/// let id: MailingId = "42".parse().unwrap();
+/// assert_eq!((id.get(), id.to_string()), (42, "42".to_owned()));
+/// ```
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct MailingId(i64);
+
+impl MailingId {
+    /// The mailing numbered `n` in its store.
+    #[must_use]
+    pub const fn new(n: i64) -> Self {
+        MailingId(n)
+    }
+
+    /// The number, as the store keeps it.
+    #[must_use]
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for MailingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for MailingId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim().parse().map(MailingId)
+    }
+}
 
 /// A daily window in a time zone in which a mailing may send (the CRM
 /// sends marketing SMS 08:00–21:00 local time); outside it, sending waits

@@ -53,7 +53,7 @@ pub struct MemoryOutbox {
 struct State {
     next_mailing: i64,
     next_row: i64,
-    mailings: BTreeMap<i64, Mailing>,
+    mailings: BTreeMap<MailingId, Mailing>,
     rows: BTreeMap<i64, Row>,
     kept: Vec<Kept>,
     next_kept: i64,
@@ -70,7 +70,7 @@ struct Mailing {
 #[derive(Debug, Clone)]
 struct Row {
     id: i64,
-    mailing: i64,
+    mailing: MailingId,
     line: Option<u64>,
     number: String,
     text: String,
@@ -95,7 +95,7 @@ struct Kept {
     description: Option<String>,
     done_at: String,
     received: Instant,
-    mailing: Option<i64>,
+    mailing: Option<MailingId>,
     recipient: Option<i64>,
     provider: String,
 }
@@ -172,7 +172,7 @@ impl Outbox for MemoryOutbox {
         let prepared: Vec<Prepared> = recipients.collect();
         let mut s = self.state();
         s.next_mailing += 1;
-        let id = s.next_mailing;
+        let id = MailingId::new(s.next_mailing);
         s.mailings.insert(
             id,
             Mailing {

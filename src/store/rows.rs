@@ -3,20 +3,65 @@
 //! it.
 
 use super::{StoreError, StoreErrorKind};
-use crate::mailing::RecipientState;
+use crate::mailing::{MailingId, RecipientState};
 use crate::sms::DeliveryState;
+
+/// A [`MailingId`] is stored as the `BIGINT`/`INTEGER` it wraps, in every
+/// SQL backend.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod mailing_id_sql {
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::{Database, Decode, Encode, Type};
+
+    use super::MailingId;
+
+    impl<DB: Database> Type<DB> for MailingId
+    where
+        i64: Type<DB>,
+    {
+        fn type_info() -> DB::TypeInfo {
+            <i64 as Type<DB>>::type_info()
+        }
+
+        fn compatible(ty: &DB::TypeInfo) -> bool {
+            <i64 as Type<DB>>::compatible(ty)
+        }
+    }
+
+    impl<'q, DB: Database> Encode<'q, DB> for MailingId
+    where
+        i64: Encode<'q, DB>,
+    {
+        fn encode_by_ref(
+            &self,
+            buf: &mut <DB as Database>::ArgumentBuffer<'q>,
+        ) -> Result<IsNull, BoxDynError> {
+            self.get().encode_by_ref(buf)
+        }
+    }
+
+    impl<'r, DB: Database> Decode<'r, DB> for MailingId
+    where
+        i64: Decode<'r, DB>,
+    {
+        fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+            <i64 as Decode<'r, DB>>::decode(value).map(MailingId::new)
+        }
+    }
+}
 
 /// The client reference sent with recipient row `id` of mailing
 /// `mailing`: unique in the store, the same on every attempt (so a
 /// gateway's duplicate check and its delivery reports recognise it), and
 /// short (Puzzel echoes it as `customermessagereference`).
-pub(crate) fn client_reference(mailing: i64, id: i64) -> String {
+pub(crate) fn client_reference(mailing: MailingId, id: i64) -> String {
     format!("crm{mailing}-{id}")
 }
 
 /// The mailing and row a client reference of [`client_reference`]'s form
 /// names; `None` for any other text (a report of another sender's).
-pub(crate) fn parse_client_reference(text: &str) -> Option<(i64, i64)> {
+pub(crate) fn parse_client_reference(text: &str) -> Option<(MailingId, i64)> {
     let (mailing, id) = text.strip_prefix("crm")?.split_once('-')?;
     let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !ok(mailing) || !ok(id) {
@@ -32,7 +77,7 @@ pub(crate) fn parse_client_reference(text: &str) -> Option<(i64, i64)> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReportTarget<'a> {
     /// The row `id` of mailing `mailing` (a client reference of ours).
-    Row { mailing: i64, id: i64 },
+    Row { mailing: MailingId, id: i64 },
     /// The newest row with this gateway reference, sent through
     /// `provider`.
     GatewayRef {
@@ -70,7 +115,7 @@ impl<'a> ReportTarget<'a> {
     }
 
     /// `(mailing, row)` when the target is a row of ours.
-    pub(crate) fn row(self) -> (Option<i64>, Option<i64>) {
+    pub(crate) fn row(self) -> (Option<MailingId>, Option<i64>) {
         match self {
             ReportTarget::Row { mailing, id } => (Some(mailing), Some(id)),
             _ => (None, None),
@@ -294,7 +339,7 @@ pub(crate) fn sent_record(
 /// no such mailing), may become `status`: a cancelled mailing stays
 /// cancelled.
 pub(crate) fn status_change(
-    id: i64,
+    id: MailingId,
     current: Option<&str>,
     status: crate::mailing::MailingStatus,
 ) -> Result<(), StoreError> {
@@ -317,9 +362,12 @@ pub(crate) fn status_change(
 mod tests {
     #[test]
     fn client_references_round_trip_and_others_are_not_ours() {
-        let r = super::client_reference(12, 3456);
+        let r = super::client_reference(super::MailingId::new(12), 3456);
         assert_eq!(r, "crm12-3456");
-        assert_eq!(super::parse_client_reference(&r), Some((12, 3456)));
+        assert_eq!(
+            super::parse_client_reference(&r),
+            Some((super::MailingId::new(12), 3456))
+        );
         for other in [
             "", "crm", "crm1", "crm-1", "crm1-", "crm1-x", "abc1-2", "crm+1-2", "MyRef123",
         ] {

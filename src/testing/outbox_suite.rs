@@ -25,8 +25,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::mailing::{
-    Claimed, MailingSpec, MailingStatus, Outbox, Preparer, Recipient, RecipientRow, RecipientState,
-    ReportMatch, Settlement,
+    Claimed, MailingId, MailingSpec, MailingStatus, Outbox, Preparer, Recipient, RecipientRow,
+    RecipientState, ReportMatch, Settlement,
 };
 use crate::sms::{DeliveryReceipt, DeliveryState};
 
@@ -336,7 +336,7 @@ async fn a_late_writer_is_fenced(store: &dyn Outbox) {
 
 const LEASE: Duration = Duration::from_secs(30);
 
-async fn create(store: &dyn Outbox, n: usize, gateway: &str) -> i64 {
+async fn create(store: &dyn Outbox, n: usize, gateway: &str) -> MailingId {
     let spec = MailingSpec::new("reports", "Hei {firstname}!".parse().unwrap())
         .with_default_country("NO".parse().unwrap());
     let none = HashSet::new();
@@ -350,7 +350,7 @@ async fn create(store: &dyn Outbox, n: usize, gateway: &str) -> i64 {
     id
 }
 
-async fn sending(store: &dyn Outbox, id: i64, n: usize, lease: Duration) -> Vec<Claimed> {
+async fn sending(store: &dyn Outbox, id: MailingId, n: usize, lease: Duration) -> Vec<Claimed> {
     let c = store.claim_sending(id, "w", n, lease).await.unwrap();
     assert_eq!(c.len(), n);
     c
@@ -379,11 +379,11 @@ fn delivered(provider: &'static str, gateway_ref: &str, client: Option<&str>) ->
     r
 }
 
-async fn rows(store: &dyn Outbox, id: i64) -> Vec<RecipientRow> {
+async fn rows(store: &dyn Outbox, id: MailingId) -> Vec<RecipientRow> {
     store.rows(id, 0, 1000).await.unwrap()
 }
 
-async fn states(store: &dyn Outbox, id: i64) -> Vec<RecipientState> {
+async fn states(store: &dyn Outbox, id: MailingId) -> Vec<RecipientState> {
     rows(store, id).await.iter().map(|r| r.state).collect()
 }
 
@@ -614,7 +614,7 @@ async fn resends_only_inside_the_duplicate_window(store: &dyn Outbox) {
     );
 }
 
-async fn rows_after(store: &dyn Outbox, id: i64, row: i64) -> RecipientRow {
+async fn rows_after(store: &dyn Outbox, id: MailingId, row: i64) -> RecipientRow {
     rows(store, id)
         .await
         .into_iter()

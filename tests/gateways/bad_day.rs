@@ -18,7 +18,14 @@ use crm_comms::store::sqlite::SqliteStore;
 use crm_comms::testing::intelecom_emulator::{IntelecomEmulator, IntelecomWire};
 use crm_comms::testing::loopback::Fault;
 
-async fn setup(n: usize) -> (SqliteStore, i64, IntelecomEmulator, Arc<Intelecom>) {
+async fn setup(
+    n: usize,
+) -> (
+    SqliteStore,
+    crm_comms::mailing::MailingId,
+    IntelecomEmulator,
+    Arc<Intelecom>,
+) {
     let store = SqliteStore::in_memory().await.unwrap();
     let spec = MailingSpec::new("bad day", "Hei {firstname}!".parse().unwrap())
         .with_default_country("NO".parse().unwrap());

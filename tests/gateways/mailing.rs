@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use crm_comms::intelecom::Intelecom;
 use crm_comms::mailing::{
-    BlockReason, DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Preparer, Recipient,
-    RecipientState, RunEnd, Settlement, Template, read_recipients, reports_into, with_opt_out,
+    BlockReason, DryRun, MailingId, MailingRunner, MailingSpec, MailingStatus, Outbox, Preparer,
+    Recipient, RecipientState, RunEnd, Settlement, Template, read_recipients, reports_into,
+    with_opt_out,
 };
 use crm_comms::pswincom::Pswincom;
 use crm_comms::receiver::{DedupStore, Seen, WebhookReceiver};
@@ -44,7 +45,7 @@ fn spec() -> MailingSpec {
         .with_default_country("NO".parse().unwrap())
 }
 
-async fn create(store: &SqliteStore, spec: &MailingSpec, list: &[Recipient]) -> i64 {
+async fn create(store: &SqliteStore, spec: &MailingSpec, list: &[Recipient]) -> MailingId {
     let opted_out = store.opted_out().await.unwrap();
     let mut p = Preparer::new(spec, &opted_out);
     let mut prepared = list
@@ -80,7 +81,7 @@ fn intelecom(emu: &IntelecomEmulator) -> Intelecom {
     crate::support::intelecom_for(emu)
 }
 
-async fn wait_for(store: &SqliteStore, id: i64, state: RecipientState, n: u64) {
+async fn wait_for(store: &SqliteStore, id: MailingId, state: RecipientState, n: u64) {
     crate::support::poll(
         Duration::from_secs(10),
         Duration::from_millis(20),
@@ -256,7 +257,12 @@ async fn with_the_duplicate_check_a_crash_leaves_nothing_unknown() {
 
 /// What a sender killed mid-request leaves: `n` recipients claimed, written
 /// down as sending and taken by the gateway, with no answer settled.
-async fn crash_after_sending(store: &SqliteStore, provider: &dyn SmsProvider, id: i64, n: usize) {
+async fn crash_after_sending(
+    store: &SqliteStore,
+    provider: &dyn SmsProvider,
+    id: MailingId,
+    n: usize,
+) {
     let lease = Duration::from_millis(200);
     let claimed = store.claim(id, "dead", n, lease).await.unwrap();
     let sending = store.mark_sending(&claimed, lease).await.unwrap();
@@ -334,7 +340,11 @@ async fn pause_stops_claims_and_cancel_ends_what_was_not_sent() {
     assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Paused);
     assert!(!store.is_finished(id).await.unwrap());
     assert_eq!(
-        store.is_finished(id + 1).await.unwrap_err().kind(),
+        store
+            .is_finished(MailingId::new(id.get() + 1))
+            .await
+            .unwrap_err()
+            .kind(),
         crm_comms::store::StoreErrorKind::Invalid
     );
     assert!(
@@ -585,7 +595,7 @@ async fn the_store_file_is_versioned_and_foreign_files_are_refused() {
     }
     {
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.stats(1).await.unwrap().total(), 3);
+        assert_eq!(store.stats(MailingId::new(1)).await.unwrap().total(), 3);
         // Dedup survives the restart.
         assert_eq!(
             store.begin("dr:1", Duration::from_secs(60)).await.unwrap(),

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use crm_comms::intelecom::Intelecom;
 use crm_comms::mailing::{
-    MailingRunner, MailingSpec, Outbox, Pace, Preparer, RateTake, Recipient, RecipientState,
-    RunEnd, Settlement, reports_into,
+    MailingId, MailingRunner, MailingSpec, Outbox, Pace, Preparer, RateTake, Recipient,
+    RecipientState, RunEnd, Settlement, reports_into,
 };
 use crm_comms::receiver::{DedupStore, Seen, WebhookReceiver};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
@@ -39,7 +39,7 @@ fn spec() -> MailingSpec {
         .with_default_country("NO".parse().unwrap())
 }
 
-async fn create(store: &PgStore, n: usize) -> i64 {
+async fn create(store: &PgStore, n: usize) -> MailingId {
     let spec = spec();
     let none = HashSet::new();
     let mut p = Preparer::new(&spec, &none);
@@ -124,7 +124,12 @@ async fn four_workers_share_one_mailing_and_every_report_is_matched() {
     assert_eq!(stats.unmatched_reports, 0);
     assert_eq!(handled.load(Ordering::Relaxed), 2000);
     assert!(store.is_finished(id).await.unwrap());
-    assert!(store.is_finished(id + 1).await.is_err());
+    assert!(
+        store
+            .is_finished(MailingId::new(id.get() + 1))
+            .await
+            .is_err()
+    );
 }
 
 /// Two receivers on one store take a storm of redeliveries of the same

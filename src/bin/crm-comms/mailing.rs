@@ -4,8 +4,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crm_comms::mailing::{
-    DryRun, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer, RecipientReader,
-    RunEnd, SendWindow, Stats, Template, write_rows,
+    DryRun, MailingId, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer,
+    RecipientReader, RunEnd, SendWindow, Stats, Template, write_rows,
 };
 use crm_comms::sms::{Priority, Sender, SmsProvider};
 use crm_comms::store::postgres::PgStore;
@@ -28,7 +28,7 @@ pub(crate) struct MailingArg {
     store: StoreArg,
     /// The mailing's id (as `create` printed it).
     #[arg(long)]
-    id: i64,
+    id: MailingId,
 }
 
 #[derive(Subcommand)]
@@ -194,7 +194,7 @@ fn store_fail(e: impl std::fmt::Display) -> Fail {
     fail(exit::FAILURE, e)
 }
 
-fn print_stats(json: bool, id: i64, stats: &Stats) {
+fn print_stats(json: bool, id: MailingId, stats: &Stats) {
     if json {
         print_json(&serde_json::json!({ "mailing": id, "stats": stats }));
     } else {

@@ -50,7 +50,7 @@ impl MailingRunner {
         loop {
             if stopping.is_set() && stop.is_none() {
                 tracing::warn!(
-                    mailing = id,
+                    mailing = id.get(),
                     "stopping: nothing more is claimed; settling what is in flight"
                 );
                 stop = Some(Ok(RunEnd::Stopped));
@@ -99,7 +99,7 @@ impl MailingRunner {
                 if !said_waiting {
                     said_waiting = true;
                     tracing::info!(
-                        mailing = id,
+                        mailing = id.get(),
                         lease = ?self.lease,
                         "waiting: the mailing's other recipients are claimed by another worker, or by one that stopped (recovered when its lease runs out)"
                     );
@@ -206,7 +206,7 @@ impl MailingRunner {
                 // "maybe not well": probe before sending in bulk again.
                 probing = passing || unsure;
                 tracing::warn!(
-                    mailing = id,
+                    mailing = id.get(),
                     ?wait,
                     rate_limited,
                     unknown = unsure,
@@ -226,7 +226,10 @@ impl MailingRunner {
                 stopping.sleep(wait).await;
             } else {
                 if probing {
-                    tracing::warn!(mailing = id, "the gateway answers again; sending in full");
+                    tracing::warn!(
+                        mailing = id.get(),
+                        "the gateway answers again; sending in full"
+                    );
                 }
                 backoff = Duration::ZERO;
                 probing = false;
@@ -289,7 +292,7 @@ impl MailingRunner {
                 return Ok(Next::End(RunEnd::NotYet(open)));
             }
             let wait = Timestamp::now().duration_until(open).unsigned_abs();
-            tracing::info!(mailing = id, %open, "waiting for the send time or window");
+            tracing::info!(mailing = id.get(), %open, "waiting for the send time or window");
             stopping.sleep(wait.min(Duration::from_secs(60))).await;
             return Ok(Next::Nothing);
         }

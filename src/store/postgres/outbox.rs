@@ -97,7 +97,7 @@ impl Outbox for PgStore {
             .begin()
             .await
             .map_err(db("creating the mailing"))?;
-        let id: i64 = sqlx::query_scalar(
+        let id: MailingId = sqlx::query_scalar(
             "INSERT INTO crm_comms_mailings (name, template, sender, priority, delivery_report,
                 send_at, send_window, one_per_number, default_country, max_parts, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active') RETURNING id",
@@ -665,7 +665,7 @@ impl Outbox for PgStore {
             let state = receipt_state(r.state);
             let (ns, why) = report_effect(state, &r.status_code, r.description.as_deref());
             cid.push(id);
-            mailing.push(m);
+            mailing.push(m.map(MailingId::get));
             gref.push(r.reference.clone());
             new_state.push(ns.as_str());
             reason.push(why);

@@ -333,7 +333,7 @@ impl Outbox for SqliteStore {
         recipients: &mut (dyn Iterator<Item = Prepared> + Send),
     ) -> Result<MailingId, StoreError> {
         let mut tx = self.write().await?;
-        let id: i64 = sqlx::query_scalar(
+        let id: MailingId = sqlx::query_scalar(
             "INSERT INTO mailings (name, template, sender, priority, delivery_report, send_at,
                 send_window, one_per_number, default_country, max_parts, status, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
