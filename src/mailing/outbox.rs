@@ -33,8 +33,8 @@ pub struct Claimed {
     pub id: i64,
     /// This claim's attempt number: a write with an older one is refused.
     pub attempt: i64,
-    /// The number, E.164.
-    pub number: String,
+    /// The number (stored in E.164).
+    pub number: crate::phone::PhoneNumber,
     /// The rendered text.
     pub text: String,
     /// Its parts.

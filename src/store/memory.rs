@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::rows::{
-    ReportTarget, client_reference, delivery_time, receipt_state, report_effect, settlement_row,
-    status_change,
+    ReportTarget, claimed_number, client_reference, delivery_time, receipt_state, report_effect,
+    settlement_row, status_change,
 };
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
@@ -270,7 +270,7 @@ impl Outbox for MemoryOutbox {
             out.push(Claimed {
                 id: r.id,
                 attempt: r.attempt,
-                number: r.number.clone(),
+                number: claimed_number(r.id, &r.number)?,
                 text: r.text.clone(),
                 parts: r.parts,
                 client_reference: client_reference(id, r.id),

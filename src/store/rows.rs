@@ -4,6 +4,7 @@
 
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::{MailingId, RecipientState};
+use crate::phone::PhoneNumber;
 use crate::sms::DeliveryState;
 
 /// A [`MailingId`] is stored as the `BIGINT`/`INTEGER` it wraps, in every
@@ -57,6 +58,19 @@ mod mailing_id_sql {
 /// short (Puzzel echoes it as `customermessagereference`).
 pub(crate) fn client_reference(mailing: MailingId, id: i64) -> String {
     format!("crm{mailing}-{id}")
+}
+
+/// The number of a claimed row, read back from the store: E.164, as
+/// preparation wrote it. A number that does not read is a store that was
+/// changed behind the crate's back: an error naming the row (never a
+/// message sent to digits nobody checked).
+pub(crate) fn claimed_number(row: i64, stored: &str) -> Result<PhoneNumber, StoreError> {
+    stored.parse().map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Other,
+            format!("recipient row {row} holds a number that is not E.164 ({e}); cancel the row or fix it"),
+        )
+    })
 }
 
 /// The mailing and row a client reference of [`client_reference`]'s form
@@ -360,6 +374,16 @@ pub(crate) fn status_change(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_claimed_number_reads_back_or_names_its_row() {
+        assert_eq!(
+            super::claimed_number(7, "+4741000000").unwrap().e164(),
+            "+4741000000"
+        );
+        let e = super::claimed_number(7, "41 00 00 00; DROP").unwrap_err();
+        assert!(e.to_string().contains("row 7"), "{e}");
+    }
+
     #[test]
     fn client_references_round_trip_and_others_are_not_ours() {
         let r = super::client_reference(super::MailingId::new(12), 3456);

@@ -271,7 +271,7 @@ async fn crash_after_sending(
         .iter()
         .map(|c| {
             Message::builder()
-                .to(c.number.parse().unwrap())
+                .to(c.number)
                 .text(c.text.clone())
                 .client_reference(c.client_reference.clone())
                 .build()

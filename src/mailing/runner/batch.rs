@@ -24,7 +24,7 @@ impl BatchSend {
         // A STOPP may have come in since the mailing was made: the list is
         // read when the recipients' turn comes. Unreadable, nobody is sent
         // (they are put back).
-        let numbers: Vec<&str> = rows.iter().map(|c| c.number.as_str()).collect();
+        let numbers: Vec<&str> = rows.iter().map(|c| c.number.e164()).collect();
         let opted_out = match self.outbox.opted_out_among(&numbers).await {
             Ok(set) => set,
             Err(e) => {
@@ -45,7 +45,7 @@ impl BatchSend {
             }
         };
         for c in rows {
-            if opted_out.contains(&c.number) {
+            if opted_out.contains(c.number.e164()) {
                 result.settlements.push((
                     c,
                     Settlement::Blocked {
@@ -111,11 +111,8 @@ impl BatchSend {
 
 /// The message for one claimed recipient.
 pub(super) fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
-    let number: PhoneNumber = c.number.parse().map_err(|e: crate::phone::PhoneError| {
-        SmsError::new(SmsErrorKind::InvalidRecipient, "", e.to_string())
-    })?;
     let mut b = Message::builder()
-        .to(number)
+        .to(c.number)
         .text(c.text.clone())
         .priority(spec.priority)
         .delivery_report(spec.delivery_report)

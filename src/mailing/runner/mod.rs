@@ -17,7 +17,6 @@ use super::RunError;
 use super::model::{DEFAULT_LEASE, MailingId, MailingSpec, MailingStatus};
 use super::outbox::{Claimed, Outbox, Settlement};
 use super::settle::{BatchResult, settlement_of};
-use crate::phone::PhoneNumber;
 use crate::sms::{Message, Outcome, SmsError, SmsErrorKind, SmsProvider};
 
 mod batch;

@@ -27,8 +27,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row};
 
 use super::rows::{
-    ReportTarget, StoredMailing, client_reference, delivery_time, receipt_state, report_client_ref,
-    report_effect, sent_record, settlement_row, state_named, stats_from, status_change,
+    ReportTarget, StoredMailing, claimed_number, client_reference, delivery_time, receipt_state,
+    report_client_ref, report_effect, sent_record, settlement_row, state_named, stats_from,
+    status_change,
 };
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
@@ -314,17 +315,19 @@ impl PgStore {
         .map_err(db("claiming recipients"))?;
         let mut claimed: Vec<Claimed> = rows
             .iter()
-            .map(|r| Claimed {
-                id: r.get("id"),
-                attempt: r.get("attempt"),
-                number: r.get("number"),
-                text: r.get("text"),
-                parts: r.get::<i32, _>("parts") as u32,
-                client_reference: client_reference(r.get("mailing"), r.get("id")),
-                resend: r.get("resend"),
-                retries: r.get("retries"),
+            .map(|r| {
+                Ok(Claimed {
+                    id: r.get("id"),
+                    attempt: r.get("attempt"),
+                    number: claimed_number(r.get("id"), r.get("number"))?,
+                    text: r.get("text"),
+                    parts: r.get::<i32, _>("parts") as u32,
+                    client_reference: client_reference(r.get("mailing"), r.get("id")),
+                    resend: r.get("resend"),
+                    retries: r.get("retries"),
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }

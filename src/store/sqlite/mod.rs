@@ -27,8 +27,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::rows::{
-    ReportTarget, StoredMailing, client_reference, delivery_time, receipt_state, report_client_ref,
-    report_effect, sent_record, settlement_row, state_named, stats_from, status_change,
+    ReportTarget, StoredMailing, claimed_number, client_reference, delivery_time, receipt_state,
+    report_client_ref, report_effect, sent_record, settlement_row, state_named, stats_from,
+    status_change,
 };
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{

@@ -147,19 +147,19 @@ pub(super) async fn claim_in(
     })?;
     let mut claimed: Vec<Claimed> = rows
         .into_iter()
-        .map(
-            |(row, attempt, number, text, parts, resend, retries)| Claimed {
+        .map(|(row, attempt, number, text, parts, resend, retries)| {
+            Ok(Claimed {
                 id: row,
                 attempt,
-                number,
+                number: claimed_number(row, &number)?,
                 text,
                 parts,
                 client_reference: client_reference(id, row),
                 resend: resend != 0,
                 retries,
-            },
-        )
-        .collect();
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
 }
