@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("pswincom_deep/crm_comms", |b| {
         b.iter(|| {
-            crm_comms::pswincom::callback::parse_dr_xml(&deep)
+            crm_comms::testing::wire::pswincom::parse_dr_xml(&deep)
                 .unwrap()
                 .len()
         });
@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("pswincom_wide/crm_comms", |b| {
         b.iter(|| {
-            crm_comms::pswincom::callback::parse_dr_xml(&wide)
+            crm_comms::testing::wire::pswincom::parse_dr_xml(&wide)
                 .unwrap()
                 .len()
         });

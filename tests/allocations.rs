@@ -147,12 +147,12 @@ fn worst_case_push_bodies_peak_below_ten_times_their_size() {
             },
         ),
         ("pswincom deep", hostile::pswincom_deep(MIB), |b| {
-            crm_comms::pswincom::callback::parse_dr_xml(b)
+            crm_comms::testing::wire::pswincom::parse_dr_xml(b)
                 .unwrap()
                 .len()
         }),
         ("pswincom wide", hostile::pswincom_wide(MIB), |b| {
-            crm_comms::pswincom::callback::parse_dr_xml(b)
+            crm_comms::testing::wire::pswincom::parse_dr_xml(b)
                 .unwrap()
                 .len()
         }),

@@ -3,7 +3,7 @@
 //! parses make an ack that reads back the same.
 #![no_main]
 
-use crm_comms::pswincom::callback as cb;
+use crm_comms::testing::wire::pswincom as cb;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -35,15 +35,17 @@ pub mod suite;
 /// protocols and change without notice; adapters talk to
 /// [`SmsProvider`](crate::sms::SmsProvider)s instead.
 pub mod wire {
-    /// Intelecom's REST JSON request and response.
+    /// Intelecom's REST JSON request and response, and the push readers.
     #[cfg(feature = "intelecom")]
     pub mod intelecom {
         pub use crate::intelecom::callback::entries::*;
         pub use crate::intelecom::wire::*;
     }
-    /// `PSWinCom`'s XML request and response, ISO-8859-1 and `DELIVERYTIME`.
+    /// `PSWinCom`'s XML request and response, ISO-8859-1 and `DELIVERYTIME`,
+    /// and the push readers and acknowledgement writer.
     #[cfg(feature = "pswincom")]
     pub mod pswincom {
+        pub use crate::pswincom::callback::entries::*;
         pub use crate::pswincom::wire::*;
     }
 }

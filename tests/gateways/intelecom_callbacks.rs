@@ -286,6 +286,6 @@ fn a_repeated_field_keeps_its_first_value_in_both_gateways() {
         from_query::<DeliveryReceipt>("messageid=first&statuscode=0&MessageId=second").unwrap();
     assert_eq!(dr.reference, "first");
     let form = b"RCV=4799999999&REF=first&STATE=DELIVRD&ref=second";
-    let dr = crm_comms::pswincom::callback::parse_dr_form(form, None).unwrap();
+    let dr = crm_comms::testing::wire::pswincom::parse_dr_form(form, None).unwrap();
     assert_eq!(dr.reference, "first");
 }

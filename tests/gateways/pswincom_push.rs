@@ -15,14 +15,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use crm_comms::pswincom::Pswincom;
-use crm_comms::pswincom::callback::{
-    FORM_ACK, ack_xml, charset_of, parse_ack, parse_dr_form, parse_dr_xml, parse_mo_form,
-    parse_mo_xml,
-};
+use crm_comms::pswincom::callback::FORM_ACK;
 use crm_comms::sms::{DeliveryReceipt, DeliveryState, IncomingMessage, Message, SmsProvider};
 use crm_comms::testing::pswincom_emulator::{
     PswincomEmulator, PswincomPushTransport, PswincomPushedDr, PswincomPushedMo, PswincomWire,
     PushTarget,
+};
+use crm_comms::testing::wire::pswincom::{
+    ack_xml, charset_of, parse_ack, parse_dr_form, parse_dr_xml, parse_mo_form, parse_mo_xml,
 };
 
 /// One push the test receiver got, parsed with the crate's parsers.

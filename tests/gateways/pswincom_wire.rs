@@ -5,14 +5,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crm_comms::pswincom::callback::{
-    ack_xml, dr_state, normalize_delivery_time, parse_dr_form, parse_dr_xml, parse_mo_form,
-    parse_mo_xml,
-};
+use crm_comms::pswincom::callback::dr_state;
 use crm_comms::sms::{DeliveryState, Message, Outcome, Secret, Sender, SmsErrorKind};
 use crm_comms::testing::wire::pswincom::{
     self as wire, WireText, delivery_time, from_latin1, outcomes, parse_response, request_xml,
     to_latin1, wire_messages, wire_text,
+};
+use crm_comms::testing::wire::pswincom::{
+    ack_xml, normalize_delivery_time, parse_dr_form, parse_dr_xml, parse_mo_form, parse_mo_xml,
 };
 
 fn fixture(name: &str) -> Vec<u8> {

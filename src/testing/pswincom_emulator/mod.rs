@@ -196,7 +196,7 @@ impl Wire for PswincomWire {
 
     /// Form pushes are redelivered on anything but 200; XML pushes
     /// redeliver the entries the answer does not acknowledge `OK` (see
-    /// [`ack_xml`](crate::pswincom::callback::ack_xml)), up to the target's
+    /// [`ack_xml`](crate::testing::wire::pswincom::ack_xml)), up to the target's
     /// retries.
     async fn push_drs(
         &self,
