@@ -50,6 +50,10 @@ pub enum Error {
     #[cfg(feature = "mailing")]
     #[error(transparent)]
     Mailing(#[from] crate::mailing::RunError),
+    /// A mailing's template or send window cannot be used.
+    #[cfg(feature = "mailing")]
+    #[error(transparent)]
+    MailingSpec(#[from] crate::mailing::SpecError),
 }
 
 impl Error {
@@ -87,7 +91,7 @@ impl Error {
         match self {
             Error::Phone(_) | Error::SmsSettings(_) | Error::Callback(_) => true,
             #[cfg(feature = "mailing")]
-            Error::Recipients(_) => true,
+            Error::Recipients(_) | Error::MailingSpec(_) => true,
             #[cfg(feature = "receiver")]
             Error::Receiver(e) => e.is_invalid(),
             Error::Link(e) => e.is_format() || e.is_foreign_link(),
@@ -143,6 +147,8 @@ mod tests {
         converts::<crate::mailing::RecipientsError>();
         #[cfg(feature = "mailing")]
         converts::<crate::mailing::RunError>();
+        #[cfg(feature = "mailing")]
+        converts::<crate::mailing::SpecError>();
         #[cfg(feature = "receiver")]
         converts::<crate::receiver::ReceiverError>();
     }

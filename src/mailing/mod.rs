@@ -30,6 +30,7 @@ mod receiving;
 mod run_error;
 mod runner;
 mod settle;
+mod spec_error;
 mod template;
 
 pub use csv_io::{
@@ -46,4 +47,5 @@ pub use outbox::{
 pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
 pub use run_error::RunError;
 pub use runner::{MailingRunner, Pace, Progress, RunEnd};
+pub use spec_error::{SpecError, SpecErrorKind};
 pub use template::Template;

@@ -9,10 +9,10 @@ use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
-use super::Template;
+use super::{SpecError, SpecErrorKind, Template};
 use crate::phone::{DefaultCountry, PhoneNumber, PhoneNumberType};
 use crate::sms::encoding::{Encoding, Limits, preview};
-use crate::sms::{Priority, Sender, SmsError, SmsErrorKind};
+use crate::sms::{Priority, Sender};
 
 /// A mailing's number in its store: what `create` returned, never a
 /// recipient's row number or any other count.
@@ -87,10 +87,10 @@ impl SendWindow {
     ///
     /// # Errors
     ///
-    /// [`SmsErrorKind::InvalidConfig`]: an unknown zone, or `start` not before
-    /// `end`.
-    pub fn new(start: Time, end: Time, zone: &str) -> Result<Self, SmsError> {
-        let bad = |m: String| SmsError::before_provider(SmsErrorKind::InvalidConfig, m);
+    /// A [`SpecError`] of kind [`SpecErrorKind::SendWindow`]: an unknown
+    /// zone, or `start` not before `end`.
+    pub fn new(start: Time, end: Time, zone: &str) -> Result<Self, SpecError> {
+        let bad = |m: String| SpecError::new(SpecErrorKind::SendWindow, m);
         let tz = TimeZone::get(zone)
             .map_err(|_| bad(format!("send window: unknown time zone {zone:?}")))?;
         if start >= end {
@@ -142,12 +142,12 @@ impl fmt::Debug for SendWindow {
 }
 
 impl std::str::FromStr for SendWindow {
-    type Err = SmsError;
+    type Err = SpecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            SmsError::before_provider(
-                SmsErrorKind::InvalidConfig,
+            SpecError::new(
+                SpecErrorKind::SendWindow,
                 format!("send window {s:?}: write it as `08:00-21:00 Europe/Oslo`"),
             )
         };

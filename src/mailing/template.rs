@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::sms::{SmsError, SmsErrorKind};
+use super::{SpecError, SpecErrorKind};
 use crate::variable::read_variable;
 
 /// One piece of a [`Template`].
@@ -29,7 +29,7 @@ enum Piece {
 ///     _ => None,
 /// });
 /// assert_eq!(text.unwrap(), "Hei Kari, {tilbud} til Bergen!");
-/// # Ok::<(), crm_comms::sms::SmsError>(())
+/// # Ok::<(), crm_comms::mailing::SpecError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Template {
@@ -42,11 +42,11 @@ impl Template {
     ///
     /// # Errors
     ///
-    /// An [`SmsError`] of kind [`SmsErrorKind::InvalidMessage`] naming the
+    /// A [`SpecError`] of kind [`SpecErrorKind::Template`] naming the
     /// offset: an unclosed `{`, a lone `}`, a bad variable name, or an
     /// empty text.
-    pub fn parse(text: &str) -> Result<Self, SmsError> {
-        let bad = |m: String| SmsError::before_provider(SmsErrorKind::InvalidMessage, m);
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let bad = |m: String| SpecError::new(SpecErrorKind::Template, m);
         if text.trim().is_empty() {
             return Err(bad("template: the text is empty".into()));
         }
@@ -137,7 +137,7 @@ impl fmt::Display for Template {
 }
 
 impl std::str::FromStr for Template {
-    type Err = SmsError;
+    type Err = SpecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Template::parse(s)
