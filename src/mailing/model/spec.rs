@@ -1,0 +1,152 @@
+//! What is sent, to whom it is not, and when: a mailing's settings.
+
+use jiff::Timestamp;
+
+use super::SendWindow;
+use crate::mailing::Template;
+use crate::phone::{DefaultCountry, PhoneNumberType};
+use crate::sms::encoding::Limits;
+use crate::sms::{Priority, Sender};
+
+/// What is sent, to whom it is not, and when: everything about a mailing
+/// but its recipients. Build it with [`MailingSpec::new`] and the `with_*`
+/// methods.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MailingSpec {
+    /// A name for people (shown in statistics).
+    pub name: String,
+    /// The text, with `{variables}`.
+    pub template: Template,
+    /// The sender; the provider's default when `None`.
+    pub sender: Option<Sender>,
+    /// The priority (default normal).
+    pub priority: Priority,
+    /// Whether delivery reports are asked for (default yes).
+    pub delivery_report: bool,
+    /// Send no earlier than this.
+    pub send_at: Option<Timestamp>,
+    /// Send only inside this daily window.
+    pub window: Option<SendWindow>,
+    /// One message per number (default yes): a number that appears again
+    /// is blocked as a duplicate.
+    pub one_per_number: bool,
+    /// The country of numbers written without one (`NO`).
+    pub default_country: Option<DefaultCountry>,
+    /// Whether fixed-line numbers are sent to (default no: they are
+    /// blocked as "not a mobile number", as are toll-free, premium-rate,
+    /// shared-cost, universal-access and voicemail numbers). Allow them
+    /// where the operator reads texts to landlines aloud. Decided when
+    /// recipients are prepared; not stored with the mailing.
+    pub allow_fixed_line: bool,
+    /// The gateway's limits the parts are counted with (default: 6 parts of
+    /// the standard sizes).
+    pub limits: Limits,
+}
+
+impl MailingSpec {
+    /// A mailing of `template` with the defaults above.
+    #[must_use]
+    pub fn new(name: impl Into<String>, template: Template) -> Self {
+        MailingSpec {
+            name: name.into(),
+            template,
+            sender: None,
+            priority: Priority::default(),
+            delivery_report: true,
+            send_at: None,
+            window: None,
+            one_per_number: true,
+            default_country: None,
+            allow_fixed_line: false,
+            limits: Limits::standard(6),
+        }
+    }
+
+    /// With a sender.
+    #[must_use]
+    pub fn with_sender(mut self, sender: Sender) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// With a priority.
+    #[must_use]
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Whether to ask for delivery reports.
+    #[must_use]
+    pub fn with_delivery_report(mut self, yes: bool) -> Self {
+        self.delivery_report = yes;
+        self
+    }
+
+    /// Sends no earlier than `at`.
+    #[must_use]
+    pub fn with_send_at(mut self, at: Timestamp) -> Self {
+        self.send_at = Some(at);
+        self
+    }
+
+    /// Sends only inside `window`.
+    #[must_use]
+    pub fn with_window(mut self, window: SendWindow) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// Whether a number may get the message once only (default yes).
+    #[must_use]
+    pub fn with_one_per_number(mut self, yes: bool) -> Self {
+        self.one_per_number = yes;
+        self
+    }
+
+    /// Whether fixed-line numbers are sent to (default no).
+    #[must_use]
+    pub fn with_fixed_lines_allowed(mut self, yes: bool) -> Self {
+        self.allow_fixed_line = yes;
+        self
+    }
+
+    /// Whether a number of this type is sent to: the types that can take
+    /// an SMS ([`PhoneNumberType::can_receive_sms`]), and fixed lines when
+    /// [`allow_fixed_line`](Self::allow_fixed_line) says so.
+    #[must_use]
+    pub fn sends_to(&self, kind: PhoneNumberType) -> bool {
+        kind.can_receive_sms() || (self.allow_fixed_line && kind == PhoneNumberType::FixedLine)
+    }
+
+    /// The country of numbers written without one.
+    #[must_use]
+    pub fn with_default_country(mut self, country: DefaultCountry) -> Self {
+        self.default_country = Some(country);
+        self
+    }
+
+    /// The gateway's limits (the provider's `capabilities().limits`).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// When sending may start at `now` or later: `None` when it may start
+    /// now.
+    #[must_use]
+    pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
+        let from = match self.send_at {
+            Some(at) if at > now => at,
+            _ => now,
+        };
+        let opening = self
+            .window
+            .as_ref()
+            .and_then(|w| w.next_opening(from))
+            .unwrap_or(from);
+        (opening > now).then_some(opening)
+    }
+}
