@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 
+use super::capabilities::Capabilities;
 use super::message::{Message, MessageDefaults};
 use super::outcome::SendReport;
-use super::provider::{Capabilities, SmsProvider};
+use super::provider::SmsProvider;
 
 /// Wraps a provider so every message it sends gets `defaults` where the
 /// message sets nothing of its own ([`Message::with_defaults`]).

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 
+use super::capabilities::Capabilities;
 use super::message::Message;
 #[cfg(doc)]
 use super::outcome::Outcome;
 use super::outcome::SendReport;
-use super::provider::{Capabilities, SmsProvider};
+use super::provider::SmsProvider;
 
 /// Sends through `primary`, and through `secondary` only for the recipients
 /// whose outcome [`is_retryable`](Outcome::is_retryable): the primary

@@ -17,6 +17,8 @@
 //!   "SMS endpoint" code, [`tracking`] matches delivery reports to sent
 //!   messages.
 
+mod batching;
+mod capabilities;
 mod defaults;
 pub mod encoding;
 pub(crate) mod error;
@@ -28,23 +30,26 @@ mod provider;
 pub mod push;
 mod receipt;
 mod secret;
+mod sender;
 mod stub;
 pub mod tracking;
 
 /// The attribute [`SmsProvider`] implementations need (re-exported so an
 /// adapter does not depend on `async-trait` itself).
 pub use async_trait::async_trait;
+pub use batching::{
+    check_and_send_grouped, check_and_send_in_batches, check_message, send_in_batches,
+};
+pub use capabilities::Capabilities;
 pub use defaults::WithDefaults;
 pub use error::{SmsError, SmsErrorKind};
 pub use failover::Failover;
-pub use message::{Message, MessageBuilder, MessageDefaults, Priority, Sender, SenderRules};
+pub use message::{Message, MessageBuilder, MessageDefaults, Priority};
 pub use outcome::{Outcome, RecipientOutcome, SendReport};
-pub use provider::{
-    Capabilities, DynSmsProvider, SmsProvider, SmsProviderExt, check_and_send_grouped,
-    check_and_send_in_batches, check_message, send_in_batches,
-};
+pub use provider::{DynSmsProvider, SmsProvider, SmsProviderExt};
 #[cfg(any(feature = "intelecom", feature = "pswincom"))]
 pub(crate) use receipt::gateway_time;
 pub use receipt::{CallbackError, DeliveryReceipt, DeliveryState, IncomingMessage, MAX_RAW_ENTRY};
 pub use secret::Secret;
+pub use sender::{Sender, SenderRules};
 pub use stub::StubProvider;

@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::batching::check_and_send_in_batches;
+use super::capabilities::Capabilities;
 use super::error::{SmsError, SmsErrorKind};
 use super::message::Message;
 use super::outcome::{Outcome, RecipientOutcome, SendReport};
-use super::provider::{Capabilities, SmsProvider, check_and_send_in_batches};
+use super::provider::SmsProvider;
 use crate::phone::PhoneNumber;
 
 type ScriptFn = dyn Fn(&PhoneNumber) -> Outcome + Send + Sync;
