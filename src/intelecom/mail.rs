@@ -50,6 +50,10 @@
 //! headers. No input can add a header or a recipient; the text is only
 //! ever the body.
 
+// Why one file above 500 lines: one channel (builder, relay, provider and
+// the mail each message becomes), most of it the documented limits of the
+// mode and their refusals.
+
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

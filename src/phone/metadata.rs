@@ -13,6 +13,11 @@
 //! "fixed line and mobile share a pattern" is the two patterns being equal.
 //! `tests/core/phone_oracle.rs` checks the result against libphonenumber.
 
+// Why one file above 500 lines: one idea, the compiled tables and the
+// lookups that mirror libphonenumber's steps one for one (each names the
+// function it follows); `tests/core/phone_oracle.rs` holds them to the
+// oracle.
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};

@@ -1,5 +1,10 @@
 //! Resolving a preference for a context.
 
+// Why one file above 500 lines: one idea, the resolution order (user, group,
+// database, system, with locks) and the explanation of a value that follows
+// the same walk; splitting the walk from its explanation would let them
+// drift apart.
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;

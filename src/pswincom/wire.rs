@@ -24,6 +24,10 @@
 //!   a fixed UTC+1 — local time is taken, see [`delivery_time`]), rounded
 //!   up to the minute, at most 7 days ahead.
 
+// Why one file above 500 lines: one idea (the `SESSION` request and its
+// answer on the wire), and most of it is the encoding decisions below, kept
+// beside the code that makes them.
+
 use std::time::{Duration, SystemTime};
 
 use quick_xml::Writer;

@@ -4,6 +4,10 @@
 //! survives the value; one mutex guards it all, so it is no store for
 //! production sending.
 
+// Why one file above 500 lines: it is a whole store, the reference
+// implementation of the `Outbox` contract in one place (one trait impl is
+// one block), laid out in the trait's order like the SQL stores.
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};

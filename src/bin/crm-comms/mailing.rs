@@ -1,5 +1,9 @@
 //! `crm-comms mailing`: SMS mailings on the embedded store.
 
+// Why one file above 500 lines: the `mailing` subcommand's arguments and
+// their handlers, one handler per subcommand, each short; clap's derive
+// keeps the arguments beside their handler.
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 

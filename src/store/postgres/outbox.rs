@@ -1,6 +1,11 @@
 //! The mailing outbox on PostgreSQL: claims, leases, settlements, reports
 //! and recovery (the [`Outbox`] contract).
 
+// Why one file above 500 lines: the `Outbox` impl is one block (a trait impl
+// cannot be split across files), in the trait's order, and
+// `store/sqlite/outbox.rs` has the same methods in the same order so the two
+// diff side by side; the SQL helpers above it each serve one of its methods.
+
 use super::*;
 
 fn spec_from_row(row: &PgRow) -> Result<(MailingSpec, MailingStatus), StoreError> {
