@@ -2,7 +2,7 @@
 # The mailing crash test at full size: `crm-comms mailing send` killed
 # with SIGKILL at random points of a 10,000-recipient mailing, KILLS times
 # (default 50) while it sends at RATE messages/s (default 50) in claims of BATCH (default 20), then run to the end — once with Puzzel's duplicate check
-# off, once on. Prints the figures the README quotes. CI runs the same
+# off, once on. Prints the figures docs/reliability.md quotes. CI runs the same
 # test with 5 kills (tests/cli.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."

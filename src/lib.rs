@@ -57,20 +57,9 @@
 //!
 //! ## Features
 //!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `toml` | yes | load and save preference stores as TOML |
-//! | `json` | yes | load and save preference stores as JSON |
-//! | `testing` | no | the provider conformance suite, the push-format kit, the store suites, loopback gateway emulators and a loopback SMTP server |
-//! | `http` | no | `gateway_http`: a checked base URL, timeouts, and what a transport failure or HTTP status means, for any web-service gateway (yours too) |
-//! | `intelecom` | no | the Intelecom/Puzzel gateway's web service, delivery reports and incoming SMS |
-//! | `pswincom` | no | the PSWinCom/LINK Mobility XML API, delivery-report and incoming-SMS parsing, acknowledgements |
-//! | `smtp` | no | Intelecom's e-mail mode ("use web service" off) through an SMTP relay (lettre) |
-//! | `receiver` | no | the webhook receiver (axum) for both gateways' incoming SMS and delivery reports: routing, dedup, acks, callback auth |
-//! | `mailing` | no | SMS mailings: templates, blocked recipients, dry run, send windows, the `Outbox` seam, the paced runner, CSV in and out |
-//! | `sqlite` | no | the embedded store (SQLite through sqlx): outbox, kept reports, opt-out list, sent messages, dedup; enables `mailing` |
-//! | `postgres` | no | the same store on PostgreSQL for many workers and receivers, with a rate limit shared by all workers; enables `mailing` |
-//! | `cli` | no | the `crm-comms` command-line tool (sms test/preview, link render/reg, prefs get, emulate, receive, mailing) |
+//! (From the `##` comments in `Cargo.toml`, as the README shows them.)
+//!
+#![doc = document_features::document_features!()]
 //!
 //! With `--no-default-features` the crate still gives phone numbers, call
 //! links and preferences, and pulls in no HTTP stack or async runtime, so a
@@ -124,3 +113,22 @@ pub use phone::{DefaultCountry, PhoneNumber};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The integrators' guide's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/integrators.md")]
+pub struct IntegratorsDoctests;
+
+#[cfg(test)]
+mod readme_tests {
+    /// The README's features list is the one in `Cargo.toml` (its `##`
+    /// comments, through `document-features`, which rustdoc shows too).
+    #[test]
+    fn the_readme_lists_the_features_of_cargo_toml() {
+        let list = document_features::document_features!();
+        assert!(
+            include_str!("../README.md").contains(list),
+            "README.md's features list differs from Cargo.toml's; paste this in:\n{list}"
+        );
+    }
+}
