@@ -10,6 +10,10 @@
 //!   worker), with the emulator answering at once and with a 50 ms round
 //!   trip, and against the naive outbox that claims, sends and updates one
 //!   row at a time (on 2,000);
+//! - a rate limit of 200 messages/s shared by four workers through the
+//!   store: the rate the gateway saw after the first burst, against the
+//!   limit (the test `one_rate_limit_holds_across_four_workers` asserts
+//!   only that it is never exceeded);
 //! - delivery-report ingestion through the webhook receiver with the
 //!   store-backed dedup and matching, against pushing the same reports to
 //!   a receiver with in-memory dedup and no store.
@@ -122,11 +126,50 @@ fn main() {
 }
 
 async fn run(url: &str) {
+    if std::env::var_os("CRM_COMMS_BENCH_ONLY_PACE").is_some() {
+        shared_pace(url).await;
+        return;
+    }
     let only_reports = std::env::var_os("CRM_COMMS_BENCH_ONLY_REPORTS").is_some();
     if !only_reports {
         enqueue_and_drain(url).await;
+        shared_pace(url).await;
     }
     reports(url).await;
+}
+
+/// Four workers under one shared limit of 200 messages/s: the steady rate
+/// the gateway saw, against the limit.
+async fn shared_pace(url: &str) {
+    use crm_comms::mailing::Pace;
+    const R: u32 = 200;
+    const N: usize = 2000;
+    let (_, store) = schema(url, "pace").await;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let provider: Arc<dyn SmsProvider> = Arc::new(emu.client_builder().build().unwrap());
+    let store: Arc<dyn Outbox> = Arc::new(store);
+    let id = create(&*store, &recipients(N)).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let runner = MailingRunner::new(store.clone(), provider.clone())
+            .batch(20)
+            .pace(Pace::Messages(std::num::NonZeroU32::new(R).unwrap()))
+            .shared_pace("bench");
+        tasks.push(tokio::spawn(async move { runner.run(id).await.unwrap() }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().0, RunEnd::Finished);
+    }
+    let arrivals = emu.arrivals();
+    let (first, last) = (arrivals[0].0, arrivals[arrivals.len() - 1].0);
+    let steady = (N - R as usize) as f64 / last.duration_since(first).as_secs_f64();
+    println!(
+        "{:<58} {steady:>10.0}/s against a limit of {R}/s ({:.1} % of it)",
+        "shared pace, 4 workers, after the first burst",
+        steady / f64::from(R) * 100.0
+    );
 }
 
 async fn enqueue_and_drain(url: &str) {

@@ -183,8 +183,11 @@ async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
 }
 
 /// With a limit of 200 messages/s shared by four workers, the gateway never
-/// sees more than the limit plus the burst in any second, and the achieved
-/// rate is within 10 % of the limit.
+/// sees more than the limit plus the burst in any second, and the steady
+/// rate never exceeds the limit. Only upper bounds are asserted: a busy
+/// runner can only make the run slower, so these cannot flake; how close
+/// the achieved rate comes to the limit is measured, not asserted
+/// (`benches/postgres.rs`, figures in `docs/performance.md`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_rate_limit_holds_across_four_workers() {
     let Some(store) = pg_store().await else {
@@ -224,12 +227,13 @@ async fn one_rate_limit_holds_across_four_workers() {
             "{in_window} messages in one second (limit {R} + burst {burst})"
         );
     }
-    // After the first burst, the rate is the limit's.
+    // After the first burst, never faster than the limit (with 5 % for
+    // the clock reads of the arrivals themselves).
     let first = arrivals.first().unwrap().0;
     let last = arrivals.last().unwrap().0;
     let steady = (N - burst) as f64 / last.duration_since(first).as_secs_f64();
     assert!(
-        (steady - f64::from(R)).abs() <= f64::from(R) * 0.1,
+        steady <= f64::from(R) * 1.05,
         "achieved {steady:.0}/s against a limit of {R}/s"
     );
 }
