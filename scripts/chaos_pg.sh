@@ -5,7 +5,7 @@
 # server restarted once mid-run (the workers reconnect and carry on).
 # Runs on a throwaway cluster (Debian's initdb/pg_ctl, in
 # $TMPDIR/crm-comms-test-postgres) so that it may be restarted; CI runs
-# the same test with 5 kills of 10,000 and no restart (tests/cli.rs).
+# the same test with 5 kills of 10,000 and no restart (tests/cli/kill_harness.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset CRM_COMMS_POSTGRES_URL

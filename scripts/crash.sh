@@ -3,7 +3,7 @@
 # with SIGKILL at random points of a 10,000-recipient mailing, KILLS times
 # (default 50) while it sends at RATE messages/s (default 50) in claims of BATCH (default 20), then run to the end — once with Puzzel's duplicate check
 # off, once on. Prints the figures docs/reliability.md quotes. CI runs the same
-# test with 5 kills (tests/cli.rs).
+# test with 5 kills (tests/cli/kill_harness.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CRM_COMMS_CRASH_KILLS="${KILLS:-50}"

@@ -1,0 +1,302 @@
+//! `mailing create`, `send`, `status`, `export` and the rest, and what
+//! each says when things go wrong.
+
+use crate::common::*;
+
+/// A number from the environment variable `k`, else `d` (the crash and
+/// chaos tests' sizes).
+/// Issue 30, item 5: the dry run blocks and counts numbers that cannot take
+/// an SMS; `--allow-fixed-line` lets fixed lines through, never toll-free.
+#[tokio::test]
+async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    std::fs::write(
+        &recipients,
+        "number,firstname\n412 34 567,Kari\n22 33 44 55,Ola\n800 12 345,Per\n47 12 34 56,Åse\n12345678,Siv\n",
+    )
+    .unwrap();
+    let db = settings.with_file_name("crm.db");
+    let dry = ["--dry-run"];
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &dry).await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("ready: 2 "), "{out}");
+    assert!(out.contains("blocked, not a mobile number: 2"), "{out}");
+    assert!(out.contains("blocked, invalid number: 1"), "{out}");
+    assert!(out.contains("not a mobile number (fixed line)"), "{out}");
+    assert!(out.contains("not a mobile number (toll-free)"), "{out}");
+    let o = create_mailing(
+        &db,
+        &settings,
+        &recipients,
+        "Hei {firstname}",
+        &["--dry-run", "--allow-fixed-line"],
+    )
+    .await;
+    let out = stdout(&o);
+    assert!(out.contains("ready: 3 "), "{out}");
+    assert!(out.contains("blocked, not a mobile number: 1"), "{out}");
+}
+
+/// Issue 31, item 8: SIGTERM on `mailing send` is a stop, not a crash:
+/// nothing left unknown or sending, exit 130, and the next run finishes
+/// with nobody sent twice.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_mailing_send_without_losing_anyone() {
+    use crm_comms::mailing::{MailingId, Outbox, RecipientState};
+    use crm_comms::store::sqlite::SqliteStore;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    emu.set_latency(std::time::Duration::from_millis(300));
+    let (db, mut send) = created_mailing(&emu, 2000).await;
+    send.extend(["--batch", "100"].map(str::to_owned));
+    let child = Command::new(BIN)
+        .args(&send)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..1000 {
+        if emu.requests_seen() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped before the end"), "{err}");
+    let store = SqliteStore::open(&db).await.unwrap();
+    let stats = store.stats(MailingId::new(1)).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Unknown), 0, "{stats:?}");
+    assert_eq!(stats.count(RecipientState::Sending), 0, "{stats:?}");
+    assert_eq!(stats.count(RecipientState::Claimed), 0, "{stats:?}");
+    let accepted = stats.count(RecipientState::Accepted);
+    assert!(accepted > 0 && accepted < 2000, "{accepted}");
+    emu.set_latency(std::time::Duration::ZERO);
+    let send: Vec<&str> = send.iter().map(String::as_str).collect();
+    let o = run(&send).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(emu.acceptances().len(), 2000);
+    assert!(emu.acceptances().values().all(|&n| n == 1));
+}
+
+/// Issue 31, item 9: `mailing send`'s exit status says what happened: 5
+/// when some recipients ended unknown, 4 when some were refused, and why
+/// on stderr; its back-off is logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn mailing_send_exit_status_says_unknown_or_refused() {
+    use crm_comms::testing::intelecom_emulator::IntelecomAnswerFault;
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (_, mut send) = created_mailing(&emu, 30).await;
+    send.extend(["--batch", "10", "--in-flight", "1"].map(str::to_owned));
+    let send: Vec<&str> = send.iter().map(String::as_str).collect();
+    emu.fail_next(IntelecomFault::Http(503));
+    let o = run(&send).await;
+    let err = stderr(&o);
+    assert_eq!(code(&o), 5, "{err}");
+    assert!(err.contains("10 recipient(s) ended unknown"), "{err}");
+    assert!(err.contains("backing off"), "the back-off is logged: {err}");
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (_, mut send) = created_mailing(&emu, 3).await;
+    send.extend(["--batch", "10"].map(str::to_owned));
+    let send: Vec<&str> = send.iter().map(String::as_str).collect();
+    emu.fail_next(IntelecomFault::Answer(IntelecomAnswerFault::StatusCodes(
+        vec![1, 5, 1],
+    )));
+    let o = run(&send).await;
+    let err = stderr(&o);
+    assert_eq!(code(&o), 4, "{err}");
+    assert!(err.contains("1 recipient(s) were refused"), "{err}");
+}
+
+/// Issue 31, item 10: formulas from a hostile CSV never reach the export
+/// as formulas, and terminal escapes in it are never printed raw.
+#[tokio::test]
+async fn hostile_cells_are_neutralised_in_the_export_and_on_the_terminal() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    std::fs::write(
+        &recipients,
+        "number,firstname\n\
+         41000001,Kari\n\
+         \"=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",Ola\n\
+         \"\t=1+1\",Per\n\
+         @SUM(A1),Siv\n\
+         \"\u{1b}]0;pwned\u{7}\u{1b}[2J\",Åse\n",
+    )
+    .unwrap();
+    let db = settings.with_file_name("crm.db");
+    let d = db.to_str().unwrap();
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        out.contains("\\u{1b}"),
+        "the escape is shown escaped: {out}"
+    );
+    let o = run(&["mailing", "export", "--store", d, "--id", "1"]).await;
+    let csv = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let numbers: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert_eq!(numbers[0], "+4741000001");
+    for n in &numbers[1..4] {
+        assert!(n.starts_with('\''), "{n:?} is not neutralised");
+    }
+}
+
+/// Issue 31, items 11 and 12: read commands never create a store at a
+/// mistyped path, and a dry run creates no file.
+#[tokio::test]
+async fn read_commands_and_dry_runs_create_no_store() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 3);
+    let typo = settings.with_file_name("typo.db");
+    let t = typo.to_str().unwrap();
+    for cmd in ["status", "export", "pause", "cancel"] {
+        let o = run(&["mailing", cmd, "--store", t, "--id", "1"]).await;
+        assert_eq!(code(&o), 1, "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("there is no store here"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!typo.exists(), "`mailing {cmd}` created {t}");
+    }
+    let o = create_mailing(
+        &typo,
+        &settings,
+        &recipients,
+        "Hei {firstname}",
+        &["--dry-run"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("ready: 3 "), "{}", stdout(&o));
+    assert!(!typo.exists(), "the dry run created {t}");
+}
+
+/// Issue 31, item 12: a duplicate names the line it repeats, a mailing
+/// whose every recipient is blocked is refused at create, and recipients
+/// from a pipe are refused with the reason (they are read twice).
+#[cfg(unix)]
+#[tokio::test]
+async fn mailing_create_names_duplicates_refuses_all_blocked_and_pipes() {
+    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
+        .await
+        .unwrap();
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    let db = settings.with_file_name("crm.db");
+    let create = |csv: &str| {
+        std::fs::write(&recipients, csv).unwrap();
+        create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[])
+    };
+    let o = create("number,firstname\n41000001,Kari\n41000002,Ola\n41000001,Kari\n").await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "line 4: +4741000001: duplicate number (one message per number; first on line 2)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = create("number,firstname\n22334455,Kari\nabc,Ola\n").await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no recipient can be sent to (all 2 are blocked); nothing created"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("not a mobile number (fixed line)"),
+        "{}",
+        stderr(&o)
+    );
+    let stdin = std::path::Path::new("/dev/stdin");
+    let o = create_mailing(&db, &settings, stdin, "Hei {firstname}", &[]).await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--recipients must be a file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Issue 31, item 13: an unreachable PostgreSQL is named with its host,
+/// port and cause within the connect timeout; a password in the URL is
+/// warned about and never printed; another database's URL is refused.
+#[tokio::test]
+async fn store_urls_fail_fast_and_name_the_server() {
+    // Refused at once: the cause is named.
+    let o = run(&[
+        "mailing",
+        "status",
+        "--store",
+        "postgres://crm:hunter2secret@127.0.0.1:1/crm",
+        "--id",
+        "1",
+    ])
+    .await;
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains("PostgreSQL at 127.0.0.1:1: cannot connect"),
+        "{err}"
+    );
+    assert!(err.contains("visible to every local user"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+    // A server that accepts and never answers: given up on in 5 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        drop(conns);
+    });
+    let started = std::time::Instant::now();
+    let url = format!("postgres://crm@127.0.0.1:{port}/crm");
+    let o = run(&["mailing", "status", "--store", &url, "--id", "1"]).await;
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{port}: no connection within 5 s"
+        )),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    drop(held);
+    let o = run(&[
+        "mailing",
+        "status",
+        "--store",
+        "mysql://crm@localhost/crm",
+        "--id",
+        "1",
+    ])
+    .await;
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("a store is a SQLite file or a postgres:// URL"));
+}
