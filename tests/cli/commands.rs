@@ -46,9 +46,7 @@ async fn a_test_sms_through_intelecom_succeeds_and_a_wrong_password_is_rejected(
 
 #[tokio::test]
 async fn an_unclear_answer_exits_5_and_a_bad_number_2() {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let settings = intelecom_settings(&emu.base_url(), "pw");
     emu.fail_next(IntelecomFault::ResetAfterBody);
     let o = run(&[

@@ -45,9 +45,7 @@ async fn crash_run(duplicate_check: bool) {
 
     let kills = env("CRM_COMMS_CRASH_KILLS", 5);
     let n = env("CRM_COMMS_CRASH_RECIPIENTS", 10_000);
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     emu.set_duplicate_check(duplicate_check);
     // A real gateway's round trip, so kills also land while requests are
     // out.
@@ -216,9 +214,7 @@ async fn four_workers_on_postgres_one_killed_again_and_again() {
     let kills = env("CRM_COMMS_CHAOS_KILLS", 5);
     let n = env("CRM_COMMS_CHAOS_RECIPIENTS", 10_000);
     let restart_at = std::env::var("CRM_COMMS_CHAOS_RESTART_PG").ok();
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     emu.set_latency(std::time::Duration::from_millis(20));
     let (settings, recipients) = mailing_files(&emu, false, n);
     let s = settings.to_str().unwrap().to_owned();

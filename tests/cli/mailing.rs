@@ -9,9 +9,7 @@ use crate::common::*;
 /// an SMS; `--allow-fixed-line` lets fixed lines through, never toll-free.
 #[tokio::test]
 async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let (settings, recipients) = mailing_files(&emu, false, 0);
     std::fs::write(
         &recipients,
@@ -49,9 +47,7 @@ async fn mailing_create_blocks_numbers_that_cannot_take_an_sms() {
 async fn sigterm_stops_mailing_send_without_losing_anyone() {
     use crm_comms::mailing::{MailingId, Outbox, RecipientState};
     use crm_comms::store::sqlite::SqliteStore;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     emu.set_latency(std::time::Duration::from_millis(300));
     let (db, mut send) = created_mailing(&emu, 2000).await;
     send.extend(["--batch", "100"].map(str::to_owned));
@@ -99,9 +95,7 @@ async fn sigterm_stops_mailing_send_without_losing_anyone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mailing_send_exit_status_says_unknown_or_refused() {
     use crm_comms::testing::intelecom_emulator::IntelecomAnswerFault;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let (_, mut send) = created_mailing(&emu, 30).await;
     send.extend(["--batch", "10", "--in-flight", "1"].map(str::to_owned));
     let send: Vec<&str> = send.iter().map(String::as_str).collect();
@@ -111,9 +105,7 @@ async fn mailing_send_exit_status_says_unknown_or_refused() {
     assert_eq!(code(&o), 5, "{err}");
     assert!(err.contains("10 recipient(s) ended unknown"), "{err}");
     assert!(err.contains("backing off"), "the back-off is logged: {err}");
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let (_, mut send) = created_mailing(&emu, 3).await;
     send.extend(["--batch", "10"].map(str::to_owned));
     let send: Vec<&str> = send.iter().map(String::as_str).collect();
@@ -130,9 +122,7 @@ async fn mailing_send_exit_status_says_unknown_or_refused() {
 /// as formulas, and terminal escapes in it are never printed raw.
 #[tokio::test]
 async fn hostile_cells_are_neutralised_in_the_export_and_on_the_terminal() {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let (settings, recipients) = mailing_files(&emu, false, 0);
     std::fs::write(
         &recipients,
@@ -169,9 +159,7 @@ async fn hostile_cells_are_neutralised_in_the_export_and_on_the_terminal() {
 /// mistyped path, and a dry run creates no file.
 #[tokio::test]
 async fn read_commands_and_dry_runs_create_no_store() {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let (settings, recipients) = mailing_files(&emu, false, 3);
     let typo = settings.with_file_name("typo.db");
     let t = typo.to_str().unwrap();
@@ -204,9 +192,7 @@ async fn read_commands_and_dry_runs_create_no_store() {
 #[cfg(unix)]
 #[tokio::test]
 async fn mailing_create_names_duplicates_refuses_all_blocked_and_pipes() {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = support::intelecom_emulator().await;
     let (settings, recipients) = mailing_files(&emu, false, 0);
     let db = settings.with_file_name("crm.db");
     let create = |csv: &str| {

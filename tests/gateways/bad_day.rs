@@ -15,7 +15,7 @@ use crm_comms::mailing::{
     MailingRunner, MailingSpec, Outbox, Pace, Preparer, Recipient, RecipientState, RunEnd,
 };
 use crm_comms::store::sqlite::SqliteStore;
-use crm_comms::testing::intelecom_emulator::{IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::intelecom_emulator::IntelecomEmulator;
 use crm_comms::testing::loopback::Fault;
 
 async fn setup(
@@ -42,9 +42,7 @@ async fn setup(
 
 /// The loopback Intelecom emulator and a provider for it.
 async fn gateway() -> (IntelecomEmulator, Arc<Intelecom>) {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let provider = Arc::new(crate::support::intelecom_for(&emu));
     (emu, provider)
 }

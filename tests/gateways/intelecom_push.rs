@@ -17,8 +17,7 @@ use crm_comms::sms::{
     DeliveryReceipt, DeliveryState, IncomingMessage, Message, Outcome, SmsProvider,
 };
 use crm_comms::testing::intelecom_emulator::{
-    IntelecomEmulator, IntelecomPushTransport, IntelecomPushedDr, IntelecomPushedMo, IntelecomWire,
-    PushTarget,
+    IntelecomEmulator, IntelecomPushTransport, IntelecomPushedDr, IntelecomPushedMo, PushTarget,
 };
 use crm_comms::testing::wire::intelecom::PushBody::{Json, Query, Xml};
 use crm_comms::testing::wire::intelecom::read;
@@ -77,9 +76,7 @@ async fn receiver() -> (Receiver, String) {
 }
 
 async fn emulator() -> (IntelecomEmulator, Intelecom) {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let p = emu.client_builder().build().unwrap();
     (emu, p)
 }

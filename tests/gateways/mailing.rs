@@ -26,7 +26,7 @@ use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::{Message, SmsProvider};
 use crm_comms::store::StoreErrorKind;
 use crm_comms::store::sqlite::SqliteStore;
-use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
 use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator, PswincomWire};
 use crm_comms::testing::push::PushTarget;
 
@@ -98,9 +98,7 @@ async fn wait_for(store: &SqliteStore, id: MailingId, state: RecipientState, n: 
 async fn intelecom_mailing_sends_each_text_once_and_matches_every_report() {
     let store = SqliteStore::in_memory().await.unwrap();
     let base = receiver(&store).await;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{base}/intelecom/dr")),
         ie::IntelecomPushTransport::Json,
@@ -172,9 +170,7 @@ async fn pswincom_reports_before_the_answer_are_kept_and_applied() {
 async fn a_stop_reply_blocks_the_number_in_the_next_mailing() {
     let store = SqliteStore::in_memory().await.unwrap();
     let base = receiver(&store).await;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let target = PushTarget::new(format!("{base}/intelecom/mo"));
     let mo = ie::IntelecomPushedMo {
         message_id: "mo-1".into(),
@@ -210,9 +206,7 @@ async fn a_stop_reply_blocks_the_number_in_the_next_mailing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_mid_request_leaves_unknown_never_resent() {
     let store = SqliteStore::in_memory().await.unwrap();
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let provider = intelecom(&emu);
     let id = create(&store, &spec(), &recipients(250)).await;
     crash_after_sending(&store, &provider, id, 40).await;
@@ -233,9 +227,7 @@ async fn a_crash_mid_request_leaves_unknown_never_resent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_duplicate_check_a_crash_leaves_nothing_unknown() {
     let store = SqliteStore::in_memory().await.unwrap();
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     emu.set_duplicate_check(true);
     let provider = emu.client_builder().duplicate_check(true).build().unwrap();
     let id = create(&store, &spec(), &recipients(250)).await;
@@ -331,9 +323,7 @@ async fn a_late_writer_cannot_overwrite_the_next_owner() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_stops_claims_and_cancel_ends_what_was_not_sent() {
     let store = SqliteStore::in_memory().await.unwrap();
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let id = create(&store, &spec(), &recipients(30)).await;
     store.set_status(id, MailingStatus::Paused).await.unwrap();
     let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
@@ -742,9 +732,7 @@ async fn a_report_for_an_unknown_recipient_turns_it_delivered() {
 async fn the_rows_in_sending_never_exceed_the_claims_in_flight() {
     async fn most_in_sending(in_flight: Option<usize>) -> u64 {
         let store = SqliteStore::in_memory().await.unwrap();
-        let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-            .await
-            .unwrap();
+        let emu = crate::support::intelecom_emulator().await;
         emu.set_latency(Duration::from_millis(30));
         let id = create(&store, &spec(), &recipients(300)).await;
         let mut runner =

@@ -23,7 +23,7 @@ use crm_comms::mailing::{
 use crm_comms::receiver::{DedupStore, Seen, WebhookReceiver};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::store::postgres::PgStore;
-use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
 use crm_comms::testing::push::PushTarget;
 
 use crate::support::pg_store;
@@ -83,9 +83,7 @@ async fn four_workers_share_one_mailing_and_every_report_is_matched() {
     };
     let handled = Arc::new(AtomicUsize::new(0));
     let a = receiver(&store, handled.clone()).await;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{a}/intelecom/dr")),
         ie::IntelecomPushTransport::Json,
@@ -142,9 +140,7 @@ async fn a_redelivery_storm_split_across_two_receivers_is_handled_once() {
     let handled = Arc::new(AtomicUsize::new(0));
     let a = receiver(&store, handled.clone()).await;
     let b = receiver(&store, handled.clone()).await;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let drs: Vec<ie::IntelecomPushedDr> = (0..300)
         .map(|i| ie::IntelecomPushedDr {
             message_id: format!("76{i:010}"),
@@ -193,9 +189,7 @@ async fn one_rate_limit_holds_across_four_workers() {
     let Some(store) = pg_store().await else {
         return;
     };
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     const R: u32 = 200;
     const N: usize = 1000;
     let id = create(&store, N).await;
@@ -397,9 +391,7 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
     assert!(!indexes.contains(&"crm_comms_recipients_mailing".to_owned()));
     let stats = store.stats(id).await.unwrap();
     assert_eq!(stats.count(RecipientState::Pending), 50);
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
     assert_eq!(runner.run(id).await.unwrap().0, RunEnd::Finished);
     assert_eq!(

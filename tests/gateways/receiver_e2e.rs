@@ -20,7 +20,7 @@ use crm_comms::receiver::{MalformedEntry, WebhookReceiver};
 use crm_comms::sms::inbound::{HandlerError, InboundRouter, Routed};
 use crm_comms::sms::tracking::{DeliveryEvent, DeliveryTracker, MemorySentStore};
 use crm_comms::sms::{DeliveryState, Message, SmsProvider};
-use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator, IntelecomWire};
+use crm_comms::testing::intelecom_emulator::{self as ie, IntelecomEmulator};
 use crm_comms::testing::pswincom_emulator::{self as pe, PswincomEmulator, PswincomWire};
 use crm_comms::testing::push::PushTarget;
 
@@ -138,9 +138,7 @@ async fn start(
 
 /// The Intelecom emulator pushing its DRs to `s`, and a client of it.
 async fn intelecom_pushing_to(s: &Setup) -> (IntelecomEmulator, Intelecom) {
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
         ie::IntelecomPushTransport::Json,
@@ -197,9 +195,7 @@ async fn eventually(what: &str, ok: impl Fn() -> bool) {
 #[tokio::test]
 async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_failures() {
     let s = start(secret).await;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     let target = PushTarget::new(format!("{}/intelecom/mo", s.base)).header("X-API-Key", "k3y");
 
     // A batch with one malformed entry (no originator): the others count.
@@ -263,9 +259,7 @@ async fn intelecom_incoming_sms_reach_their_handler_once_despite_duplicates_and_
 #[tokio::test]
 async fn intelecom_delivery_reports_are_matched_to_the_sent_message() {
     let s = start(secret).await;
-    let emu = IntelecomEmulator::start(IntelecomWire::new(1000, "crm", "pw"))
-        .await
-        .unwrap();
+    let emu = crate::support::intelecom_emulator().await;
     emu.deliver_reports_to(
         PushTarget::new(format!("{}/intelecom/dr", s.base)).header("X-API-Key", "k3y"),
         ie::IntelecomPushTransport::Json,

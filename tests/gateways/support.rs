@@ -203,3 +203,14 @@ pub fn intelecom_for(
         .build()
         .unwrap()
 }
+
+/// A loopback Intelecom gateway with the tests' account (service 1000,
+/// `crm`/`pw`), started.
+#[cfg(all(feature = "intelecom", feature = "testing"))]
+pub async fn intelecom_emulator() -> crm_comms::testing::intelecom_emulator::IntelecomEmulator {
+    crm_comms::testing::intelecom_emulator::IntelecomEmulator::start(
+        crm_comms::testing::intelecom_emulator::IntelecomWire::new(1000, "crm", "pw"),
+    )
+    .await
+    .unwrap()
+}
