@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -141,8 +140,9 @@ async fn accepted_messages_get_a_delivery_report_matching_their_reference() {
         .text("Hei")
         .build()
         .unwrap();
+    let promised = emu.reports_promised();
     assert!(p.send(&quiet).await.all_accepted());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(emu.reports_promised(), promised, "no report for it");
     assert_eq!(r.got.lock().unwrap().len(), 1);
 
     // A failure code reaches the parser as a failure.

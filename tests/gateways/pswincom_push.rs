@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -236,18 +235,19 @@ async fn no_report_is_pushed_without_a_report_request() {
             .await
             .all_accepted()
     );
+    // The gateway decided, when it answered, to report nothing.
+    assert_eq!(emu.reports_promised(), 0);
     // A second message with a report request proves pushes work at all.
     assert!(
         p.send(&message(&["+4741000003"], true))
             .await
             .all_accepted()
     );
+    assert_eq!(emu.reports_promised(), 1);
     let got = wait_for(&r, 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let got_later = r.got.lock().unwrap().clone();
-    assert_eq!(got_later.len(), 1, "{got:?}");
+    assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
-        got_later[0].drs[0].1.recipient.map(|n| n.to_string()),
+        got[0].drs[0].1.recipient.map(|n| n.to_string()),
         Some("+4741000003".to_owned())
     );
 }

@@ -11,6 +11,8 @@ struct Book<W: Wire> {
     latency: std::time::Duration,
     /// When each request arrived and how many recipients it carried.
     arrivals: Vec<(std::time::Instant, usize)>,
+    /// Delivery reports the gateway's answers said it would push.
+    reports_promised: u64,
 }
 
 struct Core<W: Wire> {
@@ -91,6 +93,7 @@ impl<W: Wire> LoopbackGateway<W> {
                 report_target: None,
                 latency: std::time::Duration::ZERO,
                 arrivals: Vec::new(),
+                reports_promised: 0,
             }),
         });
         let app = Router::new()
@@ -154,6 +157,15 @@ impl<W: Wire> LoopbackGateway<W> {
     #[must_use]
     pub fn arrivals(&self) -> Vec<(std::time::Instant, usize)> {
         self.core.book().arrivals.clone()
+    }
+
+    /// How many delivery reports the gateway has decided to push, over its
+    /// whole life: counted when it answers a send, before the answer is
+    /// written, so once a send has returned this says whether it will be
+    /// reported on, without waiting to see that nothing arrives.
+    #[must_use]
+    pub fn reports_promised(&self) -> u64 {
+        self.core.book().reports_promised
     }
 
     /// From now on, push a delivery report for every message the gateway
@@ -261,7 +273,11 @@ async fn handle<W: Wire>(
         None => core.wire.read(&headers, &body),
     };
     if !answer.reports.is_empty() {
-        let target = core.book().report_target.clone();
+        let target = {
+            let mut book = core.book();
+            book.reports_promised += answer.reports.len() as u64;
+            book.report_target.clone()
+        };
         if let Some((target, format)) = target {
             let core = core.clone();
             let reports = answer.reports;
