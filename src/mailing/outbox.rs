@@ -83,6 +83,11 @@ pub enum Settlement {
         /// Why.
         reason: String,
     },
+    /// Not sent, and never to be: the mailing expired before its turn.
+    Expired {
+        /// Why (when the mailing expired).
+        reason: String,
+    },
 }
 
 /// What a [`recover`](Outbox::recover) found and did.
@@ -157,6 +162,13 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// Pauses, resumes or cancels (cancelling turns pending recipients
     /// into cancelled ones; claimed and sending ones finish).
     async fn set_status(&self, id: MailingId, status: MailingStatus) -> Result<(), StoreError>;
+
+    /// Ends every pending recipient of mailing `id` as
+    /// [`Expired`](RecipientState::Expired) with `reason` (the mailing
+    /// expired before their turn); claimed and sending ones finish as they
+    /// would. Returns how many. One statement on a SQL store, so a million
+    /// waiting recipients expire at once, not at the mailing's pace.
+    async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError>;
 
     /// Claims up to `max` recipients for `worker`, for `lease`.
     async fn claim(

@@ -247,6 +247,20 @@ impl Outbox for MemoryOutbox {
         Ok(())
     }
 
+    async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError> {
+        let mut s = self.state();
+        let mut n = 0;
+        for r in s.rows.values_mut().filter(|r| r.mailing == id) {
+            if r.state == RecipientState::Pending {
+                r.state = RecipientState::Expired;
+                r.reason = Some(reason.to_owned());
+                r.resend = false;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     async fn claim(
         &self,
         id: MailingId,

@@ -220,6 +220,7 @@ pub(crate) fn settlement_row(
         Settlement::Unknown { reason } => (RecipientState::Unknown, None, Some(reason), false),
         Settlement::Retry { reason } => (RecipientState::Pending, None, Some(reason), true),
         Settlement::Blocked { reason } => (RecipientState::Blocked, None, Some(reason), false),
+        Settlement::Expired { reason } => (RecipientState::Expired, None, Some(reason), false),
     }
 }
 
@@ -234,6 +235,7 @@ pub(crate) struct StoredMailing {
     pub(crate) delivery_report: bool,
     pub(crate) send_at: Option<String>,
     pub(crate) send_window: Option<String>,
+    pub(crate) expires_at: Option<String>,
     pub(crate) one_per_number: bool,
     pub(crate) default_country: Option<String>,
     pub(crate) max_parts: i64,
@@ -272,6 +274,9 @@ impl StoredMailing {
         }
         if let Some(s) = self.send_at {
             spec.send_at = Some(s.parse().map_err(|_| corrupt("send time"))?);
+        }
+        if let Some(s) = self.expires_at {
+            spec.expires_at = Some(s.parse().map_err(|_| corrupt("expiry"))?);
         }
         if let Some(s) = self.send_window {
             spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);

@@ -66,6 +66,11 @@ pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> Suit
     )
     .await;
     r.rule(
+        "an expiry is kept, and an expired recipient is final",
+        an_expiry_is_kept_and_expired_is_final(store),
+    )
+    .await;
+    r.rule(
         "resends only inside the duplicate window",
         resends_only_inside_the_duplicate_window(store),
     )
@@ -291,6 +296,56 @@ async fn settlements_are_written(store: &dyn Outbox) {
     assert_eq!(
         rows_after(store, id, c[1].id).await.state,
         RecipientState::Failed
+    );
+}
+
+/// A mailing's expiry reads back as it was written; a recipient settled
+/// expired is final, counted, exported with its reason, and never claimed
+/// again; `expire_pending` ends the pending ones alone.
+async fn an_expiry_is_kept_and_expired_is_final(store: &dyn Outbox) {
+    let at: jiff::Timestamp = "2026-12-24T18:00:00Z".parse().unwrap();
+    let spec = MailingSpec::new("expiring", "Hei {firstname}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap())
+        .with_expiry(at);
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let list: Vec<Recipient> = (0..4)
+        .map(|i| Recipient::new(format!("41{i:06}")).with("firstname", "Kari"))
+        .collect();
+    let mut it = list.iter().map(|r| p.prepare(r));
+    let id = store.create(&spec, &mut it).await.unwrap();
+    assert_eq!(store.mailing(id).await.unwrap().0.expires_at, Some(at));
+    let c = sending(store, id, 2, LEASE).await;
+    let reason = "the mailing expired at 2026-12-24T18:00:00Z before its turn".to_owned();
+    store
+        .settle(&[(
+            c[0].clone(),
+            Settlement::Expired {
+                reason: reason.clone(),
+            },
+        )])
+        .await
+        .unwrap();
+    let row = rows_after(store, id, c[0].id).await;
+    assert_eq!(
+        (row.state, row.reason.as_deref()),
+        (RecipientState::Expired, Some(reason.as_str()))
+    );
+    assert!(RecipientState::Expired.is_final());
+    // The two still pending expire; the one in flight finishes as it would.
+    assert_eq!(store.expire_pending(id, &reason).await.unwrap(), 2);
+    assert_eq!(store.expire_pending(id, &reason).await.unwrap(), 0);
+    assert_eq!(
+        rows_after(store, id, c[1].id).await.state,
+        RecipientState::Sending
+    );
+    let stats = store.stats(id).await.unwrap();
+    assert_eq!(stats.count(RecipientState::Expired), 3, "{stats:?}");
+    assert!(store.claim(id, "w", 10, LEASE).await.unwrap().is_empty());
+    store.recover(id, None).await.unwrap();
+    assert_eq!(
+        rows_after(store, id, c[0].id).await.state,
+        RecipientState::Expired
     );
 }
 

@@ -766,3 +766,84 @@ async fn the_rows_in_sending_never_exceed_the_claims_in_flight() {
         "{default} in sending with three claims of 20"
     );
 }
+
+/// Issue 34, the clock: an expiry crossing a send. Paced at 20 a second,
+/// 300 recipients cannot all go before the mailing expires: those sent
+/// carry a validity that ends no later than the expiry (on the wire), the
+/// rest end `expired` with the reason and never reach the gateway, and
+/// nobody is sent after the expiry's last safe moment.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expiry_crossing_a_send_expires_the_rest_and_nothing_is_sent_late() {
+    use crm_comms::mailing::{MailingRunner, Pace, RecipientState, RunEnd};
+    let store = SqliteStore::in_memory().await.unwrap();
+    let emu = crate::support::intelecom_emulator().await;
+    // The last safe moment is five minutes before the expiry (the shortest
+    // validity a gateway takes): five seconds from now.
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5 * 60 + 5);
+    let last_safe = std::time::Instant::now() + Duration::from_secs(5);
+    let id = create(&store, &spec().with_expiry(expires), &recipients(300)).await;
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)))
+        .batch(10)
+        .pace(Pace::Messages(std::num::NonZeroU32::new(20).unwrap()));
+    let (end, progress) = runner.run(id).await.unwrap();
+    assert_eq!(end, RunEnd::Finished);
+    let stats = store.stats(id).await.unwrap();
+    let (accepted, expired) = (
+        stats.count(RecipientState::Accepted),
+        stats.count(RecipientState::Expired),
+    );
+    assert_eq!(accepted + expired, 300, "{stats}");
+    assert!(accepted > 0 && expired > 0, "{stats}");
+    assert_eq!((progress.accepted, progress.expired), (accepted, expired));
+    // The gateway took exactly the accepted ones, each before the last
+    // safe moment, each with a validity (Intelecom's code 0..173).
+    let taken: u32 = emu.acceptances().values().sum();
+    assert_eq!(u64::from(taken), accepted);
+    assert!(emu.arrivals().iter().all(|(t, _)| *t <= last_safe));
+    assert!(
+        emu.received()
+            .iter()
+            .all(|r| r.body.contains("\"validity\":")),
+        "every request carries a validity"
+    );
+    let rows = store.rows(id, 0, 400).await.unwrap();
+    assert!(
+        rows.iter()
+            .filter(|r| r.state == RecipientState::Expired)
+            .all(|r| r
+                .reason
+                .as_deref()
+                .is_some_and(|s| s.contains("expired at"))),
+        "an expired recipient says why"
+    );
+}
+
+/// A mailing created after its expiry sends nobody: everyone ends
+/// expired at once (without waiting for a pace or a window).
+#[tokio::test]
+async fn a_mailing_past_its_expiry_sends_nobody() {
+    use crm_comms::mailing::{MailingRunner, RecipientState, RunEnd, SendWindow};
+    let store = SqliteStore::in_memory().await.unwrap();
+    let emu = crate::support::intelecom_emulator().await;
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    // A window that opens only after the expiry, too: expired now.
+    let window: SendWindow = "00:00-00:01 Pacific/Kiritimati".parse().unwrap();
+    let id = create(
+        &store,
+        &spec().with_expiry(expires).with_window(window),
+        &recipients(50),
+    )
+    .await;
+    let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)));
+    let (end, _) = runner.run(id).await.unwrap();
+    assert_eq!(end, RunEnd::Finished);
+    assert_eq!(
+        store
+            .stats(id)
+            .await
+            .unwrap()
+            .count(RecipientState::Expired),
+        50
+    );
+    assert_eq!(emu.requests_seen(), 0);
+}

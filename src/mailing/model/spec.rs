@@ -28,6 +28,11 @@ pub struct MailingSpec {
     pub send_at: Option<Timestamp>,
     /// Send only inside this daily window.
     pub window: Option<SendWindow>,
+    /// Send nothing after this: a recipient whose turn comes later ends
+    /// [`Expired`](super::RecipientState::Expired), and what is sent asks
+    /// the gateway to drop it at this time too (a validity on the wire), so
+    /// "20 % today" never arrives tomorrow.
+    pub expires_at: Option<Timestamp>,
     /// One message per number (default yes): a number that appears again
     /// is blocked as a duplicate.
     pub one_per_number: bool,
@@ -56,6 +61,7 @@ impl MailingSpec {
             delivery_report: true,
             send_at: None,
             window: None,
+            expires_at: None,
             one_per_number: true,
             default_country: None,
             allow_fixed_line: false,
@@ -88,6 +94,13 @@ impl MailingSpec {
     #[must_use]
     pub fn with_send_at(mut self, at: Timestamp) -> Self {
         self.send_at = Some(at);
+        self
+    }
+
+    /// Sends nothing after `at` (see [`expires_at`](Self::expires_at)).
+    #[must_use]
+    pub fn with_expiry(mut self, at: Timestamp) -> Self {
+        self.expires_at = Some(at);
         self
     }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// Where a recipient is. Each ends in exactly one final state:
 /// accepted (maybe then delivered, or failed by its report), failed,
-/// blocked, unknown or cancelled.
+/// blocked, unknown, cancelled or expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -29,11 +29,13 @@ pub enum RecipientState {
     Unknown,
     /// The mailing was cancelled before it was sent.
     Cancelled,
+    /// The mailing expired before its turn: never sent late.
+    Expired,
 }
 
 impl RecipientState {
     /// Every state, in the order statistics list them.
-    pub const ALL: [RecipientState; 9] = [
+    pub const ALL: [RecipientState; 10] = [
         RecipientState::Pending,
         RecipientState::Claimed,
         RecipientState::Sending,
@@ -43,6 +45,7 @@ impl RecipientState {
         RecipientState::Blocked,
         RecipientState::Unknown,
         RecipientState::Cancelled,
+        RecipientState::Expired,
     ];
 
     /// The state's name as stored and printed (`pending`, `sending`, …).
@@ -58,6 +61,7 @@ impl RecipientState {
             RecipientState::Blocked => "blocked",
             RecipientState::Unknown => "unknown",
             RecipientState::Cancelled => "cancelled",
+            RecipientState::Expired => "expired",
         }
     }
 

@@ -44,7 +44,17 @@ impl BatchSend {
                 return result;
             }
         };
+        let validity = super::expiry::validity_left(spec.expires_at, Timestamp::now());
         for c in rows {
+            if let Err(reason) = &validity {
+                result.settlements.push((
+                    c,
+                    Settlement::Expired {
+                        reason: reason.clone(),
+                    },
+                ));
+                continue;
+            }
             if opted_out.contains(c.number.e164()) {
                 result.settlements.push((
                     c,
@@ -54,7 +64,7 @@ impl BatchSend {
                 ));
                 continue;
             }
-            match message_for(spec, &c) {
+            match message_for(spec, &c, validity.clone().ok().flatten()) {
                 Ok(m) => {
                     messages.push(m);
                     sent_rows.push(c);
@@ -110,7 +120,11 @@ impl BatchSend {
 }
 
 /// The message for one claimed recipient.
-pub(super) fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, SmsError> {
+pub(super) fn message_for(
+    spec: &MailingSpec,
+    c: &Claimed,
+    validity: Option<Duration>,
+) -> Result<Message, SmsError> {
     let mut b = Message::builder()
         .to(c.number)
         .text(c.text.clone())
@@ -119,6 +133,9 @@ pub(super) fn message_for(spec: &MailingSpec, c: &Claimed) -> Result<Message, Sm
         .client_reference(c.client_reference.clone());
     if let Some(s) = &spec.sender {
         b = b.sender(s.clone());
+    }
+    if let Some(v) = validity {
+        b = b.validity(v);
     }
     b.build()
 }

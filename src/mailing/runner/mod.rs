@@ -20,6 +20,7 @@ use super::settle::{BatchResult, settlement_of};
 use crate::sms::{Message, Outcome, SmsError, SmsErrorKind, SmsProvider};
 
 mod batch;
+mod expiry;
 mod pace;
 mod run_loop;
 
@@ -71,6 +72,8 @@ pub struct Progress {
     /// Recipients not sent because their number opted out during the
     /// mailing.
     pub blocked: u64,
+    /// Recipients not sent because the mailing expired before their turn.
+    pub expired: u64,
 }
 
 type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;

@@ -69,6 +69,10 @@ impl MailingRunner {
                         in_flight.spawn(sender.clone().send(rows));
                     }
                     Ok(Next::Nothing) => break,
+                    Ok(Next::Expired(n)) => {
+                        progress.expired += n;
+                        break;
+                    }
                     Ok(Next::End(end)) => stop = Some(Ok(end)),
                     // The store is away (a database restart, a lost
                     // connection): wait and claim again.
@@ -130,6 +134,7 @@ impl MailingRunner {
                     Settlement::Unknown { .. } => progress.unknown += 1,
                     Settlement::Retry { .. } => progress.retried += 1,
                     Settlement::Blocked { .. } => progress.blocked += 1,
+                    Settlement::Expired { .. } => progress.expired += 1,
                 }
             }
             progress.parts += settlements
@@ -283,7 +288,24 @@ impl MailingRunner {
         if due {
             self.outbox.recover(id, resend).await?;
         }
-        if let Some(open) = spec.next_opening(Timestamp::now()) {
+        // Expired, or next allowed to send only after it expires: whoever
+        // is still waiting ends expired, never sent late.
+        let now = Timestamp::now();
+        let from = spec.next_opening(now).unwrap_or(now);
+        if let Err(reason) = super::expiry::validity_left(spec.expires_at, from) {
+            let n = self.outbox.expire_pending(id, &reason).await?;
+            if n > 0 {
+                tracing::info!(mailing = id.get(), expired = n, "{reason}");
+                return Ok(Next::Expired(n));
+            }
+            return match self.nothing_claimed(id).await? {
+                Next::Nothing if self.outbox.is_finished(id).await? => {
+                    Ok(Next::End(RunEnd::Finished))
+                }
+                other => Ok(other),
+            };
+        }
+        if let Some(open) = spec.next_opening(now) {
             // A paused or cancelled mailing says so before its window.
             if let end @ Next::End(_) = self.nothing_claimed(id).await? {
                 return Ok(end);
@@ -381,6 +403,9 @@ pub(super) enum Next {
     Batch(Vec<Claimed>),
     /// Nothing to claim now: try again.
     Nothing,
+    /// The mailing has expired: this many waiting recipients ended
+    /// expired (try again: what is in flight finishes).
+    Expired(u64),
     /// The run ends normally (paused, cancelled, not yet due).
     End(RunEnd),
 }

@@ -18,6 +18,7 @@ fn spec_from_row(row: &PgRow) -> Result<(MailingSpec, MailingStatus), StoreError
         delivery_report: row.get("delivery_report"),
         send_at: row.get("send_at"),
         send_window: row.get("send_window"),
+        expires_at: row.get("expires_at"),
         one_per_number: row.get("one_per_number"),
         default_country: row.get("default_country"),
         max_parts: i64::from(row.get::<i32, _>("max_parts")),
@@ -104,8 +105,9 @@ impl Outbox for PgStore {
             .map_err(db("creating the mailing"))?;
         let id: MailingId = sqlx::query_scalar(
             "INSERT INTO crm_comms_mailings (name, template, sender, priority, delivery_report,
-                send_at, send_window, one_per_number, default_country, max_parts, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active') RETURNING id",
+                send_at, send_window, one_per_number, default_country, max_parts, status,
+                expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.template.as_str())
@@ -117,6 +119,7 @@ impl Outbox for PgStore {
         .bind(spec.one_per_number)
         .bind(spec.default_country.as_ref().map(ToString::to_string))
         .bind(spec.limits.max_parts as i32)
+        .bind(spec.expires_at.map(|t| t.to_string()))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
@@ -218,6 +221,20 @@ impl Outbox for PgStore {
         tx.commit()
             .await
             .map_err(db("changing the mailing's status"))
+    }
+
+    async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError> {
+        let n = sqlx::query(
+            "UPDATE crm_comms_recipients SET state = 'expired', reason = $1, resend = false
+             WHERE mailing = $2 AND state = 'pending'",
+        )
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("expiring recipients"))?
+        .rows_affected();
+        Ok(n)
     }
 
     async fn claim(

@@ -47,12 +47,13 @@ use outbox::claim_in;
 mod sent;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Each version's migration, in order (index 0 makes version 1).
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001.sql"),
     include_str!("migrations/002.sql"),
+    include_str!("migrations/003.sql"),
 ];
 
 /// How long a delivery report is kept for a recipient that has not settled

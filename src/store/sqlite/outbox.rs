@@ -295,6 +295,7 @@ fn spec_from_row(row: &SqliteRow) -> Result<(MailingSpec, MailingStatus), StoreE
         delivery_report: row.get::<i64, _>("delivery_report") != 0,
         send_at: row.get("send_at"),
         send_window: row.get("send_window"),
+        expires_at: row.get("expires_at"),
         one_per_number: row.get::<i64, _>("one_per_number") != 0,
         default_country: row.get("default_country"),
         max_parts: row.get("max_parts"),
@@ -341,8 +342,9 @@ impl Outbox for SqliteStore {
         let mut tx = self.write().await?;
         let id: MailingId = sqlx::query_scalar(
             "INSERT INTO mailings (name, template, sender, priority, delivery_report, send_at,
-                send_window, one_per_number, default_country, max_parts, status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
+                send_window, one_per_number, default_country, max_parts, status, created_at,
+                expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.template.as_str())
@@ -355,6 +357,7 @@ impl Outbox for SqliteStore {
         .bind(spec.default_country.as_ref().map(ToString::to_string))
         .bind(spec.limits.max_parts as i64)
         .bind(now_ms())
+        .bind(spec.expires_at.map(|t| t.to_string()))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
@@ -433,6 +436,22 @@ impl Outbox for SqliteStore {
         tx.commit()
             .await
             .map_err(db("changing the mailing's status"))
+    }
+
+    async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE recipients SET state = 'expired', reason = ?, resend = 0
+             WHERE mailing = ? AND state = 'pending'",
+        )
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("expiring recipients"))?
+        .rows_affected();
+        tx.commit().await.map_err(db("expiring recipients"))?;
+        Ok(n)
     }
 
     async fn claim(
