@@ -4,6 +4,8 @@
 
 use crate::common::*;
 
+/// A number from the environment variable `k`, else `d` (the crash and
+/// chaos tests' sizes).
 fn env(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()

@@ -3,8 +3,6 @@
 
 use crate::common::*;
 
-/// A number from the environment variable `k`, else `d` (the crash and
-/// chaos tests' sizes).
 /// Issue 30, item 5: the dry run blocks and counts numbers that cannot take
 /// an SMS; `--allow-fixed-line` lets fixed lines through, never toll-free.
 #[tokio::test]
@@ -285,4 +283,46 @@ async fn store_urls_fail_fast_and_name_the_server() {
     .await;
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("a store is a SQLite file or a postgres:// URL"));
+}
+
+/// Issue 34, the clock: `--expires` on `mailing create`. A mailing whose
+/// window opens only after its expiry sends nobody: `mailing send`
+/// finishes with everyone expired, and the gateway saw nothing. An expiry
+/// already past is refused at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_mailing_sends_nobody_and_says_so() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 5);
+    let db = settings.with_file_name("crm.db");
+    let now = jiff::Timestamp::now();
+    let expires = (now + jiff::SignedDuration::from_mins(30)).to_string();
+    // A one-minute window three hours from now (UTC): closed until after
+    // the expiry.
+    let opens =
+        (now + jiff::SignedDuration::from_hours(3)).to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let (h, m) = (opens.hour(), opens.minute().min(58));
+    let window = format!("{h:02}:{m:02}-{h:02}:{:02} UTC", m + 1);
+    let extra = ["--expires", expires.as_str(), "--window", window.as_str()];
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &extra).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let o = run(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "1",
+    ])
+    .await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("expired 5"), "{out}");
+    assert_eq!(emu.requests_seen(), 0);
+    let past = (now - jiff::SignedDuration::from_mins(1)).to_string();
+    let o = create_mailing(&db, &settings, &recipients, "Hei", &["--expires", &past]).await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stderr(&o).contains("has passed"), "{}", stderr(&o));
 }

@@ -412,3 +412,42 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
     assert!(e.is_schema(), "{e}");
     assert!(e.to_string().contains("schema version 9"), "{e}");
 }
+
+/// Issue 34, the clock, on PostgreSQL: two workers on a mailing whose
+/// expiry comes a few seconds in (paced at 20 a second, 200 recipients):
+/// everyone ends accepted or expired, the gateway took exactly the
+/// accepted, and nothing after the last safe moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expiry_crossing_a_send_on_two_workers() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let emu = crate::support::intelecom_emulator().await;
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5 * 60 + 4);
+    let last_safe = std::time::Instant::now() + Duration::from_secs(4);
+    let spec = spec().with_expiry(expires);
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let list = recipients(200);
+    let mut it = list.iter().map(|r| p.prepare(r));
+    let id = store.create(&spec, &mut it).await.unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let runner = MailingRunner::new(Arc::new(store.clone()), Arc::new(intelecom(&emu)))
+            .batch(10)
+            .pace(Pace::Messages(NonZeroU32::new(20).unwrap()))
+            .shared_pace(format!("expiry:{}", std::process::id()));
+        workers.push(tokio::spawn(async move { runner.run(id).await.unwrap() }));
+    }
+    for w in workers {
+        assert_eq!(w.await.unwrap().0, RunEnd::Finished);
+    }
+    let stats = store.stats(id).await.unwrap();
+    let accepted = stats.count(RecipientState::Accepted);
+    let expired = stats.count(RecipientState::Expired);
+    assert_eq!(accepted + expired, 200, "{stats}");
+    assert!(accepted > 0 && expired > 0, "{stats}");
+    let taken: u32 = emu.acceptances().values().sum();
+    assert_eq!(u64::from(taken), accepted);
+    assert!(emu.arrivals().iter().all(|(t, _)| *t <= last_safe));
+}

@@ -72,6 +72,11 @@ pub(crate) enum MailingCommand {
         /// Send only inside this daily window (`08:00-21:00 Europe/Oslo`).
         #[arg(long)]
         window: Option<String>,
+        /// Send nothing after this (RFC 3339, `2026-12-24T23:59:00+01:00`):
+        /// whoever's turn comes later ends `expired`, and what is sent asks
+        /// the gateway to drop it then too.
+        #[arg(long)]
+        expires: Option<String>,
         /// Let a number get the message more than once.
         #[arg(long)]
         allow_repeats: bool,
@@ -233,6 +238,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             no_delivery_report,
             send_at,
             window,
+            expires,
             allow_repeats,
             allow_fixed_line,
             dry_run,
@@ -266,6 +272,18 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     .parse()
                     .map_err(|e| fail(exit::BAD_INPUT, format!("--send-at {at:?}: {e}")))?;
                 spec = spec.with_send_at(at);
+            }
+            if let Some(at) = expires {
+                let at: jiff::Timestamp = at
+                    .parse()
+                    .map_err(|e| fail(exit::BAD_INPUT, format!("--expires {at:?}: {e}")))?;
+                if at <= jiff::Timestamp::now() {
+                    return Err(fail(
+                        exit::BAD_INPUT,
+                        format!("--expires {at}: that time has passed; nobody would be sent"),
+                    ));
+                }
+                spec = spec.with_expiry(at);
             }
             if let Some(w) = window {
                 spec = spec.with_window(
