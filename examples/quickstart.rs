@@ -14,7 +14,8 @@
 //!    folder): personalised texts to a CSV of recipients (two blocked, with
 //!    the reason), sent in one request, each delivery report matched to its
 //!    recipient, a "STOPP" reply putting its sender on the opt-out list,
-//!    and the per-recipient export.
+//!    and the per-recipient export; then a flash sale whose window opens
+//!    only after it expires: everyone expired, nobody sent late.
 //!
 //! Run with `cargo run --example quickstart --all-features`.
 
@@ -107,7 +108,8 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     let prepared: Vec<_> = recipients.iter().map(|r| preparer.prepare(r)).collect();
     let id = outbox.create(&spec, &mut prepared.into_iter()).await?;
 
-    let runner = MailingRunner::new(outbox.clone(), Arc::new(provider));
+    let provider = Arc::new(provider);
+    let runner = MailingRunner::new(outbox.clone(), provider.clone());
     let (end, progress) = runner.run(id).await?;
     println!(
         "run: {end:?}, {} accepted in {} request(s)",
@@ -143,6 +145,33 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = Vec::new();
     write_rows(&mut out, &store.rows(id, 0, 100).await?, true)?;
     print!("{}", String::from_utf8_lossy(&out));
+
+    // A flash sale that must not arrive tomorrow: it expires in half an
+    // hour, and its window opens only after that, so nobody is sent late
+    // (and whatever is sent asks the gateway to drop it by then too).
+    let now = jiff::Timestamp::now();
+    let opens =
+        (now + jiff::SignedDuration::from_hours(3)).to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let (h, m) = (opens.hour(), opens.minute().min(58));
+    let window = format!("{h:02}:{m:02}-{h:02}:{:02} UTC", m + 1);
+    let flash = MailingSpec::new("Flash", "Hei {firstname}! 50 % til kl. 12.".parse()?)
+        .with_default_country("NO".parse()?)
+        .with_expiry(now + jiff::SignedDuration::from_mins(30))
+        .with_window(window.parse()?);
+    let opted_out = outbox.opted_out().await?;
+    let mut preparer = Preparer::new(&flash, &opted_out);
+    let prepared: Vec<_> = recipients.iter().map(|r| preparer.prepare(r)).collect();
+    let flash_id = outbox.create(&flash, &mut prepared.into_iter()).await?;
+    let before = emu.requests_seen();
+    let (end, progress) = MailingRunner::new(outbox.clone(), provider)
+        .run(flash_id)
+        .await?;
+    println!(
+        "flash sale (window {window}, expires in 30 min): {end:?}, {} expired, {} request(s) sent; status: {}",
+        progress.expired,
+        emu.requests_seen() - before,
+        store.stats(flash_id).await?
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
