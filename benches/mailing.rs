@@ -73,8 +73,15 @@ async fn enqueue(
     dir: &TempDir,
     list: &[Recipient],
 ) -> (SqliteStore, crm_comms::mailing::MailingId) {
+    enqueue_spec(dir, list, spec()).await
+}
+
+async fn enqueue_spec(
+    dir: &TempDir,
+    list: &[Recipient],
+    spec: MailingSpec,
+) -> (SqliteStore, crm_comms::mailing::MailingId) {
     let store = SqliteStore::open(dir.0.join("crm.db")).await.unwrap();
-    let spec = spec();
     let opted_out = store.opted_out().await.unwrap();
     let mut p = Preparer::new(&spec, &opted_out);
     let mut it = list.iter().map(|r| p.prepare(r));
@@ -229,6 +236,25 @@ fn bench(c: &mut Criterion) {
             || {
                 let dir = TempDir::new("send");
                 let (store, id) = rt.block_on(enqueue(&dir, &list));
+                (dir, store, id)
+            },
+            |(_dir, store, id)| {
+                let runner = MailingRunner::new(Arc::new(store), provider_arc.clone());
+                let (end, p) = rt.block_on(runner.run(id)).unwrap();
+                assert_eq!((end, p.accepted), (RunEnd::Finished, N as u64));
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    // The same send with an expiry a day away: each message's validity is
+    // worked out and put on the wire, each batch checked against it.
+    g.bench_function("crm_comms_durable_outbox_with_expiry_100000", |b| {
+        b.iter_batched(
+            || {
+                let dir = TempDir::new("send-expiry");
+                let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+                let (store, id) =
+                    rt.block_on(enqueue_spec(&dir, &list, spec().with_expiry(tomorrow)));
                 (dir, store, id)
             },
             |(_dir, store, id)| {
