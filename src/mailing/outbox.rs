@@ -164,7 +164,7 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     async fn set_status(&self, id: MailingId, status: MailingStatus) -> Result<(), StoreError>;
 
     /// Ends every pending recipient of mailing `id` as
-    /// [`Expired`](RecipientState::Expired) with `reason` (the mailing
+    /// [`Expired`](super::RecipientState::Expired) with `reason` (the mailing
     /// expired before their turn); claimed and sending ones finish as they
     /// would. Returns how many. One statement on a SQL store, so a million
     /// waiting recipients expire at once, not at the mailing's pace.
