@@ -348,7 +348,8 @@ async fn hostile_texts_are_enqueued_exactly() {
 
 /// A store at schema version 1 (its B-tree index by mailing, no gateway
 /// on mailings, kept reports without their row) is brought to the current
-/// version (2: a BRIN index; 3: the report-matching columns) when opened,
+/// version (2: a BRIN index; 3: the report-matching columns; 4: expiry)
+/// when opened,
 /// its mailing intact and sendable; a store from a newer build is refused.
 #[tokio::test]
 async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
@@ -364,6 +365,7 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
         "DROP INDEX crm_comms_recipients_mailing_brin;
          CREATE INDEX crm_comms_recipients_mailing ON crm_comms_recipients (mailing);
          ALTER TABLE crm_comms_mailings DROP COLUMN gateway;
+         ALTER TABLE crm_comms_mailings DROP COLUMN expires_at;
          DROP INDEX crm_comms_parked_row;
          DROP INDEX crm_comms_parked_received;
          DROP INDEX crm_comms_recipients_resend;
