@@ -45,6 +45,7 @@ impl BatchSend {
             }
         };
         let validity = super::expiry::validity_left(spec.expires_at, Timestamp::now());
+        let lifetime = validity.as_ref().ok().copied().flatten();
         for c in rows {
             if let Err(reason) = &validity {
                 result.settlements.push((
@@ -64,7 +65,7 @@ impl BatchSend {
                 ));
                 continue;
             }
-            match message_for(spec, &c, validity.clone().ok().flatten()) {
+            match message_for(spec, &c, lifetime) {
                 Ok(m) => {
                     messages.push(m);
                     sent_rows.push(c);

@@ -290,22 +290,19 @@ impl MailingRunner {
         }
         // Expired, or next allowed to send only after it expires: whoever
         // is still waiting ends expired, never sent late.
+        // (Whether the mailing is then finished, the loop asks the store as
+        // after any empty claim.)
         let now = Timestamp::now();
-        let from = spec.next_opening(now).unwrap_or(now);
-        if let Err(reason) = super::expiry::validity_left(spec.expires_at, from) {
+        let opening = spec.next_opening(now);
+        if let Err(reason) = super::expiry::validity_left(spec.expires_at, opening.unwrap_or(now)) {
             let n = self.outbox.expire_pending(id, &reason).await?;
             if n > 0 {
                 tracing::info!(mailing = id.get(), expired = n, "{reason}");
                 return Ok(Next::Expired(n));
             }
-            return match self.nothing_claimed(id).await? {
-                Next::Nothing if self.outbox.is_finished(id).await? => {
-                    Ok(Next::End(RunEnd::Finished))
-                }
-                other => Ok(other),
-            };
+            return self.nothing_claimed(id).await;
         }
-        if let Some(open) = spec.next_opening(now) {
+        if let Some(open) = opening {
             // A paused or cancelled mailing says so before its window.
             if let end @ Next::End(_) = self.nothing_claimed(id).await? {
                 return Ok(end);
