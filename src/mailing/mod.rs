@@ -24,6 +24,7 @@
 //! [`SmsProvider::send_each`]: crate::sms::SmsProvider::send_each
 
 mod csv_io;
+mod local_time;
 pub mod model;
 pub mod outbox;
 mod receiving;
@@ -36,6 +37,10 @@ mod template;
 pub use csv_io::{
     EXPORT_HEADER, MAX_FIELD_BYTES, RecipientReader, RecipientsError, read_recipients,
     spreadsheet_safe, write_rows,
+};
+pub use local_time::{
+    DailyHours, Daytime, HOLIDAY_REGIONS, RecipientHours, easter_sunday, public_holiday,
+    public_holidays, region_time_zones,
 };
 pub use model::{
     BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,

@@ -10,6 +10,10 @@ pub enum SpecErrorKind {
     /// The [`SendWindow`](super::SendWindow): its form, an unknown time
     /// zone, or a start not before its end.
     SendWindow,
+    /// Daily hours ([`DailyHours`](super::DailyHours),
+    /// [`RecipientHours`](super::RecipientHours)): their form, or a start
+    /// not before the end.
+    Hours,
 }
 
 /// A mailing's text or send window that cannot be used, with what is
@@ -47,6 +51,12 @@ impl SpecError {
     #[must_use]
     pub fn is_template(&self) -> bool {
         self.kind == SpecErrorKind::Template
+    }
+
+    /// Whether daily hours are wrong.
+    #[must_use]
+    pub fn is_hours(&self) -> bool {
+        self.kind == SpecErrorKind::Hours
     }
 
     /// Whether the send window is wrong.

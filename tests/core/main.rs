@@ -6,6 +6,8 @@ mod fuzz_regressions;
 mod inbound_and_tracking;
 mod links;
 mod links_props;
+#[cfg(feature = "mailing")]
+mod local_time;
 mod msrv;
 mod phone_oracle;
 mod prefs;

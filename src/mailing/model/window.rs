@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
-use crate::mailing::{SpecError, SpecErrorKind};
+use crate::mailing::{DailyHours, SpecError, SpecErrorKind};
 
 /// A daily window in a time zone in which a mailing may send (the CRM
 /// sends marketing SMS 08:00–21:00 local time); outside it, sending waits
@@ -26,8 +26,7 @@ use crate::mailing::{SpecError, SpecErrorKind};
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SendWindow {
-    start: Time,
-    end: Time,
+    hours: DailyHours,
     zone_name: String,
     zone: TimeZone,
 }
@@ -45,15 +44,25 @@ impl SendWindow {
         let bad = |m: String| SpecError::new(SpecErrorKind::SendWindow, m);
         let tz = TimeZone::get(zone)
             .map_err(|_| bad(format!("send window: unknown time zone {zone:?}")))?;
-        if start >= end {
-            return Err(bad(format!("send window: {start} is not before {end}")));
-        }
+        let hours = DailyHours::new(start, end)
+            .map_err(|_| bad(format!("send window: {start} is not before {end}")))?;
         Ok(SendWindow {
-            start,
-            end,
+            hours,
             zone_name: zone.to_owned(),
             zone: tz,
         })
+    }
+
+    /// Its daily hours.
+    #[must_use]
+    pub fn hours(&self) -> DailyHours {
+        self.hours
+    }
+
+    /// Its time zone's IANA name.
+    #[must_use]
+    pub fn zone(&self) -> &str {
+        &self.zone_name
     }
 
     /// When the window next opens after `now`, or `None` while it is open.
@@ -61,14 +70,14 @@ impl SendWindow {
     pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
         let local = now.to_zoned_datetime(self.zone.clone());
         let t = local.time();
-        if t >= self.start && t < self.end {
+        if self.hours.contains(t) {
             return None;
         }
         let mut day = local.date();
-        if t >= self.end {
+        if t >= self.hours.end() {
             day = day.tomorrow().ok()?;
         }
-        day.to_datetime(self.start)
+        day.to_datetime(self.hours.start())
             .to_zoned_datetime(self.zone.clone())
             .ok()
             .map(|z| z.timestamp())
@@ -77,13 +86,7 @@ impl SendWindow {
 
 impl fmt::Display for SendWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{} {}",
-            self.start.strftime("%H:%M"),
-            self.end.strftime("%H:%M"),
-            self.zone_name
-        )
+        write!(f, "{} {}", self.hours, self.zone_name)
     }
 }
 
@@ -104,8 +107,7 @@ impl std::str::FromStr for SendWindow {
             )
         };
         let (times, zone) = s.trim().split_once(' ').ok_or_else(bad)?;
-        let (a, b) = times.split_once('-').ok_or_else(bad)?;
-        let time = |t: &str| Time::strptime("%H:%M", t.trim()).map_err(|_| bad());
-        SendWindow::new(time(a)?, time(b)?, zone.trim())
+        let hours: DailyHours = times.parse().map_err(|_| bad())?;
+        SendWindow::new(hours.start(), hours.end(), zone.trim())
     }
 }
