@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 
 use super::model::{MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, Stats};
 use crate::sms::DeliveryReceipt;
@@ -159,16 +160,32 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// The mailing's spec and status.
     async fn mailing(&self, id: MailingId) -> Result<(MailingSpec, MailingStatus), StoreError>;
 
-    /// Pauses, resumes or cancels (cancelling turns pending recipients
-    /// into cancelled ones; claimed and sending ones finish).
+    /// Pauses, resumes or cancels (cancelling turns pending and held
+    /// recipients into cancelled ones; claimed and sending ones finish).
     async fn set_status(&self, id: MailingId, status: MailingStatus) -> Result<(), StoreError>;
 
-    /// Ends every pending recipient of mailing `id` as
+    /// Ends every pending or held recipient of mailing `id` as
     /// [`Expired`](super::RecipientState::Expired) with `reason` (the mailing
     /// expired before their turn); claimed and sending ones finish as they
     /// would. Returns how many. One statement on a SQL store, so a million
     /// waiting recipients expire at once, not at the mailing's pace.
     async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError>;
+
+    /// Puts claimed rows aside until their own daytime: each `(row, until,
+    /// reason)` still claimed at this attempt becomes
+    /// [`Held`](super::RecipientState::Held) with `reason`, never sent
+    /// before [`release_held`](Self::release_held) makes it pending again
+    /// at `until`. Returns how many were held.
+    async fn hold(&self, rows: &[(Claimed, Timestamp, String)]) -> Result<u64, StoreError>;
+
+    /// Makes the held rows of `id` whose time has come (`until` ≤ `now`:
+    /// the runner's clock, not the database's) pending again, their hold
+    /// reason cleared. Returns how many.
+    async fn release_held(&self, id: MailingId, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// The earliest time a held row of `id` may be sent, or `None` when
+    /// none is held.
+    async fn next_held(&self, id: MailingId) -> Result<Option<Timestamp>, StoreError>;
 
     /// Claims up to `max` recipients for `worker`, for `lease`.
     async fn claim(

@@ -84,6 +84,7 @@ struct Row {
     resend: bool,
     retries: i64,
     lease_until: Option<Instant>,
+    not_before: Option<jiff::Timestamp>,
     gateway_ref: Option<String>,
     reason: Option<String>,
     done_at: Option<String>,
@@ -206,6 +207,7 @@ impl Outbox for MemoryOutbox {
                     resend: false,
                     retries: 0,
                     lease_until: None,
+                    not_before: None,
                     gateway_ref: None,
                     reason,
                     done_at: None,
@@ -238,9 +240,10 @@ impl Outbox for MemoryOutbox {
         }
         if status == MailingStatus::Cancelled {
             for r in s.rows.values_mut().filter(|r| r.mailing == id) {
-                if r.state == RecipientState::Pending {
+                if matches!(r.state, RecipientState::Pending | RecipientState::Held) {
                     r.state = RecipientState::Cancelled;
                     r.reason = Some("the mailing was cancelled".into());
+                    r.not_before = None;
                 }
             }
         }
@@ -251,14 +254,57 @@ impl Outbox for MemoryOutbox {
         let mut s = self.state();
         let mut n = 0;
         for r in s.rows.values_mut().filter(|r| r.mailing == id) {
-            if r.state == RecipientState::Pending {
+            if matches!(r.state, RecipientState::Pending | RecipientState::Held) {
                 r.state = RecipientState::Expired;
                 r.reason = Some(reason.to_owned());
                 r.resend = false;
+                r.not_before = None;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    async fn hold(&self, rows: &[(Claimed, jiff::Timestamp, String)]) -> Result<u64, StoreError> {
+        let mut s = self.state();
+        let mut n = 0;
+        for (c, until, reason) in rows {
+            if let Some(r) = s.rows.get_mut(&c.id)
+                && r.attempt == c.attempt
+                && r.state == RecipientState::Claimed
+            {
+                r.state = RecipientState::Held;
+                r.not_before = Some(*until);
+                r.reason = Some(reason.clone());
+                r.lease_until = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn release_held(&self, id: MailingId, now: jiff::Timestamp) -> Result<u64, StoreError> {
+        let mut s = self.state();
+        let mut n = 0;
+        for r in s.rows.values_mut().filter(|r| r.mailing == id) {
+            if r.state == RecipientState::Held && r.not_before.is_some_and(|t| t <= now) {
+                r.state = RecipientState::Pending;
+                r.not_before = None;
+                r.reason = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn next_held(&self, id: MailingId) -> Result<Option<jiff::Timestamp>, StoreError> {
+        Ok(self
+            .state()
+            .rows
+            .values()
+            .filter(|r| r.mailing == id && r.state == RecipientState::Held)
+            .filter_map(|r| r.not_before)
+            .min())
     }
 
     async fn claim(

@@ -236,6 +236,7 @@ pub(crate) struct StoredMailing {
     pub(crate) send_at: Option<String>,
     pub(crate) send_window: Option<String>,
     pub(crate) expires_at: Option<String>,
+    pub(crate) recipient_hours: Option<String>,
     pub(crate) one_per_number: bool,
     pub(crate) default_country: Option<String>,
     pub(crate) max_parts: i64,
@@ -277,6 +278,9 @@ impl StoredMailing {
         }
         if let Some(s) = self.expires_at {
             spec.expires_at = Some(s.parse().map_err(|_| corrupt("expiry"))?);
+        }
+        if let Some(s) = self.recipient_hours {
+            spec.recipient_hours = Some(s.parse().map_err(|_| corrupt("recipient hours"))?);
         }
         if let Some(s) = self.send_window {
             spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);

@@ -71,6 +71,11 @@ pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> Suit
     )
     .await;
     r.rule(
+        "a held recipient waits for its daytime, and ends with the mailing",
+        a_held_recipient_waits_for_its_daytime(store),
+    )
+    .await;
+    r.rule(
         "resends only inside the duplicate window",
         resends_only_inside_the_duplicate_window(store),
     )
@@ -347,6 +352,126 @@ async fn an_expiry_is_kept_and_expired_is_final(store: &dyn Outbox) {
         rows_after(store, id, c[0].id).await.state,
         RecipientState::Expired
     );
+}
+
+/// Recipient hours read back as written. A claimed row held until its
+/// daytime is never claimed before `release_held` at that time, keeps the
+/// mailing unfinished, says why, and is fenced like any write; expiry and
+/// cancelling end held rows as they end pending ones.
+async fn a_held_recipient_waits_for_its_daytime(store: &dyn Outbox) {
+    let hours: crate::mailing::RecipientHours = "08:00-21:00 holidays-allowed".parse().unwrap();
+    let spec = MailingSpec::new("daytime", "Hei {firstname}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap())
+        .with_recipient_hours(hours);
+    let none = HashSet::new();
+    let mut p = Preparer::new(&spec, &none);
+    let list: Vec<Recipient> = (0..4)
+        .map(|i| Recipient::new(format!("41{i:06}")).with("firstname", "Kari"))
+        .collect();
+    let mut it = list.iter().map(|r| p.prepare(r));
+    let id = store.create(&spec, &mut it).await.unwrap();
+    assert_eq!(
+        store.mailing(id).await.unwrap().0.recipient_hours,
+        Some(hours)
+    );
+    let ts = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    let (morning, later) = (ts("2027-01-05T07:00:00Z"), ts("2027-01-06T07:00:00Z"));
+    let c = store.claim(id, "w", 3, LEASE).await.unwrap();
+    assert_eq!(c.len(), 3);
+    let why = "quiet hours in Europe/Oslo".to_owned();
+    let held = store
+        .hold(&[
+            (c[0].clone(), later, why.clone()),
+            (c[1].clone(), morning, why.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(held, 2);
+    // A second hold of the same claim is fenced (the rows are no longer
+    // claimed); so is a stale attempt.
+    let mut stale = c[2].clone();
+    stale.attempt -= 1;
+    assert_eq!(
+        store
+            .hold(&[
+                (c[0].clone(), morning, why.clone()),
+                (stale, morning, why.clone())
+            ])
+            .await
+            .unwrap(),
+        0
+    );
+    let row = rows_after(store, id, c[0].id).await;
+    assert_eq!(
+        (row.state, row.reason.as_deref()),
+        (RecipientState::Held, Some(why.as_str()))
+    );
+    assert!(!RecipientState::Held.is_final());
+    assert_eq!(store.next_held(id).await.unwrap(), Some(morning));
+    // Held rows are not claimed, and keep the mailing unfinished.
+    let rest = store.claim(id, "w", 10, LEASE).await.unwrap();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    store
+        .settle(&[(
+            store.mark_sending(&rest, LEASE).await.unwrap().remove(0),
+            Settlement::Accepted {
+                reference: Some("H1".into()),
+                note: None,
+            },
+        )])
+        .await
+        .unwrap();
+    store
+        .settle(&[(
+            store.mark_sending(&c[2..], LEASE).await.unwrap().remove(0),
+            Settlement::Accepted {
+                reference: Some("H2".into()),
+                note: None,
+            },
+        )])
+        .await
+        .unwrap();
+    assert!(!store.is_finished(id).await.unwrap());
+    assert_eq!(
+        store.stats(id).await.unwrap().count(RecipientState::Held),
+        2
+    );
+    // Not before its time; then pending again, its reason cleared, and
+    // claimed with a new attempt.
+    let before = ts("2027-01-05T06:59:59Z");
+    assert_eq!(store.release_held(id, before).await.unwrap(), 0);
+    assert_eq!(store.release_held(id, morning).await.unwrap(), 1);
+    let row = rows_after(store, id, c[1].id).await;
+    assert_eq!((row.state, row.reason), (RecipientState::Pending, None));
+    assert_eq!(store.next_held(id).await.unwrap(), Some(later));
+    let again = store.claim(id, "w", 10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].id == c[1].id && again[0].attempt > c[1].attempt);
+    // Held again, then the mailing expires: held rows end expired.
+    assert_eq!(
+        store
+            .hold(&[(again[0].clone(), later, why.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.expire_pending(id, "expired").await.unwrap(), 2);
+    assert_eq!(store.next_held(id).await.unwrap(), None);
+    assert!(store.is_finished(id).await.unwrap());
+
+    // Cancelling ends held rows too.
+    let mut p2 = Preparer::new(&spec, &none);
+    let mut it2 = list.iter().map(|r| p2.prepare(r));
+    let id2 = store.create(&spec, &mut it2).await.unwrap();
+    let c = store.claim(id2, "w", 1, LEASE).await.unwrap();
+    store.hold(&[(c[0].clone(), later, why)]).await.unwrap();
+    store
+        .set_status(id2, MailingStatus::Cancelled)
+        .await
+        .unwrap();
+    let row = rows_after(store, id2, c[0].id).await;
+    assert_eq!(row.state, RecipientState::Cancelled);
+    assert_eq!(store.next_held(id2).await.unwrap(), None);
 }
 
 /// A number on the opt-out list is found by `opted_out_among` (the

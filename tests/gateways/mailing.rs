@@ -603,7 +603,7 @@ async fn the_store_file_is_versioned_and_foreign_files_are_refused() {
     assert_eq!(
         e.to_string(),
         format!(
-            "store: {}: the store was written by a newer crm-comms (schema version 7; this build knows up to 3)",
+            "store: {}: the store was written by a newer crm-comms (schema version 7; this build knows up to 4)",
             path.display()
         )
     );

@@ -366,6 +366,9 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
          CREATE INDEX crm_comms_recipients_mailing ON crm_comms_recipients (mailing);
          ALTER TABLE crm_comms_mailings DROP COLUMN gateway;
          ALTER TABLE crm_comms_mailings DROP COLUMN expires_at;
+         ALTER TABLE crm_comms_mailings DROP COLUMN recipient_hours;
+         DROP INDEX crm_comms_recipients_held;
+         ALTER TABLE crm_comms_recipients DROP COLUMN not_before;
          DROP INDEX crm_comms_parked_row;
          DROP INDEX crm_comms_parked_received;
          DROP INDEX crm_comms_recipients_resend;

@@ -4,6 +4,7 @@
 
 mod bad_day;
 mod conformance_suite;
+mod daytime;
 mod fault_injection;
 mod hardening_props;
 mod injection_corpus;

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use super::SendWindow;
-use crate::mailing::Template;
+use crate::mailing::{RecipientHours, Template};
 use crate::phone::{DefaultCountry, PhoneNumberType};
 use crate::sms::encoding::Limits;
 use crate::sms::{Priority, Sender};
@@ -33,6 +33,13 @@ pub struct MailingSpec {
     /// the gateway to drop it at this time too (a validity on the wire), so
     /// "20 % today" never arrives tomorrow.
     pub expires_at: Option<Timestamp>,
+    /// Send each recipient only inside these hours in the time zone of its
+    /// number's country, and not on that country's public holidays (on
+    /// top of [`window`](Self::window)): a recipient whose turn comes
+    /// outside is [`Held`](super::RecipientState::Held) until its
+    /// morning, and [`Expired`](super::RecipientState::Expired) when that
+    /// is after the mailing's expiry.
+    pub recipient_hours: Option<RecipientHours>,
     /// One message per number (default yes): a number that appears again
     /// is blocked as a duplicate.
     pub one_per_number: bool,
@@ -62,6 +69,7 @@ impl MailingSpec {
             send_at: None,
             window: None,
             expires_at: None,
+            recipient_hours: None,
             one_per_number: true,
             default_country: None,
             allow_fixed_line: false,
@@ -101,6 +109,14 @@ impl MailingSpec {
     #[must_use]
     pub fn with_expiry(mut self, at: Timestamp) -> Self {
         self.expires_at = Some(at);
+        self
+    }
+
+    /// Sends each recipient in its own daytime (see
+    /// [`recipient_hours`](Self::recipient_hours)).
+    #[must_use]
+    pub fn with_recipient_hours(mut self, hours: RecipientHours) -> Self {
+        self.recipient_hours = Some(hours);
         self
     }
 

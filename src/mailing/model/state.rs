@@ -13,6 +13,9 @@ pub enum RecipientState {
     Pending,
     /// Taken by a worker, not yet sent (back to pending after a crash).
     Claimed,
+    /// Waiting for its own daytime (quiet hours or a public holiday where
+    /// its number is); pending again when that comes.
+    Held,
     /// Written down just before the request went out: the gateway may
     /// have it (unknown after a crash, never resent blindly).
     Sending,
@@ -35,9 +38,10 @@ pub enum RecipientState {
 
 impl RecipientState {
     /// Every state, in the order statistics list them.
-    pub const ALL: [RecipientState; 10] = [
+    pub const ALL: [RecipientState; 11] = [
         RecipientState::Pending,
         RecipientState::Claimed,
+        RecipientState::Held,
         RecipientState::Sending,
         RecipientState::Accepted,
         RecipientState::Delivered,
@@ -54,6 +58,7 @@ impl RecipientState {
         match self {
             RecipientState::Pending => "pending",
             RecipientState::Claimed => "claimed",
+            RecipientState::Held => "held",
             RecipientState::Sending => "sending",
             RecipientState::Accepted => "accepted",
             RecipientState::Delivered => "delivered",
@@ -76,7 +81,10 @@ impl RecipientState {
     pub fn is_final(self) -> bool {
         !matches!(
             self,
-            RecipientState::Pending | RecipientState::Claimed | RecipientState::Sending
+            RecipientState::Pending
+                | RecipientState::Claimed
+                | RecipientState::Held
+                | RecipientState::Sending
         )
     }
 }

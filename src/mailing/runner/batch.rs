@@ -11,14 +11,27 @@ pub(super) struct BatchSend {
     pub(super) spec: Arc<MailingSpec>,
     pub(super) lease: Duration,
     pub(super) max_retries: u32,
+    pub(super) clock: super::Clock,
 }
 
 impl BatchSend {
     /// Sends the rows (renewing their leases meanwhile) and reads each
-    /// one's settlement, and what the answers say about the gateway.
-    pub(super) async fn send(self, rows: Vec<Claimed>) -> BatchResult {
+    /// one's settlement, and what the answers say about the gateway;
+    /// `decided` are rows already settled without a send (settled with
+    /// them).
+    pub(super) async fn send(
+        self,
+        rows: Vec<Claimed>,
+        decided: Vec<(Claimed, Settlement)>,
+    ) -> BatchResult {
         let spec = &*self.spec;
-        let mut result = BatchResult::default();
+        let mut result = BatchResult {
+            settlements: decided,
+            ..BatchResult::default()
+        };
+        if rows.is_empty() {
+            return result;
+        }
         let mut messages = Vec::with_capacity(rows.len());
         let mut sent_rows = Vec::with_capacity(rows.len());
         // A STOPP may have come in since the mailing was made: the list is
@@ -30,21 +43,18 @@ impl BatchSend {
             Err(e) => {
                 tracing::warn!(error = %e, "the opt-out list could not be read; the batch waits");
                 result.passing = true;
-                result.settlements = rows
-                    .into_iter()
-                    .map(|c| {
-                        (
-                            c,
-                            Settlement::Retry {
-                                reason: format!("the opt-out list could not be read: {e}"),
-                            },
-                        )
-                    })
-                    .collect();
+                result.settlements.extend(rows.into_iter().map(|c| {
+                    (
+                        c,
+                        Settlement::Retry {
+                            reason: format!("the opt-out list could not be read: {e}"),
+                        },
+                    )
+                }));
                 return result;
             }
         };
-        let validity = super::expiry::validity_left(spec.expires_at, Timestamp::now());
+        let validity = super::expiry::validity_left(spec.expires_at, (self.clock)());
         let lifetime = validity.as_ref().ok().copied().flatten();
         for c in rows {
             if let Err(reason) = &validity {

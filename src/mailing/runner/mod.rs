@@ -20,6 +20,7 @@ use super::settle::{BatchResult, settlement_of};
 use crate::sms::{Message, Outcome, SmsError, SmsErrorKind, SmsProvider};
 
 mod batch;
+mod daytime;
 mod expiry;
 mod pace;
 mod run_loop;
@@ -74,9 +75,15 @@ pub struct Progress {
     pub blocked: u64,
     /// Recipients not sent because the mailing expired before their turn.
     pub expired: u64,
+    /// Recipients held for their own daytime (quiet hours or a public
+    /// holiday where their number is), sent when it comes.
+    pub held: u64,
 }
 
 type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The clock a mailing's calendar is read by.
+pub(super) type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// Sends mailings from an [`Outbox`] through an [`SmsProvider`], one
 /// worker; run several (in processes or tasks) on a shared store and they
@@ -115,6 +122,7 @@ pub struct MailingRunner {
     last_recover: std::sync::Mutex<Option<std::time::Instant>>,
     shared_pace: Option<String>,
     backoff: (Duration, Duration),
+    clock: Clock,
 }
 
 impl std::fmt::Debug for MailingRunner {
@@ -159,7 +167,23 @@ impl MailingRunner {
             last_recover: std::sync::Mutex::new(None),
             shared_pace: None,
             backoff: (Duration::from_millis(500), Duration::from_secs(60)),
+            clock: Arc::new(Timestamp::now),
         }
+    }
+
+    /// The clock the mailing's calendar is read by: its send time, window
+    /// and expiry, and its recipients' own daytime and holidays (default:
+    /// the system clock). Leases, heartbeats and back-off keep real time.
+    /// For tests and rehearsals ("what does this mailing do on 17 May").
+    #[must_use]
+    pub fn clock(mut self, now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(now);
+        self
+    }
+
+    /// The time by the mailing's [`clock`](Self::clock).
+    pub(super) fn now(&self) -> Timestamp {
+        (self.clock)()
     }
 
     /// Paces sending.

@@ -23,6 +23,7 @@ impl MailingRunner {
             spec: Arc::new(spec),
             lease: self.lease,
             max_retries: self.max_retries,
+            clock: self.clock.clone(),
         };
         let spec = &sender.spec;
         let limiter = self.pace.map(|p| {
@@ -65,8 +66,15 @@ impl MailingRunner {
                     .next_batch(id, spec, resend, limiter.as_ref(), size, stopping)
                     .await
                 {
-                    Ok(Next::Batch(rows)) => {
-                        in_flight.spawn(sender.clone().send(rows));
+                    Ok(Next::Batch {
+                        rows,
+                        decided,
+                        held,
+                    }) => {
+                        progress.held += held;
+                        if !(rows.is_empty() && decided.is_empty()) {
+                            in_flight.spawn(sender.clone().send(rows, decided));
+                        }
                     }
                     Ok(Next::Nothing) => break,
                     Ok(Next::Expired(n)) => {
@@ -97,6 +105,27 @@ impl MailingRunner {
                 }
                 if stopping.is_set() {
                     return Ok((RunEnd::Stopped, progress));
+                }
+                // Held for their own daytime: wait for the first of them
+                // (or say when, when not waiting).
+                match self.outbox.next_held(id).await {
+                    Ok(Some(at)) if at > self.now() => {
+                        if !self.wait {
+                            return Ok((RunEnd::NotYet(at), progress));
+                        }
+                        let wait = self.now().duration_until(at).unsigned_abs();
+                        tracing::info!(
+                            mailing = id.get(),
+                            %at,
+                            "waiting: the recipients left are held for their own daytime"
+                        );
+                        // Looked at again at least once a lease: another
+                        // worker's rows may need recovering meanwhile.
+                        stopping.sleep(wait.min(self.lease)).await;
+                        continue;
+                    }
+                    Err(e) if !e.is_unavailable() => return Err(e.into()),
+                    _ => {}
                 }
                 // Others are in flight (another worker, or a dead one's
                 // lease not yet expired).
@@ -156,7 +185,8 @@ impl MailingRunner {
                 && limiter.is_none()
                 && in_flight.len() < self.in_flight
                 && !self.recover_due()
-                && spec.next_opening(Timestamp::now()).is_none();
+                && spec.recipient_hours.is_none()
+                && spec.next_opening(self.now()).is_none();
             let settled = if chain {
                 match retry_unavailable(|| {
                     self.outbox.settle_and_claim(
@@ -182,7 +212,7 @@ impl MailingRunner {
                         Ok(())
                     }
                     Ok(rows) => {
-                        in_flight.spawn(sender.clone().send(rows));
+                        in_flight.spawn(sender.clone().send(rows, Vec::new()));
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -287,12 +317,15 @@ impl MailingRunner {
         }
         if due {
             self.outbox.recover(id, resend).await?;
+            if spec.recipient_hours.is_some() {
+                self.outbox.release_held(id, self.now()).await?;
+            }
         }
         // Expired, or next allowed to send only after it expires: whoever
         // is still waiting ends expired, never sent late.
         // (Whether the mailing is then finished, the loop asks the store as
         // after any empty claim.)
-        let now = Timestamp::now();
+        let now = self.now();
         let opening = spec.next_opening(now);
         if let Err(reason) = super::expiry::validity_left(spec.expires_at, opening.unwrap_or(now)) {
             let n = self.outbox.expire_pending(id, &reason).await?;
@@ -310,7 +343,7 @@ impl MailingRunner {
             if !self.wait {
                 return Ok(Next::End(RunEnd::NotYet(open)));
             }
-            let wait = Timestamp::now().duration_until(open).unsigned_abs();
+            let wait = self.now().duration_until(open).unsigned_abs();
             tracing::info!(mailing = id.get(), %open, "waiting for the send time or window");
             stopping.sleep(wait.min(Duration::from_secs(60))).await;
             return Ok(Next::Nothing);
@@ -319,10 +352,14 @@ impl MailingRunner {
             (Some(key), Some(pace)) => Some((key, pace)),
             _ => None,
         };
-        // Paced across workers or by parts: claimed first (the parts are
-        // known then), and written down as sending only once the pace
-        // allows them; a crash meanwhile puts them back, unsent.
-        if shared.is_some() || matches!((limiter, self.pace), (Some(_), Some(Pace::Parts(_)))) {
+        // Paced across workers or by parts, or sent in each recipient's
+        // own daytime: claimed first (the parts and numbers are known
+        // then), and written down as sending only once the pace allows
+        // them; a crash meanwhile puts them back, unsent.
+        if spec.recipient_hours.is_some()
+            || shared.is_some()
+            || matches!((limiter, self.pace), (Some(_), Some(Pace::Parts(_))))
+        {
             let claimed = self
                 .outbox
                 .claim(id, &self.worker, size, self.lease)
@@ -330,16 +367,50 @@ impl MailingRunner {
             if claimed.is_empty() {
                 return self.nothing_claimed(id).await;
             }
-            let taken_shared = match shared {
-                Some((key, pace)) => self.take_shared(key, pace, &claimed).await?,
-                None => false,
-            };
-            // Without a shared limit in the store, the batch is paced here.
-            if let (false, Some(l)) = (taken_shared, limiter) {
-                self.take_pace(l, &claimed).await;
+            let super::daytime::ByDaytime { send, hold, end } =
+                super::daytime::sort_by_daytime(spec, claimed, self.now());
+            let held = self.outbox.hold(&hold).await?;
+            if held > 0 {
+                tracing::info!(
+                    mailing = id.get(),
+                    held,
+                    "held for their own daytime (quiet hours or a public holiday where the number is)"
+                );
             }
-            let sending = self.outbox.mark_sending(&claimed, self.lease).await?;
-            return Ok(Next::Batch(sending));
+            if !send.is_empty() {
+                let taken_shared = match shared {
+                    Some((key, pace)) => self.take_shared(key, pace, &send).await?,
+                    None => false,
+                };
+                // Without a shared limit in the store, the batch is paced
+                // here.
+                if let (false, Some(l)) = (taken_shared, limiter) {
+                    self.take_pace(l, &send).await;
+                }
+            }
+            // Rows ended without a send are settled as a batch's are
+            // (from sending, fenced by their attempt).
+            let ended: Vec<Claimed> = end.iter().map(|(c, _)| c.clone()).collect();
+            let marked = self
+                .outbox
+                .mark_sending(&[send, ended].concat(), self.lease)
+                .await?;
+            let ours: std::collections::HashSet<i64> = marked.iter().map(|c| c.id).collect();
+            let ended: std::collections::HashSet<i64> = end.iter().map(|(c, _)| c.id).collect();
+            let (rows, decided) = (
+                marked
+                    .into_iter()
+                    .filter(|c| !ended.contains(&c.id))
+                    .collect(),
+                end.into_iter()
+                    .filter(|(c, _)| ours.contains(&c.id))
+                    .collect(),
+            );
+            return Ok(Next::Batch {
+                rows,
+                decided,
+                held,
+            });
         }
         // Unpaced or paced by messages: the permits first, then one
         // statement claims the batch straight into sending.
@@ -369,7 +440,11 @@ impl MailingRunner {
         if sending.is_empty() {
             return self.nothing_claimed(id).await;
         }
-        Ok(Next::Batch(sending))
+        Ok(Next::Batch {
+            rows: sending,
+            decided: Vec::new(),
+            held: 0,
+        })
     }
 
     /// Whether expired leases are due to be looked for (a few times a
@@ -396,8 +471,14 @@ impl MailingRunner {
 
 /// What [`MailingRunner::next_batch`] found.
 pub(super) enum Next {
-    /// A batch, written down as *sending*.
-    Batch(Vec<Claimed>),
+    /// A batch: `rows` written down as *sending*, to be sent; `decided`
+    /// written down as sending and settled without a send; `held` rows put
+    /// aside for their own daytime (all may be empty).
+    Batch {
+        rows: Vec<Claimed>,
+        decided: Vec<(Claimed, Settlement)>,
+        held: u64,
+    },
     /// Nothing to claim now: try again.
     Nothing,
     /// The mailing has expired: this many waiting recipients ended

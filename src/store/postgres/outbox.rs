@@ -19,6 +19,7 @@ fn spec_from_row(row: &PgRow) -> Result<(MailingSpec, MailingStatus), StoreError
         send_at: row.get("send_at"),
         send_window: row.get("send_window"),
         expires_at: row.get("expires_at"),
+        recipient_hours: row.get("recipient_hours"),
         one_per_number: row.get("one_per_number"),
         default_country: row.get("default_country"),
         max_parts: i64::from(row.get::<i32, _>("max_parts")),
@@ -106,8 +107,8 @@ impl Outbox for PgStore {
         let id: MailingId = sqlx::query_scalar(
             "INSERT INTO crm_comms_mailings (name, template, sender, priority, delivery_report,
                 send_at, send_window, one_per_number, default_country, max_parts, status,
-                expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11) RETURNING id",
+                expires_at, recipient_hours)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.template.as_str())
@@ -120,6 +121,7 @@ impl Outbox for PgStore {
         .bind(spec.default_country.as_ref().map(ToString::to_string))
         .bind(spec.limits.max_parts as i32)
         .bind(spec.expires_at.map(|t| t.to_string()))
+        .bind(spec.recipient_hours.as_ref().map(ToString::to_string))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
@@ -210,8 +212,9 @@ impl Outbox for PgStore {
             .map_err(db("changing the mailing's status"))?;
         if status == MailingStatus::Cancelled {
             sqlx::query(
-                "UPDATE crm_comms_recipients SET state = 'cancelled', reason = 'the mailing was cancelled'
-                 WHERE mailing = $1 AND state = 'pending'",
+                "UPDATE crm_comms_recipients SET state = 'cancelled', reason = 'the mailing was cancelled',
+                    not_before = NULL
+                 WHERE mailing = $1 AND state IN ('pending', 'held')",
             )
             .bind(id)
             .execute(&mut *tx)
@@ -225,8 +228,9 @@ impl Outbox for PgStore {
 
     async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError> {
         let n = sqlx::query(
-            "UPDATE crm_comms_recipients SET state = 'expired', reason = $1, resend = false
-             WHERE mailing = $2 AND state = 'pending'",
+            "UPDATE crm_comms_recipients SET state = 'expired', reason = $1, resend = false,
+                not_before = NULL
+             WHERE mailing = $2 AND state IN ('pending', 'held')",
         )
         .bind(reason)
         .bind(id)
@@ -235,6 +239,58 @@ impl Outbox for PgStore {
         .map_err(db("expiring recipients"))?
         .rows_affected();
         Ok(n)
+    }
+
+    async fn hold(&self, rows: &[(Claimed, Timestamp, String)]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|(c, _, _)| c.id).collect();
+        let attempts: Vec<i64> = rows.iter().map(|(c, _, _)| c.attempt).collect();
+        let until: Vec<i64> = rows.iter().map(|(_, t, _)| t.as_millisecond()).collect();
+        let reasons: Vec<&str> = rows.iter().map(|(_, _, r)| r.as_str()).collect();
+        let n = sqlx::query(
+            "UPDATE crm_comms_recipients r SET state = 'held', not_before = v.until,
+                reason = v.reason, lease_until = NULL, worker = NULL
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[])
+                  AS v(id, attempt, until, reason)
+             WHERE r.id = v.id AND r.attempt = v.attempt AND r.state = 'claimed'",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&until)
+        .bind(&reasons)
+        .execute(&self.pool)
+        .await
+        .map_err(db("holding recipients"))?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn release_held(&self, id: MailingId, now: Timestamp) -> Result<u64, StoreError> {
+        let n = sqlx::query(
+            "UPDATE crm_comms_recipients SET state = 'pending', not_before = NULL, reason = NULL
+             WHERE mailing = $1 AND state = 'held' AND not_before <= $2",
+        )
+        .bind(id)
+        .bind(now.as_millisecond())
+        .execute(&self.pool)
+        .await
+        .map_err(db("releasing held recipients"))?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn next_held(&self, id: MailingId) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(not_before) FROM crm_comms_recipients
+             WHERE mailing = $1 AND state = 'held'",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading when held recipients are due"))?;
+        Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
     }
 
     async fn claim(
@@ -498,6 +554,8 @@ impl Outbox for PgStore {
         sqlx::query_scalar(
             "SELECT NOT EXISTS (SELECT 1 FROM crm_comms_recipients
                                 WHERE mailing = $1 AND state = 'pending')
+                AND NOT EXISTS (SELECT 1 FROM crm_comms_recipients
+                                WHERE mailing = $1 AND state = 'held')
                 AND NOT EXISTS (SELECT 1 FROM crm_comms_recipients
                                 WHERE mailing = $1 AND state IN ('claimed', 'sending'))
              FROM crm_comms_mailings WHERE id = $1",

@@ -296,6 +296,7 @@ fn spec_from_row(row: &SqliteRow) -> Result<(MailingSpec, MailingStatus), StoreE
         send_at: row.get("send_at"),
         send_window: row.get("send_window"),
         expires_at: row.get("expires_at"),
+        recipient_hours: row.get("recipient_hours"),
         one_per_number: row.get::<i64, _>("one_per_number") != 0,
         default_country: row.get("default_country"),
         max_parts: row.get("max_parts"),
@@ -343,8 +344,8 @@ impl Outbox for SqliteStore {
         let id: MailingId = sqlx::query_scalar(
             "INSERT INTO mailings (name, template, sender, priority, delivery_report, send_at,
                 send_window, one_per_number, default_country, max_parts, status, created_at,
-                expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) RETURNING id",
+                expires_at, recipient_hours)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.template.as_str())
@@ -358,6 +359,7 @@ impl Outbox for SqliteStore {
         .bind(spec.limits.max_parts as i64)
         .bind(now_ms())
         .bind(spec.expires_at.map(|t| t.to_string()))
+        .bind(spec.recipient_hours.as_ref().map(ToString::to_string))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
@@ -425,8 +427,9 @@ impl Outbox for SqliteStore {
             .map_err(db("changing the mailing's status"))?;
         if status == MailingStatus::Cancelled {
             sqlx::query(
-                "UPDATE recipients SET state = 'cancelled', reason = 'the mailing was cancelled'
-                 WHERE mailing = ? AND state = 'pending'",
+                "UPDATE recipients SET state = 'cancelled', reason = 'the mailing was cancelled',
+                    not_before = NULL
+                 WHERE mailing = ? AND state IN ('pending', 'held')",
             )
             .bind(id)
             .execute(&mut *tx)
@@ -441,8 +444,8 @@ impl Outbox for SqliteStore {
     async fn expire_pending(&self, id: MailingId, reason: &str) -> Result<u64, StoreError> {
         let mut tx = self.write().await?;
         let n = sqlx::query(
-            "UPDATE recipients SET state = 'expired', reason = ?, resend = 0
-             WHERE mailing = ? AND state = 'pending'",
+            "UPDATE recipients SET state = 'expired', reason = ?, resend = 0, not_before = NULL
+             WHERE mailing = ? AND state IN ('pending', 'held')",
         )
         .bind(reason)
         .bind(id)
@@ -452,6 +455,61 @@ impl Outbox for SqliteStore {
         .rows_affected();
         tx.commit().await.map_err(db("expiring recipients"))?;
         Ok(n)
+    }
+
+    async fn hold(&self, rows: &[(Claimed, Timestamp, String)]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let v: Vec<(i64, i64, i64, &str)> = rows
+            .iter()
+            .map(|(c, until, reason)| (c.id, c.attempt, until.as_millisecond(), reason.as_str()))
+            .collect();
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE recipients SET state = 'held', not_before = v.until, reason = v.reason,
+                lease_until = NULL, worker = NULL
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS until,
+                          value ->> 3 AS reason FROM json_each(?)) AS v
+             WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+               AND recipients.state = 'claimed'",
+        )
+        .bind(to_json(&v)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("holding recipients"))?
+        .rows_affected();
+        tx.commit().await.map_err(db("holding recipients"))?;
+        Ok(n)
+    }
+
+    async fn release_held(&self, id: MailingId, now: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE recipients INDEXED BY recipients_held
+             SET state = 'pending', not_before = NULL, reason = NULL
+             WHERE mailing = ? AND state = 'held' AND not_before <= ?",
+        )
+        .bind(id)
+        .bind(now.as_millisecond())
+        .execute(&mut *tx)
+        .await
+        .map_err(db("releasing held recipients"))?
+        .rows_affected();
+        tx.commit().await.map_err(db("releasing held recipients"))?;
+        Ok(n)
+    }
+
+    async fn next_held(&self, id: MailingId) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(not_before) FROM recipients INDEXED BY recipients_held
+             WHERE mailing = ? AND state = 'held'",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading when held recipients are due"))?;
+        Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
     }
 
     async fn claim(
@@ -643,6 +701,8 @@ impl Outbox for SqliteStore {
         sqlx::query_scalar(
             "SELECT NOT EXISTS (SELECT 1 FROM recipients INDEXED BY recipients_pending
                                 WHERE mailing = ?1 AND state = 'pending')
+                AND NOT EXISTS (SELECT 1 FROM recipients INDEXED BY recipients_held
+                                WHERE mailing = ?1 AND state = 'held')
                 AND NOT EXISTS (SELECT 1 FROM recipients INDEXED BY recipients_in_flight
                                 WHERE mailing = ?1 AND state IN ('claimed', 'sending'))
              FROM mailings WHERE id = ?1",
