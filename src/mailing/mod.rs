@@ -43,11 +43,13 @@ pub use local_time::{
     public_holidays, region_time_zones,
 };
 pub use model::{
-    BlockReason, DryRun, MailingId, MailingSpec, MailingStatus, Prepared, Preparer, Recipient,
-    RecipientRow, RecipientState, SendWindow, Stats,
+    Amount, BlockReason, Cost, CostLine, CountryParts, DryRun, MailingId, MailingSpec,
+    MailingStatus, PartPrices, Prepared, Preparer, Recipient, RecipientRow, RecipientState,
+    SendWindow, Stats,
 };
 pub use outbox::{
-    Claimed, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch, Settlement, resend_horizon,
+    Claimed, HoldCheck, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch, Settlement,
+    resend_horizon,
 };
 pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
 pub use run_error::RunError;

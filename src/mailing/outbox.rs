@@ -91,6 +91,10 @@ pub enum Settlement {
     },
 }
 
+/// Which claimed rows wait for their own daytime: `Some((until, why))`
+/// holds the row until then ([`Outbox::claim_sending_holding`]).
+pub type HoldCheck<'a> = &'a (dyn Fn(&Claimed) -> Option<(Timestamp, String)> + Send + Sync);
+
 /// What a [`recover`](Outbox::recover) found and did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -211,6 +215,38 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
         self.mark_sending(&claimed, lease).await
     }
 
+    /// Claims as [`claim_sending`](Self::claim_sending) does, but rows
+    /// `hold` picks (with until when, and why) are
+    /// [held](Self::hold) instead, never written down as sending (so a
+    /// crash cannot leave them unknown). Returns the rows to send and how
+    /// many were held. By default [`claim`](Self::claim), [`hold`](Self::hold)
+    /// and [`mark_sending`](Self::mark_sending); a backend does it in one
+    /// transaction.
+    async fn claim_sending_holding(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        hold: HoldCheck<'_>,
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
+        let claimed = self.claim(id, worker, max, lease).await?;
+        let (held, send): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .map(|c| {
+                let h = hold(&c);
+                (c, h)
+            })
+            .partition(|(_, h)| h.is_some());
+        let held: Vec<(Claimed, Timestamp, String)> = held
+            .into_iter()
+            .filter_map(|(c, h)| h.map(|(at, why)| (c, at, why)))
+            .collect();
+        let n = self.hold(&held).await?;
+        let send: Vec<Claimed> = send.into_iter().map(|(c, _)| c).collect();
+        Ok((self.mark_sending(&send, lease).await?, n))
+    }
+
     /// Marks claimed rows *sending*; returns those still this attempt's
     /// (only they may be sent).
     async fn mark_sending(
@@ -241,6 +277,24 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Claimed>, StoreError> {
         self.settle(results).await?;
         self.claim_sending(id, worker, max, lease).await
+    }
+
+    /// [`settle`](Self::settle)s `results`, then claims as
+    /// [`claim_sending_holding`](Self::claim_sending_holding) does: the
+    /// steady state of a worker sending in recipients' own daytime, in one
+    /// transaction where the backend can (the default makes the calls).
+    async fn settle_and_claim_holding(
+        &self,
+        results: &[(Claimed, Settlement)],
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        hold: HoldCheck<'_>,
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
+        self.settle(results).await?;
+        self.claim_sending_holding(id, worker, max, lease, hold)
+            .await
     }
 
     /// Turns expired claims of `id` back into pending rows, and expired

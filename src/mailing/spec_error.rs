@@ -14,6 +14,8 @@ pub enum SpecErrorKind {
     /// [`RecipientHours`](super::RecipientHours)): their form, or a start
     /// not before the end.
     Hours,
+    /// A price per part ([`PartPrices`](super::PartPrices)): its form.
+    Price,
 }
 
 /// A mailing's text or send window that cannot be used, with what is

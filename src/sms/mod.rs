@@ -9,7 +9,8 @@
 //! - [`Message`] (recipients, text, [`Sender`], [`Priority`], options) in,
 //!   [`SendReport`] out: exactly one [`Outcome`] per recipient.
 //! - [`SmsError`]: one error type with a kind and predicates.
-//! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview.
+//! - [`encoding`]: GSM-7/UCS-2 detection, parts per gateway, a typing preview;
+//!   [`smart_encoding`]: pasted typography that forces UCS-2, replaced.
 //! - [`StubProvider`] (a fake), [`Failover`] and [`WithDefaults`].
 //! - [`DeliveryReceipt`] and [`IncomingMessage`]: what gateways push, in
 //!   provider-neutral form; [`push`] is the seam a gateway's callback
@@ -31,6 +32,7 @@ pub mod push;
 mod receipt;
 mod secret;
 mod sender;
+pub mod smart_encoding;
 mod stub;
 pub mod tracking;
 

@@ -472,6 +472,58 @@ async fn a_held_recipient_waits_for_its_daytime(store: &dyn Outbox) {
     let row = rows_after(store, id2, c[0].id).await;
     assert_eq!(row.state, RecipientState::Cancelled);
     assert_eq!(store.next_held(id2).await.unwrap(), None);
+
+    // Claimed straight into sending, holding what the check picks (even
+    // rows): the held are never sending, the rest are; the same with a
+    // settle first.
+    let mut p3 = Preparer::new(&spec, &none);
+    let many: Vec<Recipient> = (0..8)
+        .map(|i| Recipient::new(format!("42{i:06}")).with("firstname", "Kari"))
+        .collect();
+    let mut it3 = many.iter().map(|r| p3.prepare(r));
+    let id3 = store.create(&spec, &mut it3).await.unwrap();
+    let even = |c: &Claimed| (c.id % 2 == 0).then(|| (later, "even".to_owned()));
+    let (send, held) = store
+        .claim_sending_holding(id3, "w", 4, LEASE, &even)
+        .await
+        .unwrap();
+    assert_eq!((send.len(), held), (2, 2), "{send:?}");
+    assert!(send.iter().all(|c| c.id % 2 == 1));
+    for r in &rows(store, id3).await[..4] {
+        let want = if r.id % 2 == 0 {
+            RecipientState::Held
+        } else {
+            RecipientState::Sending
+        };
+        assert_eq!(r.state, want, "{r:?}");
+    }
+    let results: Vec<(Claimed, Settlement)> = send
+        .iter()
+        .map(|c| {
+            (
+                c.clone(),
+                Settlement::Accepted {
+                    reference: Some(format!("S{}", c.id)),
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    let (send, held) = store
+        .settle_and_claim_holding(&results, id3, "w", 4, LEASE, &even)
+        .await
+        .unwrap();
+    assert_eq!((send.len(), held), (2, 2), "{send:?}");
+    let stats = store.stats(id3).await.unwrap();
+    assert_eq!(
+        (
+            stats.count(RecipientState::Accepted),
+            stats.count(RecipientState::Held),
+            stats.count(RecipientState::Sending)
+        ),
+        (2, 4, 2),
+        "{stats:?}"
+    );
 }
 
 /// A number on the opt-out list is found by `opted_out_among` (the

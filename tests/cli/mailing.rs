@@ -326,3 +326,128 @@ async fn an_expired_mailing_sends_nobody_and_says_so() {
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     assert!(stderr(&o).contains("has passed"), "{}", stderr(&o));
 }
+
+/// `--recipient-hours` through the CLI on the real clock: an Icelandic
+/// number (UTC all year) is inside hours built around its current time, a
+/// Japanese one (nine hours ahead) outside them: the first is sent, the
+/// second held with its zone and morning, and `status` counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipient_hours_hold_a_number_abroad_until_its_morning() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    std::fs::write(
+        &recipients,
+        "number,firstname\n+3546111234,Jon\n+819012341234,Yuki\n",
+    )
+    .unwrap();
+    let db = settings.with_file_name("crm.db");
+    // Hours around Reykjavik's present hour; Tokyo's is nine hours on,
+    // outside them whatever the time of day.
+    let h = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .hour();
+    let hours = format!(
+        "{:02}:00-{}",
+        (h - 1).max(0),
+        if h >= 22 {
+            "23:59".to_owned()
+        } else {
+            format!("{:02}:00", h + 2)
+        }
+    );
+    let extra = ["--recipient-hours", hours.as_str(), "--send-on-holidays"];
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &extra).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let send = [
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "1",
+        "--no-wait",
+    ];
+    let o = run(&send).await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("1 recipient(s) held for their own daytime"),
+        "{out}"
+    );
+    assert!(
+        out.contains("accepted 1") && out.contains("held 1"),
+        "{out}"
+    );
+    assert_eq!(
+        emu.acceptances().into_keys().collect::<Vec<_>>(),
+        ["+3546111234"]
+    );
+    let o = run(&["mailing", "export", "--store", d, "--id", "1"]).await;
+    let csv = stdout(&o);
+    assert!(csv.contains("held") && csv.contains("Asia/Tokyo"), "{csv}");
+    // Bad hours are refused before anything is made.
+    let bad = ["--recipient-hours", "21:00-08:00"];
+    let o = create_mailing(&db, &settings, &recipients, "Hei", &bad).await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stderr(&o).contains("--recipient-hours"), "{}", stderr(&o));
+}
+
+/// The dry run's cost per country and encoding, a cap on parts, and what
+/// smart encoding would save and then saves.
+#[tokio::test]
+async fn the_dry_run_prices_the_parts_and_counts_smart_encoding() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 0);
+    let long = format!("{} – Kari’s kafé", "Hei ".repeat(25));
+    std::fs::write(
+        &recipients,
+        format!(
+            "number,firstname,t\n41000001,Kari,kort\n+46701234561,Åsa,kort\n41000002,Ola,{long}\n41000003,Per,{}\n",
+            "a".repeat(400)
+        ),
+    )
+    .unwrap();
+    let db = settings.with_file_name("crm.db");
+    let extra = [
+        "--dry-run",
+        "--price",
+        "NO=0.45,SE=0.60",
+        "--max-parts",
+        "2",
+    ];
+    let o = create_mailing(&db, &settings, &recipients, "{t}", &extra).await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("NO GSM-7: 1 recipient(s), 1 parts × 0.45 = 0.45"),
+        "{out}"
+    );
+    assert!(
+        out.contains("NO UCS-2: 1 recipient(s), 2 parts × 0.45 = 0.90"),
+        "{out}"
+    );
+    assert!(
+        out.contains("SE GSM-7: 1 recipient(s), 1 parts × 0.60 = 0.60"),
+        "{out}"
+    );
+    assert!(out.contains("cost: 1.95"), "{out}");
+    assert!(out.contains("blocked, too many parts: 1"), "{out}");
+    assert!(
+        out.contains("smart encoding would save 1 parts on 1 recipient(s)"),
+        "{out}"
+    );
+    let extra = ["--dry-run", "--price", "0.45", "--smart-encoding"];
+    let o = create_mailing(&db, &settings, &recipients, "{t}", &extra).await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("smart encoding: 1 parts saved on 1 recipient(s)"),
+        "{out}"
+    );
+    assert!(!out.contains("UCS-2: 1"), "{out}");
+    let o = create_mailing(&db, &settings, &recipients, "{t}", &["--price", "NO=x"]).await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stderr(&o).contains("--price"), "{}", stderr(&o));
+}

@@ -8,8 +8,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crm_comms::mailing::{
-    DryRun, MailingId, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace, Preparer,
-    RecipientReader, RunEnd, SendWindow, Stats, Template, write_rows,
+    Cost, DailyHours, DryRun, MailingId, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace,
+    PartPrices, Preparer, RecipientHours, RecipientReader, RecipientState, RunEnd, SendWindow,
+    Stats, Template, write_rows,
 };
 use crm_comms::sms::{Priority, Sender, SmsProvider};
 use crm_comms::store::postgres::PgStore;
@@ -77,6 +78,16 @@ pub(crate) enum MailingCommand {
         /// the gateway to drop it then too.
         #[arg(long)]
         expires: Option<String>,
+        /// Text each recipient only inside these hours in its own time zone
+        /// (from its number's country; a country with several zones is
+        /// read the most conservative way), and not on its country's public
+        /// holidays (computed for NO, SE, DK, FI, IS): `08:00-21:00`.
+        /// Recipients outside them are held until their morning.
+        #[arg(long, value_name = "HOURS")]
+        recipient_hours: Option<String>,
+        /// With `--recipient-hours`: send on public holidays too.
+        #[arg(long, requires = "recipient_hours")]
+        send_on_holidays: bool,
         /// Let a number get the message more than once.
         #[arg(long)]
         allow_repeats: bool,
@@ -85,7 +96,20 @@ pub(crate) enum MailingCommand {
         /// mobile number", as toll-free and premium-rate numbers always are.
         #[arg(long)]
         allow_fixed_line: bool,
-        /// Only count what would be sent; create nothing.
+        /// Block recipients whose text takes more SMS parts than this
+        /// (default: the gateway's limit).
+        #[arg(long, value_name = "N")]
+        max_parts: Option<u32>,
+        /// Replace pasted typography (’ ‘ “ ” – — … « », non-breaking
+        /// space) by GSM-7 equivalents where that saves parts; nothing
+        /// else is changed. Without it, the counts say what it would save.
+        #[arg(long)]
+        smart_encoding: bool,
+        /// The price of one SMS part, for the cost in the counts: `0.45`,
+        /// or per country `NO=0.45,SE=0.60,*=0.80`.
+        #[arg(long, value_name = "PRICES")]
+        price: Option<String>,
+        /// Only count what would be sent (and its cost); create nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -239,8 +263,13 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             send_at,
             window,
             expires,
+            recipient_hours,
+            send_on_holidays,
             allow_repeats,
             allow_fixed_line,
+            max_parts,
+            smart_encoding,
+            price,
             dry_run,
         } => {
             let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
@@ -284,6 +313,30 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     ));
                 }
                 spec = spec.with_expiry(at);
+            }
+            let prices = price
+                .map(|p| {
+                    p.parse::<PartPrices>()
+                        .map_err(|e| fail(exit::BAD_INPUT, format!("--price: {e}")))
+                })
+                .transpose()?;
+            spec = spec.with_smart_encoding(smart_encoding);
+            if let Some(n) = max_parts {
+                if n == 0 {
+                    return Err(fail(exit::BAD_INPUT, "--max-parts: at least 1"));
+                }
+                spec = spec.with_max_parts(n);
+            }
+            if let Some(h) = recipient_hours {
+                let hours = h
+                    .parse::<DailyHours>()
+                    .map_err(|e| fail(exit::BAD_INPUT, format!("--recipient-hours: {e}")))?;
+                let rule = RecipientHours::new(hours);
+                spec = spec.with_recipient_hours(if send_on_holidays {
+                    rule.without_holidays()
+                } else {
+                    rule
+                });
             }
             if let Some(w) = window {
                 spec = spec.with_window(
@@ -405,6 +458,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             } else {
                 None
             };
+            let cost = prices.as_ref().map(|p| dry.cost(p));
             if json {
                 print_json(&serde_json::json!({
                     "mailing": id,
@@ -412,6 +466,24 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     "gsm7": dry.gsm7,
                     "ucs2": dry.ucs2,
                     "parts": dry.parts,
+                    "by_country": dry.by_country,
+                    "smart_encoding": {
+                        "on": smart_encoding,
+                        "recipients": dry.smart_recipients,
+                        "parts_saved": dry.smart_parts,
+                    },
+                    "cost": cost.as_ref().map(|c| serde_json::json!({
+                        "total": c.total.to_string(),
+                        "unpriced_parts": c.unpriced_parts,
+                        "lines": c.lines.iter().map(|l| serde_json::json!({
+                            "region": l.parts.region,
+                            "encoding": l.parts.encoding,
+                            "recipients": l.parts.recipients,
+                            "parts": l.parts.parts,
+                            "price": l.price.map(|p| p.to_string()),
+                            "cost": l.cost.map(|p| p.to_string()),
+                        })).collect::<Vec<_>>(),
+                    })),
                     "blocked": dry.blocked.iter().map(|(k, n)| serde_json::json!({"reason": k, "count": n})).collect::<Vec<_>>(),
                     "blocked_lines": blocked,
                 }));
@@ -427,6 +499,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     dry.ucs2,
                     dry.parts
                 );
+                print_costs(&dry, cost.as_ref(), smart_encoding);
                 for (k, n) in &dry.blocked {
                     out!("blocked, {k}: {n}");
                 }
@@ -528,6 +601,10 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     RunEnd::Finished => out!("mailing {id} finished"),
                     RunEnd::Paused => out!("mailing {id} is paused"),
                     RunEnd::Cancelled => out!("mailing {id} is cancelled"),
+                    RunEnd::NotYet(at) if stats.count(RecipientState::Held) > 0 => out!(
+                        "mailing {id}: {} recipient(s) held for their own daytime; the next may go at {at} (run `mailing send` again then)",
+                        stats.count(RecipientState::Held)
+                    ),
                     RunEnd::NotYet(at) => out!("mailing {id} may send from {at}"),
                     RunEnd::Stopped => out!(
                         "mailing {id} stopped: what was in flight is settled; run `mailing send` again to carry on"
@@ -619,6 +696,62 @@ async fn set_status(json: bool, m: &MailingArg, status: MailingStatus) -> Result
 /// `mailing send`'s exit status, said on stderr when it is not 0: 5 when
 /// some recipients ended unknown (the gateway may have them), 4 when some
 /// were refused, 130 when stopped by a signal before the end, else 0.
+/// The dry run's parts per country and encoding, with their cost when
+/// prices were given, and what smart encoding saves (or would).
+fn print_costs(dry: &DryRun, cost: Option<&Cost>, smart_on: bool) {
+    match cost {
+        Some(cost) => {
+            for l in &cost.lines {
+                let p = &l.parts;
+                let priced = match (l.price, l.cost) {
+                    (Some(price), Some(c)) => format!("× {price} = {c}"),
+                    _ => "(no price given)".to_owned(),
+                };
+                out!(
+                    "  {} {}: {} recipient(s), {} parts {priced}",
+                    p.region,
+                    p.encoding,
+                    p.recipients,
+                    p.parts
+                );
+            }
+            out!("cost: {}", cost.total);
+            if cost.unpriced_parts > 0 {
+                out!(
+                    "  (not counted: {} parts to countries without a price)",
+                    cost.unpriced_parts
+                );
+            }
+        }
+        None => {
+            for p in &dry.by_country {
+                out!(
+                    "  {} {}: {} recipient(s), {} parts",
+                    p.region,
+                    p.encoding,
+                    p.recipients,
+                    p.parts
+                );
+            }
+        }
+    }
+    if dry.smart_recipients > 0 {
+        if smart_on {
+            out!(
+                "smart encoding: {} parts saved on {} recipient(s)",
+                dry.smart_parts,
+                dry.smart_recipients
+            );
+        } else {
+            out!(
+                "smart encoding would save {} parts on {} recipient(s) (--smart-encoding)",
+                dry.smart_parts,
+                dry.smart_recipients
+            );
+        }
+    }
+}
+
 fn send_status(end: &RunEnd, stats: &crm_comms::mailing::Stats) -> u8 {
     use crm_comms::mailing::RecipientState;
     let unknown = stats.count(RecipientState::Unknown);

@@ -4,9 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::MailingSpec;
+use super::{Cost, CountryParts, MailingSpec, PartPrices};
 use crate::phone::{PhoneNumber, PhoneNumberType};
 use crate::sms::encoding::{Encoding, preview};
+use crate::sms::smart_encoding::smart_gsm7;
 
 /// One recipient as the CRM's selection or a CSV file gives it: the number
 /// as typed and the values of the template's variables.
@@ -64,6 +65,14 @@ pub enum BlockReason {
     OptedOut,
     /// The rendered text cannot be sent (too long for the gateway).
     TextTooLong(String),
+    /// The rendered text takes more parts than the mailing allows
+    /// ([`MailingSpec::max_parts`]).
+    TooManyParts {
+        /// The parts it takes.
+        parts: u32,
+        /// The most the mailing allows.
+        allowed: u32,
+    },
     /// The rendered text has a control character no SMS carries (NUL and
     /// the other C0 controls but line breaks and tabs), usually from a
     /// broken import.
@@ -87,6 +96,10 @@ impl fmt::Display for BlockReason {
             ),
             BlockReason::OptedOut => f.write_str("on the opt-out list"),
             BlockReason::TextTooLong(r) => write!(f, "text too long: {r}"),
+            BlockReason::TooManyParts { parts, allowed } => write!(
+                f,
+                "the text takes {parts} SMS parts; the mailing allows at most {allowed}"
+            ),
             BlockReason::ControlCharacter(c) => {
                 write!(
                     f,
@@ -117,6 +130,11 @@ pub struct Prepared {
     pub line: Option<u64>,
     /// Why it is not sent, if it is not.
     pub blocked: Option<BlockReason>,
+    /// The number's region (`NO`), empty when it could not be read.
+    pub region: &'static str,
+    /// The parts smart encoding saves on this text (applied when the
+    /// mailing has it on; counted by the dry run either way).
+    pub smart_saving: u32,
 }
 
 /// Renders recipients for one mailing: numbers read with the mailing's
@@ -157,6 +175,8 @@ impl<'a> Preparer<'a> {
             parts: 0,
             line: r.line,
             blocked: Some(reason),
+            region: "",
+            smart_saving: 0,
         };
         let number = match PhoneNumber::parse(&r.number, self.spec.default_country.as_ref()) {
             Ok(n) => n,
@@ -169,7 +189,9 @@ impl<'a> Preparer<'a> {
         };
         let e164 = number.e164().to_owned();
         if !self.spec.sends_to(number.number_type()) {
-            return blocked(e164, BlockReason::NotMobile(number.number_type()));
+            let mut b = blocked(e164, BlockReason::NotMobile(number.number_type()));
+            b.region = number.region();
+            return b;
         }
         let text = match self.spec.template.render(|name| {
             r.variables
@@ -178,9 +200,24 @@ impl<'a> Preparer<'a> {
                 .filter(|v| !v.trim().is_empty())
         }) {
             Ok(t) => t,
-            Err(missing) => return blocked(e164, BlockReason::MissingVariable(missing)),
+            Err(missing) => {
+                let mut b = blocked(e164, BlockReason::MissingVariable(missing));
+                b.region = number.region();
+                return b;
+            }
         };
-        let p = preview(&text, &self.spec.limits);
+        let mut text = text;
+        let mut p = preview(&text, &self.spec.limits);
+        let mut smart_saving = 0;
+        if p.encoding == Encoding::Ucs2
+            && let Some(smart) = smart_gsm7(&text, &self.spec.limits)
+        {
+            smart_saving = (smart.parts_before - smart.parts) as u32;
+            if self.spec.smart_encoding {
+                text = smart.text;
+                p = preview(&text, &self.spec.limits);
+            }
+        }
         let mut out = Prepared {
             number: e164,
             text,
@@ -188,7 +225,10 @@ impl<'a> Preparer<'a> {
             parts: p.parts as u32,
             line: r.line,
             blocked: None,
+            region: number.region(),
+            smart_saving,
         };
+        let allowed = self.spec.max_parts.unwrap_or(u32::MAX);
         let control = out
             .text
             .chars()
@@ -202,6 +242,11 @@ impl<'a> Preparer<'a> {
                 "{} {} units; at most {} fit in {} parts",
                 p.units, p.encoding, p.max_units, self.spec.limits.max_parts
             )))
+        } else if out.parts > allowed {
+            Some(BlockReason::TooManyParts {
+                parts: out.parts,
+                allowed,
+            })
         } else if !self.spec.one_per_number {
             None
         } else if let Some(first) = self.seen.get(&out.number) {
@@ -229,8 +274,16 @@ pub struct DryRun {
     pub parts: u64,
     /// Blocked recipients per reason kind (`missing variable`, `invalid
     /// number`, `not a mobile number`, `duplicate`, `opted out`, `text too
-    /// long`, `control character`).
+    /// long`, `too many parts`, `control character`).
     pub blocked: Vec<(String, u64)>,
+    /// Recipients that would be sent, per country and encoding, in the
+    /// order first seen.
+    pub by_country: Vec<CountryParts>,
+    /// Recipients whose parts smart encoding saves (or would save, when
+    /// the mailing has it off).
+    pub smart_recipients: u64,
+    /// The parts it saves on them.
+    pub smart_parts: u64,
 }
 
 impl DryRun {
@@ -244,6 +297,26 @@ impl DryRun {
                     Encoding::Ucs2 => self.ucs2 += 1,
                     _ => self.gsm7 += 1,
                 }
+                if p.smart_saving > 0 {
+                    self.smart_recipients += 1;
+                    self.smart_parts += u64::from(p.smart_saving);
+                }
+                match self
+                    .by_country
+                    .iter_mut()
+                    .find(|c| c.region == p.region && c.encoding == p.encoding)
+                {
+                    Some(c) => {
+                        c.recipients += 1;
+                        c.parts += u64::from(p.parts);
+                    }
+                    None => self.by_country.push(CountryParts {
+                        region: p.region.to_owned(),
+                        encoding: p.encoding,
+                        recipients: 1,
+                        parts: u64::from(p.parts),
+                    }),
+                }
             }
             Some(reason) => {
                 let kind = match reason {
@@ -253,6 +326,7 @@ impl DryRun {
                     BlockReason::Duplicate { .. } => "duplicate",
                     BlockReason::OptedOut => "opted out",
                     BlockReason::TextTooLong(_) => "text too long",
+                    BlockReason::TooManyParts { .. } => "too many parts",
                     BlockReason::ControlCharacter(_) => "control character",
                 };
                 match self.blocked.iter_mut().find(|(k, _)| k == kind) {
@@ -261,5 +335,29 @@ impl DryRun {
                 }
             }
         }
+    }
+
+    /// What the recipients that would be sent cost at `prices`, per
+    /// country and encoding.
+    ///
+    /// ```
+    /// use crm_comms::mailing::{DryRun, MailingSpec, Preparer, Recipient};
+    ///
+    /// let spec = MailingSpec::new("t", "Hei {n}".parse()?)
+    ///     .with_default_country("NO".parse()?);
+    /// let none = Default::default();
+    /// let mut p = Preparer::new(&spec, &none);
+    /// let mut dry = DryRun::default();
+    /// for r in [Recipient::new("41000001").with("n", "Kari"),
+    ///           Recipient::new("+46701234561").with("n", "Åsa")] {
+    ///     dry.add(&p.prepare(&r));
+    /// }
+    /// let cost = dry.cost(&"NO=0.45,SE=0.60".parse()?);
+    /// assert_eq!(cost.total.to_string(), "1.05");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn cost(&self, prices: &PartPrices) -> Cost {
+        Cost::of(&self.by_country, prices)
     }
 }

@@ -54,6 +54,16 @@ pub struct MailingSpec {
     /// The gateway's limits the parts are counted with (default: 6 parts of
     /// the standard sizes).
     pub limits: Limits,
+    /// The most parts a recipient's text may take in this mailing (default:
+    /// the gateway's limit): a longer text is blocked with the reason,
+    /// never sent. Decided when recipients are prepared; not stored.
+    pub max_parts: Option<u32>,
+    /// Whether pasted typography (’ “ ” – … « », the non-breaking space)
+    /// is replaced by GSM-7 equivalents when that saves parts (default no;
+    /// see [`smart_encoding`](crate::sms::smart_encoding)). The dry run
+    /// counts what it saves either way. Decided when recipients are
+    /// prepared; not stored.
+    pub smart_encoding: bool,
 }
 
 impl MailingSpec {
@@ -74,7 +84,24 @@ impl MailingSpec {
             default_country: None,
             allow_fixed_line: false,
             limits: Limits::standard(6),
+            max_parts: None,
+            smart_encoding: false,
         }
+    }
+
+    /// At most `n` parts per recipient (see [`max_parts`](Self::max_parts)).
+    #[must_use]
+    pub fn with_max_parts(mut self, n: u32) -> Self {
+        self.max_parts = Some(n.max(1));
+        self
+    }
+
+    /// Whether to replace pasted typography when it saves parts (see
+    /// [`smart_encoding`](Self::smart_encoding)).
+    #[must_use]
+    pub fn with_smart_encoding(mut self, yes: bool) -> Self {
+        self.smart_encoding = yes;
+        self
     }
 
     /// With a sender.

@@ -4,6 +4,7 @@
 //! never in daytime).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use super::*;
 use crate::mailing::Daytime;
@@ -20,46 +21,87 @@ pub(super) struct ByDaytime {
     pub(super) end: Vec<(Claimed, Settlement)>,
 }
 
-/// Sorts `rows` by the mailing's recipient hours at `now` (all sent when it
-/// has none). Each region is read once per call.
-///
-/// A row queued for a resend (its first send's outcome unknown) is sent at
-/// once: its first send was in daytime, and the resend is only safe inside
-/// the gateway's duplicate window, which a hold would outlast.
-pub(super) fn sort_by_daytime(spec: &MailingSpec, rows: Vec<Claimed>, now: Timestamp) -> ByDaytime {
-    let Some(rule) = spec.recipient_hours else {
-        return ByDaytime {
-            send: rows,
-            ..ByDaytime::default()
-        };
-    };
-    let mut by_region: HashMap<&'static str, Daytime> = HashMap::new();
-    let mut out = ByDaytime::default();
-    for c in rows {
-        if c.resend {
-            out.send.push(c);
-            continue;
-        }
-        let region = c.number.region();
-        let daytime = by_region
-            .entry(region)
-            .or_insert_with(|| rule.check(region, now));
-        match daytime {
-            Daytime::From { at, reason } => {
-                if super::expiry::validity_left(spec.expires_at, *at).is_err() {
-                    let reason =
-                        format!("{reason}: its daytime ({at}) comes after the mailing expires");
-                    out.end.push((c, Settlement::Expired { reason }));
-                } else {
-                    out.hold.push((c, *at, reason.clone()));
-                }
-            }
-            Daytime::Never { reason } => {
-                let reason = reason.clone();
-                out.end.push((c, Settlement::Blocked { reason }));
-            }
-            _ => out.send.push(c),
+/// What becomes of one claimed row.
+enum Verdict {
+    Send,
+    Hold(Timestamp, String),
+    End(Settlement),
+}
+
+/// Sorts claimed rows by the mailing's recipient hours at one moment;
+/// each region is read once.
+pub(super) struct DaytimeSorter<'a> {
+    spec: &'a MailingSpec,
+    now: Timestamp,
+    by_region: Mutex<HashMap<&'static str, Daytime>>,
+}
+
+impl<'a> DaytimeSorter<'a> {
+    pub(super) fn new(spec: &'a MailingSpec, now: Timestamp) -> Self {
+        DaytimeSorter {
+            spec,
+            now,
+            by_region: Mutex::new(HashMap::new()),
         }
     }
-    out
+
+    /// A row queued for a resend (its first send's outcome unknown) is
+    /// sent at once: its first send was in daytime, and the resend is only
+    /// safe inside the gateway's duplicate window, which a hold would
+    /// outlast.
+    fn verdict(&self, c: &Claimed) -> Verdict {
+        let Some(rule) = self.spec.recipient_hours else {
+            return Verdict::Send;
+        };
+        if c.resend {
+            return Verdict::Send;
+        }
+        let region = c.number.region();
+        let mut cache = self
+            .by_region
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let daytime = cache
+            .entry(region)
+            .or_insert_with(|| rule.check(region, self.now));
+        match daytime {
+            Daytime::From { at, reason } => {
+                if super::expiry::validity_left(self.spec.expires_at, *at).is_err() {
+                    Verdict::End(Settlement::Expired {
+                        reason: format!(
+                            "{reason}: its daytime ({at}) comes after the mailing expires"
+                        ),
+                    })
+                } else {
+                    Verdict::Hold(*at, reason.clone())
+                }
+            }
+            Daytime::Never { reason } => Verdict::End(Settlement::Blocked {
+                reason: reason.clone(),
+            }),
+            _ => Verdict::Send,
+        }
+    }
+
+    /// When `c` is to be held: until when, and why (the store's hold
+    /// check while it claims).
+    pub(super) fn hold_until(&self, c: &Claimed) -> Option<(Timestamp, String)> {
+        match self.verdict(c) {
+            Verdict::Hold(at, why) => Some((at, why)),
+            _ => None,
+        }
+    }
+
+    /// Sorts `rows`.
+    pub(super) fn sort(&self, rows: Vec<Claimed>) -> ByDaytime {
+        let mut out = ByDaytime::default();
+        for c in rows {
+            match self.verdict(&c) {
+                Verdict::Send => out.send.push(c),
+                Verdict::Hold(at, why) => out.hold.push((c, at, why)),
+                Verdict::End(s) => out.end.push((c, s)),
+            }
+        }
+        out
+    }
 }

@@ -185,21 +185,40 @@ impl MailingRunner {
                 && limiter.is_none()
                 && in_flight.len() < self.in_flight
                 && !self.recover_due()
-                && spec.recipient_hours.is_none()
                 && spec.next_opening(self.now()).is_none();
             let settled = if chain {
-                match retry_unavailable(|| {
-                    self.outbox.settle_and_claim(
-                        &settlements,
-                        id,
-                        &self.worker,
-                        claim_size,
-                        self.lease,
-                    )
+                let sorter = super::daytime::DaytimeSorter::new(spec, self.now());
+                let hold = |c: &Claimed| sorter.hold_until(c);
+                match retry_unavailable(|| async {
+                    if spec.recipient_hours.is_some() {
+                        self.outbox
+                            .settle_and_claim_holding(
+                                &settlements,
+                                id,
+                                &self.worker,
+                                claim_size,
+                                self.lease,
+                                &hold,
+                            )
+                            .await
+                    } else {
+                        let rows = self
+                            .outbox
+                            .settle_and_claim(
+                                &settlements,
+                                id,
+                                &self.worker,
+                                claim_size,
+                                self.lease,
+                            )
+                            .await?;
+                        Ok((rows, 0))
+                    }
                 })
                 .await
                 {
-                    Ok(rows) if rows.is_empty() => {
+                    Ok((rows, held)) if rows.is_empty() => {
+                        progress.held += held;
                         match self.nothing_claimed(id).await {
                             Ok(Next::End(end)) => {
                                 stop.get_or_insert(Ok(end));
@@ -211,8 +230,12 @@ impl MailingRunner {
                         }
                         Ok(())
                     }
-                    Ok(rows) => {
-                        in_flight.spawn(sender.clone().send(rows, Vec::new()));
+                    Ok((rows, held)) => {
+                        progress.held += held;
+                        // Rows never to be sent (expired before their
+                        // morning) are settled with the batch.
+                        let sorted = sorter.sort(rows);
+                        in_flight.spawn(sender.clone().send(sorted.send, sorted.end));
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -352,14 +375,11 @@ impl MailingRunner {
             (Some(key), Some(pace)) => Some((key, pace)),
             _ => None,
         };
-        // Paced across workers or by parts, or sent in each recipient's
-        // own daytime: claimed first (the parts and numbers are known
-        // then), and written down as sending only once the pace allows
-        // them; a crash meanwhile puts them back, unsent.
-        if spec.recipient_hours.is_some()
-            || shared.is_some()
-            || matches!((limiter, self.pace), (Some(_), Some(Pace::Parts(_))))
-        {
+        // Paced across workers or by parts: claimed first (the parts are
+        // known then; rows outside their own daytime are held), and written
+        // down as sending only once the pace allows them; a crash
+        // meanwhile puts them back, unsent.
+        if shared.is_some() || matches!((limiter, self.pace), (Some(_), Some(Pace::Parts(_)))) {
             let claimed = self
                 .outbox
                 .claim(id, &self.worker, size, self.lease)
@@ -368,7 +388,7 @@ impl MailingRunner {
                 return self.nothing_claimed(id).await;
             }
             let super::daytime::ByDaytime { send, hold, end } =
-                super::daytime::sort_by_daytime(spec, claimed, self.now());
+                super::daytime::DaytimeSorter::new(spec, self.now()).sort(claimed);
             let held = self.outbox.hold(&hold).await?;
             if held > 0 {
                 tracing::info!(
@@ -432,6 +452,25 @@ impl MailingRunner {
         }
         if stopping.is_set() {
             return Ok(Next::Nothing);
+        }
+        if spec.recipient_hours.is_some() {
+            // In one write: rows outside their daytime are held, never
+            // written down as sending.
+            let sorter = super::daytime::DaytimeSorter::new(spec, self.now());
+            let hold = |c: &Claimed| sorter.hold_until(c);
+            let (sending, held) = self
+                .outbox
+                .claim_sending_holding(id, &self.worker, size, self.lease, &hold)
+                .await?;
+            if sending.is_empty() && held == 0 {
+                return self.nothing_claimed(id).await;
+            }
+            let sorted = sorter.sort(sending);
+            return Ok(Next::Batch {
+                rows: sorted.send,
+                decided: sorted.end,
+                held,
+            });
         }
         let sending = self
             .outbox

@@ -36,7 +36,9 @@ use super::{StoreError, StoreErrorKind};
 use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
 };
-use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement, resend_horizon};
+use crate::mailing::outbox::{
+    Claimed, HoldCheck, Outbox, Recovered, ReportMatch, Settlement, resend_horizon,
+};
 use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};
 use crate::sms::{DeliveryReceipt, Sender};

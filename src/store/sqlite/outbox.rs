@@ -170,6 +170,60 @@ pub(super) async fn claim_in(
     Ok(claimed)
 }
 
+/// Holds `rows` still at their attempt and in state `from` (claimed; or
+/// sending when claimed straight into it in the same transaction, so never
+/// committed as sending), in the caller's write transaction.
+async fn hold_in(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    rows: &[(Claimed, Timestamp, String)],
+    from: RecipientState,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let v: Vec<(i64, i64, i64, &str)> = rows
+        .iter()
+        .map(|(c, until, reason)| (c.id, c.attempt, until.as_millisecond(), reason.as_str()))
+        .collect();
+    Ok(sqlx::query(
+        "UPDATE recipients SET state = 'held', not_before = v.until, reason = v.reason,
+            lease_until = NULL, worker = NULL
+         FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS until,
+                      value ->> 3 AS reason FROM json_each(?)) AS v
+         WHERE recipients.id = v.id AND recipients.attempt = v.attempt
+           AND recipients.state = ?",
+    )
+    .bind(to_json(&v)?)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db("holding recipients"))?
+    .rows_affected())
+}
+
+/// Claims straight into sending and holds what `hold` picks, in the
+/// caller's write transaction (see [`Outbox::claim_sending_holding`]).
+async fn claim_holding_in(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    id: MailingId,
+    worker: &str,
+    max: usize,
+    lease: Duration,
+    hold: HoldCheck<'_>,
+) -> Result<(Vec<Claimed>, u64), StoreError> {
+    let claimed = claim_in(tx, RecipientState::Sending, id, worker, max, lease).await?;
+    let mut send = Vec::with_capacity(claimed.len());
+    let mut held = Vec::new();
+    for c in claimed {
+        match hold(&c) {
+            Some((at, why)) => held.push((c, at, why)),
+            None => send.push(c),
+        }
+    }
+    let n = hold_in(tx, &held, RecipientState::Sending).await?;
+    Ok((send, n))
+}
+
 /// A batch's settlements as JSON for the set-based updates, made before
 /// the write lock is taken: plain acceptances (the common case) as
 /// `[id, attempt, ref]`, the rest with their state, reason and retry.
@@ -461,24 +515,8 @@ impl Outbox for SqliteStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        let v: Vec<(i64, i64, i64, &str)> = rows
-            .iter()
-            .map(|(c, until, reason)| (c.id, c.attempt, until.as_millisecond(), reason.as_str()))
-            .collect();
         let mut tx = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE recipients SET state = 'held', not_before = v.until, reason = v.reason,
-                lease_until = NULL, worker = NULL
-             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS until,
-                          value ->> 3 AS reason FROM json_each(?)) AS v
-             WHERE recipients.id = v.id AND recipients.attempt = v.attempt
-               AND recipients.state = 'claimed'",
-        )
-        .bind(to_json(&v)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("holding recipients"))?
-        .rows_affected();
+        let n = hold_in(&mut tx, rows, RecipientState::Claimed).await?;
         tx.commit().await.map_err(db("holding recipients"))?;
         Ok(n)
     }
@@ -612,6 +650,39 @@ impl Outbox for SqliteStore {
         let claimed = claim_in(&mut tx, RecipientState::Sending, id, worker, max, lease).await?;
         tx.commit().await.map_err(db("settling and claiming"))?;
         Ok(claimed)
+    }
+
+    async fn claim_sending_holding(
+        &self,
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        hold: HoldCheck<'_>,
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
+        let mut tx = self.write().await?;
+        let out = claim_holding_in(&mut tx, id, worker, max, lease, hold).await?;
+        tx.commit().await.map_err(db("claiming recipients"))?;
+        Ok(out)
+    }
+
+    async fn settle_and_claim_holding(
+        &self,
+        results: &[(Claimed, Settlement)],
+        id: MailingId,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        hold: HoldCheck<'_>,
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
+        let rows = settle_rows(results)?;
+        let mut tx = self.write().await?;
+        if !results.is_empty() {
+            settle_in(&mut tx, rows, results).await?;
+        }
+        let out = claim_holding_in(&mut tx, id, worker, max, lease, hold).await?;
+        tx.commit().await.map_err(db("settling and claiming"))?;
+        Ok(out)
     }
 
     async fn recover(
