@@ -294,6 +294,26 @@ fn bench(c: &mut Criterion) {
             );
         },
     );
+    // The same send under a frequency cap (2 per 7 days): each batch asks
+    // the store how often its numbers were texted lately (by the number
+    // index) and checks each recipient.
+    g.bench_function("crm_comms_durable_outbox_with_frequency_cap_100000", |b| {
+        b.iter_batched(
+            || {
+                let dir = TempDir::new("send-cap");
+                let cap = "2/7d".parse().unwrap();
+                let (store, id) =
+                    rt.block_on(enqueue_spec(&dir, &list, spec().with_frequency_cap(cap)));
+                (dir, store, id)
+            },
+            |(_dir, store, id)| {
+                let runner = MailingRunner::new(Arc::new(store), provider_arc.clone());
+                let (end, p) = rt.block_on(runner.run(id)).unwrap();
+                assert_eq!((end, p.accepted), (RunEnd::Finished, N as u64));
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
     g.bench_function("in_memory_send_each_100000", |b| {
         b.iter(|| {
             let reports = rt.block_on(provider.send_each(black_box(&messages)));

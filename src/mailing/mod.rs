@@ -27,6 +27,7 @@ mod csv_io;
 mod local_time;
 pub mod model;
 pub mod outbox;
+mod privacy;
 mod receiving;
 mod run_error;
 mod runner;
@@ -43,15 +44,23 @@ pub use local_time::{
     public_holidays, region_time_zones,
 };
 pub use model::{
-    Amount, BlockReason, Cost, CostLine, CountryParts, DryRun, MailingId, MailingSpec,
-    MailingStatus, PartPrices, Prepared, Preparer, Recipient, RecipientRow, RecipientState,
-    SendWindow, Stats,
+    Amount, BlockReason, Cost, CostLine, CountryParts, DryRun, FrequencyCap, MailingId,
+    MailingSpec, MailingStatus, PartPrices, Prepared, Preparer, Recipient, RecipientRow,
+    RecipientState, SendWindow, Stats,
 };
 pub use outbox::{
     Claimed, HoldCheck, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch, Settlement,
     resend_horizon,
 };
-pub use receiving::{DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into, with_opt_out};
+pub use privacy::{
+    ConsentAction, ConsentEntry, Erased, MailingStore, NumberRecord, Privacy, Purged,
+    suppression_hash,
+};
+pub(crate) use privacy::{key_from_hex, privacy_key};
+pub use receiving::{
+    ConsentKeywords, DEFAULT_START_KEYWORDS, DEFAULT_STOP_KEYWORDS, OutboxReports, reports_into,
+    with_consent, with_opt_out,
+};
 pub use run_error::RunError;
 pub use runner::{MailingRunner, Pace, Progress, RunEnd};
 pub use spec_error::{SpecError, SpecErrorKind};

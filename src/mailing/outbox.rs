@@ -376,6 +376,22 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
             .collect())
     }
 
+    /// For the rows `asking` (a batch written down as sending), how many
+    /// messages their numbers got since `since` from other rows of any
+    /// mailing in the store, by number: rows written down as sending at or
+    /// after `since` that are accepted, delivered or unknown
+    /// ([`RecipientState::counts_as_sent`](super::RecipientState::counts_as_sent)),
+    /// and rows still sending that were written down before the asking
+    /// row (by `sent_at`, then row id): of two sends to one number at the
+    /// same moment the earlier goes first, so two mailings never both hold
+    /// back, and a cap is never exceeded. Numbers with none are left out.
+    /// For a [`FrequencyCap`](super::FrequencyCap).
+    async fn sends_since(
+        &self,
+        asking: &[i64],
+        since: Timestamp,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError>;
+
     /// Puts `number` (E.164) on the opt-out list.
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError>;
 

@@ -16,6 +16,8 @@ pub enum SpecErrorKind {
     Hours,
     /// A price per part ([`PartPrices`](super::PartPrices)): its form.
     Price,
+    /// A [`FrequencyCap`](super::FrequencyCap): its form or range.
+    FrequencyCap,
 }
 
 /// A mailing's text or send window that cannot be used, with what is

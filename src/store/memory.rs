@@ -21,8 +21,9 @@ use super::rows::{
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
 use crate::mailing::{
-    MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
-    resend_horizon,
+    ConsentAction, ConsentEntry, Erased, MailingId, MailingSpec, MailingStatus, NumberRecord,
+    Prepared, Privacy, Purged, RecipientRow, RecipientState, Stats, resend_horizon,
+    suppression_hash,
 };
 use crate::sms::DeliveryReceipt;
 
@@ -62,6 +63,9 @@ struct State {
     kept: Vec<Kept>,
     next_kept: i64,
     opt_out: HashMap<String, String>,
+    consent: Vec<ConsentEntry>,
+    suppression: HashSet<String>,
+    key: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +73,7 @@ struct Mailing {
     spec: MailingSpec,
     status: MailingStatus,
     gateway: Option<String>,
+    created: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +90,7 @@ struct Row {
     retries: i64,
     lease_until: Option<Instant>,
     not_before: Option<jiff::Timestamp>,
+    sent_at: Option<jiff::Timestamp>,
     gateway_ref: Option<String>,
     reason: Option<String>,
     done_at: Option<String>,
@@ -122,6 +128,21 @@ impl MemoryOutbox {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A row as the export writes it.
+fn row_of(r: &Row) -> RecipientRow {
+    RecipientRow {
+        id: r.id,
+        line: r.line,
+        number: r.number.clone(),
+        state: r.state,
+        parts: r.parts,
+        client_reference: client_reference(r.mailing, r.id),
+        reference: r.gateway_ref.clone(),
+        reason: r.reason.clone(),
+        done_at: r.done_at.clone(),
     }
 }
 
@@ -184,6 +205,7 @@ impl Outbox for MemoryOutbox {
                 spec: spec.clone(),
                 status: MailingStatus::Active,
                 gateway: None,
+                created: Instant::now(),
             },
         );
         for p in prepared {
@@ -208,6 +230,7 @@ impl Outbox for MemoryOutbox {
                     retries: 0,
                     lease_until: None,
                     not_before: None,
+                    sent_at: None,
                     gateway_ref: None,
                     reason,
                     done_at: None,
@@ -274,6 +297,7 @@ impl Outbox for MemoryOutbox {
                 && r.state == RecipientState::Claimed
             {
                 r.state = RecipientState::Held;
+                r.sent_at = None;
                 r.not_before = Some(*until);
                 r.reason = Some(reason.clone());
                 r.lease_until = None;
@@ -331,6 +355,7 @@ impl Outbox for MemoryOutbox {
             r.state = RecipientState::Claimed;
             r.attempt += 1;
             r.lease_until = Some(until);
+            r.sent_at = None;
             out.push(Claimed {
                 id: r.id,
                 attempt: r.attempt,
@@ -360,6 +385,7 @@ impl Outbox for MemoryOutbox {
             {
                 r.state = RecipientState::Sending;
                 r.lease_until = Some(until);
+                r.sent_at = Some(jiff::Timestamp::now());
                 out.push(c.clone());
             }
         }
@@ -548,17 +574,7 @@ impl Outbox for MemoryOutbox {
             .map(|(_, r)| r)
             .filter(|r| r.mailing == id)
             .take(limit)
-            .map(|r| RecipientRow {
-                id: r.id,
-                line: r.line,
-                number: r.number.clone(),
-                state: r.state,
-                parts: r.parts,
-                client_reference: client_reference(id, r.id),
-                reference: r.gateway_ref.clone(),
-                reason: r.reason.clone(),
-                done_at: r.done_at.clone(),
-            })
+            .map(row_of)
             .collect())
     }
 
@@ -633,15 +649,199 @@ impl Outbox for MemoryOutbox {
         Ok(ReportMatch::Parked)
     }
 
+    async fn sends_since(
+        &self,
+        asking: &[i64],
+        since: jiff::Timestamp,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let s = self.state();
+        let mine: HashSet<i64> = asking.iter().copied().collect();
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for a in asking.iter().filter_map(|id| s.rows.get(id)) {
+            let n = s
+                .rows
+                .values()
+                .filter(|r| r.number == a.number && !mine.contains(&r.id))
+                .filter(|r| r.sent_at.is_some_and(|t| t >= since))
+                .filter(|r| match r.state {
+                    RecipientState::Sending => (r.sent_at, r.id) < (a.sent_at, a.id),
+                    other => other.counts_as_sent(),
+                })
+                .count() as u64;
+            let c = counts.entry(a.number.clone()).or_insert(0);
+            *c = (*c).max(n);
+        }
+        counts.retain(|_, n| *n > 0);
+        Ok(counts)
+    }
+
     async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
-        self.state()
-            .opt_out
-            .entry(number.to_owned())
-            .or_insert_with(|| source.to_owned());
-        Ok(())
+        self.record_consent(&ConsentEntry::now(
+            number,
+            ConsentAction::OptOut,
+            source,
+            None,
+        ))
+        .await
+        .map(|_| ())
+    }
+
+    async fn opted_out_among(&self, numbers: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let key = self.key()?;
+        let s = self.state();
+        Ok(numbers
+            .iter()
+            .filter(|n| {
+                s.opt_out.contains_key(**n) || s.suppression.contains(&suppression_hash(&key, n))
+            })
+            .map(|n| (*n).to_owned())
+            .collect())
     }
 
     async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {
         Ok(self.state().opt_out.keys().cloned().collect())
+    }
+}
+
+impl MemoryOutbox {
+    /// The store's key for [`suppression_hash`], made on first use.
+    fn key(&self) -> Result<Vec<u8>, StoreError> {
+        let mut s = self.state();
+        if s.key.is_none() {
+            s.key = Some(crate::mailing::key_from_hex(
+                &crate::mailing::privacy_key()?
+            )?);
+        }
+        Ok(s.key.clone().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl Privacy for MemoryOutbox {
+    async fn record_consent(&self, e: &ConsentEntry) -> Result<bool, StoreError> {
+        let key = self.key()?;
+        let mut s = self.state();
+        let changed = match e.action {
+            ConsentAction::OptIn => {
+                let listed = s.opt_out.remove(&e.number).is_some();
+                let suppressed = s.suppression.remove(&suppression_hash(&key, &e.number));
+                listed || suppressed
+            }
+            _ => {
+                if s.opt_out.contains_key(&e.number) {
+                    false
+                } else {
+                    s.opt_out.insert(e.number.clone(), e.via.clone());
+                    true
+                }
+            }
+        };
+        s.consent.push(e.clone());
+        Ok(changed)
+    }
+
+    async fn consent_log(
+        &self,
+        number: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ConsentEntry>, StoreError> {
+        Ok(self
+            .state()
+            .consent
+            .iter()
+            .rev()
+            .filter(|e| number.is_none_or(|n| e.number == n))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn erase(&self, number: &str) -> Result<Erased, StoreError> {
+        let key = self.key()?;
+        let mut s = self.state();
+        let ids: HashSet<i64> = s
+            .rows
+            .values()
+            .filter(|r| r.number == number)
+            .map(|r| r.id)
+            .collect();
+        s.rows.retain(|id, _| !ids.contains(id));
+        let kept_before = s.kept.len();
+        s.kept
+            .retain(|k| !k.recipient.is_some_and(|r| ids.contains(&r)));
+        let consent_before = s.consent.len();
+        s.consent.retain(|e| e.number != number);
+        let suppressed = s.opt_out.remove(number).is_some();
+        if suppressed {
+            s.suppression.insert(suppression_hash(&key, number));
+        }
+        Ok(Erased {
+            recipients: ids.len() as u64,
+            kept_reports: (kept_before - s.kept.len()) as u64,
+            sent_records: 0,
+            consent_entries: (consent_before - s.consent.len()) as u64,
+            suppressed,
+        })
+    }
+
+    async fn access(&self, number: &str) -> Result<NumberRecord, StoreError> {
+        let key = self.key()?;
+        let s = self.state();
+        let recipients = s
+            .rows
+            .values()
+            .filter(|r| r.number == number)
+            .map(|r| {
+                let name = s
+                    .mailings
+                    .get(&r.mailing)
+                    .map(|m| m.spec.name.clone())
+                    .unwrap_or_default();
+                (r.mailing, name, row_of(r))
+            })
+            .collect();
+        Ok(NumberRecord {
+            number: number.to_owned(),
+            recipients,
+            opted_out: s.opt_out.contains_key(number),
+            suppressed: s.suppression.contains(&suppression_hash(&key, number)),
+            consent: s
+                .consent
+                .iter()
+                .rev()
+                .filter(|e| e.number == number)
+                .cloned()
+                .collect(),
+            sent_records: 0,
+        })
+    }
+
+    async fn purge_finished(
+        &self,
+        older_than: Duration,
+        _batch: usize,
+    ) -> Result<Purged, StoreError> {
+        let mut s = self.state();
+        let old: Vec<MailingId> = s
+            .mailings
+            .iter()
+            .filter(|(id, m)| {
+                m.created.elapsed() >= older_than
+                    && s.rows
+                        .values()
+                        .all(|r| r.mailing != **id || r.state.is_final())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Purged::default();
+        for id in old {
+            let before = s.rows.len();
+            s.rows.retain(|_, r| r.mailing != id);
+            out.recipients += (before - s.rows.len()) as u64;
+            s.kept.retain(|k| k.mailing != Some(id));
+            s.mailings.remove(&id);
+            out.mailings += 1;
+        }
+        Ok(out)
     }
 }

@@ -237,6 +237,7 @@ pub(crate) struct StoredMailing {
     pub(crate) send_window: Option<String>,
     pub(crate) expires_at: Option<String>,
     pub(crate) recipient_hours: Option<String>,
+    pub(crate) frequency_cap: Option<String>,
     pub(crate) one_per_number: bool,
     pub(crate) default_country: Option<String>,
     pub(crate) max_parts: i64,
@@ -281,6 +282,9 @@ impl StoredMailing {
         }
         if let Some(s) = self.recipient_hours {
             spec.recipient_hours = Some(s.parse().map_err(|_| corrupt("recipient hours"))?);
+        }
+        if let Some(s) = self.frequency_cap {
+            spec.frequency_cap = Some(s.parse().map_err(|_| corrupt("frequency cap"))?);
         }
         if let Some(s) = self.send_window {
             spec.window = Some(SendWindow::from_str(&s).map_err(|_| corrupt("send window"))?);

@@ -21,6 +21,8 @@ pub mod intelecom_emulator;
 pub mod loopback;
 #[cfg(feature = "mailing")]
 pub mod outbox_suite;
+#[cfg(feature = "mailing")]
+pub mod privacy_suite;
 #[cfg(feature = "pswincom")]
 pub mod pswincom_emulator;
 pub mod push;

@@ -76,6 +76,11 @@ pub async fn run_outbox_suite(store: &dyn Outbox, expiring: &dyn Outbox) -> Suit
     )
     .await;
     r.rule(
+        "recent sends are counted per number across mailings",
+        recent_sends_are_counted_across_mailings(store),
+    )
+    .await;
+    r.rule(
         "resends only inside the duplicate window",
         resends_only_inside_the_duplicate_window(store),
     )
@@ -524,6 +529,84 @@ async fn a_held_recipient_waits_for_its_daytime(store: &dyn Outbox) {
         (2, 4, 2),
         "{stats:?}"
     );
+}
+
+/// `sends_since` counts, for the rows asking and across mailings, what
+/// their numbers got since a time: accepted, delivered or unknown sends,
+/// and sends in flight written down before the asking row — not failed,
+/// pending or claimed rows, not the rows asking, and not a later send in
+/// flight (of two at once the earlier goes first). A frequency cap reads
+/// back as written.
+async fn recent_sends_are_counted_across_mailings(store: &dyn Outbox) {
+    let cap: crate::mailing::FrequencyCap = "2/7d".parse().unwrap();
+    let spec = MailingSpec::new("capped", "Hei {firstname}!".parse().unwrap())
+        .with_default_country("NO".parse().unwrap())
+        .with_frequency_cap(cap);
+    let none = HashSet::new();
+    let numbers = ["43000001", "43000002", "43000003"];
+    let make = || {
+        let mut p = Preparer::new(&spec, &none);
+        numbers
+            .iter()
+            .map(|n| p.prepare(&Recipient::new(*n).with("firstname", "Kari")))
+            .collect::<Vec<_>>()
+    };
+    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    let a = store.create(&spec, &mut make().into_iter()).await.unwrap();
+    assert_eq!(store.mailing(a).await.unwrap().0.frequency_cap, Some(cap));
+    let b = store.create(&spec, &mut make().into_iter()).await.unwrap();
+    let (e1, e2, e3) = ("+4743000001", "+4743000002", "+4743000003");
+    // Mailing a: the first accepted, the second failed, the third only
+    // claimed. Then mailing b, all three in flight.
+    let sent_a = sending(store, a, 2, LEASE).await;
+    store
+        .settle(&[
+            (
+                sent_a[0].clone(),
+                Settlement::Accepted {
+                    reference: Some("F1".into()),
+                    note: None,
+                },
+            ),
+            (
+                sent_a[1].clone(),
+                Settlement::Failed {
+                    reason: "refused".into(),
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+    let claimed_a = store.claim(a, "w", 1, LEASE).await.unwrap();
+    assert_eq!(claimed_a.len(), 1);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let sent_b = sending(store, b, 3, LEASE).await;
+    let b_ids: Vec<i64> = sent_b.iter().map(|c| c.id).collect();
+    let counts = store.sends_since(&b_ids, before).await.unwrap();
+    assert_eq!(counts.get(e1), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get(e2),
+        None,
+        "a failed send is not counted: {counts:?}"
+    );
+    assert_eq!(counts.get(e3), None, "a claim is not a send: {counts:?}");
+    // a's third now goes out too, after b's: b's is earlier, so it counts
+    // against a's and not the other way round.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let late_a = store.mark_sending(&claimed_a, LEASE).await.unwrap();
+    assert_eq!(late_a.len(), 1);
+    let counts = store.sends_since(&b_ids, before).await.unwrap();
+    assert_eq!(counts.get(e3), None, "a later send in flight: {counts:?}");
+    let counts = store.sends_since(&[late_a[0].id], before).await.unwrap();
+    assert_eq!(
+        counts.get(e3),
+        Some(&1),
+        "an earlier send in flight: {counts:?}"
+    );
+    // Sends before `since` and nobody asking: nothing.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    assert!(store.sends_since(&b_ids, later).await.unwrap().is_empty());
+    assert!(store.sends_since(&[], before).await.unwrap().is_empty());
 }
 
 /// A number on the opt-out list is found by `opted_out_among` (the

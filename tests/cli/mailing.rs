@@ -451,3 +451,152 @@ async fn the_dry_run_prices_the_parts_and_counts_smart_encoding() {
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     assert!(stderr(&o).contains("--price"), "{}", stderr(&o));
 }
+
+/// `--frequency-cap` through the CLI: a second mailing within the period
+/// skips the numbers the first one texted, and says why in the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frequency_cap_skips_numbers_texted_by_an_earlier_mailing() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 4);
+    let db = settings.with_file_name("crm.db");
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "1",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let extra = ["--frequency-cap", "1/7d"];
+    let o = create_mailing(&db, &settings, &recipients, "Hei igjen {firstname}", &extra).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "2",
+    ])
+    .await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("blocked 4"), "{out}");
+    assert_eq!(emu.acceptances().values().sum::<u32>(), 4);
+    let o = run(&["mailing", "export", "--store", d, "--id", "2"]).await;
+    assert!(stdout(&o).contains("frequency cap"), "{}", stdout(&o));
+    let o = create_mailing(
+        &db,
+        &settings,
+        &recipients,
+        "Hei",
+        &["--frequency-cap", "2/week"],
+    )
+    .await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stderr(&o).contains("--frequency-cap"), "{}", stderr(&o));
+}
+
+/// Consent and erasure through the CLI: an opt-out is logged; erasing the
+/// number removes its rows and log but keeps it blocked — a re-import of
+/// it is not sent; access shows what is left; START lifts the block; the
+/// purge removes the finished mailings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_opted_out_number_stays_blocked_when_imported_again() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 3);
+    let db = settings.with_file_name("crm.db");
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let number = ["--store", d, "--number", "40000001"];
+    let o = run(&[
+        &["privacy", "opt-out"][..],
+        &number,
+        &["--via", "phone call"],
+    ]
+    .concat())
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("+4740000001 is now on the opt-out list"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["privacy", "log", "--store", d]).await;
+    assert!(
+        stdout(&o).contains("+4740000001 opt-out via phone call"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[&["privacy", "erase"][..], &number].concat()).await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("1 recipient row(s)") && out.contains("only a keyed hash"),
+        "{out}"
+    );
+    let o = run(&[&["privacy", "access"][..], &number].concat()).await;
+    let record: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        record["recipients"].as_array().unwrap().len(),
+        0,
+        "{record}"
+    );
+    assert_eq!(record["consent"].as_array().unwrap().len(), 0, "{record}");
+    assert_eq!(record["suppressed"], true, "{record}");
+    // Not even in the file's free pages or its write-ahead log.
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        if let Ok(bytes) = std::fs::read(&file) {
+            assert!(
+                !bytes.windows(10).any(|w| w == b"4740000001"),
+                "{} still holds the number",
+                file.display()
+            );
+        }
+    }
+    // Imported again, in a new mailing: the others are sent, it is not.
+    let o = create_mailing(&db, &settings, &recipients, "Hei igjen {firstname}", &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "2",
+    ])
+    .await;
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("accepted 2") && out.contains("blocked 1"),
+        "{out}"
+    );
+    assert!(!emu.acceptances().contains_key("+4740000001"));
+    // START: sendable again.
+    let o = run(&[&["privacy", "opt-in"][..], &number].concat()).await;
+    assert!(
+        stdout(&o).contains("is off the opt-out list"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["privacy", "purge", "--store", d, "--days", "0"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("purged 1 finished mailing(s)"),
+        "{}",
+        stdout(&o)
+    );
+}

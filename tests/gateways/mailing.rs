@@ -603,7 +603,7 @@ async fn the_store_file_is_versioned_and_foreign_files_are_refused() {
     assert_eq!(
         e.to_string(),
         format!(
-            "store: {}: the store was written by a newer crm-comms (schema version 7; this build knows up to 4)",
+            "store: {}: the store was written by a newer crm-comms (schema version 7; this build knows up to 5)",
             path.display()
         )
     );
@@ -846,4 +846,71 @@ async fn a_mailing_past_its_expiry_sends_nobody() {
         50
     );
     assert_eq!(emu.requests_seen(), 0);
+}
+
+/// The consent keywords of an account through the receiver: "AVMELD" (a
+/// default that works with Norwegian operators) opts a number out with a
+/// confirmation reply and logs the message as received; "START" opts it
+/// in again; a redelivery is handled once; the log reads newest first.
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_keywords_opt_out_and_in_with_replies_and_a_log() {
+    use crm_comms::mailing::{ConsentAction, ConsentKeywords, Privacy, with_consent};
+    let store = SqliteStore::in_memory().await.unwrap();
+    let emu = crate::support::intelecom_emulator().await;
+    let keywords = ConsentKeywords::default()
+        .with_stop_reply("Du er meldt av. Send START for å melde deg på igjen.")
+        .with_start_reply("Velkommen tilbake!");
+    let router = with_consent(
+        InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) }),
+        Arc::new(store.clone()),
+        &keywords,
+        Some(Arc::new(intelecom(&emu))),
+        |_| {},
+    );
+    let receiver = WebhookReceiver::builder(router, reports_into(Arc::new(store.clone()), |_| {}))
+        .dedup(store.clone())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(receiver.serve(listener));
+    let target = PushTarget::new(format!("{base}/intelecom/mo"));
+    let mo = |id: &str, text: &str| ie::IntelecomPushedMo {
+        message_id: id.into(),
+        short_number: "1960".into(),
+        originator: "+4740000008".into(),
+        content: text.into(),
+        command: None,
+        session_id: None,
+    };
+    for m in [mo("mo-1", "avmeld takk"), mo("mo-1", "avmeld takk")] {
+        let r = emu
+            .push_mos(&target, &ie::IntelecomPushTransport::Json, &[m])
+            .await;
+        assert!(r.delivered, "{r:?}");
+    }
+    assert!(store.opted_out().await.unwrap().contains("+4740000008"));
+    let log = store.consent_log(Some("+4740000008"), 10).await.unwrap();
+    assert_eq!(log.len(), 1, "handled once: {log:?}");
+    assert_eq!(
+        (
+            log[0].action,
+            log[0].via.as_str(),
+            log[0].message.as_deref()
+        ),
+        (ConsentAction::OptOut, "AVMELD", Some("avmeld takk"))
+    );
+    let r = emu
+        .push_mos(
+            &target,
+            &ie::IntelecomPushTransport::Json,
+            &[mo("mo-2", "START")],
+        )
+        .await;
+    assert!(r.delivered, "{r:?}");
+    assert!(!store.opted_out().await.unwrap().contains("+4740000008"));
+    let log = store.consent_log(Some("+4740000008"), 10).await.unwrap();
+    assert_eq!(log[0].action, ConsentAction::OptIn);
+    // Both confirmations went out, once each.
+    assert_eq!(emu.acceptances().get("+4740000008"), Some(&2));
 }

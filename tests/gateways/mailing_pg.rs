@@ -369,6 +369,11 @@ async fn a_version_1_schema_is_migrated_and_a_newer_one_refused() {
          ALTER TABLE crm_comms_mailings DROP COLUMN recipient_hours;
          DROP INDEX crm_comms_recipients_held;
          ALTER TABLE crm_comms_recipients DROP COLUMN not_before;
+         ALTER TABLE crm_comms_mailings DROP COLUMN frequency_cap;
+         DROP INDEX crm_comms_recipients_number_sent;
+         ALTER TABLE crm_comms_recipients DROP COLUMN sent_at;
+         DROP TABLE crm_comms_consent_log;
+         DROP TABLE crm_comms_suppression;
          DROP INDEX crm_comms_parked_row;
          DROP INDEX crm_comms_parked_received;
          DROP INDEX crm_comms_recipients_resend;

@@ -6,6 +6,7 @@ mod bad_day;
 mod conformance_suite;
 mod daytime;
 mod fault_injection;
+mod frequency_cap;
 mod hardening_props;
 mod injection_corpus;
 mod intelecom_callbacks;

@@ -8,9 +8,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crm_comms::mailing::{
-    Cost, DailyHours, DryRun, MailingId, MailingRunner, MailingSpec, MailingStatus, Outbox, Pace,
-    PartPrices, Preparer, RecipientHours, RecipientReader, RecipientState, RunEnd, SendWindow,
-    Stats, Template, write_rows,
+    Cost, DailyHours, DryRun, FrequencyCap, MailingId, MailingRunner, MailingSpec, MailingStatus,
+    MailingStore, Outbox, Pace, PartPrices, Preparer, RecipientHours, RecipientReader,
+    RecipientState, RunEnd, SendWindow, Stats, Template, write_rows,
 };
 use crm_comms::sms::{Priority, Sender, SmsProvider};
 use crm_comms::store::postgres::PgStore;
@@ -36,6 +36,8 @@ pub(crate) struct MailingArg {
     id: MailingId,
 }
 
+// Parsed once per process: the size of `Create`'s many options costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub(crate) enum MailingCommand {
     /// Create a mailing from a CSV of recipients (header row: `number` and
@@ -85,6 +87,11 @@ pub(crate) enum MailingCommand {
         /// Recipients outside them are held until their morning.
         #[arg(long, value_name = "HOURS")]
         recipient_hours: Option<String>,
+        /// At most so many messages to one number per period, counted
+        /// across every mailing in the store when the recipient's turn
+        /// comes (`2/7d`; m, h or d): over it, blocked with the reason.
+        #[arg(long, value_name = "N/PERIOD")]
+        frequency_cap: Option<String>,
         /// With `--recipient-hours`: send on public holidays too.
         #[arg(long, requires = "recipient_hours")]
         send_on_holidays: bool,
@@ -167,11 +174,14 @@ pub(crate) enum PaceUnit {
 /// The store of an existing mailing: a SQLite file is never created here
 /// (a mistyped path is an error, not a new empty store).
 async fn open(store: &StoreArg) -> Result<Arc<dyn Outbox>, Fail> {
-    open_store(store, false).await
+    Ok(open_store(store, false).await?)
 }
 
 /// The store, created (a SQLite file, `0600`) when `create` and missing.
-async fn open_store(store: &StoreArg, create: bool) -> Result<Arc<dyn Outbox>, Fail> {
+pub(crate) async fn open_store(
+    store: &StoreArg,
+    create: bool,
+) -> Result<Arc<dyn MailingStore>, Fail> {
     let s = store.store.as_str();
     if let Some((scheme, _)) = s.split_once("://")
         && !matches!(scheme, "postgres" | "postgresql")
@@ -264,6 +274,7 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             window,
             expires,
             recipient_hours,
+            frequency_cap,
             send_on_holidays,
             allow_repeats,
             allow_fixed_line,
@@ -326,6 +337,12 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
                     return Err(fail(exit::BAD_INPUT, "--max-parts: at least 1"));
                 }
                 spec = spec.with_max_parts(n);
+            }
+            if let Some(cap) = frequency_cap {
+                spec = spec.with_frequency_cap(
+                    cap.parse::<FrequencyCap>()
+                        .map_err(|e| fail(exit::BAD_INPUT, format!("--frequency-cap: {e}")))?,
+                );
             }
             if let Some(h) = recipient_hours {
                 let hours = h

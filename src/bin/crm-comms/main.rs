@@ -76,6 +76,7 @@ mod emulate;
 mod link;
 mod mailing;
 mod prefs;
+mod privacy;
 mod receive;
 mod sms;
 
@@ -83,6 +84,7 @@ use emulate::*;
 use link::*;
 use mailing::*;
 use prefs::*;
+use privacy::*;
 use receive::*;
 use sms::*;
 
@@ -153,6 +155,13 @@ enum Command {
         after_help = "Example:\n  crm-comms mailing create --store crm.db --settings sms.toml --recipients contacts.csv --text 'Hei {firstname}'\n  crm-comms mailing send --store crm.db --settings sms.toml --id 1"
     )]
     Mailing(MailingCommand),
+    /// Consent and personal data in a mailing store: opt-out and opt-in
+    /// (logged), the consent log, erasure, access, the retention purge.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  crm-comms privacy erase --store crm.db --number '41 00 00 01'\n  crm-comms privacy purge --store crm.db --days 90"
+    )]
+    Privacy(PrivacyCommand),
     /// Run a loopback gateway emulator and print what it receives.
     #[command(
         after_help = "Example:\n  crm-comms emulate pswincom --listen 127.0.0.1:8025 --user crm --password secret"
@@ -236,6 +245,7 @@ async fn run(cli: Cli) -> Result<u8, Fail> {
             prefs_get(json, &store, &section, &key, &ctx, explain)
         }
         Command::Mailing(command) => mailing(json, command).await,
+        Command::Privacy(command) => privacy(json, command).await,
         Command::Emulate(args) => emulate(json, args).await,
         Command::Receive(args) => receive(args).await,
     }

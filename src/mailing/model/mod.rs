@@ -3,18 +3,20 @@
 //! `window.rs` holds the daily send window, `spec.rs` the mailing's
 //! settings, `prepare.rs` a recipient's way from a CSV line to a row (or a
 //! reason it is blocked) and the dry run, `cost.rs` prices per part and
-//! what a dry run's parts cost, `state.rs` the states a
+//! what a dry run's parts cost, `frequency.rs` the cap across mailings, `state.rs` the states a
 //! recipient and a mailing go through and their counts.
 
 use std::time::Duration;
 
 mod cost;
+mod frequency;
 mod prepare;
 mod spec;
 mod state;
 mod window;
 
 pub use cost::{Amount, Cost, CostLine, CountryParts, PartPrices};
+pub use frequency::FrequencyCap;
 pub use prepare::{BlockReason, DryRun, Prepared, Preparer, Recipient};
 pub use spec::MailingSpec;
 pub use state::{MailingStatus, RecipientRow, RecipientState, Stats};

@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 
+use super::FrequencyCap;
 use super::SendWindow;
 use crate::mailing::{RecipientHours, Template};
 use crate::phone::{DefaultCountry, PhoneNumberType};
@@ -40,6 +41,10 @@ pub struct MailingSpec {
     /// morning, and [`Expired`](super::RecipientState::Expired) when that
     /// is after the mailing's expiry.
     pub recipient_hours: Option<RecipientHours>,
+    /// At most so many messages to one number per period across every
+    /// mailing in the store, checked when the recipient's turn comes (over
+    /// it: blocked with the reason).
+    pub frequency_cap: Option<FrequencyCap>,
     /// One message per number (default yes): a number that appears again
     /// is blocked as a duplicate.
     pub one_per_number: bool,
@@ -80,6 +85,7 @@ impl MailingSpec {
             window: None,
             expires_at: None,
             recipient_hours: None,
+            frequency_cap: None,
             one_per_number: true,
             default_country: None,
             allow_fixed_line: false,
@@ -144,6 +150,14 @@ impl MailingSpec {
     #[must_use]
     pub fn with_recipient_hours(mut self, hours: RecipientHours) -> Self {
         self.recipient_hours = Some(hours);
+        self
+    }
+
+    /// Caps messages per number across mailings (see
+    /// [`frequency_cap`](Self::frequency_cap)).
+    #[must_use]
+    pub fn with_frequency_cap(mut self, cap: FrequencyCap) -> Self {
+        self.frequency_cap = Some(cap);
         self
     }
 

@@ -76,6 +76,20 @@ impl RecipientState {
         RecipientState::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
+    /// Whether it counts as a message the number got (or may have got)
+    /// for a [`FrequencyCap`](super::FrequencyCap): sending, accepted,
+    /// delivered or unknown.
+    #[must_use]
+    pub fn counts_as_sent(self) -> bool {
+        matches!(
+            self,
+            RecipientState::Sending
+                | RecipientState::Accepted
+                | RecipientState::Delivered
+                | RecipientState::Unknown
+        )
+    }
+
     /// Whether nothing more will be sent for it.
     #[must_use]
     pub fn is_final(self) -> bool {

@@ -54,6 +54,35 @@ impl BatchSend {
                 return result;
             }
         };
+        // A frequency cap counts what each number got from every mailing
+        // in its period (real time, as the store writes it), this batch's
+        // own rows aside; read once per batch.
+        let recent = match &spec.frequency_cap {
+            None => std::collections::HashMap::new(),
+            Some(cap) => {
+                let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+                let since = Timestamp::now()
+                    .checked_sub(jiff::SignedDuration::try_from(cap.period()).unwrap_or_default())
+                    .unwrap_or(Timestamp::MIN);
+                match self.outbox.sends_since(&ids, since).await {
+                    Ok(counts) => counts,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recent sends could not be counted; the batch waits");
+                        result.passing = true;
+                        result.settlements.extend(rows.into_iter().map(|c| {
+                            (
+                                c,
+                                Settlement::Retry {
+                                    reason: format!("recent sends could not be counted: {e}"),
+                                },
+                            )
+                        }));
+                        return result;
+                    }
+                }
+            }
+        };
+        let mut in_batch: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         let validity = super::expiry::validity_left(spec.expires_at, (self.clock)());
         let lifetime = validity.as_ref().ok().copied().flatten();
         for c in rows {
@@ -74,6 +103,24 @@ impl BatchSend {
                     },
                 ));
                 continue;
+            }
+            if let Some(cap) = &spec.frequency_cap {
+                let number = c.number.e164();
+                let earlier = recent.get(number).copied().unwrap_or(0)
+                    + in_batch.get(number).copied().unwrap_or(0);
+                if earlier >= u64::from(cap.max()) {
+                    result.settlements.push((
+                        c,
+                        Settlement::Blocked {
+                            reason: format!(
+                                "frequency cap: this number got {earlier} message(s) in the last {} (at most {cap})",
+                                cap.period_text()
+                            ),
+                        },
+                    ));
+                    continue;
+                }
+                *in_batch.entry(number.to_owned()).or_insert(0) += 1;
             }
             match message_for(spec, &c, lifetime) {
                 Ok(m) => {

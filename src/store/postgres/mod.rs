@@ -46,10 +46,11 @@ use crate::sms::{DeliveryReceipt, Sender};
 #[cfg(feature = "receiver")]
 mod dedup;
 mod outbox;
+mod privacy;
 mod sent;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Each version's migration, in order (index 0 makes version 1).
 const MIGRATIONS: &[&str] = &[
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003.sql"),
     include_str!("migrations/004.sql"),
     include_str!("migrations/005.sql"),
+    include_str!("migrations/006.sql"),
 ];
 
 /// How long a delivery report is kept for a recipient that has not settled
@@ -298,7 +300,10 @@ impl PgStore {
     ) -> Result<Vec<Claimed>, StoreError> {
         let rows = sqlx::query(
             "UPDATE crm_comms_recipients r SET state = $1, attempt = r.attempt + 1,
-                lease_until = now() + $2 * interval '1 millisecond', worker = $3
+                lease_until = now() + $2 * interval '1 millisecond', worker = $3,
+                sent_at = CASE WHEN $1 = 'sending'
+                               THEN (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                          END
              FROM (SELECT id FROM crm_comms_recipients
                    WHERE mailing = $4 AND state = 'pending'
                      AND EXISTS (SELECT 1 FROM crm_comms_mailings m

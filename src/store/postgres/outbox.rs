@@ -20,12 +20,29 @@ fn spec_from_row(row: &PgRow) -> Result<(MailingSpec, MailingStatus), StoreError
         send_window: row.get("send_window"),
         expires_at: row.get("expires_at"),
         recipient_hours: row.get("recipient_hours"),
+        frequency_cap: row.get("frequency_cap"),
         one_per_number: row.get("one_per_number"),
         default_country: row.get("default_country"),
         max_parts: i64::from(row.get::<i32, _>("max_parts")),
         status: row.get("status"),
     }
     .into_spec()
+}
+
+/// A recipient row as the export writes it, from `SELECT id, mailing,
+/// line, number, state, parts, gateway_ref, reason, done_at`.
+pub(super) fn recipient_row(r: &PgRow) -> Result<RecipientRow, StoreError> {
+    Ok(RecipientRow {
+        id: r.get("id"),
+        line: r.get::<Option<i64>, _>("line").map(|l| l as u64),
+        number: r.get("number"),
+        state: state_of(r)?,
+        parts: r.get::<i32, _>("parts") as u32,
+        client_reference: client_reference(r.get("mailing"), r.get("id")),
+        reference: r.get("gateway_ref"),
+        reason: r.get("reason"),
+        done_at: r.get("done_at"),
+    })
 }
 
 fn state_of(row: &PgRow) -> Result<RecipientState, StoreError> {
@@ -107,8 +124,8 @@ impl Outbox for PgStore {
         let id: MailingId = sqlx::query_scalar(
             "INSERT INTO crm_comms_mailings (name, template, sender, priority, delivery_report,
                 send_at, send_window, one_per_number, default_country, max_parts, status,
-                expires_at, recipient_hours)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12) RETURNING id",
+                expires_at, recipient_hours, frequency_cap)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.template.as_str())
@@ -122,6 +139,7 @@ impl Outbox for PgStore {
         .bind(spec.limits.max_parts as i32)
         .bind(spec.expires_at.map(|t| t.to_string()))
         .bind(spec.recipient_hours.as_ref().map(ToString::to_string))
+        .bind(spec.frequency_cap.as_ref().map(ToString::to_string))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
@@ -251,7 +269,7 @@ impl Outbox for PgStore {
         let reasons: Vec<&str> = rows.iter().map(|(_, _, r)| r.as_str()).collect();
         let n = sqlx::query(
             "UPDATE crm_comms_recipients r SET state = 'held', not_before = v.until,
-                reason = v.reason, lease_until = NULL, worker = NULL
+                reason = v.reason, lease_until = NULL, worker = NULL, sent_at = NULL
              FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[])
                   AS v(id, attempt, until, reason)
              WHERE r.id = v.id AND r.attempt = v.attempt AND r.state = 'claimed'",
@@ -327,7 +345,8 @@ impl Outbox for PgStore {
         let attempts: Vec<i64> = rows.iter().map(|c| c.attempt).collect();
         let ours: Vec<i64> = sqlx::query_scalar(
             "UPDATE crm_comms_recipients r SET state = 'sending',
-                lease_until = now() + $1 * interval '1 millisecond'
+                lease_until = now() + $1 * interval '1 millisecond',
+                sent_at = (extract(epoch FROM clock_timestamp()) * 1000)::bigint
              FROM UNNEST($2::bigint[], $3::bigint[]) AS v(id, attempt)
              WHERE r.id = v.id AND r.attempt = v.attempt AND r.state = 'claimed'
              RETURNING r.id",
@@ -625,21 +644,7 @@ impl Outbox for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading recipients"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecipientRow {
-                    id: r.get("id"),
-                    line: r.get::<Option<i64>, _>("line").map(|l| l as u64),
-                    number: r.get("number"),
-                    state: state_of(r)?,
-                    parts: r.get::<i32, _>("parts") as u32,
-                    client_reference: client_reference(r.get("mailing"), r.get("id")),
-                    reference: r.get("gateway_ref"),
-                    reason: r.get("reason"),
-                    done_at: r.get("done_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(recipient_row).collect()
     }
 
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
@@ -848,30 +853,89 @@ impl Outbox for PgStore {
         tx.commit().await.map_err(db("removing the mailing"))
     }
 
-    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO crm_comms_opt_out (number, source) VALUES ($1, $2)
-             ON CONFLICT (number) DO NOTHING",
+    async fn sends_since(
+        &self,
+        asking: &[i64],
+        since: Timestamp,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        if asking.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT number, MAX(n) FROM (
+                 SELECT a.id, a.number, COUNT(r.id) AS n
+                 FROM crm_comms_recipients a
+                 JOIN crm_comms_recipients r ON r.number = a.number AND r.sent_at >= $2
+                 WHERE a.id = ANY($1) AND NOT (r.id = ANY($1))
+                   AND (r.state IN ('accepted', 'delivered', 'unknown')
+                        OR (r.state = 'sending'
+                            AND (r.sent_at < a.sent_at
+                                 OR (r.sent_at = a.sent_at AND r.id < a.id))))
+                 GROUP BY a.id, a.number) c
+             GROUP BY number",
         )
-        .bind(number)
-        .bind(source)
-        .execute(&self.pool)
+        .bind(asking)
+        .bind(since.as_millisecond())
+        .fetch_all(&self.pool)
         .await
-        .map_err(db("adding to the opt-out list"))?;
-        Ok(())
+        .map_err(db("counting recent sends"))?;
+        Ok(rows.into_iter().map(|(n, c)| (n, c as u64)).collect())
+    }
+
+    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
+        use crate::mailing::{ConsentAction, ConsentEntry, Privacy};
+        self.record_consent(&ConsentEntry::now(
+            number,
+            ConsentAction::OptOut,
+            source,
+            None,
+        ))
+        .await
+        .map(|_| ())
     }
 
     async fn opted_out_among(&self, numbers: &[&str]) -> Result<HashSet<String>, StoreError> {
         if numbers.is_empty() {
             return Ok(HashSet::new());
         }
-        let v: Vec<String> =
-            sqlx::query_scalar("SELECT number FROM crm_comms_opt_out WHERE number = ANY($1)")
-                .bind(numbers)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("reading the opt-out list"))?;
-        Ok(v.into_iter().collect())
+        let mut v: HashSet<String> = sqlx::query_scalar::<_, String>(
+            "SELECT number FROM crm_comms_opt_out WHERE number = ANY($1)",
+        )
+        .bind(numbers)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading the opt-out list"))?
+        .into_iter()
+        .collect();
+        // Erased after opting out: known by the keyed hash only.
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM crm_comms_suppression)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading the suppression list"))?;
+        if any {
+            let key = self.suppression_key().await?;
+            let hashes: Vec<String> = numbers
+                .iter()
+                .map(|n| crate::mailing::suppression_hash(&key, n))
+                .collect();
+            let found: HashSet<String> = sqlx::query_scalar::<_, String>(
+                "SELECT hash FROM crm_comms_suppression WHERE hash = ANY($1)",
+            )
+            .bind(&hashes)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the suppression list"))?
+            .into_iter()
+            .collect();
+            v.extend(
+                hashes
+                    .iter()
+                    .zip(numbers)
+                    .filter(|(h, _)| found.contains(*h))
+                    .map(|(_, n)| (*n).to_owned()),
+            );
+        }
+        Ok(v)
     }
 
     async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {

@@ -47,10 +47,11 @@ use crate::sms::{DeliveryReceipt, Sender};
 mod dedup;
 mod outbox;
 use outbox::claim_in;
+mod privacy;
 mod sent;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Each version's migration, in order (index 0 makes version 1).
 const MIGRATIONS: &[&str] = &[
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
     include_str!("migrations/003.sql"),
     include_str!("migrations/004.sql"),
+    include_str!("migrations/005.sql"),
 ];
 
 /// How long a delivery report is kept for a recipient that has not settled
@@ -215,7 +217,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Erased and purged rows are overwritten, not left readable in
+            // free pages (deletes are rare: erasure, purge, removal).
+            .pragma("secure_delete", "ON");
         SqliteStore::open_with(options).await.map_err(named)
     }
 

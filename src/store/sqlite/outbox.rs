@@ -133,12 +133,14 @@ pub(super) async fn claim_in(
         return Ok(Vec::new());
     };
     sqlx::query(
-        "UPDATE recipients SET state = ?, attempt = attempt + 1, lease_until = ?, worker = ?
+        "UPDATE recipients SET state = ?, attempt = attempt + 1, lease_until = ?, worker = ?,
+            sent_at = ?
          WHERE mailing = ? AND state = 'pending' AND id <= ?",
     )
     .bind(state.as_str())
     .bind(now_ms() + ms(lease))
     .bind(worker)
+    .bind((state == RecipientState::Sending).then(now_ms))
     .bind(id)
     .bind(last)
     .execute(&mut **tx)
@@ -187,7 +189,7 @@ async fn hold_in(
         .collect();
     Ok(sqlx::query(
         "UPDATE recipients SET state = 'held', not_before = v.until, reason = v.reason,
-            lease_until = NULL, worker = NULL
+            lease_until = NULL, worker = NULL, sent_at = NULL
          FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS until,
                       value ->> 3 AS reason FROM json_each(?)) AS v
          WHERE recipients.id = v.id AND recipients.attempt = v.attempt
@@ -351,12 +353,29 @@ fn spec_from_row(row: &SqliteRow) -> Result<(MailingSpec, MailingStatus), StoreE
         send_window: row.get("send_window"),
         expires_at: row.get("expires_at"),
         recipient_hours: row.get("recipient_hours"),
+        frequency_cap: row.get("frequency_cap"),
         one_per_number: row.get::<i64, _>("one_per_number") != 0,
         default_country: row.get("default_country"),
         max_parts: row.get("max_parts"),
         status: row.get("status"),
     }
     .into_spec()
+}
+
+/// A recipient row as the export writes it, from `SELECT id, mailing,
+/// line, number, state, parts, gateway_ref, reason, done_at`.
+pub(super) fn recipient_row(r: &SqliteRow) -> Result<RecipientRow, StoreError> {
+    Ok(RecipientRow {
+        id: r.get("id"),
+        line: r.get::<Option<i64>, _>("line").map(|l| l as u64),
+        number: r.get("number"),
+        state: state_of(r)?,
+        parts: r.get::<i64, _>("parts") as u32,
+        client_reference: client_reference(r.get("mailing"), r.get("id")),
+        reference: r.get("gateway_ref"),
+        reason: r.get("reason"),
+        done_at: r.get("done_at"),
+    })
 }
 
 fn state_of(row: &SqliteRow) -> Result<RecipientState, StoreError> {
@@ -398,8 +417,8 @@ impl Outbox for SqliteStore {
         let id: MailingId = sqlx::query_scalar(
             "INSERT INTO mailings (name, template, sender, priority, delivery_report, send_at,
                 send_window, one_per_number, default_country, max_parts, status, created_at,
-                expires_at, recipient_hours)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING id",
+                expires_at, recipient_hours, frequency_cap)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.template.as_str())
@@ -414,6 +433,7 @@ impl Outbox for SqliteStore {
         .bind(now_ms())
         .bind(spec.expires_at.map(|t| t.to_string()))
         .bind(spec.recipient_hours.as_ref().map(ToString::to_string))
+        .bind(spec.frequency_cap.as_ref().map(ToString::to_string))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("creating the mailing"))?;
@@ -582,13 +602,14 @@ impl Outbox for SqliteStore {
         }
         let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE recipients SET state = 'sending', lease_until = ?
+            "UPDATE recipients SET state = 'sending', lease_until = ?, sent_at = ?
              FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?)) AS v
              WHERE recipients.id = v.id AND recipients.attempt = v.attempt
                AND recipients.state = 'claimed'
              RETURNING recipients.id",
         )
         .bind(now_ms() + ms(lease))
+        .bind(now_ms())
         .bind(id_attempts(rows))
         .fetch_all(&mut *tx)
         .await
@@ -843,21 +864,7 @@ impl Outbox for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading recipients"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecipientRow {
-                    id: r.get("id"),
-                    line: r.get::<Option<i64>, _>("line").map(|l| l as u64),
-                    number: r.get("number"),
-                    state: state_of(r)?,
-                    parts: r.get::<i64, _>("parts") as u32,
-                    client_reference: client_reference(r.get("mailing"), r.get("id")),
-                    reference: r.get("gateway_ref"),
-                    reason: r.get("reason"),
-                    done_at: r.get("done_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(recipient_row).collect()
     }
 
     async fn apply_report(&self, receipt: &DeliveryReceipt) -> Result<ReportMatch, StoreError> {
@@ -962,32 +969,91 @@ impl Outbox for SqliteStore {
         tx.commit().await.map_err(db("removing the mailing"))
     }
 
-    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO opt_out (number, source, at) VALUES (?, ?, ?)
-             ON CONFLICT (number) DO NOTHING",
+    async fn sends_since(
+        &self,
+        asking: &[i64],
+        since: Timestamp,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        if asking.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT number, MAX(n) FROM (
+                 SELECT a.id, a.number, COUNT(r.id) AS n
+                 FROM recipients a
+                 JOIN recipients r INDEXED BY recipients_number_sent
+                   ON r.number = a.number AND r.sent_at >= ?2
+                 WHERE a.id IN (SELECT value FROM json_each(?1))
+                   AND r.id NOT IN (SELECT value FROM json_each(?1))
+                   AND (r.state IN ('accepted', 'delivered', 'unknown')
+                        OR (r.state = 'sending'
+                            AND (r.sent_at < a.sent_at
+                                 OR (r.sent_at = a.sent_at AND r.id < a.id))))
+                 GROUP BY a.id)
+             GROUP BY number",
         )
-        .bind(number)
-        .bind(source)
-        .bind(now_ms())
-        .execute(&self.pool)
+        .bind(to_json(&asking)?)
+        .bind(since.as_millisecond())
+        .fetch_all(&self.pool)
         .await
-        .map_err(db("adding to the opt-out list"))?;
-        Ok(())
+        .map_err(db("counting recent sends"))?;
+        Ok(rows.into_iter().map(|(n, c)| (n, c as u64)).collect())
+    }
+
+    async fn opt_out(&self, number: &str, source: &str) -> Result<(), StoreError> {
+        use crate::mailing::{ConsentAction, ConsentEntry, Privacy};
+        self.record_consent(&ConsentEntry::now(
+            number,
+            ConsentAction::OptOut,
+            source,
+            None,
+        ))
+        .await
+        .map(|_| ())
     }
 
     async fn opted_out_among(&self, numbers: &[&str]) -> Result<HashSet<String>, StoreError> {
         if numbers.is_empty() {
             return Ok(HashSet::new());
         }
-        let v: Vec<String> = sqlx::query_scalar(
+        let mut v: HashSet<String> = sqlx::query_scalar::<_, String>(
             "SELECT number FROM opt_out WHERE number IN (SELECT value FROM json_each(?))",
         )
         .bind(to_json(&numbers)?)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("reading the opt-out list"))?;
-        Ok(v.into_iter().collect())
+        .map_err(db("reading the opt-out list"))?
+        .into_iter()
+        .collect();
+        // Erased after opting out: known by the keyed hash only.
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM suppression)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading the suppression list"))?;
+        if any {
+            let key = self.suppression_key().await?;
+            let hashes: Vec<(String, &str)> = numbers
+                .iter()
+                .map(|n| (crate::mailing::suppression_hash(&key, n), *n))
+                .collect();
+            let list: Vec<&str> = hashes.iter().map(|(h, _)| h.as_str()).collect();
+            let found: HashSet<String> = sqlx::query_scalar::<_, String>(
+                "SELECT hash FROM suppression WHERE hash IN (SELECT value FROM json_each(?))",
+            )
+            .bind(to_json(&list)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the suppression list"))?
+            .into_iter()
+            .collect();
+            v.extend(
+                hashes
+                    .iter()
+                    .filter(|(h, _)| found.contains(h))
+                    .map(|(_, n)| (*n).to_owned()),
+            );
+        }
+        Ok(v)
     }
 
     async fn opted_out(&self) -> Result<HashSet<String>, StoreError> {
