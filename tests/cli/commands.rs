@@ -476,6 +476,7 @@ async fn every_subcommand_has_help_with_an_example() {
         vec!["prefs", "get", "--help"],
         vec!["emulate", "--help"],
         vec!["receive", "--help"],
+        vec!["privacy", "--help"],
     ] {
         let o = run(&args).await;
         assert_eq!(code(&o), 0, "{args:?}");

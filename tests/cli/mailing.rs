@@ -600,3 +600,74 @@ async fn an_erased_opted_out_number_stays_blocked_when_imported_again() {
         stdout(&o)
     );
 }
+
+/// `receive --store` runs a mailing's other half from the CLI alone: the
+/// gateway's delivery reports land on their recipients in the store, and a
+/// "STOPP" reply puts the number on the opt-out list (logged with its
+/// message) — each push still printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_with_a_store_applies_reports_and_stop_replies() {
+    use crm_comms::testing::intelecom_emulator as ie;
+    use crm_comms::testing::push::PushTarget;
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 5);
+    let db = settings.with_file_name("crm.db");
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut rx = Running::start_with(
+        &["receive", "--listen", "127.0.0.1:0", "--store", d],
+        &[("CRM_COMMS_CALLBACK_SECRET", "s3")],
+        Stdio::null(),
+    );
+    let first: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    let base = first["listening"].as_str().unwrap().to_owned();
+    emu.deliver_reports_to(
+        PushTarget::new(format!("{base}/intelecom/dr?secret=s3")),
+        ie::IntelecomPushTransport::Json,
+    );
+    let o = run(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "1",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let mut delivered = false;
+    for _ in 0..100 {
+        let o = run(&["mailing", "status", "--store", d, "--id", "1"]).await;
+        if stdout(&o).contains("delivered 5") {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the reports reached the store");
+    let line: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
+    assert_eq!(line["type"], "dr", "{line}");
+    let mo = ie::IntelecomPushedMo {
+        message_id: "mo-9".into(),
+        short_number: "1960".into(),
+        originator: "+4740000002".into(),
+        content: "STOPP nå".into(),
+        command: None,
+        session_id: None,
+    };
+    let target = PushTarget::new(format!("{base}/intelecom/mo?secret=s3"));
+    let r = emu
+        .push_mos(&target, &ie::IntelecomPushTransport::Json, &[mo])
+        .await;
+    assert!(r.delivered, "{r:?}");
+    let o = run(&["privacy", "log", "--store", d, "--number", "40000002"]).await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("+4740000002 opt-out via STOPP: \"STOPP nå\""),
+        "{out}{}",
+        stderr(&o)
+    );
+}

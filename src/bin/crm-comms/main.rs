@@ -168,9 +168,10 @@ enum Command {
     )]
     Emulate(EmulateArgs),
     /// Run the webhook receiver and print each incoming SMS and delivery
-    /// report as one JSON line.
+    /// report as one JSON line; with `--store`, also apply them to a
+    /// mailing store (reports on their recipients, STOPP/START recorded).
     #[command(
-        after_help = "Example:\n  crm-comms receive --listen 127.0.0.1:8080 --secret-file /etc/crm-comms/callback-secret\n\nRoutes: /intelecom/mo, /intelecom/dr, /pswincom/mo, /pswincom/dr.\nThe secret (from --secret-file or CRM_COMMS_CALLBACK_SECRET) is accepted in the X-API-Key header or the `secret` query parameter."
+        after_help = "Example:\n  crm-comms receive --listen 127.0.0.1:8080 --secret-file /etc/crm-comms/callback-secret --store crm.db\n\nRoutes: /intelecom/mo, /intelecom/dr, /pswincom/mo, /pswincom/dr.\nThe secret (from --secret-file or CRM_COMMS_CALLBACK_SECRET) is accepted in the X-API-Key header or the `secret` query parameter."
     )]
     Receive(ReceiveArgs),
 }

@@ -16,9 +16,12 @@ pub(crate) enum PrivacyCommand {
     Log {
         #[command(flatten)]
         store: StoreArg,
-        /// Only this number.
+        /// Only this number (read with `--country` when national).
         #[arg(long)]
         number: Option<String>,
+        /// The country of a national number (`NO`).
+        #[arg(long, default_value = "NO")]
+        country: String,
         /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,
@@ -62,8 +65,13 @@ pub(crate) struct ConsentArgs {
 }
 
 fn e164(args: &NumberArgs) -> Result<String, Fail> {
-    let country: DefaultCountry = args.country.parse().map_err(|e| fail(exit::BAD_INPUT, e))?;
-    PhoneNumber::parse(&args.number, Some(&country))
+    e164_of(&args.number, &args.country)
+}
+
+/// `number` as typed, in E.164 (`country` for a national one).
+fn e164_of(number: &str, country: &str) -> Result<String, Fail> {
+    let country: DefaultCountry = country.parse().map_err(|e| fail(exit::BAD_INPUT, e))?;
+    PhoneNumber::parse(number, Some(&country))
         .map(|n| n.e164().to_owned())
         .map_err(|e| fail(exit::BAD_INPUT, e))
 }
@@ -78,8 +86,10 @@ pub(crate) async fn privacy(json: bool, command: PrivacyCommand) -> Result<u8, F
         PrivacyCommand::Log {
             store,
             number,
+            country,
             limit,
         } => {
+            let number = number.map(|n| e164_of(&n, &country)).transpose()?;
             let s = open_store(&store, false).await?;
             let log = s
                 .consent_log(number.as_deref(), limit)

@@ -51,6 +51,47 @@ pub(crate) struct ReceiveArgs {
     /// raw entry); `-` is stderr.
     #[arg(long, value_name = "PATH", default_value = "-")]
     malformed: PathBuf,
+    /// Apply what arrives to this mailing store (a SQLite file or a
+    /// `postgres://` URL): delivery reports matched to their recipients,
+    /// opt-out and opt-in keywords recorded (and logged), redeliveries
+    /// remembered across restarts. Everything is still printed.
+    #[arg(long, value_name = "STORE")]
+    store: Option<String>,
+    /// With `--store`: the opt-out keywords.
+    #[arg(long, value_delimiter = ',', default_value = "STOPP,STOP,AVMELD,UNSUB")]
+    stop_keywords: Vec<String>,
+    /// With `--store`: the opt-in keywords.
+    #[arg(long, value_delimiter = ',', default_value = "START")]
+    start_keywords: Vec<String>,
+}
+
+/// A receiver that applies what arrives to `store`: reports matched to
+/// recipients, consent keywords recorded, the store as dedup memory; each
+/// push still printed through `print`.
+fn store_receiver<S>(
+    store: S,
+    keywords: &crm_comms::mailing::ConsentKeywords,
+    print_mo: impl Fn(Routed) -> std::future::Ready<Result<(), HandlerError>> + Send + Sync + 'static,
+    print: impl Fn(serde_json::Value) -> Result<(), HandlerError> + Send + Sync + Clone + 'static,
+) -> crm_comms::receiver::ReceiverBuilder
+where
+    S: crm_comms::mailing::MailingStore + crm_comms::receiver::DedupStore + Clone + 'static,
+{
+    let shared = std::sync::Arc::new(store.clone());
+    let consent_print = print.clone();
+    let router = crm_comms::mailing::with_consent(
+        InboundRouter::new(print_mo),
+        shared.clone(),
+        keywords,
+        None,
+        move |m: &Routed| {
+            let _ = consent_print(serde_json::json!({ "type": "mo", "message": m }));
+        },
+    );
+    let reports = crm_comms::mailing::reports_into(shared, move |e: DeliveryEvent| {
+        let _ = print(serde_json::json!({ "type": "dr", "event": e }));
+    });
+    WebhookReceiver::builder(router, reports).dedup(store)
 }
 
 /// The callback secret: from `--secret-file`, else the environment; `None`
@@ -193,8 +234,7 @@ pub(crate) async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
     let print_mo = {
         let print = printer(stdout_closed.clone());
         move |m: Routed| {
-            let r = print(serde_json::json!({ "type": "mo", "message": m }));
-            async move { r }
+            std::future::ready(print(serde_json::json!({ "type": "mo", "message": m })))
         }
     };
     let print_dr = {
@@ -227,7 +267,33 @@ pub(crate) async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
                 "an unreadable entry could not be written to the --malformed file");
         }
     };
-    let mut builder = WebhookReceiver::builder(InboundRouter::new(print_mo), print_dr)
+    let base = match &args.store {
+        None => WebhookReceiver::builder(InboundRouter::new(print_mo), print_dr),
+        Some(store) => {
+            let stop: Vec<&str> = args.stop_keywords.iter().map(|k| k.trim()).collect();
+            let start: Vec<&str> = args.start_keywords.iter().map(|k| k.trim()).collect();
+            let keywords =
+                crm_comms::mailing::ConsentKeywords::new(&stop, &start).map_err(|e| {
+                    fail(
+                        exit::BAD_INPUT,
+                        format!("--stop-keywords/--start-keywords: {e}"),
+                    )
+                })?;
+            let print = printer(stdout_closed.clone());
+            if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+                let s = crm_comms::store::postgres::PgStore::connect(store)
+                    .await
+                    .map_err(|e| fail(exit::FAILURE, e))?;
+                store_receiver(s, &keywords, print_mo, print)
+            } else {
+                let s = crm_comms::store::sqlite::SqliteStore::open_existing(store)
+                    .await
+                    .map_err(|e| fail(exit::FAILURE, e))?;
+                store_receiver(s, &keywords, print_mo, print)
+            }
+        }
+    };
+    let mut builder = base
         .on_malformed(report_malformed)
         .max_body(args.max_body)
         .header_timeout(seconds("header-timeout", args.header_timeout)?)
