@@ -23,6 +23,7 @@
 //!
 //! [`SmsProvider::send_each`]: crate::sms::SmsProvider::send_each
 
+mod admin;
 mod csv_io;
 mod local_time;
 pub mod model;
@@ -35,6 +36,8 @@ mod settle;
 mod spec_error;
 mod template;
 
+pub(crate) use admin::started as admin_started;
+pub use admin::{MailingAdmin, MailingListing, parse_client_reference};
 pub use csv_io::{
     EXPORT_HEADER, MAX_FIELD_BYTES, RecipientReader, RecipientsError, read_recipients,
     spreadsheet_safe, write_rows,

@@ -160,12 +160,13 @@ pub trait Privacy: Send + Sync {
     ) -> Result<Purged, StoreError>;
 }
 
-/// A mailing store with all it keeps: the [`Outbox`](super::Outbox) and
-/// [`Privacy`]. Every store of this crate is one; an `Arc<dyn MailingStore>`
-/// gives an `Arc<dyn Outbox>` where one is wanted.
-pub trait MailingStore: super::Outbox + Privacy {}
+/// A mailing store with all it keeps: the [`Outbox`](super::Outbox),
+/// [`Privacy`] and the operator's [`MailingAdmin`](super::MailingAdmin).
+/// Every store of this crate is one; an `Arc<dyn MailingStore>` gives an
+/// `Arc<dyn Outbox>` where one is wanted.
+pub trait MailingStore: super::Outbox + Privacy + super::MailingAdmin {}
 
-impl<T: super::Outbox + Privacy + ?Sized> MailingStore for T {}
+impl<T: super::Outbox + Privacy + super::MailingAdmin + ?Sized> MailingStore for T {}
 
 /// The keyed hash an erased, opted-out number is remembered by:
 /// HMAC-SHA-256 of its E.164 form under the store's own random key, in

@@ -21,9 +21,9 @@ use super::rows::{
 use super::{StoreError, StoreErrorKind};
 use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
 use crate::mailing::{
-    ConsentAction, ConsentEntry, Erased, MailingId, MailingSpec, MailingStatus, NumberRecord,
-    Prepared, Privacy, Purged, RecipientRow, RecipientState, Stats, resend_horizon,
-    suppression_hash,
+    ConsentAction, ConsentEntry, Erased, MailingAdmin, MailingId, MailingListing, MailingSpec,
+    MailingStatus, NumberRecord, Prepared, Privacy, Purged, RecipientRow, RecipientState, Stats,
+    resend_horizon, suppression_hash,
 };
 use crate::sms::DeliveryReceipt;
 
@@ -843,5 +843,77 @@ impl Privacy for MemoryOutbox {
             out.mailings += 1;
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl MailingAdmin for MemoryOutbox {
+    async fn list_mailings(&self, limit: usize) -> Result<Vec<MailingListing>, StoreError> {
+        let s = self.state();
+        let now = jiff::Timestamp::now();
+        Ok(s.mailings
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|(id, m)| MailingListing {
+                id: *id,
+                name: m.spec.name.clone(),
+                status: m.status,
+                created_at: jiff::SignedDuration::try_from(m.created.elapsed())
+                    .ok()
+                    .and_then(|d| now.checked_sub(d).ok())
+                    .unwrap_or(now),
+                send_at: m.spec.send_at,
+                expires_at: m.spec.expires_at,
+            })
+            .collect())
+    }
+
+    async fn recipient(&self, id: MailingId, row: i64) -> Result<Option<RecipientRow>, StoreError> {
+        Ok(self
+            .state()
+            .rows
+            .get(&row)
+            .filter(|r| r.mailing == id)
+            .map(row_of))
+    }
+
+    async fn cancel_recipient(
+        &self,
+        id: MailingId,
+        row: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        match s.rows.get_mut(&row) {
+            Some(r)
+                if r.mailing == id
+                    && matches!(r.state, RecipientState::Pending | RecipientState::Held) =>
+            {
+                r.state = RecipientState::Cancelled;
+                r.reason = Some(reason.to_owned());
+                r.not_before = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn reschedule(
+        &self,
+        id: MailingId,
+        send_at: Option<jiff::Timestamp>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if !s.mailings.contains_key(&id) {
+            return Err(no_mailing(id));
+        }
+        if s.rows.values().any(|r| r.mailing == id && r.attempt > 0) {
+            return Err(crate::mailing::admin_started(id));
+        }
+        if let Some(m) = s.mailings.get_mut(&id) {
+            m.spec.send_at = send_at;
+        }
+        Ok(())
     }
 }

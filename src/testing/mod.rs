@@ -12,6 +12,8 @@
 //! [`hostile`] corpus, the SMTP server and [`wire`] (the gateways' wire
 //! formats) follow the gateways and may change in any release.
 
+#[cfg(feature = "mailing")]
+pub mod admin_suite;
 pub mod conformance;
 #[cfg(feature = "receiver")]
 pub mod dedup_suite;

@@ -671,3 +671,106 @@ async fn receive_with_a_store_applies_reports_and_stop_replies() {
         stderr(&o)
     );
 }
+
+/// The operator's tools: the list, a lookup by client reference and by
+/// number, cancelling one recipient, and rescheduling only before the
+/// start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_lists_looks_up_cancels_one_and_reschedules() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 3);
+    let db = settings.with_file_name("crm.db");
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let o = create_mailing(
+        &db,
+        &settings,
+        &recipients,
+        "Hei {firstname}",
+        &["--name", "julesalg"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&["mailing", "list", "--store", d]).await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("1 julesalg (active) created") && out.contains("pending 3"),
+        "{out}"
+    );
+    let o = run(&["mailing", "lookup", "--store", d, "--reference", "crm1-2"]).await;
+    let found: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        found["recipients"][0]["row"]["number"], "+4740000001",
+        "{found}"
+    );
+    let o = run(&["mailing", "lookup", "--store", d, "--number", "40 00 00 02"]).await;
+    let found: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(found["recipients"][0]["name"], "julesalg", "{found}");
+    // Reschedule before the start, then cancel one and send the rest.
+    let o = run(&[
+        "mailing",
+        "reschedule",
+        "--store",
+        d,
+        "--id",
+        "1",
+        "--send-at",
+        "2020-01-01T00:00:00Z",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&[
+        "mailing",
+        "cancel-recipient",
+        "--store",
+        d,
+        "--reference",
+        "crm1-2",
+        "--reason",
+        "asked by phone",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "1",
+    ])
+    .await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("accepted 2") && out.contains("cancelled 1"),
+        "{out}"
+    );
+    assert!(!emu.acceptances().contains_key("+4740000001"));
+    let o = run(&[
+        "mailing",
+        "cancel-recipient",
+        "--store",
+        d,
+        "--reference",
+        "crm1-3",
+    ])
+    .await;
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("already accepted"), "{}", stderr(&o));
+    let o = run(&[
+        "mailing",
+        "reschedule",
+        "--store",
+        d,
+        "--id",
+        "1",
+        "--send-at",
+        "now",
+    ])
+    .await;
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("has started"), "{}", stderr(&o));
+    let o = run(&["mailing", "lookup", "--store", d, "--reference", "nope"]).await;
+    assert_eq!(code(&o), 2);
+}

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crm_comms::store::sqlite::SqliteStore;
+use crm_comms::testing::admin_suite::run_admin_suite;
 use crm_comms::testing::dedup_suite::run_dedup_suite;
 use crm_comms::testing::outbox_suite::run_outbox_suite;
 use crm_comms::testing::privacy_suite::run_privacy_suite;
@@ -28,6 +29,7 @@ async fn the_embedded_store_keeps_the_outbox_contract() {
     assert!(report.rules.len() >= 11, "{report:?}");
     report.assert_passes();
     run_privacy_suite(&store).await.assert_passes();
+    run_admin_suite(&store).await.assert_passes();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -39,6 +41,7 @@ async fn the_memory_store_keeps_the_outbox_contract() {
     let report = run_outbox_suite(&store, &expiring).await;
     report.assert_passes();
     run_privacy_suite(&store).await.assert_passes();
+    run_admin_suite(&store).await.assert_passes();
 }
 
 #[cfg(feature = "postgres")]
@@ -50,6 +53,7 @@ async fn postgresql_keeps_the_outbox_contract() {
     let expiring = store.clone().keep_reports_for(Duration::ZERO);
     run_outbox_suite(&store, &expiring).await.assert_passes();
     run_privacy_suite(&store).await.assert_passes();
+    run_admin_suite(&store).await.assert_passes();
 }
 
 /// The suite catches a store that breaks the contract: one that forgets

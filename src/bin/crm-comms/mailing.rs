@@ -163,6 +163,46 @@ pub(crate) enum MailingCommand {
     Resume(MailingArg),
     /// Stop for good: what was not sent is cancelled.
     Cancel(MailingArg),
+    /// The mailings, newest first: status, counts, times.
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One recipient: by its client reference (`crm1-42`, as delivery
+    /// reports echo it), or every row of a number in every mailing.
+    Lookup {
+        #[command(flatten)]
+        store: StoreArg,
+        /// A client reference (`crm1-42`).
+        #[arg(long, conflicts_with = "number", required_unless_present = "number")]
+        reference: Option<String>,
+        /// A number (read as Norwegian when national).
+        #[arg(long)]
+        number: Option<String>,
+    },
+    /// Cancel one recipient not yet sent (pending or held), by its client
+    /// reference.
+    CancelRecipient {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Its client reference (`crm1-42`).
+        #[arg(long)]
+        reference: String,
+        /// Why, for the export.
+        #[arg(long, default_value = "cancelled by hand")]
+        reason: String,
+    },
+    /// Move the send time of a mailing that has not started.
+    Reschedule {
+        #[command(flatten)]
+        mailing: MailingArg,
+        /// The new send time (RFC 3339), or `now`.
+        #[arg(long)]
+        send_at: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -231,6 +271,16 @@ fn missing_file(store: &StoreArg) -> bool {
     !(s.starts_with("postgres://")
         || s.starts_with("postgresql://")
         || std::path::Path::new(s).exists())
+}
+
+/// A client reference (`crm1-42`) as its mailing and row.
+fn client_reference(s: &str) -> Result<(MailingId, i64), Fail> {
+    crm_comms::mailing::parse_client_reference(s).ok_or_else(|| {
+        fail(
+            exit::BAD_INPUT,
+            format!("{s:?} is not a client reference (`crm1-42`)"),
+        )
+    })
 }
 
 fn store_fail(e: impl std::fmt::Display) -> Fail {
@@ -631,6 +681,117 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             }
             print_stats(json, id, &stats);
             Ok(send_status(&end, &stats))
+        }
+        MailingCommand::List { store, limit } => {
+            let s = open_store(&store, false).await?;
+            let listed = s.list_mailings(limit).await.map_err(store_fail)?;
+            let mut out = Vec::new();
+            for m in &listed {
+                let stats = s.stats(m.id).await.map_err(store_fail)?;
+                if json {
+                    out.push(serde_json::json!({ "mailing": m, "stats": stats }));
+                } else {
+                    out!(
+                        "{} {} ({}) created {}{}{}: {stats}",
+                        m.id,
+                        crate::terminal_safe(&m.name),
+                        m.status,
+                        m.created_at,
+                        m.send_at
+                            .map(|t| format!(", sends from {t}"))
+                            .unwrap_or_default(),
+                        m.expires_at
+                            .map(|t| format!(", expires {t}"))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            if json {
+                print_json(&serde_json::json!({ "mailings": out }));
+            }
+            Ok(0)
+        }
+        MailingCommand::Lookup {
+            store,
+            reference,
+            number,
+        } => {
+            let s = open_store(&store, false).await?;
+            let rows: Vec<serde_json::Value> = if let Some(r) = reference {
+                let (id, row) = client_reference(&r)?;
+                s.recipient(id, row)
+                    .await
+                    .map_err(store_fail)?
+                    .map(|row| serde_json::json!({ "mailing": id, "row": row }))
+                    .into_iter()
+                    .collect()
+            } else {
+                let n = number.unwrap_or_default();
+                let e164 = PhoneNumber::parse(&n, Some(&"NO".parse().map_err(store_fail)?))
+                    .map_err(|e| fail(exit::BAD_INPUT, e))?;
+                s.access(e164.e164())
+                    .await
+                    .map_err(store_fail)?
+                    .recipients
+                    .into_iter()
+                    .map(|(id, name, row)| serde_json::json!({ "mailing": id, "name": name, "row": row }))
+                    .collect()
+            };
+            if rows.is_empty() {
+                return Err(fail(exit::BAD_INPUT, "no such recipient"));
+            }
+            print_json(&serde_json::json!({ "recipients": rows }));
+            Ok(0)
+        }
+        MailingCommand::CancelRecipient {
+            store,
+            reference,
+            reason,
+        } => {
+            let (id, row) = client_reference(&reference)?;
+            let s = open_store(&store, false).await?;
+            if s.cancel_recipient(id, row, &reason)
+                .await
+                .map_err(store_fail)?
+            {
+                out!("{reference} cancelled");
+                Ok(0)
+            } else {
+                let state = s
+                    .recipient(id, row)
+                    .await
+                    .map_err(store_fail)?
+                    .map_or("not in the store".to_owned(), |r| {
+                        format!("already {}", r.state)
+                    });
+                Err(fail(
+                    exit::BAD_INPUT,
+                    format!("{reference} cannot be cancelled: {state}"),
+                ))
+            }
+        }
+        MailingCommand::Reschedule { mailing, send_at } => {
+            let at =
+                if send_at == "now" {
+                    None
+                } else {
+                    Some(send_at.parse::<jiff::Timestamp>().map_err(|e| {
+                        fail(exit::BAD_INPUT, format!("--send-at {send_at:?}: {e}"))
+                    })?)
+                };
+            let s = open_store(&mailing.store, false).await?;
+            s.reschedule(mailing.id, at).await.map_err(|e| {
+                if e.kind() == crm_comms::store::StoreErrorKind::Invalid {
+                    fail(exit::BAD_INPUT, e)
+                } else {
+                    store_fail(e)
+                }
+            })?;
+            match at {
+                Some(t) => out!("mailing {} sends from {t}", mailing.id),
+                None => out!("mailing {} sends at once", mailing.id),
+            }
+            Ok(0)
         }
         MailingCommand::Status(m) => {
             let outbox = open(&m.store).await?;

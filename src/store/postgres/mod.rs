@@ -43,6 +43,7 @@ use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};
 use crate::sms::{DeliveryReceipt, Sender};
 
+mod admin;
 #[cfg(feature = "receiver")]
 mod dedup;
 mod outbox;
