@@ -199,10 +199,29 @@ impl std::fmt::Debug for OutboxReports {
     }
 }
 
+/// Counts a report as `crm_comms_reports_total{gateway, state, matched}`
+/// (feature `metrics`): `matched` is `applied` (to its recipient) or
+/// `kept` (waiting for it).
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn count_report(receipt: &crate::sms::DeliveryReceipt, matched: super::ReportMatch) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "crm_comms_reports_total",
+        "gateway" => receipt.provider,
+        "state" => format!("{:?}", receipt.state).to_ascii_lowercase(),
+        "matched" => match matched {
+            super::ReportMatch::Applied => "applied",
+            _ => "kept",
+        }
+    )
+    .increment(1);
+}
+
 #[async_trait::async_trait]
 impl DeliveryHandler for OutboxReports {
     async fn handle(&self, event: DeliveryEvent) -> Result<(), HandlerError> {
-        self.outbox.apply_report(&event.receipt).await?;
+        let matched = self.outbox.apply_report(&event.receipt).await?;
+        count_report(&event.receipt, matched);
         (self.next)(event);
         Ok(())
     }
@@ -210,13 +229,18 @@ impl DeliveryHandler for OutboxReports {
     async fn handle_many(&self, events: Vec<DeliveryEvent>) -> Vec<Result<(), HandlerError>> {
         let receipts: Vec<_> = events.iter().map(|e| e.receipt.clone()).collect();
         match self.outbox.apply_reports(&receipts).await {
-            Ok(_) => events
-                .into_iter()
-                .map(|e| {
-                    (self.next)(e);
-                    Ok(())
-                })
-                .collect(),
+            Ok(matched) => {
+                for (r, m) in receipts.iter().zip(matched) {
+                    count_report(r, m);
+                }
+                events
+                    .into_iter()
+                    .map(|e| {
+                        (self.next)(e);
+                        Ok(())
+                    })
+                    .collect()
+            }
             Err(e) => {
                 let text = e.to_string();
                 events.iter().map(|_| Err(text.clone().into())).collect()

@@ -615,8 +615,17 @@ async fn receive_with_a_store_applies_reports_and_stop_replies() {
     let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
     let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let metrics = format!("127.0.0.1:{}", free_port());
     let mut rx = Running::start_with(
-        &["receive", "--listen", "127.0.0.1:0", "--store", d],
+        &[
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            d,
+            "--metrics",
+            &metrics,
+        ],
         &[("CRM_COMMS_CALLBACK_SECRET", "s3")],
         Stdio::null(),
     );
@@ -650,6 +659,21 @@ async fn receive_with_a_store_applies_reports_and_stop_replies() {
     assert!(delivered, "the reports reached the store");
     let line: serde_json::Value = serde_json::from_str(&rx.line().await).unwrap();
     assert_eq!(line["type"], "dr", "{line}");
+    let scraped = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scraped.contains("crm_comms_reports_total{gateway=\"intelecom\",state=\"delivered\",matched=\"applied\"} 5"),
+        "{scraped}"
+    );
     let mo = ie::IntelecomPushedMo {
         message_id: "mo-9".into(),
         short_number: "1960".into(),
@@ -773,4 +797,67 @@ async fn an_operator_lists_looks_up_cancels_one_and_reschedules() {
     assert!(stderr(&o).contains("has started"), "{}", stderr(&o));
     let o = run(&["mailing", "lookup", "--store", d, "--reference", "nope"]).await;
     assert_eq!(code(&o), 2);
+}
+
+/// A free loopback port (bound, read, let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `mailing send --metrics` serves Prometheus metrics while it sends:
+/// recipients by outcome, messages and parts sent, with the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailing_send_serves_metrics_for_prometheus() {
+    let emu = support::intelecom_emulator().await;
+    let (settings, recipients) = mailing_files(&emu, false, 30);
+    let db = settings.with_file_name("crm.db");
+    let (s, d) = (settings.to_str().unwrap(), db.to_str().unwrap());
+    let o = create_mailing(&db, &settings, &recipients, "Hei {firstname}", &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Ten a second: three seconds to scrape in.
+    let send = Running::start(&[
+        "mailing",
+        "send",
+        "--store",
+        d,
+        "--settings",
+        s,
+        "--id",
+        "1",
+        "--rate",
+        "10",
+        "--per",
+        "messages",
+        "--batch",
+        "5",
+        "--metrics",
+        &addr,
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("http://{addr}/metrics")).send().await {
+            seen = r.text().await.unwrap_or_default();
+            if seen.contains("crm_comms_mailing_parts_sent_total") {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(send);
+    assert!(
+        seen.contains(
+            "crm_comms_mailing_recipients_total{gateway=\"intelecom\",outcome=\"accepted\"}"
+        ),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("crm_comms_mailing_messages_sent_total{gateway=\"intelecom\"}"),
+        "{seen}"
+    );
 }

@@ -151,6 +151,11 @@ pub(crate) enum MailingCommand {
         /// these are unknown.
         #[arg(long)]
         in_flight: Option<usize>,
+        /// Serve metrics for Prometheus here while sending
+        /// (`127.0.0.1:9184`): recipients by outcome, messages and parts
+        /// sent, blocked by reason.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Counts per state.
     Status(MailingArg),
@@ -588,7 +593,9 @@ pub(crate) async fn mailing(json: bool, command: MailingCommand) -> Result<u8, F
             no_wait,
             batch,
             in_flight,
+            metrics,
         } => {
+            serve_metrics(metrics)?;
             let settings = SmsSettings::load(&settings).map_err(|e| fail(exit::SETTINGS, e))?;
             settings.validate().map_err(|e| fail(exit::SETTINGS, e))?;
             let provider: Arc<dyn SmsProvider> = Arc::from(

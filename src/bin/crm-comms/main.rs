@@ -179,6 +179,18 @@ enum Command {
 /// A failure: the exit status and a one-line message.
 struct Fail(u8, String);
 
+/// Serves the crate's metrics (`crm_comms_…`) for Prometheus to scrape at
+/// `addr`, when given.
+fn serve_metrics(addr: Option<SocketAddr>) -> Result<(), Fail> {
+    if let Some(addr) = addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| fail(exit::FAILURE, format!("--metrics {addr}: {e}")))?;
+    }
+    Ok(())
+}
+
 fn fail(code: u8, message: impl std::fmt::Display) -> Fail {
     Fail(code, message.to_string())
 }

@@ -57,6 +57,10 @@ pub(crate) struct ReceiveArgs {
     /// remembered across restarts. Everything is still printed.
     #[arg(long, value_name = "STORE")]
     store: Option<String>,
+    /// Serve metrics for Prometheus here (`127.0.0.1:9185`): reports by
+    /// state and whether they matched a recipient.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// With `--store`: the opt-out keywords.
     #[arg(long, value_delimiter = ',', default_value = "STOPP,STOP,AVMELD,UNSUB")]
     stop_keywords: Vec<String>,
@@ -220,6 +224,7 @@ pub(crate) async fn stop_signal(stdout_closed: std::sync::Arc<tokio::sync::Notif
 pub(crate) async fn receive(args: ReceiveArgs) -> Result<u8, Fail> {
     install_logging();
     let secret = callback_secret(&args)?;
+    serve_metrics(args.metrics)?;
     let stdout_closed = std::sync::Arc::new(tokio::sync::Notify::new());
     // A line that cannot be written is an error for the gateway (it
     // redelivers), and closing stdout stops the receiver.

@@ -22,6 +22,7 @@ use crate::sms::{Message, Outcome, SmsError, SmsErrorKind, SmsProvider};
 mod batch;
 mod daytime;
 mod expiry;
+mod meter;
 mod pace;
 mod run_loop;
 
@@ -302,7 +303,9 @@ impl MailingRunner {
                 stopping.set();
             })
         };
-        let result = self.run_inner(id, &stopping).await;
+        // Every span and event of the run carries the mailing and worker.
+        let span = tracing::info_span!("mailing_run", mailing = id.get(), worker = %self.worker);
+        let result = tracing::Instrument::instrument(self.run_inner(id, &stopping), span).await;
         watcher.abort();
         result
     }

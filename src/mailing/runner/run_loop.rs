@@ -2,6 +2,8 @@
 //! up to `in_flight` batches at once, settle what comes back, recover what
 //! a dead worker left — until nothing is left or the mailing stops.
 
+use tracing::Instrument;
+
 use super::*;
 
 impl MailingRunner {
@@ -64,6 +66,7 @@ impl MailingRunner {
             while stop.is_none() && !stopping.is_set() && in_flight.len() < most {
                 match self
                     .next_batch(id, spec, resend, limiter.as_ref(), size, stopping)
+                    .instrument(tracing::debug_span!("claim", size))
                     .await
                 {
                     Ok(Next::Batch {
@@ -72,8 +75,9 @@ impl MailingRunner {
                         held,
                     }) => {
                         progress.held += held;
+                        super::meter::held(self.provider.name(), held);
                         if !(rows.is_empty() && decided.is_empty()) {
-                            in_flight.spawn(sender.clone().send(rows, decided));
+                            in_flight.spawn(send_batch(&sender, rows, decided));
                         }
                     }
                     Ok(Next::Nothing) => break,
@@ -156,6 +160,7 @@ impl MailingRunner {
                 // are recovered by the next run.
                 Err(_) => continue,
             };
+            super::meter::settled(self.provider.name(), &settlements);
             for (_, s) in &settlements {
                 match s {
                     Settlement::Accepted { .. } => progress.accepted += 1,
@@ -219,6 +224,7 @@ impl MailingRunner {
                 {
                     Ok((rows, held)) if rows.is_empty() => {
                         progress.held += held;
+                        super::meter::held(self.provider.name(), held);
                         match self.nothing_claimed(id).await {
                             Ok(Next::End(end)) => {
                                 stop.get_or_insert(Ok(end));
@@ -232,16 +238,22 @@ impl MailingRunner {
                     }
                     Ok((rows, held)) => {
                         progress.held += held;
+                        super::meter::held(self.provider.name(), held);
                         // Rows never to be sent (expired before their
                         // morning) are settled with the batch.
                         let sorted = sorter.sort(rows);
-                        in_flight.spawn(sender.clone().send(sorted.send, sorted.end));
+                        in_flight.spawn(send_batch(&sender, sorted.send, sorted.end));
                         Ok(())
                     }
                     Err(e) => Err(e),
                 }
             } else {
-                retry_unavailable(|| self.outbox.settle(&settlements)).await
+                retry_unavailable(|| self.outbox.settle(&settlements))
+                    .instrument(tracing::debug_span!(
+                        "settle",
+                        recipients = settlements.len()
+                    ))
+                    .await
             };
             if let Err(e) = settled {
                 // What is in flight finishes; its rows are recovered by
@@ -339,7 +351,19 @@ impl MailingRunner {
                 Some(std::time::Instant::now());
         }
         if due {
-            self.outbox.recover(id, resend).await?;
+            let recovered = self
+                .outbox
+                .recover(id, resend)
+                .instrument(tracing::debug_span!("recover"))
+                .await?;
+            if recovered != super::super::outbox::Recovered::default() {
+                tracing::info!(
+                    reclaimed = recovered.reclaimed,
+                    unknown = recovered.unknown,
+                    resend = recovered.resend,
+                    "recovered the claims of a worker whose lease ran out"
+                );
+            }
             if spec.recipient_hours.is_some() {
                 self.outbox.release_held(id, self.now()).await?;
             }
@@ -506,6 +530,24 @@ impl MailingRunner {
             _ => Next::Nothing,
         })
     }
+}
+
+/// One batch's send as a task of its own, in a span naming the batch (its
+/// first row) inside the run's.
+fn send_batch(
+    sender: &BatchSend,
+    rows: Vec<Claimed>,
+    decided: Vec<(Claimed, Settlement)>,
+) -> impl Future<Output = BatchResult> + Send + 'static {
+    let span = tracing::info_span!(
+        "batch",
+        batch = rows
+            .first()
+            .or(decided.first().map(|(c, _)| c))
+            .map_or(0, |c| c.id),
+        recipients = rows.len() + decided.len()
+    );
+    sender.clone().send(rows, decided).instrument(span)
 }
 
 /// What [`MailingRunner::next_batch`] found.
