@@ -344,7 +344,7 @@ async fn reports(url: &str) {
             let builder = match &dedup_store {
                 Some(s) => WebhookReceiver::builder(
                     router,
-                    reports_into(Arc::new(store.clone()) as Arc<dyn Outbox>, |_| {}),
+                    reports_into(Arc::new(store.clone()) as Arc<dyn Outbox>, |_, _| {}),
                 )
                 .dedup(s.clone()),
                 None => WebhookReceiver::builder(

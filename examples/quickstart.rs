@@ -75,7 +75,7 @@ async fn mailing() -> Result<(), Box<dyn std::error::Error>> {
             );
         },
     )?;
-    let receiver = WebhookReceiver::builder(router, reports_into(outbox.clone(), |_| {}))
+    let receiver = WebhookReceiver::builder(router, reports_into(outbox.clone(), |_, _| {}))
         .dedup(store.clone())
         .build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -52,8 +52,8 @@ pub use model::{
     RecipientState, SendWindow, Stats,
 };
 pub use outbox::{
-    Claimed, HoldCheck, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch, Settlement,
-    resend_horizon,
+    Claimed, HoldCheck, MatchedRow, Outbox, RESEND_MARGIN, RateTake, Recovered, ReportMatch,
+    Settlement, resend_horizon,
 };
 pub use privacy::{
     ConsentAction, ConsentEntry, Erased, MailingStore, NumberRecord, Privacy, Purged,

@@ -124,10 +124,44 @@ pub enum RateTake {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReportMatch {
-    /// Matched to a settled recipient and applied.
-    Applied,
+    /// Matched to a settled recipient and applied: which one.
+    Applied(MatchedRow),
     /// Kept until its recipient settles or its reference is recorded.
     Parked,
+}
+
+impl ReportMatch {
+    /// Whether the report was applied to its recipient.
+    #[must_use]
+    pub fn is_applied(&self) -> bool {
+        matches!(self, ReportMatch::Applied(_))
+    }
+}
+
+/// The recipient a delivery report was applied to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MatchedRow {
+    /// Its mailing.
+    pub mailing: MailingId,
+    /// Its row.
+    pub row: i64,
+    /// When it was written down as sending (for the report's latency),
+    /// where the store knows.
+    pub sent_at: Option<Timestamp>,
+}
+
+impl MatchedRow {
+    /// Row `row` of `mailing`, sent at `sent_at` (milliseconds since the
+    /// epoch, as the stores keep it).
+    #[must_use]
+    pub fn new(mailing: MailingId, row: i64, sent_at: Option<i64>) -> Self {
+        MatchedRow {
+            mailing,
+            row,
+            sent_at: sent_at.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+        }
+    }
 }
 
 /// A mailing's outbox: one row per recipient, the unit of work. Every

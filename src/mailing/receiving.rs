@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::outbox::Outbox;
+use super::outbox::{MatchedRow, Outbox, ReportMatch};
 use super::privacy::{ConsentAction, ConsentEntry, Privacy};
 use crate::sms::inbound::{HandlerError, InboundRouter, Routed, SmsEndpoint};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler};
@@ -176,7 +176,7 @@ pub fn with_consent(
 /// Give it to `WebhookReceiver::builder` as the delivery handler.
 pub fn reports_into(
     outbox: Arc<dyn Outbox>,
-    next: impl Fn(DeliveryEvent) + Send + Sync + 'static,
+    next: impl Fn(DeliveryEvent, ReportMatch) + Send + Sync + 'static,
 ) -> OutboxReports {
     OutboxReports {
         outbox,
@@ -188,7 +188,7 @@ pub fn reports_into(
 #[derive(Clone)]
 pub struct OutboxReports {
     outbox: Arc<dyn Outbox>,
-    next: Arc<dyn Fn(DeliveryEvent) + Send + Sync>,
+    next: Arc<dyn Fn(DeliveryEvent, ReportMatch) + Send + Sync>,
 }
 
 impl std::fmt::Debug for OutboxReports {
@@ -201,20 +201,37 @@ impl std::fmt::Debug for OutboxReports {
 
 /// Counts a report as `crm_comms_reports_total{gateway, state, matched}`
 /// (feature `metrics`): `matched` is `applied` (to its recipient) or
-/// `kept` (waiting for it).
+/// `kept` (waiting for it); an applied one's latency (from the moment its
+/// recipient was written down as sending) goes to the histogram
+/// `crm_comms_report_latency_seconds{gateway}`.
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-fn count_report(receipt: &crate::sms::DeliveryReceipt, matched: super::ReportMatch) {
+fn count_report(receipt: &crate::sms::DeliveryReceipt, matched: ReportMatch) {
+    if let ReportMatch::Applied(m) = matched {
+        tracing::debug!(
+            mailing = m.mailing.get(),
+            row = m.row,
+            reference = %receipt.reference,
+            "a delivery report matched its recipient"
+        );
+    }
     #[cfg(feature = "metrics")]
-    metrics::counter!(
-        "crm_comms_reports_total",
-        "gateway" => receipt.provider,
-        "state" => format!("{:?}", receipt.state).to_ascii_lowercase(),
-        "matched" => match matched {
-            super::ReportMatch::Applied => "applied",
-            _ => "kept",
+    {
+        metrics::counter!(
+            "crm_comms_reports_total",
+            "gateway" => receipt.provider,
+            "state" => format!("{:?}", receipt.state).to_ascii_lowercase(),
+            "matched" => if matched.is_applied() { "applied" } else { "kept" }
+        )
+        .increment(1);
+        if let ReportMatch::Applied(MatchedRow {
+            sent_at: Some(at), ..
+        }) = matched
+        {
+            let latency = at.duration_until(jiff::Timestamp::now()).as_secs_f64();
+            metrics::histogram!("crm_comms_report_latency_seconds", "gateway" => receipt.provider)
+                .record(latency.max(0.0));
         }
-    )
-    .increment(1);
+    }
 }
 
 #[async_trait::async_trait]
@@ -222,7 +239,7 @@ impl DeliveryHandler for OutboxReports {
     async fn handle(&self, event: DeliveryEvent) -> Result<(), HandlerError> {
         let matched = self.outbox.apply_report(&event.receipt).await?;
         count_report(&event.receipt, matched);
-        (self.next)(event);
+        (self.next)(event, matched);
         Ok(())
     }
 
@@ -230,13 +247,14 @@ impl DeliveryHandler for OutboxReports {
         let receipts: Vec<_> = events.iter().map(|e| e.receipt.clone()).collect();
         match self.outbox.apply_reports(&receipts).await {
             Ok(matched) => {
-                for (r, m) in receipts.iter().zip(matched) {
-                    count_report(r, m);
+                for (r, m) in receipts.iter().zip(&matched) {
+                    count_report(r, *m);
                 }
                 events
                     .into_iter()
-                    .map(|e| {
-                        (self.next)(e);
+                    .zip(matched)
+                    .map(|(e, m)| {
+                        (self.next)(e, m);
                         Ok(())
                     })
                     .collect()

@@ -19,7 +19,7 @@ use super::rows::{
     settlement_row, status_change,
 };
 use super::{StoreError, StoreErrorKind};
-use crate::mailing::outbox::{Claimed, Outbox, Recovered, ReportMatch, Settlement};
+use crate::mailing::outbox::{Claimed, MatchedRow, Outbox, Recovered, ReportMatch, Settlement};
 use crate::mailing::{
     ConsentAction, ConsentEntry, Erased, MailingAdmin, MailingId, MailingListing, MailingSpec,
     MailingStatus, NumberRecord, Prepared, Privacy, Purged, RecipientRow, RecipientState, Stats,
@@ -628,7 +628,14 @@ impl Outbox for MemoryOutbox {
                 receipt.description.as_deref(),
                 &at,
             );
-            return Ok(ReportMatch::Applied);
+            let matched = s.rows.get(&id).map(|r| MatchedRow {
+                mailing: r.mailing,
+                row: r.id,
+                sent_at: r.sent_at,
+            });
+            if let Some(m) = matched {
+                return Ok(ReportMatch::Applied(m));
+            }
         }
         let (mailing, recipient) = target.row();
         s.next_kept += 1;

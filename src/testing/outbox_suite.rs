@@ -814,10 +814,14 @@ async fn a_kept_report_turns_a_recovered_row_delivered(store: &dyn Outbox, resen
     // it arrives.
     if !resend {
         let late = delivered("intelecom", "G8", Some(&c[1].client_reference));
-        assert_eq!(
-            store.apply_report(&late).await.unwrap(),
-            ReportMatch::Applied
-        );
+        // The match names the row, and when it was sent.
+        match store.apply_report(&late).await.unwrap() {
+            ReportMatch::Applied(m) => {
+                assert_eq!((m.mailing, m.row), (id, c[1].id));
+                assert!(m.sent_at.is_some(), "{m:?}");
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(states(store, id).await, [RecipientState::Delivered; 2]);
     }
 }

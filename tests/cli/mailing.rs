@@ -674,6 +674,11 @@ async fn receive_with_a_store_applies_reports_and_stop_replies() {
         scraped.contains("crm_comms_reports_total{gateway=\"intelecom\",state=\"delivered\",matched=\"applied\"} 5"),
         "{scraped}"
     );
+    // Each applied report's latency since its recipient was sent.
+    assert!(
+        scraped.contains("crm_comms_report_latency_seconds_count{gateway=\"intelecom\"} 5"),
+        "{scraped}"
+    );
     let mo = ie::IntelecomPushedMo {
         message_id: "mo-9".into(),
         short_number: "1960".into(),

@@ -67,7 +67,7 @@ async fn receiver(store: &SqliteStore) -> String {
         |_| {},
     )
     .unwrap();
-    let receiver = WebhookReceiver::builder(router, reports_into(outbox, |_| {}))
+    let receiver = WebhookReceiver::builder(router, reports_into(outbox, |_, _| {}))
         .dedup(store.clone())
         .build()
         .unwrap();
@@ -867,10 +867,11 @@ async fn consent_keywords_opt_out_and_in_with_replies_and_a_log() {
         Some(Arc::new(intelecom(&emu))),
         |_| {},
     );
-    let receiver = WebhookReceiver::builder(router, reports_into(Arc::new(store.clone()), |_| {}))
-        .dedup(store.clone())
-        .build()
-        .unwrap();
+    let receiver =
+        WebhookReceiver::builder(router, reports_into(Arc::new(store.clone()), |_, _| {}))
+            .dedup(store.clone())
+            .build()
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(receiver.serve(listener));

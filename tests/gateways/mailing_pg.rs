@@ -59,7 +59,7 @@ async fn receiver(store: &PgStore, handled: Arc<AtomicUsize>) -> String {
     let router = InboundRouter::new(|_: Routed| async { Ok::<(), HandlerError>(()) });
     let receiver = WebhookReceiver::builder(
         router,
-        reports_into(outbox, move |_| {
+        reports_into(outbox, move |_, _| {
             handled.fetch_add(1, Ordering::Relaxed);
         }),
     )

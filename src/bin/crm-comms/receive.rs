@@ -92,7 +92,7 @@ where
             let _ = consent_print(serde_json::json!({ "type": "mo", "message": m }));
         },
     );
-    let reports = crm_comms::mailing::reports_into(shared, move |e: DeliveryEvent| {
+    let reports = crm_comms::mailing::reports_into(shared, move |e: DeliveryEvent, _| {
         let _ = print(serde_json::json!({ "type": "dr", "event": e }));
     });
     WebhookReceiver::builder(router, reports).dedup(store)

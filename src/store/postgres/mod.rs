@@ -37,7 +37,7 @@ use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
 };
 use crate::mailing::outbox::{
-    Claimed, Outbox, RateTake, Recovered, ReportMatch, Settlement, resend_horizon,
+    Claimed, MatchedRow, Outbox, RateTake, Recovered, ReportMatch, Settlement, resend_horizon,
 };
 use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};

@@ -661,8 +661,9 @@ impl Outbox for PgStore {
         let state = receipt_state(receipt.state);
         let (new_state, reason) =
             report_effect(state, &receipt.status_code, receipt.description.as_deref());
-        let applied: bool = sqlx::query_scalar(
-            "WITH r AS (
+        let (applied, matched): (bool, Option<(i64, i64, Option<i64>)>) = {
+            let row = sqlx::query(
+                "WITH r AS (
                 SELECT t.id, t.state FROM crm_comms_recipients t
                 WHERE (t.id = $1 AND t.mailing = $2)
                    OR ($11::text IS NOT NULL AND t.gateway_ref = $11
@@ -676,35 +677,46 @@ impl Outbox for PgStore {
                 SET state = $4, reason = COALESCE($5, t.reason), done_at = $6
                 FROM r WHERE t.id = r.id
                   AND r.state IN ('accepted', 'unknown', 'delivered', 'failed')
-                RETURNING t.id),
+                RETURNING t.id, t.mailing, t.sent_at),
              p AS (
                 INSERT INTO crm_comms_parked_reports
                     (client_ref, gateway_ref, state, code, description, done_at,
                      mailing, recipient, provider)
                 SELECT $7, $3, $8, $9, $10, $6, $2, $1, $13 WHERE NOT EXISTS (SELECT 1 FROM u)
                 RETURNING id)
-             SELECT EXISTS (SELECT 1 FROM u) OR NOT EXISTS (SELECT 1 FROM p)",
-        )
-        .bind(client_id)
-        .bind(mailing)
-        .bind(&receipt.reference)
-        .bind(new_state.as_str())
-        .bind(reason)
-        .bind(&done_at)
-        .bind(report_client_ref(receipt))
-        .bind(state)
-        .bind(&receipt.status_code)
-        .bind(receipt.description.as_deref())
-        .bind(by_ref)
-        .bind(provider)
-        .bind(receipt.provider)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db("matching a report"))?;
-        Ok(if applied {
-            ReportMatch::Applied
-        } else {
-            ReportMatch::Parked
+             SELECT EXISTS (SELECT 1 FROM u) OR NOT EXISTS (SELECT 1 FROM p) AS applied,
+                    (SELECT id FROM u) AS id, (SELECT mailing FROM u) AS mailing,
+                    (SELECT sent_at FROM u) AS sent_at",
+            )
+            .bind(client_id)
+            .bind(mailing)
+            .bind(&receipt.reference)
+            .bind(new_state.as_str())
+            .bind(reason)
+            .bind(&done_at)
+            .bind(report_client_ref(receipt))
+            .bind(state)
+            .bind(&receipt.status_code)
+            .bind(receipt.description.as_deref())
+            .bind(by_ref)
+            .bind(provider)
+            .bind(receipt.provider)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("matching a report"))?;
+            let id: Option<i64> = row.get("id");
+            (
+                row.get("applied"),
+                id.map(|id| (id, row.get("mailing"), row.get("sent_at"))),
+            )
+        };
+        Ok(match (applied, matched) {
+            (true, Some((id, mailing, sent_at))) => {
+                ReportMatch::Applied(MatchedRow::new(MailingId::new(mailing), id, sent_at))
+            }
+            // Applied to nothing and kept nowhere: a row-less report
+            // the store had no reason to keep (never happens: kept).
+            _ => ReportMatch::Parked,
         })
     }
 
@@ -766,7 +778,7 @@ impl Outbox for PgStore {
         // gateway reference only without one, among rows of the report's
         // gateway that wait for their report, the newest), then the rows
         // are locked in row order (no deadlock between receivers).
-        let applied: Vec<i64> = sqlx::query_scalar(
+        let applied: Vec<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
             "WITH v AS (
                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[],
                                      $5::text[], $6::text[], $7::text[], $8::text[],
@@ -795,7 +807,7 @@ impl Outbox for PgStore {
                     done_at = v.done_at
                 FROM m JOIN v ON v.n = m.n
                 WHERE t.id = m.id AND m.state IN ('accepted', 'unknown', 'delivered', 'failed')
-                RETURNING m.n),
+                RETURNING m.n, t.id, t.mailing, t.sent_at),
              p AS (
                 INSERT INTO crm_comms_parked_reports
                     (client_ref, gateway_ref, state, code, description, done_at,
@@ -804,7 +816,7 @@ impl Outbox for PgStore {
                        v.mailing, v.cid, v.provider
                 FROM v WHERE v.n NOT IN (SELECT n FROM u)
                 RETURNING 1)
-             SELECT DISTINCT n FROM u",
+             SELECT DISTINCT ON (n) n, id, mailing, sent_at FROM u",
         )
         .bind(&cid)
         .bind(&mailing)
@@ -821,14 +833,17 @@ impl Outbox for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("matching reports"))?;
-        let applied: HashSet<i64> = applied.into_iter().collect();
+        let applied: std::collections::HashMap<i64, MatchedRow> = applied
+            .into_iter()
+            .map(|(n, id, mailing, sent_at)| {
+                (n, MatchedRow::new(MailingId::new(mailing), id, sent_at))
+            })
+            .collect();
         Ok((1..=n as i64)
             .map(|i| {
-                if applied.contains(&i) {
-                    ReportMatch::Applied
-                } else {
-                    ReportMatch::Parked
-                }
+                applied
+                    .get(&i)
+                    .map_or(ReportMatch::Parked, |m| ReportMatch::Applied(*m))
             })
             .collect())
     }

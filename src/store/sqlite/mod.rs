@@ -37,7 +37,7 @@ use crate::mailing::model::{
     MailingId, MailingSpec, MailingStatus, Prepared, RecipientRow, RecipientState, Stats,
 };
 use crate::mailing::outbox::{
-    Claimed, HoldCheck, Outbox, Recovered, ReportMatch, Settlement, resend_horizon,
+    Claimed, HoldCheck, MatchedRow, Outbox, Recovered, ReportMatch, Settlement, resend_horizon,
 };
 use crate::phone::PhoneNumber;
 use crate::sms::tracking::{SentRecord, SentStore};

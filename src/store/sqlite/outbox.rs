@@ -872,13 +872,13 @@ impl Outbox for SqliteStore {
         let done_at = delivery_time(receipt);
         let mut tx = self.write().await?;
         let row = match target {
-            ReportTarget::Row { mailing, id } => {
-                sqlx::query("SELECT id, state FROM recipients WHERE id = ? AND mailing = ?")
-                    .bind(id)
-                    .bind(mailing)
-                    .fetch_optional(&mut *tx)
-                    .await
-            }
+            ReportTarget::Row { mailing, id } => sqlx::query(
+                "SELECT id, mailing, state, sent_at FROM recipients WHERE id = ? AND mailing = ?",
+            )
+            .bind(id)
+            .bind(mailing)
+            .fetch_optional(&mut *tx)
+            .await,
             // Only rows still waiting for their report: a final row's
             // reference may be the gateway's id again for a send whose
             // answer has not come yet (then the report is kept for it).
@@ -887,7 +887,8 @@ impl Outbox for SqliteStore {
                 provider,
             } => {
                 sqlx::query(
-                    "SELECT r.id, r.state FROM recipients r JOIN mailings m ON m.id = r.mailing
+                    "SELECT r.id, r.mailing, r.state, r.sent_at FROM recipients r
+                     JOIN mailings m ON m.id = r.mailing
                      WHERE r.gateway_ref = ? AND r.state IN ('accepted', 'unknown')
                        AND (m.gateway IS NULL OR m.gateway = ?)
                      ORDER BY r.id DESC LIMIT 1",
@@ -903,10 +904,16 @@ impl Outbox for SqliteStore {
         let state = receipt_state(receipt.state);
         let settled = row.as_ref().and_then(|r| {
             let s: String = r.get("state");
-            matches!(s.as_str(), "accepted" | "unknown" | "delivered" | "failed")
-                .then(|| r.get::<i64, _>("id"))
+            matches!(s.as_str(), "accepted" | "unknown" | "delivered" | "failed").then(|| {
+                MatchedRow::new(
+                    MailingId::new(r.get("mailing")),
+                    r.get("id"),
+                    r.get("sent_at"),
+                )
+            })
         });
-        let result = if let Some(id) = settled {
+        let result = if let Some(matched) = settled {
+            let id = matched.row;
             apply_to_row(
                 &mut tx,
                 id,
@@ -916,7 +923,7 @@ impl Outbox for SqliteStore {
                 Some(&done_at),
             )
             .await?;
-            ReportMatch::Applied
+            ReportMatch::Applied(matched)
         } else {
             let (mailing, recipient) = target.row();
             sqlx::query(
