@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::outbox::{MatchedRow, Outbox, ReportMatch};
+use super::outbox::{Outbox, ReportMatch};
 use super::privacy::{ConsentAction, ConsentEntry, Privacy};
 use crate::sms::inbound::{HandlerError, InboundRouter, Routed, SmsEndpoint};
 use crate::sms::tracking::{DeliveryEvent, DeliveryHandler};
@@ -223,7 +223,7 @@ fn count_report(receipt: &crate::sms::DeliveryReceipt, matched: ReportMatch) {
             "matched" => if matched.is_applied() { "applied" } else { "kept" }
         )
         .increment(1);
-        if let ReportMatch::Applied(MatchedRow {
+        if let ReportMatch::Applied(super::outbox::MatchedRow {
             sent_at: Some(at), ..
         }) = matched
         {

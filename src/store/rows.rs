@@ -75,13 +75,57 @@ pub(crate) fn claimed_number(row: i64, stored: &str) -> Result<PhoneNumber, Stor
 
 /// The mailing and row a client reference of [`client_reference`]'s form
 /// names; `None` for any other text (a report of another sender's).
-pub(crate) fn parse_client_reference(text: &str) -> Option<(MailingId, i64)> {
-    let (mailing, id) = text.strip_prefix("crm")?.split_once('-')?;
-    let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !ok(mailing) || !ok(id) {
-        return None;
-    }
-    Some((mailing.parse().ok()?, id.parse().ok()?))
+pub(crate) use crate::mailing::parse_client_reference;
+
+/// A consent log entry from its stored columns (`at` in milliseconds).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn consent_entry(
+    number: String,
+    action: &str,
+    via: String,
+    message: Option<String>,
+    at: i64,
+) -> Result<crate::mailing::ConsentEntry, StoreError> {
+    Ok(crate::mailing::ConsentEntry {
+        number,
+        action: crate::mailing::ConsentAction::from_name(action).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::Schema,
+                format!("consent action {action:?} is not one this build knows"),
+            )
+        })?,
+        via,
+        message,
+        at: jiff::Timestamp::from_millisecond(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+    })
+}
+
+/// A mailing's listing from its stored columns (`created_ms` in
+/// milliseconds; times in RFC 3339).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn mailing_listing(
+    id: i64,
+    name: String,
+    status: &str,
+    created_ms: i64,
+    send_at: Option<String>,
+    expires_at: Option<String>,
+) -> Result<crate::mailing::MailingListing, StoreError> {
+    let time = |s: Option<String>| s.and_then(|s| s.parse().ok());
+    Ok(crate::mailing::MailingListing {
+        id: MailingId::new(id),
+        name,
+        status: crate::mailing::MailingStatus::from_name(status).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::Schema,
+                format!("mailing status {status:?} is not one this build knows"),
+            )
+        })?,
+        created_at: jiff::Timestamp::from_millisecond(created_ms)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        send_at: time(send_at),
+        expires_at: time(expires_at),
+    })
 }
 
 /// Which recipient row a delivery report may change (issue 30, item 6):

@@ -4,6 +4,12 @@
 //! country's numbers and not its neighbours', a morning after the expiry
 //! ends a recipient expired — and nobody is sent twice across two workers.
 //! The runner's calendar clock is set by the test; leases keep real time.
+#![cfg(all(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "testing",
+    feature = "intelecom"
+))]
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,12 @@
 //! twice in one mailing is capped inside its batch, and two mailings sent
 //! at once by two workers on PostgreSQL never text a number more than the
 //! cap allows.
+#![cfg(all(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "testing",
+    feature = "intelecom"
+))]
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -3,10 +3,6 @@
 use super::*;
 use crate::mailing::{MailingAdmin, MailingListing};
 
-fn time(s: Option<String>) -> Option<Timestamp> {
-    s.and_then(|s| s.parse().ok())
-}
-
 #[async_trait]
 impl MailingAdmin for PgStore {
     async fn list_mailings(&self, limit: usize) -> Result<Vec<MailingListing>, StoreError> {
@@ -21,21 +17,14 @@ impl MailingAdmin for PgStore {
         .map_err(db("listing mailings"))?;
         rows.iter()
             .map(|r| {
-                let status: String = r.get("status");
-                Ok(MailingListing {
-                    id: MailingId::new(r.get("id")),
-                    name: r.get("name"),
-                    status: MailingStatus::from_name(&status).ok_or_else(|| {
-                        StoreError::new(
-                            StoreErrorKind::Schema,
-                            format!("mailing status {status:?} is not one this build knows"),
-                        )
-                    })?,
-                    created_at: Timestamp::from_millisecond(r.get("created_ms"))
-                        .unwrap_or(Timestamp::UNIX_EPOCH),
-                    send_at: time(r.get("send_at")),
-                    expires_at: time(r.get("expires_at")),
-                })
+                super::super::rows::mailing_listing(
+                    r.get("id"),
+                    r.get("name"),
+                    r.get::<&str, _>("status"),
+                    r.get("created_ms"),
+                    r.get("send_at"),
+                    r.get("expires_at"),
+                )
             })
             .collect()
     }

@@ -51,19 +51,13 @@ impl SqliteStore {
 }
 
 fn entry(r: &SqliteRow) -> Result<ConsentEntry, StoreError> {
-    let action: String = r.get("action");
-    Ok(ConsentEntry {
-        number: r.get("number"),
-        action: ConsentAction::from_name(&action).ok_or_else(|| {
-            StoreError::new(
-                StoreErrorKind::Schema,
-                format!("consent action {action:?} is not one this build knows"),
-            )
-        })?,
-        via: r.get("via"),
-        message: r.get("message"),
-        at: Timestamp::from_millisecond(r.get("at")).unwrap_or(Timestamp::UNIX_EPOCH),
-    })
+    super::super::rows::consent_entry(
+        r.get("number"),
+        r.get::<&str, _>("action"),
+        r.get("via"),
+        r.get("message"),
+        r.get("at"),
+    )
 }
 
 #[async_trait]
