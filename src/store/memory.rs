@@ -663,18 +663,32 @@ impl Outbox for MemoryOutbox {
     ) -> Result<HashMap<String, u64>, StoreError> {
         let s = self.state();
         let mine: HashSet<i64> = asking.iter().copied().collect();
+        // One pass over the rows for the asking numbers (not one per
+        // asking row), then each asking row's count from its number's.
+        let wanted: HashSet<&str> = asking
+            .iter()
+            .filter_map(|id| s.rows.get(id))
+            .map(|a| a.number.as_str())
+            .collect();
+        let mut by_number: HashMap<&str, Vec<&Row>> = HashMap::new();
+        for r in s.rows.values() {
+            if wanted.contains(r.number.as_str())
+                && !mine.contains(&r.id)
+                && r.sent_at.is_some_and(|t| t >= since)
+            {
+                by_number.entry(r.number.as_str()).or_default().push(r);
+            }
+        }
         let mut counts: HashMap<String, u64> = HashMap::new();
         for a in asking.iter().filter_map(|id| s.rows.get(id)) {
-            let n = s
-                .rows
-                .values()
-                .filter(|r| r.number == a.number && !mine.contains(&r.id))
-                .filter(|r| r.sent_at.is_some_and(|t| t >= since))
-                .filter(|r| match r.state {
-                    RecipientState::Sending => (r.sent_at, r.id) < (a.sent_at, a.id),
-                    other => other.counts_as_sent(),
-                })
-                .count() as u64;
+            let n = by_number.get(a.number.as_str()).map_or(0, |rows| {
+                rows.iter()
+                    .filter(|r| match r.state {
+                        RecipientState::Sending => (r.sent_at, r.id) < (a.sent_at, a.id),
+                        other => other.counts_as_sent(),
+                    })
+                    .count()
+            }) as u64;
             let c = counts.entry(a.number.clone()).or_insert(0);
             *c = (*c).max(n);
         }

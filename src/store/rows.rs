@@ -77,6 +77,22 @@ pub(crate) fn claimed_number(row: i64, stored: &str) -> Result<PhoneNumber, Stor
 /// names; `None` for any other text (a report of another sender's).
 pub(crate) use crate::mailing::parse_client_reference;
 
+/// The forms a number is stored and pushed in, for erasure and access:
+/// its digits without `+` (sent records keep either form), and its last
+/// eight digits (the part of a dedup key that names it). Refuses anything
+/// but E.164 (`+` and up to 15 digits), so a typo erases nothing else.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn number_forms(number: &str) -> Result<(&str, &str), StoreError> {
+    let digits = number.strip_prefix('+').unwrap_or("");
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::new(
+            StoreErrorKind::Invalid,
+            format!("{number:?} is not a number in E.164 (`+4741000001`)"),
+        ));
+    }
+    Ok((digits, &digits[digits.len().saturating_sub(8)..]))
+}
+
 /// A consent log entry from its stored columns (`at` in milliseconds).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn consent_entry(

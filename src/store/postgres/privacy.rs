@@ -11,19 +11,28 @@ impl PgStore {
     /// The store's key for [`suppression_hash`], made (from the OS's
     /// randomness) the first time it is needed and kept in the schema.
     pub(super) async fn suppression_key(&self) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
-            "INSERT INTO crm_comms_meta (key, value) VALUES ('suppression_key', $1)
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(crate::mailing::privacy_key()?)
-        .execute(&self.pool)
-        .await
-        .map_err(db("keeping the suppression key"))?;
-        let hex: String =
-            sqlx::query_scalar("SELECT value FROM crm_comms_meta WHERE key = 'suppression_key'")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db("reading the suppression key"))?;
+        let read = || async {
+            sqlx::query_scalar::<_, String>(
+                "SELECT value FROM crm_comms_meta WHERE key = 'suppression_key'",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading the suppression key"))
+        };
+        // Read first: the key is written once, not on every batch's check.
+        let hex = if let Some(hex) = read().await? {
+            hex
+        } else {
+            sqlx::query(
+                "INSERT INTO crm_comms_meta (key, value) VALUES ('suppression_key', $1)
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(crate::mailing::privacy_key()?)
+            .execute(&self.pool)
+            .await
+            .map_err(db("keeping the suppression key"))?;
+            read().await?.unwrap_or_default()
+        };
         crate::mailing::key_from_hex(&hex)
     }
 }
@@ -111,9 +120,8 @@ impl Privacy for PgStore {
     }
 
     async fn erase(&self, number: &str) -> Result<Erased, StoreError> {
+        let (digits, tail) = super::super::rows::number_forms(number)?;
         let key = self.suppression_key().await?;
-        let digits = number.trim_start_matches('+').to_owned();
-        let tail = digits[digits.len().saturating_sub(8)..].to_owned();
         let mut tx = self.pool.begin().await.map_err(db("erasing a number"))?;
         let mut out = Erased {
             kept_reports: sqlx::query(
@@ -136,7 +144,7 @@ impl Privacy for PgStore {
         out.sent_records =
             sqlx::query("DELETE FROM crm_comms_sent WHERE recipient = $1 OR recipient = $2")
                 .bind(number)
-                .bind(&digits)
+                .bind(digits)
                 .execute(&mut *tx)
                 .await
                 .map_err(db("erasing sent records"))?
@@ -145,7 +153,7 @@ impl Privacy for PgStore {
         // the number's digits goes (an unrelated key that happens to hold
         // them only means a redelivery of it is handled again).
         sqlx::query("DELETE FROM crm_comms_dedup WHERE strpos(key, $1) > 0")
-            .bind(&tail)
+            .bind(tail)
             .execute(&mut *tx)
             .await
             .map_err(db("erasing dedup keys"))?;
@@ -211,7 +219,7 @@ impl Privacy for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db("reading the suppression list"))?;
-        let digits = number.trim_start_matches('+');
+        let (digits, _) = super::super::rows::number_forms(number)?;
         let sent_records: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM crm_comms_sent WHERE recipient = $1 OR recipient = $2",
         )

@@ -133,8 +133,8 @@ impl Privacy for SqliteStore {
     }
 
     async fn erase(&self, number: &str) -> Result<Erased, StoreError> {
+        let (digits, tail) = super::super::rows::number_forms(number)?;
         let key = self.suppression_key().await?;
-        let digits = number.trim_start_matches('+').to_owned();
         let mut tx = self.write().await?;
         let mut out = Erased {
             kept_reports: sqlx::query(
@@ -156,7 +156,7 @@ impl Privacy for SqliteStore {
             .rows_affected();
         out.sent_records = sqlx::query("DELETE FROM sent WHERE recipient IN (?, ?)")
             .bind(number)
-            .bind(&digits)
+            .bind(digits)
             .execute(&mut *tx)
             .await
             .map_err(db("erasing sent records"))?
@@ -165,7 +165,7 @@ impl Privacy for SqliteStore {
         // the number's digits goes (an unrelated key that happens to hold
         // them only means a redelivery of it is handled again).
         sqlx::query("DELETE FROM dedup WHERE instr(key, ?) > 0")
-            .bind(&digits[digits.len().saturating_sub(8)..])
+            .bind(tail)
             .execute(&mut *tx)
             .await
             .map_err(db("erasing dedup keys"))?;
@@ -229,7 +229,7 @@ impl Privacy for SqliteStore {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(db("reading the suppression list"))?;
-        let digits = number.trim_start_matches('+');
+        let (digits, _) = super::super::rows::number_forms(number)?;
         let sent_records: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM sent WHERE recipient IN (?, ?)")
                 .bind(number)
